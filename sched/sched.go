@@ -1,0 +1,129 @@
+// Package sched decides which path carries the next packet.
+//
+// Three schedulers share one interface:
+//
+//   - EAT (earliest expected arrival, the default) sends each packet on the
+//     path where it would arrive first, counting the bytes already queued
+//     on it. It fills the lowest-delay path up to the point where its queue
+//     delay equals the other paths' extra one-way delay, so below the fast
+//     path's capacity nothing is added to latency, and at saturation the
+//     split converges to the capacity ratio with packets arriving nearly in
+//     send order (docs: ALGORITHMS.md §2.2).
+//   - DRR is the paper's deficit round robin, closed loop: quanta follow the
+//     measured delivery rates.
+//   - LowLatency picks the smallest one-way delay with room, for small
+//     packets such as inner TCP ACKs (see [IsSmall]).
+//
+// All of them skip a path whose bytes in flight exceed its window
+// max(2·Rate·MinRTT, 64 KiB) unless every candidate does, and use backup
+// paths only when no primary path is usable. Ties go to the lowest index, so
+// the same input always gives the same pick.
+//
+// The package is pure logic: no goroutines, sockets or clock reads; Pick
+// allocates nothing. A Scheduler is not safe for concurrent use.
+package sched
+
+import (
+	"fmt"
+	"time"
+)
+
+// Path is the scheduler's view of one path, refreshed by the caller from its
+// path statistics before each Pick (or each burst).
+type Path struct {
+	ID       uint8         // path id (docs/PROTOCOL.md §2)
+	Usable   bool          // validated and not suspect or dead
+	Rate     float64       // delivery rate, bytes/s
+	OWD      time.Duration // one-way delay: ≈ SRTT/2, or measured
+	MinRTT   time.Duration // for the window
+	Inflight int           // bytes sent and not yet acknowledged, including the local queue
+	Backup   bool          // used only when no primary path is usable
+}
+
+// Scheduler chooses a path for each packet.
+type Scheduler interface {
+	// Pick returns the index in paths of the path for a packet of size
+	// bytes, or -1 if no path is usable. The caller sends the packet and
+	// adds its size to that path's Inflight before the next call.
+	Pick(now time.Time, size int, paths []Path) int
+	// Name returns the scheduler's name as accepted by [ByName].
+	Name() string
+}
+
+const (
+	// MinWindow is the smallest in-flight window of a path, so a path with a
+	// tiny rate or RTT estimate still gets a useful burst.
+	MinWindow = 64 << 10
+	// SmallPacket is the largest packet [IsSmall] sends on the low-latency
+	// path: inner TCP ACKs with options (52–80 B) and other control traffic.
+	SmallPacket = 256
+)
+
+// Window returns p's in-flight window: max(2·Rate·MinRTT, MinWindow) bytes.
+// Two bandwidth-delay products leave room for the local queue EAT builds on
+// the fast path while the slow one catches up.
+func Window(p *Path) int {
+	w := 2 * p.Rate * p.MinRTT.Seconds()
+	if w < MinWindow || w != w { // w != w: NaN from a bogus rate
+		return MinWindow
+	}
+	if w > 1<<40 {
+		return 1 << 40
+	}
+	return int(w)
+}
+
+// IsSmall reports whether a packet of size bytes should ride the
+// low-latency path rather than the bulk scheduler.
+func IsSmall(size int) bool { return size <= SmallPacket }
+
+// ByName returns a constructor for the named scheduler: "eat" (also ""),
+// "drr" or "lowlatency".
+func ByName(name string) (func() Scheduler, error) {
+	switch name {
+	case "", "eat":
+		return NewEAT, nil
+	case "drr":
+		return NewDRR, nil
+	case "lowlatency":
+		return NewLowLatency, nil
+	}
+	return nil, fmt.Errorf("sched: unknown scheduler %q (want eat, drr or lowlatency)", name)
+}
+
+// candidates classifies paths[i] for the shared rules: backup paths are
+// candidates only when no primary is usable. It returns whether backups are
+// in play and whether every candidate is over its window (in which case the
+// window rule is waived). It returns ok=false when no path is usable.
+func candidates(paths []Path) (useBackup, allFull, ok bool) {
+	primary, backup := false, false
+	for i := range paths {
+		if paths[i].Usable {
+			if paths[i].Backup {
+				backup = true
+			} else {
+				primary = true
+			}
+		}
+	}
+	if !primary && !backup {
+		return false, false, false
+	}
+	useBackup = !primary
+	allFull = true
+	for i := range paths {
+		p := &paths[i]
+		if isCandidate(p, useBackup) && p.Inflight <= Window(p) {
+			allFull = false
+			break
+		}
+	}
+	return useBackup, allFull, true
+}
+
+func isCandidate(p *Path, useBackup bool) bool { return p.Usable && p.Backup == useBackup }
+
+// eligible reports whether p may be picked under the shared rules.
+func eligible(p *Path, useBackup, allFull bool) bool {
+	return isCandidate(p, useBackup) && (allFull || p.Inflight <= Window(p))
+}

@@ -1,0 +1,148 @@
+package sched
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const ms = time.Millisecond
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Scenario H (DESIGN.md): cable 50 Mbit/s 10 ms one way, DSL 20 Mbit/s 30 ms.
+func cable() Path {
+	return Path{ID: 0x00, Usable: true, Rate: 6.25e6, OWD: 10 * ms, MinRTT: 20 * ms}
+}
+
+func dsl() Path {
+	return Path{ID: 0x10, Usable: true, Rate: 2.5e6, OWD: 30 * ms, MinRTT: 60 * ms}
+}
+
+func lte() Path {
+	return Path{ID: 0x20, Usable: true, Rate: 1e6, OWD: 40 * ms, MinRTT: 80 * ms, Backup: true}
+}
+
+// with returns p changed by fn, for compact tables.
+func with(p Path, fn func(*Path)) Path { fn(&p); return p }
+
+func unusable(p *Path) { p.Usable = false }
+
+func TestPickScenarios(t *testing.T) {
+	tests := []struct {
+		name  string
+		size  int
+		paths []Path
+		// Expected pick of each scheduler on a fresh instance.
+		eat, drr, low int
+	}{
+		{"no paths", 1400, nil, -1, -1, -1},
+		{"none usable", 1400, []Path{with(cable(), unusable), with(dsl(), unusable)}, -1, -1, -1},
+		{"only backup unusable", 1400, []Path{with(cable(), unusable), with(lte(), unusable)}, -1, -1, -1},
+		{"H idle: cable", 1400, []Path{cable(), dsl()}, 0, 0, 0},
+		{"H idle, reversed order: cable", 1400, []Path{dsl(), cable()}, 1, 0, 1},
+		// Cable queue 125 kB = 20 ms at 50 Mbit/s: DSL arrives at 30.56 ms,
+		// cable at 30.22 ms, so still cable.
+		{"H cable queue at ΔOWD", 1400, []Path{with(cable(), func(p *Path) { p.Inflight = 125_000 }), dsl()}, 0, 0, 0},
+		{"H cable queue past ΔOWD: DSL", 1400, []Path{with(cable(), func(p *Path) { p.Inflight = 130_000 }), dsl()}, 1, 0, 0},
+		// Window of cable = max(2·6.25e6·0.02, 64 KiB) = 250 kB.
+		{"cable over window", 100, []Path{with(cable(), func(p *Path) { p.Inflight = 250_001 }), dsl()}, 1, 1, 1},
+		{"all over window: rule waived", 100, []Path{
+			with(cable(), func(p *Path) { p.Inflight = 400_000 }),
+			with(dsl(), func(p *Path) { p.Inflight = 400_000 })}, 0, 0, 0},
+		{"primary unusable: cable down", 1400, []Path{with(cable(), unusable), dsl(), lte()}, 1, 1, 1},
+		{"backup not used while a primary lives", 1400, []Path{
+			with(cable(), func(p *Path) { p.Inflight = 1 << 20 }), lte()}, 0, 0, 0},
+		{"backup when no primary", 1400, []Path{with(cable(), unusable), with(dsl(), unusable), lte()}, 2, 2, 2},
+		{"tie goes to lowest index", 1400, []Path{with(dsl(), unusable), cable(), cable(), cable()}, 1, 1, 1},
+		{"zero rate is very slow, not fatal", 1400, []Path{with(cable(), func(p *Path) { p.Rate = 0 }), dsl()}, 1, 1, 0},
+		// At exactly its 64 KiB floor the slow path is still eligible (LowLatency
+		// takes it); EAT and DRR prefer DSL by rate.
+		{"small window floor", 1400, []Path{
+			with(cable(), func(p *Path) { p.Rate, p.MinRTT, p.Inflight = 1e5, ms, MinWindow }), dsl()}, 1, 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, c := range []struct {
+				s    Scheduler
+				want int
+			}{{NewEAT(), tc.eat}, {NewDRR(), tc.drr}, {NewLowLatency(), tc.low}} {
+				if got := c.s.Pick(t0, tc.size, tc.paths); got != c.want {
+					t.Errorf("%s: Pick = %d, want %d", c.s.Name(), got, c.want)
+				}
+			}
+		})
+	}
+}
+
+func TestWindow(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Path
+		want int
+	}{
+		{"cable", cable(), 250_000},
+		{"dsl", dsl(), 300_000},
+		{"floor", Path{Rate: 1e5, MinRTT: 10 * ms}, MinWindow},
+		{"zero", Path{}, MinWindow},
+		{"negative rate", Path{Rate: -5, MinRTT: 10 * ms}, MinWindow},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Window(&tc.p); got != tc.want {
+				t.Errorf("Window = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestIsSmall(t *testing.T) {
+	tests := []struct {
+		name string
+		size int
+		want bool
+	}{
+		{"pure ack", 52, true},
+		{"limit", 256, true},
+		{"above", 257, false},
+		{"full", 1400, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IsSmall(tc.size); got != tc.want {
+				t.Errorf("IsSmall(%d) = %v, want %v", tc.size, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestByName(t *testing.T) {
+	tests := []struct {
+		name     string
+		wantName string
+		wantErr  string
+	}{
+		{"", "eat", ""},
+		{"eat", "eat", ""},
+		{"drr", "drr", ""},
+		{"lowlatency", "lowlatency", ""},
+		{"minrtt", "", "unknown scheduler"},
+	}
+	for _, tc := range tests {
+		t.Run("name="+tc.name, func(t *testing.T) {
+			mk, err := ByName(tc.name)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ByName(%q) error = %v, want %q", tc.name, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ByName(%q): %v", tc.name, err)
+			}
+			if got := mk().Name(); got != tc.wantName {
+				t.Errorf("ByName(%q)().Name() = %q, want %q", tc.name, got, tc.wantName)
+			}
+		})
+	}
+}
