@@ -1,0 +1,46 @@
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// noKeyFiles stands in for the file system: random input must not open files.
+func noKeyFiles(name string) ([]byte, os.FileMode, error) {
+	return nil, 0, fmt.Errorf("open %s: %w", name, fs.ErrNotExist)
+}
+
+// FuzzParse checks that Parse never panics on any input, and that what it accepts is
+// a fixed point: populating again changes nothing and validating again passes.
+// Seeds are in testdata/fuzz/FuzzParse (the example configs and broken variants).
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(clientYAML))
+	f.Add([]byte(serverYAML))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parse("fuzz.yaml", data, noKeyFiles)
+		if err != nil {
+			if c != nil {
+				t.Fatal("Parse returned a config with an error")
+			}
+			if strings.ContainsAny(err.Error(), "\r\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+			return
+		}
+		if err := validate(c); err != nil {
+			t.Fatalf("validate of an accepted config failed: %v", err)
+		}
+		before := *c
+		populate(c)
+		if !reflect.DeepEqual(before, *c) {
+			t.Fatal("populate of an accepted config changed it")
+		}
+		if mtu := c.MTU(); mtu < MinMTU || mtu > MaxMTU {
+			t.Fatalf("MTU() = %d out of range", mtu)
+		}
+	})
+}

@@ -1,0 +1,246 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// walker turns a yaml.Node tree into typed values. It refuses what yaml.v3's
+// Node.Decode would let through (unknown keys, duplicate keys, aliases) and records
+// the line of every field it reads so that validate can point at it later.
+type walker struct {
+	file    string
+	lines   map[string]int
+	readKey keyFileReader
+}
+
+// errAt builds an *Error for field at node n.
+func (w *walker) errAt(n *yaml.Node, field, format string, args ...any) *Error {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	return &Error{File: w.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// yamlLineRE matches the position yaml.v3 puts into syntax errors.
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseDocument returns the single document's root node. Syntax errors become *Error
+// with the line yaml.v3 reported.
+func (w *walker) parseDocument(data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: w.file, Msg: "file is empty"}
+		}
+		return nil, w.syntaxError(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, w.syntaxError(err)
+		}
+		return nil, w.errAt(&extra, "", "a config file holds one YAML document, found another")
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, &Error{File: w.file, Msg: "file is not a YAML document"}
+	}
+	return doc.Content[0], nil
+}
+
+func (w *walker) syntaxError(err error) *Error {
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: w.file, Line: line, Msg: "invalid YAML: " + m[2], Err: err}
+	}
+	return &Error{File: w.file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: "), Err: err}
+}
+
+// isNull reports whether n is an explicit or implicit null ("key:" or "key: ~"),
+// which every field treats as absent.
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// checkPlain refuses YAML features a config file has no use for and that would let a
+// value's line differ from where it is used.
+func (w *walker) checkPlain(n *yaml.Node, field string) error {
+	switch {
+	case n.Kind == yaml.AliasNode:
+		return w.errAt(n, field, "aliases are not supported in config files")
+	case n.Anchor != "":
+		return w.errAt(n, field, "anchors are not supported in config files")
+	}
+	return nil
+}
+
+// mapping calls fn for each key of the mapping n, in file order. Keys must be plain
+// strings and unique; fn must report unknown keys with w.unknown. Null values are
+// skipped, so every field treats "key:" as absent.
+func (w *walker) mapping(n *yaml.Node, field string, fn func(key string, k, v *yaml.Node, field string) error) error {
+	if err := w.checkPlain(n, field); err != nil {
+		return err
+	}
+	if n.Kind != yaml.MappingNode {
+		return w.errAt(n, field, "expected a mapping, got %s", describe(n))
+	}
+	seen := make(map[string]bool, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if err := w.checkPlain(k, field); err != nil {
+			return err
+		}
+		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+			return w.errAt(k, field, "keys must be plain strings, got %s", describe(k))
+		}
+		sub := joinField(field, k.Value)
+		if seen[k.Value] {
+			return w.errAt(k, sub, "duplicate key")
+		}
+		seen[k.Value] = true
+		if err := w.checkPlain(v, sub); err != nil {
+			return err
+		}
+		if isNull(v) {
+			continue
+		}
+		w.lines[sub] = k.Line // the key's line: for a block value it names "key:"
+		if err := fn(k.Value, k, v, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unknown is the error for a key that no field of the section has.
+func (w *walker) unknown(k *yaml.Node, field string) error {
+	return w.errAt(k, field, "unknown field")
+}
+
+// sequence calls fn for each item of the list n with the item's field path.
+func (w *walker) sequence(n *yaml.Node, field string, fn func(i int, v *yaml.Node, field string) error) error {
+	if n.Kind != yaml.SequenceNode {
+		return w.errAt(n, field, "expected a list, got %s", describe(n))
+	}
+	for i, v := range n.Content {
+		sub := fmt.Sprintf("%s[%d]", field, i)
+		if err := w.checkPlain(v, sub); err != nil {
+			return err
+		}
+		w.lines[sub] = v.Line
+		if err := fn(i, v, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// str returns the text of a scalar. Numbers are accepted as text, so `name: 1` works.
+func (w *walker) str(n *yaml.Node, field string) (string, error) {
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		return "", w.errAt(n, field, "expected a string, got %s", describe(n))
+	}
+	return n.Value, nil
+}
+
+// integer returns the value of an integer scalar.
+func (w *walker) integer(n *yaml.Node, field string) (int, error) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		return 0, w.errAt(n, field, "expected an integer, got %s", describe(n))
+	}
+	var v int
+	if err := n.Decode(&v); err != nil {
+		return 0, w.errAt(n, field, "integer %q out of range", n.Value)
+	}
+	return v, nil
+}
+
+func (w *walker) prefix(n *yaml.Node, field string) (netip.Prefix, error) {
+	s, err := w.str(n, field)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, w.errAt(n, field, "%q is not an IP prefix like 10.0.0.0/24 or fd00::/64", s)
+	}
+	return p, nil
+}
+
+func (w *walker) prefixes(n *yaml.Node, field string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	err := w.sequence(n, field, func(_ int, v *yaml.Node, sub string) error {
+		p, err := w.prefix(v, sub)
+		out = append(out, p)
+		return err
+	})
+	return out, err
+}
+
+// addr parses an IP literal. IPv4-mapped IPv6 addresses are unmapped so that an
+// address has one form.
+func (w *walker) addr(n *yaml.Node, field string) (netip.Addr, error) {
+	s, err := w.str(n, field)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, w.errAt(n, field, "%q is not an IP address", s)
+	}
+	return a.Unmap(), nil
+}
+
+func (w *walker) addrs(n *yaml.Node, field string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	err := w.sequence(n, field, func(_ int, v *yaml.Node, sub string) error {
+		a, err := w.addr(v, sub)
+		out = append(out, a)
+		return err
+	})
+	return out, err
+}
+
+// describe names a node's kind for "expected X, got Y" messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "null"
+		case "!!str":
+			return strconv.Quote(n.Value)
+		case "!!int":
+			return "integer " + n.Value
+		case "!!float":
+			return "number " + n.Value
+		case "!!bool":
+			return "boolean " + n.Value
+		}
+		return fmt.Sprintf("%s %q", n.ShortTag(), n.Value)
+	}
+	return "an unexpected node"
+}
+
+func joinField(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}

@@ -1,0 +1,25 @@
+package config
+
+// populate fills the defaults of zero-valued optional fields. It is idempotent and
+// never fails; validate checks the result. TUN.MTU stays 0 ("auto"): [Config.MTU]
+// resolves it, because the rule depends on the other fields.
+func populate(c *Config) {
+	if c.TUN.Name == "" {
+		c.TUN.Name = DefaultTUNName
+	}
+	for i := range c.Uplinks {
+		u := &c.Uplinks[i]
+		if u.Table == 0 {
+			u.Table = DefaultTableBase + i
+		}
+		if u.Tier == "" {
+			u.Tier = TierPrimary
+		}
+	}
+	if c.Listen != nil && c.Listen.Port == 0 {
+		c.Listen.Port = DefaultPort
+	}
+	if c.Scheduler == "" {
+		c.Scheduler = DefaultScheduler
+	}
+}

@@ -1,0 +1,52 @@
+package config
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestPopulate(t *testing.T) {
+	cases := []struct {
+		name string
+		in   Config
+		want Config
+	}{
+		{
+			name: "empty gets defaults",
+			in:   Config{},
+			want: Config{TUN: TUN{Name: "bt0"}, Scheduler: "eat"},
+		},
+		{
+			name: "uplink table and tier by index",
+			in:   Config{Uplinks: []Uplink{{Name: "a"}, {Name: "b", Table: 7}, {Name: "c", Tier: TierBackup}}},
+			want: Config{TUN: TUN{Name: "bt0"}, Scheduler: "eat", Uplinks: []Uplink{
+				{Name: "a", Table: 51820, Tier: TierPrimary},
+				{Name: "b", Table: 7, Tier: TierPrimary},
+				{Name: "c", Table: 51822, Tier: TierBackup},
+			}},
+		},
+		{
+			name: "listen port",
+			in:   Config{Listen: &Listen{}},
+			want: Config{TUN: TUN{Name: "bt0"}, Scheduler: "eat", Listen: &Listen{Port: 7350}},
+		},
+		{
+			name: "set values kept, mtu stays auto",
+			in:   Config{TUN: TUN{Name: "x"}, Scheduler: "drr", Listen: &Listen{Port: 9}},
+			want: Config{TUN: TUN{Name: "x"}, Scheduler: "drr", Listen: &Listen{Port: 9}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.in
+			populate(&got)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("populate:\n got %+v\nwant %+v", got, tc.want)
+			}
+			populate(&got)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("populate is not idempotent: %+v", got)
+			}
+		})
+	}
+}

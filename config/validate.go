@@ -1,0 +1,174 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// checker collects validation errors so that validate can report the first one in
+// file order, whatever order the rules run in.
+type checker struct {
+	c    *Config
+	errs []*Error
+}
+
+// fail records an error for field, placed at the field's line or, when the field is
+// absent, at the line of its nearest present parent.
+func (k *checker) fail(field, format string, args ...any) {
+	k.errs = append(k.errs, &Error{File: k.c.Path, Line: k.c.lineOf(field), Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// lineOf returns the line of field or of its nearest recorded parent, 0 if none.
+func (c *Config) lineOf(field string) int {
+	for {
+		if l, ok := c.lines[field]; ok {
+			return l
+		}
+		if field == "" {
+			return 0
+		}
+		i := strings.LastIndexAny(field, ".[")
+		if i < 0 {
+			field = ""
+		} else {
+			field = field[:i]
+		}
+	}
+}
+
+// validate checks every rule on a populated config and returns the first error in
+// file order, or nil. It does not modify c.
+func validate(c *Config) error {
+	k := &checker{c: c}
+	k.root()
+	k.tun()
+	if c.IsClient() {
+		k.uplinks()
+	}
+	if c.Listen != nil {
+		k.listen()
+	}
+	k.peers()
+	if len(k.errs) == 0 {
+		return nil
+	}
+	// Stable, so errors without a line (a Config built in Go) keep rule order.
+	slices.SortStableFunc(k.errs, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
+	return k.errs[0]
+}
+
+func (k *checker) root() {
+	c := k.c
+	switch {
+	case c.Version == 0:
+		k.fail("version", "required (version: %d)", Version)
+	case c.Version != Version:
+		k.fail("version", "unsupported version %d (this build reads version %d)", c.Version, Version)
+	}
+	if c.PrivateKey.IsZero() {
+		k.fail("private_key", "required (or private_key_file)")
+	}
+	switch c.LogLevel {
+	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
+	default:
+		k.fail("log_level", "level %v is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch {
+	case len(c.Uplinks) > 0 && c.Listen != nil:
+		k.fail("listen", "a side is a client (uplinks) or a server (listen), not both")
+	case len(c.Uplinks) == 0 && c.Listen == nil:
+		k.fail("", "neither uplinks (client) nor listen (server) is set")
+	}
+	switch c.Scheduler {
+	case SchedulerEAT, SchedulerDRR, SchedulerLowLatency:
+	default:
+		k.fail("scheduler", "%q is not one of eat, drr, lowlatency", c.Scheduler)
+	}
+}
+
+func (k *checker) tun() {
+	t := &k.c.TUN
+	if !validTUNName(t.Name) {
+		k.fail("tun.name", "%q is not an interface name (at most %d of A-Z a-z 0-9 _ . -, or a pattern with one %%d)", t.Name, maxIfaceNameLen)
+	}
+	if len(t.Addresses) == 0 {
+		k.fail("tun.addresses", "at least one address is required")
+	}
+	seen := make(map[netip.Addr]int)
+	for i, p := range t.Addresses {
+		if j, dup := seen[p.Addr()]; dup {
+			k.fail(fmt.Sprintf("tun.addresses[%d]", i), "%s is already used by tun.addresses[%d]", p.Addr(), j)
+		}
+		seen[p.Addr()] = i
+	}
+	if t.MTU != 0 && (t.MTU < MinMTU || t.MTU > MaxMTU) {
+		k.fail("tun.mtu", "%d is out of range %d..%d (or 0 for auto)", t.MTU, MinMTU, MaxMTU)
+	}
+	k.canonicalPrefixes("tun.routes", t.Routes)
+}
+
+// canonicalPrefixes refuses prefixes with host bits set (10.78.0.1/24): the kernel
+// refuses such routes, and for allowed_ips the intent is ambiguous.
+func (k *checker) canonicalPrefixes(field string, ps []netip.Prefix) {
+	seen := make(map[netip.Prefix]int)
+	for i, p := range ps {
+		sub := fmt.Sprintf("%s[%d]", field, i)
+		if m := p.Masked(); m != p {
+			k.fail(sub, "%s has host bits set; did you mean %s?", p, m)
+		}
+		if j, dup := seen[p]; dup {
+			k.fail(sub, "%s is already listed as %s[%d]", p, field, j)
+		}
+		seen[p] = i
+	}
+}
+
+func (k *checker) listen() {
+	l := k.c.Listen
+	if l.Port < 1 || l.Port > 65535 {
+		k.fail("listen.port", "%d is out of range 1..65535", l.Port)
+	}
+	seen := make(map[netip.Addr]int)
+	for i, a := range l.Addresses {
+		sub := fmt.Sprintf("listen.addresses[%d]", i)
+		if !usableUnicast(a) {
+			k.fail(sub, "%s is not a unicast address (leave addresses empty to listen on all)", a)
+		}
+		if j, dup := seen[a]; dup {
+			k.fail(sub, "%s is already listed as listen.addresses[%d]", a, j)
+		}
+		seen[a] = i
+	}
+}
+
+var ipv4Broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// usableUnicast reports whether a can be bound to or sent to.
+func usableUnicast(a netip.Addr) bool {
+	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != ipv4Broadcast
+}
+
+var (
+	uplinkNameRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+	peerNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+	ifaceNameRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+)
+
+// validIfaceName follows the kernel's dev_valid_name for the names we accept.
+func validIfaceName(s string) bool {
+	return ifaceNameRE.MatchString(s) && s != "." && s != ".."
+}
+
+// validTUNName also accepts a kernel pattern with exactly one "%d" ("bt%d").
+func validTUNName(s string) bool {
+	if strings.Count(s, "%d") == 1 && len(s) <= maxIfaceNameLen {
+		rest := strings.Replace(s, "%d", "", 1)
+		return ifaceNameRE.MatchString(rest)
+	}
+	return validIfaceName(s)
+}

@@ -1,0 +1,163 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+
+	"bondtun/crypto"
+)
+
+// Policy routing tables the kernel reserves: 253 default, 254 main, 255 local.
+const (
+	firstReservedTable = 253
+	lastReservedTable  = 255
+	maxTable           = 1<<31 - 1
+)
+
+func (k *checker) uplinks() {
+	ups := k.c.Uplinks
+	if len(ups) > MaxUplinks {
+		k.fail(fmt.Sprintf("uplinks[%d]", MaxUplinks), "at most %d uplinks are supported", MaxUplinks)
+	}
+	names := make(map[string]int)
+	ifaces := make(map[string]int)
+	addrs := make(map[netip.Addr]int)
+	tables := make(map[int]int)
+	for i, u := range ups {
+		f := fmt.Sprintf("uplinks[%d]", i)
+		if !uplinkNameRE.MatchString(u.Name) {
+			k.fail(f+".name", "%q is not a name of 1 to 32 of a-z 0-9 _ -", u.Name)
+		} else if j, dup := names[u.Name]; dup {
+			k.fail(f+".name", "%q is already used by uplinks[%d]", u.Name, j)
+		}
+		names[u.Name] = i
+		if u.Interface == "" && !u.Address.IsValid() {
+			k.fail(f, "set interface, address or both")
+		}
+		if u.Interface != "" {
+			if !validIfaceName(u.Interface) {
+				k.fail(f+".interface", "%q is not an interface name (at most %d of A-Z a-z 0-9 _ . -)", u.Interface, maxIfaceNameLen)
+			} else if j, dup := ifaces[u.Interface]; dup {
+				k.fail(f+".interface", "%q is already used by uplinks[%d]", u.Interface, j)
+			}
+			ifaces[u.Interface] = i
+		}
+		if u.Address.IsValid() {
+			if !usableUnicast(u.Address) {
+				k.fail(f+".address", "%s is not a unicast address", u.Address)
+			} else if j, dup := addrs[u.Address]; dup {
+				k.fail(f+".address", "%s is already used by uplinks[%d]", u.Address, j)
+			}
+			addrs[u.Address] = i
+		}
+		k.uplinkRoute(f, u)
+		if j, dup := tables[u.Table]; dup {
+			k.fail(f+".table", "table %d is already used by uplinks[%d]", u.Table, j)
+		}
+		tables[u.Table] = i
+		switch u.Tier {
+		case TierPrimary, TierBackup, TierDisabled:
+		default:
+			k.fail(f+".tier", "%q is not one of primary, backup, disabled", u.Tier)
+		}
+	}
+}
+
+// uplinkRoute checks the gateway and routing table of uplink f.
+func (k *checker) uplinkRoute(f string, u Uplink) {
+	if u.Gateway.IsValid() {
+		switch {
+		case !usableUnicast(u.Gateway):
+			k.fail(f+".gateway", "%s is not a unicast address", u.Gateway)
+		case u.Address.IsValid() && u.Address.Is4() != u.Gateway.Is4():
+			k.fail(f+".gateway", "%s is not in the address family of address %s", u.Gateway, u.Address)
+		case u.Gateway == u.Address:
+			k.fail(f+".gateway", "%s is the uplink's own address", u.Gateway)
+		}
+	}
+	if u.Table < 1 || u.Table > maxTable {
+		k.fail(f+".table", "%d is out of range 1..%d (or 0 for auto)", u.Table, maxTable)
+	} else if u.Table >= firstReservedTable && u.Table <= lastReservedTable {
+		k.fail(f+".table", "table %d is reserved by the kernel (default, main, local)", u.Table)
+	}
+}
+
+func (k *checker) peers() {
+	c := k.c
+	client := c.IsClient()
+	switch {
+	case client && len(c.Peers) != 1:
+		k.fail("peers", "a client has exactly one peer (the server), found %d", len(c.Peers))
+	case !client && len(c.Peers) == 0:
+		k.fail("peers", "at least one peer is required")
+	}
+	self := c.PrivateKey.Public()
+	names := make(map[string]int)
+	keys := make(map[crypto.PublicKey]int)
+	for i, p := range c.Peers {
+		f := fmt.Sprintf("peers[%d]", i)
+		if !peerNameRE.MatchString(p.Name) {
+			k.fail(f+".name", "%q is not a name of 1 to 32 of A-Z a-z 0-9 _ . -", p.Name)
+		} else if j, dup := names[p.Name]; dup {
+			k.fail(f+".name", "%q is already used by peers[%d]", p.Name, j)
+		}
+		names[p.Name] = i
+		switch j, dup := keys[p.PublicKey]; {
+		case p.PublicKey == crypto.PublicKey{}:
+			k.fail(f+".public_key", "required")
+		case !c.PrivateKey.IsZero() && p.PublicKey == self:
+			k.fail(f+".public_key", "is this side's own public key")
+		case dup:
+			k.fail(f+".public_key", "already used by peers[%d]", j)
+		}
+		keys[p.PublicKey] = i
+		k.endpoint(f+".endpoint", p.Endpoint, client)
+		if len(p.AllowedIPs) == 0 {
+			k.fail(f+".allowed_ips", "at least one prefix is required")
+		}
+		k.canonicalPrefixes(f+".allowed_ips", p.AllowedIPs)
+	}
+	if !client {
+		k.disjointAllowedIPs()
+	}
+}
+
+func (k *checker) endpoint(field string, ep netip.AddrPort, client bool) {
+	switch {
+	case !client && ep.IsValid():
+		k.fail(field, "a server's peers have no endpoint (clients connect to the server)")
+	case client && !ep.IsValid():
+		k.fail(field, "required on a client (IP:port of the server)")
+	case !client:
+	case !usableUnicast(ep.Addr()):
+		k.fail(field, "%s is not a unicast address", ep.Addr())
+	case ep.Port() == 0:
+		k.fail(field, "port 0 is not a port")
+	default:
+		for i, u := range k.c.Uplinks {
+			if u.Address.IsValid() && u.Address.Is4() != ep.Addr().Is4() {
+				k.fail(fmt.Sprintf("uplinks[%d].address", i), "%s cannot reach endpoint %s (other address family)", u.Address, ep)
+			}
+		}
+	}
+}
+
+// disjointAllowedIPs refuses two server peers whose allowed_ips overlap: the server
+// routes inner packets to a peer by destination, so overlap would make that ambiguous
+// and would let one peer send with the other's addresses. Quadratic, which is fine for
+// the peer counts one file holds.
+func (k *checker) disjointAllowedIPs() {
+	peers := k.c.Peers
+	for i := range peers {
+		for a, pa := range peers[i].AllowedIPs {
+			for j := 0; j < i; j++ {
+				for _, pb := range peers[j].AllowedIPs {
+					if pa.Overlaps(pb) {
+						k.fail(fmt.Sprintf("peers[%d].allowed_ips[%d]", i, a),
+							"%s overlaps %s of peers[%d] (%s)", pa, pb, j, peers[j].Name)
+					}
+				}
+			}
+		}
+	}
+}
