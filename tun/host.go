@@ -1,0 +1,173 @@
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Host applies a [Plan] to the host through a [Netlink] and remembers
+// exactly what it added, so [Host.Down] removes that and nothing else.
+// A Host is safe for concurrent use; Up and Down are serialized.
+type Host struct {
+	nl  Netlink
+	log *slog.Logger
+
+	mu   sync.Mutex
+	up   bool
+	undo []undoStep // mu; in the order the changes were made
+}
+
+// undoStep reverts one change made by Up.
+type undoStep struct {
+	what string // for logs, e.g. "route 0.0.0.0/1"
+	fn   func() error
+}
+
+// NewHost returns a Host that changes the host through nl and logs to log
+// (nil means slog.Default()).
+func NewHost(nl Netlink, log *slog.Logger) *Host {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Host{nl: nl, log: log}
+}
+
+// Up configures the host for p: the device's MTU and addresses, link up,
+// the inner routes through the device, and per uplink a default route in
+// the uplink's table plus a rule sending the uplink's source address to that
+// table. Routes and rules carry [RTProtBondtun].
+//
+// Up is all or nothing: if any step fails, it undoes the steps already done
+// and returns the error, so a bad plan or a host error never leaves a
+// half-configured host. An address already present on the device is kept and
+// not recorded (Down will not remove it). Up on a Host that is already up
+// fails; call Down first. After a crash, run [Cleanup] before Up, since
+// leftover rules would make Up fail with "file exists".
+func (h *Host) Up(p Plan) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.up {
+		return errors.New("tun: host is already up")
+	}
+	if err := h.apply(p); err != nil {
+		if uerr := h.downLocked(); uerr != nil {
+			h.log.Error("tun: undo after failed up left changes behind; run cleanup", "err", uerr)
+			return fmt.Errorf("%w (undo also failed: %v)", err, uerr)
+		}
+		return err
+	}
+	h.up = true
+	h.log.Info("tun: host configured", "device", p.Device, "addresses", len(p.Addresses),
+		"routes", len(p.Routes), "uplinks", len(p.Uplinks))
+	return nil
+}
+
+// apply makes the changes of Up, recording an undo step after each one.
+func (h *Host) apply(p Plan) error {
+	dev, err := h.nl.LinkByName(p.Device)
+	if err != nil {
+		return fmt.Errorf("tun: device %q: %w", p.Device, err)
+	}
+	// The MTU is a property of bondtun's own device, not a host entry, so
+	// it is set but not undone.
+	if p.MTU > 0 && dev.Attrs().MTU != p.MTU {
+		if err := h.nl.LinkSetMTU(dev, p.MTU); err != nil {
+			return fmt.Errorf("tun: set MTU %d on %q: %w", p.MTU, p.Device, err)
+		}
+	}
+	for _, a := range p.Addresses {
+		addr := &netlink.Addr{IPNet: ipNet(a)}
+		err := h.nl.AddrAdd(dev, addr)
+		if errors.Is(err, unix.EEXIST) {
+			h.log.Debug("tun: address already present, leaving it", "device", p.Device, "addr", a)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("tun: add address %v to %q: %w", a, p.Device, err)
+		}
+		h.record("address "+a.String(), func() error { return h.nl.AddrDel(dev, addr) })
+	}
+	// The link must be up before routes through it: IPv4 refuses a route
+	// via a down device (ENETDOWN).
+	if err := h.nl.LinkSetUp(dev); err != nil {
+		return fmt.Errorf("tun: set %q up: %w", p.Device, err)
+	}
+	h.record("link up", func() error { return h.nl.LinkSetDown(dev) })
+
+	for _, dst := range p.innerRoutes() {
+		if err := h.addRoute(deviceRoute(dst, dev.Attrs().Index)); err != nil {
+			return fmt.Errorf("tun: route %v via %q: %w", dst, p.Device, err)
+		}
+	}
+	prio := p.rulePriority()
+	for i, u := range p.Uplinks {
+		if err := h.addUplink(u, prio+i); err != nil {
+			return fmt.Errorf("tun: uplink %q: %w", u.Name, err)
+		}
+	}
+	return nil
+}
+
+// addUplink installs the uplink's table route, then the rule pointing at it,
+// so the rule never selects an empty table.
+func (h *Host) addUplink(u UplinkRoute, prio int) error {
+	link, err := h.nl.LinkByName(u.Interface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", u.Interface, err)
+	}
+	if err := h.addRoute(uplinkRoute(u, link.Attrs().Index)); err != nil {
+		return fmt.Errorf("default route in table %d: %w", u.Table, err)
+	}
+	rule := uplinkRule(u, prio)
+	if err := h.nl.RuleAdd(rule); err != nil {
+		return fmt.Errorf("rule from %v lookup %d: %w", u.Source, u.Table, err)
+	}
+	h.record(fmt.Sprintf("rule from %v lookup %d", u.Source, u.Table),
+		func() error { return h.nl.RuleDel(rule) })
+	return nil
+}
+
+func (h *Host) addRoute(r *netlink.Route) error {
+	if err := h.nl.RouteReplace(r); err != nil {
+		return err
+	}
+	h.record(fmt.Sprintf("route %v table %d", r.Dst, r.Table), func() error { return h.nl.RouteDel(r) })
+	return nil
+}
+
+func (h *Host) record(what string, fn func() error) {
+	h.undo = append(h.undo, undoStep{what: what, fn: fn})
+}
+
+// Down removes what Up added, in reverse order. Entries that are already
+// gone (for example routes the kernel flushed with a deleted device) count
+// as removed. Down is idempotent: it forgets every step it attempted, so a
+// second call does nothing; entries it failed to remove are reported in the
+// error and left to [Cleanup].
+func (h *Host) Down() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.up = false
+	return h.downLocked()
+}
+
+// downLocked runs and clears the undo steps. h.mu must be held.
+func (h *Host) downLocked() error {
+	var errs []error
+	for i := len(h.undo) - 1; i >= 0; i-- {
+		s := h.undo[i]
+		if err := s.fn(); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("tun: remove %s: %w", s.what, err))
+		}
+	}
+	h.undo = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,196 @@
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// UplinkRoute describes one uplink's policy routing: traffic from Source is
+// looked up in Table, whose only route is "default [via Gateway] dev
+// Interface".
+type UplinkRoute struct {
+	Name      string     // uplink name, for logs and errors only
+	Interface string     // egress interface, e.g. "eth0"
+	Source    netip.Addr // the uplink's local address; path sockets bind to it
+	Gateway   netip.Addr // next hop; invalid (zero) means on-link (e.g. PPP)
+	Table     int        // routing table, unique per uplink, not 0/253/254/255
+}
+
+// Plan is everything bondtun configures on one side of the tunnel.
+type Plan struct {
+	Device    string         // TUN device name (the real one, not a pattern)
+	Addresses []netip.Prefix // addresses of the device, e.g. 10.99.0.2/24
+	MTU       int            // device MTU; 0 leaves it as created
+	// Routes are sent into the device. A default route (0.0.0.0/0 or ::/0)
+	// is installed as two /1 halves, so it wins over the host's default
+	// route by prefix length without replacing it.
+	Routes  []netip.Prefix
+	Uplinks []UplinkRoute
+	// RulePriority is the preference of the first uplink's rule; uplink i
+	// gets RulePriority+i. Zero means DefaultRulePriority.
+	RulePriority int
+}
+
+// Validate reports the first problem that would stop [Host.Up], without
+// touching the host.
+func (p Plan) Validate() error {
+	if p.Device == "" {
+		return errors.New("tun: plan: empty device name")
+	}
+	if p.MTU < 0 || p.MTU > 65535 {
+		return fmt.Errorf("tun: plan: MTU %d out of range", p.MTU)
+	}
+	for _, a := range p.Addresses {
+		if !a.IsValid() {
+			return fmt.Errorf("tun: plan: invalid device address %v", a)
+		}
+	}
+	for _, r := range p.Routes {
+		if !r.IsValid() {
+			return fmt.Errorf("tun: plan: invalid route %v", r)
+		}
+	}
+	prio := p.rulePriority()
+	if prio < 1 || prio+len(p.Uplinks) > mainRulePriority {
+		return fmt.Errorf("tun: plan: rule priorities %d..%d must lie in 1..%d, before the main table",
+			prio, prio+len(p.Uplinks)-1, mainRulePriority-1)
+	}
+	tables := make(map[int]string)
+	for _, u := range p.Uplinks {
+		if err := u.validate(); err != nil {
+			return err
+		}
+		if other, dup := tables[u.Table]; dup {
+			return fmt.Errorf("tun: plan: uplinks %q and %q share table %d", other, u.Name, u.Table)
+		}
+		tables[u.Table] = u.Name
+	}
+	return nil
+}
+
+func (u UplinkRoute) validate() error {
+	switch {
+	case u.Interface == "":
+		return fmt.Errorf("tun: plan: uplink %q: empty interface", u.Name)
+	case !u.Source.IsValid() || u.Source.IsUnspecified():
+		return fmt.Errorf("tun: plan: uplink %q: invalid source address %v", u.Name, u.Source)
+	case u.Gateway.IsValid() && u.Gateway.Unmap().Is4() != u.Source.Unmap().Is4():
+		return fmt.Errorf("tun: plan: uplink %q: gateway %v and source %v differ in family", u.Name, u.Gateway, u.Source)
+	case u.Table <= 0 || u.Table == unix.RT_TABLE_DEFAULT || u.Table == unix.RT_TABLE_MAIN ||
+		u.Table == unix.RT_TABLE_LOCAL || u.Table > 1<<31-1:
+		return fmt.Errorf("tun: plan: uplink %q: table %d is reserved or invalid", u.Name, u.Table)
+	}
+	return nil
+}
+
+func (p Plan) rulePriority() int {
+	if p.RulePriority == 0 {
+		return DefaultRulePriority
+	}
+	return p.RulePriority
+}
+
+// tables returns the uplink tables of p.
+func (p Plan) tables() map[int]bool {
+	t := make(map[int]bool, len(p.Uplinks))
+	for _, u := range p.Uplinks {
+		t[u.Table] = true
+	}
+	return t
+}
+
+// innerRoutes returns p.Routes as installed: masked, with each default route
+// split into two /1 halves.
+func (p Plan) innerRoutes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range p.Routes {
+		r = r.Masked()
+		if r.Bits() != 0 {
+			out = append(out, r)
+			continue
+		}
+		if r.Addr().Is4() {
+			out = append(out, netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1"))
+		} else {
+			out = append(out, netip.MustParsePrefix("::/1"), netip.MustParsePrefix("8000::/1"))
+		}
+	}
+	return out
+}
+
+// deviceRoute is "ip route replace DST dev IFINDEX proto bondtun" in the
+// main table.
+func deviceRoute(dst netip.Prefix, ifindex int) *netlink.Route {
+	r := &netlink.Route{
+		LinkIndex: ifindex,
+		Dst:       ipNet(dst),
+		Protocol:  RTProtBondtun,
+		Table:     unix.RT_TABLE_MAIN,
+	}
+	if dst.Addr().Is4() {
+		r.Scope = netlink.SCOPE_LINK // what ip(8) picks for a route without a gateway
+	}
+	return r
+}
+
+// uplinkRoute is "ip route replace default [via GW] dev IFINDEX table T
+// proto bondtun".
+func uplinkRoute(u UplinkRoute, ifindex int) *netlink.Route {
+	src := u.Source.Unmap()
+	dst := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	if src.Is4() {
+		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	r := &netlink.Route{
+		LinkIndex: ifindex,
+		Dst:       ipNet(dst),
+		Protocol:  RTProtBondtun,
+		Table:     u.Table,
+	}
+	if u.Gateway.IsValid() {
+		r.Gw = net.IP(u.Gateway.Unmap().AsSlice())
+	} else if src.Is4() {
+		r.Scope = netlink.SCOPE_LINK
+	}
+	return r
+}
+
+// uplinkRule is "ip rule add from SRC lookup T pref PRIO proto bondtun".
+func uplinkRule(u UplinkRoute, prio int) *netlink.Rule {
+	src := u.Source.Unmap()
+	r := netlink.NewRule() // not &Rule{}: its zero fields would mean "suppress_prefixlength 0" etc.
+	r.Family = unix.AF_INET6
+	if src.Is4() {
+		r.Family = unix.AF_INET
+	}
+	r.Src = ipNet(netip.PrefixFrom(src, src.BitLen()))
+	r.Table = u.Table
+	r.Priority = prio
+	r.Protocol = RTProtBondtun
+	return r
+}
+
+// ipNet converts a prefix to the *net.IPNet netlink wants, with a 4-byte IP
+// for IPv4 so netlink picks AF_INET.
+func ipNet(p netip.Prefix) *net.IPNet {
+	a := p.Addr().Unmap()
+	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
+}
+
+// prefixOf converts a netlink prefix back; ok is false for nil.
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), bits), true
+}
