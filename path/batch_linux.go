@@ -1,0 +1,170 @@
+package path
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxBatch is the largest number of datagrams moved by one ReadBatch or WriteBatch call.
+const MaxBatch = 128
+
+// batchState is the reused scratch of one direction of a Conn: the mmsghdr array handed to
+// recvmmsg/sendmmsg, its iovecs and socket addresses. The closures are built once so a call
+// allocates nothing.
+type batchState struct {
+	msgs  [MaxBatch]unix.Mmsghdr
+	iovs  [MaxBatch]unix.Iovec
+	names [MaxBatch]unix.RawSockaddrInet6
+	n     int // messages to move
+	done  int // messages moved
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func setSocketOptions(fd int, device string) error {
+	if device != "" {
+		if err := unix.BindToDevice(fd, device); err != nil {
+			return fmt.Errorf("bind to device %s: %w", device, err)
+		}
+	}
+	// Prefer the FORCE variants (root may exceed rmem_max); fall back silently.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, DefaultSocketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, DefaultSocketBuffer)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, DefaultSocketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, DefaultSocketBuffer)
+	}
+	return nil
+}
+
+// ReadBatch reads up to len(bufs) datagrams (at most MaxBatch). Datagram i lands in bufs[i],
+// its length in sizes[i] and its source in from[i]. A datagram longer than its buffer is
+// reported with sizes[i] = -1 (truncated; the caller drops it). It blocks until at least one
+// datagram is there.
+func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	st := &c.rx
+	n := min(len(bufs), len(sizes), len(from), MaxBatch)
+	for i := 0; i < n; i++ {
+		st.iovs[i].Base = unsafe.SliceData(bufs[i])
+		st.iovs[i].SetLen(len(bufs[i]))
+		h := &st.msgs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&st.names[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Iov = &st.iovs[i]
+		h.SetIovlen(1)
+		h.Control = nil
+		h.SetControllen(0)
+		h.Flags = 0
+		st.msgs[i].Len = 0
+	}
+	st.n = n
+	if st.fn == nil {
+		st.fn = func(fd uintptr) bool {
+			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&st.msgs[0])), uintptr(st.n), unix.MSG_DONTWAIT, 0, 0)
+			if e == unix.EAGAIN {
+				return false
+			}
+			st.errno = e
+			st.done = int(r)
+			return true
+		}
+	}
+	st.errno = 0
+	if err := c.rc.Read(st.fn); err != nil {
+		return 0, err
+	}
+	if st.errno != 0 {
+		return 0, os.NewSyscallError("recvmmsg", st.errno)
+	}
+	for i := 0; i < st.done; i++ {
+		m := &st.msgs[i]
+		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
+			sizes[i] = -1
+		} else {
+			sizes[i] = int(m.Len)
+		}
+		from[i] = sockaddrToAddrPort(&st.names[i])
+	}
+	return st.done, nil
+}
+
+// WriteBatch sends bufs[i] as one datagram each to dst. It returns how many were sent; on an
+// error, the datagrams from the returned index on were not sent.
+func (c *Conn) WriteBatch(bufs [][]byte, dst netip.AddrPort) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	st := &c.tx
+	namelen := putSockaddr(&st.names[0], dst, c.v6)
+	sent := 0
+	for sent < len(bufs) {
+		n := min(len(bufs)-sent, MaxBatch)
+		for i := 0; i < n; i++ {
+			b := bufs[sent+i]
+			st.iovs[i].Base = unsafe.SliceData(b)
+			st.iovs[i].SetLen(len(b))
+			h := &st.msgs[i].Hdr
+			h.Name = (*byte)(unsafe.Pointer(&st.names[0]))
+			h.Namelen = namelen
+			h.Iov = &st.iovs[i]
+			h.SetIovlen(1)
+			h.Control = nil
+			h.SetControllen(0)
+			h.Flags = 0
+		}
+		st.n = n
+		if st.fn == nil {
+			st.fn = func(fd uintptr) bool {
+				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&st.msgs[0])), uintptr(st.n), unix.MSG_DONTWAIT, 0, 0)
+				if e == unix.EAGAIN {
+					return false
+				}
+				st.errno = e
+				st.done = int(r)
+				return true
+			}
+		}
+		st.errno = 0
+		if err := c.rc.Write(st.fn); err != nil {
+			return sent, err
+		}
+		if st.errno != 0 {
+			return sent, os.NewSyscallError("sendmmsg", st.errno)
+		}
+		sent += st.done
+	}
+	return sent, nil
+}
+
+func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
+	case unix.AF_INET6:
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
+	}
+	return netip.AddrPort{}
+}
+
+// putSockaddr writes dst into sa in the socket's family and returns the length to pass.
+func putSockaddr(sa *unix.RawSockaddrInet6, dst netip.AddrPort, v6 bool) uint32 {
+	if !v6 {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.Addr().Unmap().As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], dst.Port())
+		return unix.SizeofSockaddrInet4
+	}
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.Addr().As16()}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], dst.Port())
+	return unix.SizeofSockaddrInet6
+}
