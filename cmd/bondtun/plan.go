@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+
+	"bondtun/config"
+	"bondtun/session"
+	"bondtun/tun"
+)
+
+// hostPlan is what `up` installs and `down` removes for cfg. resolve looks up an uplink's
+// source address when the config names only its interface (nil: leave it unset).
+func hostPlan(cfg *config.Config, resolve func(iface string) (netip.Addr, error)) (tun.Plan, error) {
+	p := tun.Plan{
+		Device:    cfg.TUN.Name,
+		Addresses: cfg.TUN.Addresses,
+		MTU:       cfg.MTU(),
+	}
+	p.Routes = append(p.Routes, cfg.TUN.Routes...)
+	for _, peer := range cfg.Peers {
+		p.Routes = append(p.Routes, peer.AllowedIPs...)
+	}
+	if !cfg.IsClient() {
+		return p, nil
+	}
+	for _, u := range cfg.Uplinks {
+		if u.Tier == config.TierDisabled {
+			continue
+		}
+		src := u.Address
+		if !src.IsValid() && resolve != nil {
+			a, err := resolve(u.Interface)
+			if err != nil {
+				return p, fmt.Errorf("uplink %s: %w", u.Name, err)
+			}
+			src = a
+		}
+		p.Uplinks = append(p.Uplinks, tun.UplinkRoute{
+			Name:      u.Name,
+			Interface: u.Interface,
+			Source:    src,
+			Gateway:   u.Gateway,
+			Table:     u.Table,
+		})
+	}
+	return p, nil
+}
+
+// clientConfig maps the YAML to the session layer's client settings, with the uplink
+// sources the plan resolved.
+func clientConfig(cfg *config.Config, plan tun.Plan) session.ClientConfig {
+	peer := cfg.Peers[0]
+	cc := session.ClientConfig{
+		Identity:   cfg.PrivateKey,
+		ServerName: peer.Name,
+		ServerKey:  peer.PublicKey,
+		Endpoint:   peer.Endpoint,
+		AllowedIPs: peer.AllowedIPs,
+		Scheduler:  cfg.Scheduler,
+	}
+	i := 0
+	for _, u := range cfg.Uplinks {
+		if u.Tier == config.TierDisabled {
+			continue
+		}
+		cc.Uplinks = append(cc.Uplinks, session.UplinkConfig{
+			Name:   u.Name,
+			Device: u.Interface,
+			Source: plan.Uplinks[i].Source,
+			Backup: u.Tier == config.TierBackup,
+		})
+		i++
+	}
+	return cc
+}
+
+func serverConfig(cfg *config.Config) session.ServerConfig {
+	sc := session.ServerConfig{
+		Identity:  cfg.PrivateKey,
+		Port:      cfg.Listen.Port,
+		Addresses: cfg.Listen.Addresses,
+		Scheduler: cfg.Scheduler,
+	}
+	for _, p := range cfg.Peers {
+		sc.Peers = append(sc.Peers, session.PeerConfig{Name: p.Name, Key: p.PublicKey, AllowedIPs: p.AllowedIPs})
+	}
+	return sc
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"bondtun/config"
+	"bondtun/session"
+	"bondtun/tun"
+)
+
+func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Config, bool, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "", "configuration file (YAML)")
+	verbose := fs.Bool("v", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, false, errHelpShown
+		}
+		return nil, false, usageErr("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, false, usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if *file == "" {
+		return nil, false, usageErr("missing -c FILE")
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return nil, false, err
+	}
+	return cfg, *verbose, nil
+}
+
+func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
+	cfg, verbose, err := loadConfigFlag("up", args, stderr)
+	if err != nil {
+		return err
+	}
+	level := cfg.LogLevel
+	if verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("must run as root (it creates a TUN device and routes)")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	nl := tun.SystemNetlink()
+	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) { return tun.ResolveUplinkSource(nl, iface) })
+	if err != nil {
+		return err
+	}
+	if _, err := nl.LinkByName(plan.Device); err == nil {
+		return fmt.Errorf("device %s already exists: is bondtun already running? (`bondtun down -c %s` removes leftovers)", plan.Device, cfg.Path)
+	}
+	// Leftover rules and routes of a crashed run would make Up fail; they are ours (marked
+	// with bondtun's protocol number, in this config's tables), so remove them.
+	if err := tun.Cleanup(nl, plan); err != nil {
+		return fmt.Errorf("removing leftovers of an earlier run: %w", err)
+	}
+	dev, name, err := tun.Create(plan.Device, plan.MTU)
+	if err != nil {
+		return fmt.Errorf("create TUN %s: %w", plan.Device, err)
+	}
+	plan.Device = name
+	host := tun.NewHost(nl, log)
+	if err := host.Up(plan); err != nil {
+		dev.Close()
+		return err
+	}
+	defer func() {
+		if err := host.Down(); err != nil {
+			log.Error("removing routes and rules failed; run `bondtun down`", "err", err)
+		}
+		dev.Close()
+		log.Info("tunnel down")
+	}()
+	log.Info("tunnel device up", "device", name, "mtu", plan.MTU, "addresses", fmt.Sprint(plan.Addresses))
+
+	if cfg.IsClient() {
+		cc := clientConfig(cfg, plan)
+		cc.Logger = log
+		c, err := session.NewClient(cc, dev)
+		if err != nil {
+			return err
+		}
+		if closeStatus, err := serveStatus(name, cfg.Path, c.Snapshot, log); err == nil {
+			defer closeStatus()
+		} else {
+			log.Warn("no status socket", "err", err)
+		}
+		if err := c.Connect(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		return c.Run(ctx)
+	}
+	sc := serverConfig(cfg)
+	sc.Logger = log
+	sv, err := session.NewServer(sc, dev)
+	if err != nil {
+		return err
+	}
+	if closeStatus, err := serveStatus(name, cfg.Path, sv.Snapshot, log); err == nil {
+		defer closeStatus()
+	} else {
+		log.Warn("no status socket", "err", err)
+	}
+	log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
+	return sv.Run(ctx)
+}

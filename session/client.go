@@ -1,0 +1,274 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	wgtun "golang.zx2c4.com/wireguard/tun"
+
+	"bondtun/crypto"
+	"bondtun/framing"
+	"bondtun/path"
+)
+
+// UplinkConfig is one of the client's uplinks.
+type UplinkConfig struct {
+	Name   string
+	Device string     // interface to bind to; empty for none (tests on loopback)
+	Source netip.Addr // source address to bind to
+	Backup bool       // used only while no primary path is usable
+}
+
+// ClientConfig is what a client needs to run.
+type ClientConfig struct {
+	Identity   crypto.PrivateKey
+	ServerName string
+	ServerKey  crypto.PublicKey
+	Endpoint   netip.AddrPort // server control (TCP) and data (UDP) port
+	Uplinks    []UplinkConfig
+	AllowedIPs []netip.Prefix // inner source addresses accepted from the server
+	Scheduler  string
+	Logger     *slog.Logger
+}
+
+// Client is the client side: it keeps one session with the server over all its uplinks.
+type Client struct {
+	cfg     ClientConfig
+	log     *slog.Logger
+	dev     wgtun.Device
+	tunw    *tunWriter
+	uplinks []*path.Conn
+	index   uint16
+
+	mu       sync.Mutex
+	sess     *Session
+	counters NodeCounters
+	wg       sync.WaitGroup
+}
+
+// NewClient opens one UDP socket per uplink. dev is the TUN device (or a fake); the client
+// reads and writes it but does not configure it.
+func NewClient(cfg ClientConfig, dev wgtun.Device) (*Client, error) {
+	if len(cfg.Uplinks) == 0 || len(cfg.Uplinks) > 16 {
+		return nil, fmt.Errorf("need 1 to 16 uplinks, have %d", len(cfg.Uplinks))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev}
+	c.tunw = newTUNWriter(dev, c.log)
+	for _, u := range cfg.Uplinks {
+		opts := path.ListenOptions{Device: u.Device}
+		if u.Source.IsValid() {
+			opts.Addr = netip.AddrPortFrom(u.Source, 0)
+		}
+		conn, err := path.Listen(opts)
+		if err != nil {
+			c.closeSockets()
+			return nil, fmt.Errorf("uplink %s: %w", u.Name, err)
+		}
+		c.uplinks = append(c.uplinks, conn)
+	}
+	var b [2]byte
+	rand.Read(b[:])
+	c.index = binary.BigEndian.Uint16(b[:])
+	return c, nil
+}
+
+func (c *Client) closeSockets() {
+	for _, u := range c.uplinks {
+		u.Close()
+	}
+}
+
+// Session returns the current session, or nil between sessions.
+func (c *Client) Session() *Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess
+}
+
+// Counters returns the node-level drop counters.
+func (c *Client) Counters() *NodeCounters { return &c.counters }
+
+func (c *Client) lookup(idx uint16) *Session {
+	s := c.Session()
+	if s == nil || s.local != idx {
+		return nil
+	}
+	return s
+}
+
+// Connect establishes the first session. It fails with an error wrapping ErrRejected when
+// the server is not bondtun or the keys do not match, and with other errors for network
+// problems. Call Run afterwards.
+func (c *Client) Connect(ctx context.Context) error {
+	return c.connect(ctx)
+}
+
+// Run moves packets until ctx is done, re-establishing the session whenever the control
+// channel breaks. Connect must have succeeded first. It closes the sockets when it returns
+// but not the TUN device, which belongs to the caller.
+func (c *Client) Run(ctx context.Context) error {
+	for _, u := range c.uplinks {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			routineReceive(u, c.lookup, &c.counters)
+		}()
+	}
+	tunDone := make(chan struct{})
+	go func() {
+		defer close(tunDone)
+		routineReadTUN(c.dev, c.log, c.handleTUN)
+	}()
+	backoff := time.Second
+	for {
+		s := c.Session()
+		if s != nil {
+			err := s.serveControl(ctx)
+			c.endSession(s, ctx.Err() != nil)
+			if ctx.Err() != nil {
+				break
+			}
+			c.log.Warn("control channel lost; reconnecting", "err", err)
+		}
+		if err := c.connect(ctx); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			c.log.Warn("reconnect failed", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 30*time.Second)
+			continue
+		}
+		backoff = time.Second
+	}
+	c.closeSockets()
+	c.wg.Wait()
+	_ = tunDone // the TUN reader ends when the caller closes the device
+	return nil
+}
+
+// handleTUN sends a batch read from the TUN to the session, if there is one.
+func (c *Client) handleTUN(bufs [][]byte, sizes []int, n int) {
+	s := c.Session()
+	if s == nil {
+		c.counters.TxNoSession.Add(uint64(n))
+		return
+	}
+	s.SendBatch(bufs, sizes, n)
+}
+
+// connect dials the server from the first uplink that works, runs the handshake and
+// installs the new session with one path per uplink × server address.
+func (c *Client) connect(ctx context.Context) error {
+	tlsCfg, err := crypto.ClientTLSConfig(c.cfg.Identity, c.cfg.ServerKey)
+	if err != nil {
+		return err
+	}
+	hello := &framing.Hello{
+		Version:       ProtocolVersion,
+		Ciphers:       cipherIDs(crypto.PreferredCiphers()),
+		ReceiverIndex: c.index,
+	}
+	for i, u := range c.cfg.Uplinks {
+		hello.Uplinks = append(hello.Uplinks, framing.UplinkInfo{ID: uint8(i), Name: u.Name})
+	}
+	var lastErr error
+	for _, u := range c.cfg.Uplinks {
+		dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		if err != nil {
+			cancel()
+			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
+			continue
+		}
+		ctrl, w, send, recv, err := clientHandshake(dctx, raw, tlsCfg, hello)
+		cancel()
+		if err != nil {
+			raw.Close()
+			if errors.Is(err, ErrRejected) {
+				return fmt.Errorf("server %s: %w", c.cfg.Endpoint, err)
+			}
+			lastErr = fmt.Errorf("handshake with %s via %s: %w", c.cfg.Endpoint, u.Name, err)
+			continue
+		}
+		return c.install(ctrl, w, send, recv)
+	}
+	return lastErr
+}
+
+func (c *Client) install(ctrl *ctrlConn, w framing.Welcome, send, recv crypto.DirectionKeys) error {
+	s, err := newSession(sessionParams{
+		log:         c.log,
+		peerName:    c.cfg.ServerName,
+		localIndex:  c.index,
+		remoteIndex: w.ReceiverIndex,
+		cipher:      crypto.CipherID(w.Cipher),
+		send:        send,
+		recv:        recv,
+		allowed:     c.cfg.AllowedIPs,
+		scheduler:   c.cfg.Scheduler,
+		deliver:     c.tunw,
+	})
+	if err != nil {
+		ctrl.Close()
+		return err
+	}
+	s.ctrl = ctrl
+	for ui, u := range c.cfg.Uplinks {
+		for _, a := range w.Addrs {
+			p := &Path{
+				id:     uint8(ui)<<4 | a.ID&0x0f,
+				name:   fmt.Sprintf("%s→%s", u.Name, a.AddrPort),
+				conn:   c.uplinks[ui],
+				backup: u.Backup,
+				remote: a.AddrPort,
+			}
+			if err := s.addPath(p); err != nil {
+				ctrl.Close()
+				return err
+			}
+		}
+	}
+	c.log.Info("session established", "server", c.cfg.Endpoint, "cipher", crypto.CipherID(w.Cipher).String(), "paths", len(s.pathList()))
+	s.start()
+	c.mu.Lock()
+	c.sess = s
+	c.mu.Unlock()
+	return nil
+}
+
+// endSession removes s; with bye it tells the server first.
+func (c *Client) endSession(s *Session, bye bool) {
+	c.mu.Lock()
+	if c.sess == s {
+		c.sess = nil
+	}
+	c.mu.Unlock()
+	if bye {
+		s.ctrl.SetWriteDeadline(time.Now().Add(time.Second))
+		s.ctrl.send(framing.CtrlBye, nil)
+	}
+	s.ctrl.Close()
+	s.Close()
+}
+
+func cipherIDs(ids []crypto.CipherID) []uint8 {
+	out := make([]uint8, len(ids))
+	for i, id := range ids {
+		out[i] = uint8(id)
+	}
+	return out
+}

@@ -1,0 +1,194 @@
+package session
+
+import (
+	"time"
+
+	"bondtun/framing"
+	"bondtun/pathstat"
+)
+
+// handleControl processes the frames of an authenticated control datagram that came on p.
+func (s *Session) handleControl(now time.Time, p *Path, inner framing.InnerHeader, frames []byte) {
+	if framing.ValidateFrames(frames) != nil {
+		s.counters.RxBadInner.Add(1)
+		return
+	}
+	r := framing.NewFrameReader(frames)
+	for {
+		typ, body, ok := r.Next()
+		if !ok {
+			break
+		}
+		switch typ {
+		case framing.FrameProbe:
+			probe, err := framing.ParseProbe(body)
+			if err != nil {
+				return
+			}
+			var buf [32]byte
+			ack := framing.ProbeAck{ID: probe.ID, EchoTime: inner.SendTime}
+			s.sendControl(now, p, ack.Append(buf[:0]))
+		case framing.FrameProbeAck:
+			ack, err := framing.ParseProbeAck(body)
+			if err != nil {
+				return
+			}
+			s.onProbeAck(now, p, ack)
+		case framing.FrameFeedback:
+			fb, err := framing.ParseFeedback(body)
+			if err != nil {
+				return
+			}
+			s.onFeedback(now, fb)
+		}
+	}
+}
+
+func (s *Session) onProbeAck(now time.Time, p *Path, ack framing.ProbeAck) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ack.ID > p.probeID || p.probeID-ack.ID >= 16 {
+		return // not a recent probe of ours
+	}
+	if rtt := pathstat.RTTFromEcho(framing.Timestamp(now, s.epoch), ack.EchoTime, ack.Delay); rtt != pathstat.NoRTT {
+		p.stats.OnRTTSample(now, rtt)
+	}
+	p.lastHeard = now
+	if !p.validated {
+		p.validated = true
+		s.log.Info("path up", "peer", s.peerName, "path", p.name, "rtt", p.stats.SRTT().Round(100*time.Microsecond))
+	}
+}
+
+func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
+	q := s.byID[fb.PathID].Load()
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if fb.HighestPN >= q.pn {
+		return // reports a packet we never sent
+	}
+	rtt := pathstat.RTTFromEcho(framing.Timestamp(now, s.epoch), fb.EchoTime, fb.Delay)
+	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt)
+	if fb.HighestPN > q.ackedPN || q.lastHeard.IsZero() {
+		q.ackedPN = fb.HighestPN
+		q.lastHeard = now
+	}
+}
+
+// routineTimers runs the session's periodic work until Close.
+func (s *Session) routineTimers() {
+	defer s.wg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var frames [512]byte
+	var lastFeedback, lastLive time.Time
+	for {
+		select {
+		case <-s.done:
+			return
+		case now := <-t.C:
+			s.rxMu.Lock()
+			if d, ok := s.reorder.NextDeadline(); ok && !now.Before(d) {
+				s.flushLocked(now)
+			}
+			var fb []byte
+			if now.Sub(lastFeedback) >= feedbackInterval {
+				fb = s.feedbackFramesLocked(now, frames[:0])
+				if len(fb) > 0 {
+					lastFeedback = now
+				}
+			}
+			if now.Sub(lastLive) >= 50*time.Millisecond {
+				s.updateLiveLocked(now)
+				lastLive = now
+			}
+			s.rxMu.Unlock()
+			if len(fb) > 0 {
+				if p := s.bestPath(now); p != nil {
+					s.sendControl(now, p, fb)
+				}
+			}
+			s.probePaths(now)
+		}
+	}
+}
+
+// feedbackFramesLocked appends a FEEDBACK frame for every path that received datagrams
+// since the last report. rxMu must be held.
+func (s *Session) feedbackFramesLocked(now time.Time, b []byte) []byte {
+	for _, p := range s.pathList() {
+		if !p.rxDirty {
+			continue
+		}
+		f := framing.Feedback{
+			PathID:    p.id,
+			HighestPN: p.rxHighest,
+			Packets:   p.rxPackets,
+			Bytes:     p.rxBytes,
+			EchoTime:  p.rxEcho,
+			Delay:     framing.Duration16(now.Sub(p.rxAt)),
+		}
+		if len(b)+f.Len() > 512-framing.Overhead {
+			break // the rest goes out with the next tick
+		}
+		b = f.Append(b)
+		p.rxDirty = false
+	}
+	return b
+}
+
+// updateLiveLocked tells the reorder buffer which paths still deliver to us, so that a gap
+// is not held for a path that went silent. rxMu must be held.
+func (s *Session) updateLiveLocked(now time.Time) {
+	for _, p := range s.pathList() {
+		live := p.rxAny && now.Sub(p.lastRecv) < deadAfter
+		s.reorder.SetLive(now, p.id, live)
+	}
+}
+
+// bestPath is the usable path with the lowest RTT, or else the first validated one.
+func (s *Session) bestPath(now time.Time) *Path {
+	var best, fallback *Path
+	var bestRTT time.Duration
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		usable := p.usableLocked(now)
+		rtt := p.stats.SRTT()
+		reachable := p.validated && p.remote.IsValid()
+		p.mu.Unlock()
+		if usable && (best == nil || rtt < bestRTT) {
+			best, bestRTT = p, rtt
+		}
+		if reachable && fallback == nil {
+			fallback = p
+		}
+	}
+	if best != nil {
+		return best
+	}
+	return fallback
+}
+
+// probePaths sends a PROBE on every path that is not validated yet, or has been silent for a
+// probe interval, at most once per interval.
+func (s *Session) probePaths(now time.Time) {
+	var buf [16]byte
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		due := p.remote.IsValid() && now.Sub(p.probeAt) >= probeInterval &&
+			(!p.validated || now.Sub(p.lastHeard) >= probeInterval)
+		if due {
+			p.probeAt = now
+			p.probeID++
+			if p.probeID == 0 {
+				p.probeID = 1
+			}
+			probe := framing.Probe{ID: p.probeID}
+			s.sendControlLocked(now, p, probe.Append(buf[:0]))
+		}
+		p.mu.Unlock()
+	}
+}

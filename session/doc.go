@@ -1,0 +1,24 @@
+// Package session is bondtun's session layer: it establishes a session with the peer over the
+// TLS control channel, then moves inner IP packets between a TUN device and the per-path UDP
+// sockets.
+//
+// Outbound (one goroutine reads the TUN):
+//
+//	TUN read (batch) → lane (flow hash) + lane sequence → scheduler picks a path per packet
+//	→ header + inner header written in the buffer's headroom → AEAD seal in place
+//	→ one sendmmsg per path.
+//
+// Inbound (one goroutine per socket):
+//
+//	recvmmsg (batch) → header → session by receiver index → AEAD open in place → replay
+//	window of the path → path receive counters → control frames are handled at once; data
+//	packets enter the per-lane reorder buffer → packets released in order are written to
+//	the TUN in one batch, so the kernel can coalesce them (GRO).
+//
+// A timer goroutine per session releases reorder gaps whose deadline passed, sends FEEDBACK
+// (what each path delivered) and PROBEs (path validation and liveness).
+//
+// Buffers: every packet lives in a fixed-size buffer from a pool, with PayloadOffset bytes of
+// headroom for the header and room for the AEAD tag behind it; nothing on the data path
+// allocates per packet.
+package session

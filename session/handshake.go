@@ -1,0 +1,140 @@
+package session
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"time"
+
+	"bondtun/crypto"
+	"bondtun/framing"
+)
+
+// ProtocolVersion is the version of docs/PROTOCOL.md this package speaks.
+const ProtocolVersion = 1
+
+// ErrRejected wraps errors that retrying will not fix: the peer is not bondtun, its key is
+// not the pinned one, or it refused us.
+var ErrRejected = errors.New("rejected")
+
+// ctrlConn is the control channel after the TLS handshake.
+type ctrlConn struct {
+	*tls.Conn
+	rbuf [framing.MaxCtrlBody]byte
+	wbuf []byte
+}
+
+func (c *ctrlConn) send(t framing.CtrlType, body []byte) error {
+	c.wbuf = framing.AppendCtrl(c.wbuf[:0], t, body)
+	_, err := c.Write(c.wbuf)
+	return err
+}
+
+func (c *ctrlConn) recv() (framing.CtrlType, []byte, error) {
+	return framing.ReadCtrl(c.Conn, c.rbuf[:])
+}
+
+// clientHandshake runs TLS over raw, sends HELLO and waits for WELCOME.
+func clientHandshake(ctx context.Context, raw net.Conn, cfg *tls.Config, hello *framing.Hello) (*ctrlConn, framing.Welcome, crypto.DirectionKeys, crypto.DirectionKeys, error) {
+	var none crypto.DirectionKeys
+	deadline := time.Now().Add(handshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	raw.SetDeadline(deadline)
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, framing.Welcome{}, none, none, classifyTLSError(err)
+	}
+	c := &ctrlConn{Conn: tc}
+	body, err := hello.Append(nil)
+	if err != nil {
+		return nil, framing.Welcome{}, none, none, err
+	}
+	if err := c.send(framing.CtrlHello, body); err != nil {
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("send HELLO: %w", err)
+	}
+	t, msg, err := c.recv()
+	if err != nil {
+		// In TLS 1.3 the server checks our certificate after our side of the handshake is
+		// done, so its refusal arrives here, as an alert.
+		if isRemoteAlert(err) {
+			return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: the server refused this client (%v): is this client's public key among the server's peers?", ErrRejected, err)
+		}
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("read WELCOME: %w", err)
+	}
+	switch t {
+	case framing.CtrlWelcome:
+	case framing.CtrlError:
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w by server: %s", ErrRejected, printable(msg))
+	default:
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: server sent control message %d instead of WELCOME", ErrRejected, t)
+	}
+	w, err := framing.ParseWelcome(msg)
+	if err != nil {
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: bad WELCOME: %v", ErrRejected, err)
+	}
+	if !slices.Contains(hello.Ciphers, w.Cipher) {
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: server chose cipher %d, which we did not offer", ErrRejected, w.Cipher)
+	}
+	if w.Version != ProtocolVersion {
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: server speaks protocol version %d, we speak %d", ErrRejected, w.Version, ProtocolVersion)
+	}
+	cs := tc.ConnectionState()
+	send, recv, err := crypto.DeriveKeys(cs.ExportKeyingMaterial, true)
+	if err != nil {
+		return nil, framing.Welcome{}, none, none, err
+	}
+	raw.SetDeadline(time.Time{})
+	return c, w, send, recv, nil
+}
+
+// classifyTLSError marks TLS handshake failures that are about identity or protocol as
+// ErrRejected, and explains the common ones.
+func classifyTLSError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("TLS handshake timed out (is the peer a bondtun server?): %w", err)
+	}
+	var re tls.RecordHeaderError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%w: the peer does not speak TLS, so it is not a bondtun server: %v", ErrRejected, err)
+	}
+	var ae tls.AlertError
+	if errors.As(err, &ae) || isRemoteAlert(err) || isVerifyError(err) {
+		return fmt.Errorf("%w: TLS handshake failed: %v", ErrRejected, err)
+	}
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: the peer closed the connection during the TLS handshake (not a bondtun server, or it refused our key)", ErrRejected)
+	}
+	return fmt.Errorf("TLS handshake: %w", err)
+}
+
+func isVerifyError(err error) bool {
+	var ve *tls.CertificateVerificationError
+	return errors.As(err, &ve) || errors.Is(err, crypto.ErrUnauthorizedKey)
+}
+
+// printable returns b as a short string with control characters replaced, for logs.
+func printable(b []byte) string {
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	r := []rune(string(b))
+	for i, c := range r {
+		if c < 0x20 || c == 0x7f {
+			r[i] = '?'
+		}
+	}
+	return string(r)
+}
+
+// isRemoteAlert reports whether err is a TLS alert sent by the peer.
+func isRemoteAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
+}

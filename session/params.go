@@ -1,0 +1,36 @@
+package session
+
+import "time"
+
+// Timers and limits of the session layer, in one place.
+const (
+	// handshakeTimeout bounds the TLS handshake plus the HELLO/WELCOME exchange.
+	handshakeTimeout = 10 * time.Second
+	// keepaliveInterval is how often an idle control channel carries a KEEPALIVE.
+	keepaliveInterval = 10 * time.Second
+	// controlIdleTimeout closes a control channel that has been silent this long.
+	controlIdleTimeout = 3 * keepaliveInterval
+	// dataIdleTimeout ends a server session whose control channel is gone and whose
+	// paths have carried no authenticated datagram for this long.
+	dataIdleTimeout = 60 * time.Second
+
+	// tick is the session timer's period while packets wait in the reorder buffer or
+	// feedback is due; it bounds how late a reorder deadline can fire.
+	tick = time.Millisecond
+	// feedbackInterval is the longest a receiver waits before reporting new arrivals.
+	feedbackInterval = 5 * time.Millisecond
+	// probeInterval is the probe period of an unvalidated or idle path.
+	probeInterval = 100 * time.Millisecond
+	// suspectFloor is the shortest silence after which a path with data in flight is
+	// taken out of scheduling (timer granularity, feedback spacing).
+	suspectFloor = 150 * time.Millisecond
+	// deadAfter is the silence after which a path is unusable even without data in flight.
+	deadAfter = time.Second
+
+	// maxPaths is the number of path ids (uplink id and address id are 4 bits each).
+	maxPaths = 256
+	// reorderMaxPackets bounds the packets held for reordering per session.
+	reorderMaxPackets = 8192
+	// reorderMaxHold caps the adaptive hold time of a reorder gap.
+	reorderMaxHold = 500 * time.Millisecond
+)

@@ -1,0 +1,73 @@
+package session
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"bondtun/crypto"
+	"bondtun/path"
+	"bondtun/pathstat"
+)
+
+// Path is one (client uplink × server address) pair of a session, seen from this side.
+//
+// Send-side fields are guarded by mu; receive-side fields by the session's rxMu.
+// Lock order: Session.rxMu, then Path.mu.
+type Path struct {
+	id     uint8
+	name   string // e.g. "cable→0" for logs and status
+	conn   *path.Conn
+	backup bool
+
+	mu        sync.Mutex // guards the fields below
+	remote    netip.AddrPort
+	pn        uint64 // next packet number to send
+	stats     *pathstat.Stats
+	validated bool      // a PROBE_ACK (client) or an authenticated datagram (server) came back
+	lastHeard time.Time // last evidence that our datagrams arrive: FEEDBACK progress or PROBE_ACK
+	lastSent  time.Time
+	probeID   uint32 // outstanding probe
+	probeAt   time.Time
+	ackedPN   uint64 // highest packet number the peer reported
+	sendErrs  uint64
+	ctrl      [512]byte // scratch for control datagrams, used under mu
+	out       [1][]byte
+
+	// receive side, guarded by Session.rxMu
+	replay     crypto.ReplayWindow
+	rxAny      bool
+	rxHighest  uint64
+	rxPackets  uint32
+	rxBytes    uint64
+	rxEcho     uint16
+	rxAt       time.Time
+	rxDirty    bool // received data since the last FEEDBACK
+	lastRecv   time.Time
+	rxDatagram uint64
+}
+
+// usable reports whether new data may be scheduled on p. mu must be held.
+func (p *Path) usableLocked(now time.Time) bool {
+	if !p.validated || !p.remote.IsValid() {
+		return false
+	}
+	return !p.suspectLocked(now)
+}
+
+// suspectLocked reports whether p has gone quiet: data is outstanding and nothing came back
+// for longer than max(SRTT + 4·RTTVAR, suspectFloor); or nothing came back at all (not even
+// a probe answer) for deadAfter. mu must be held.
+func (p *Path) suspectLocked(now time.Time) bool {
+	silence := now.Sub(p.lastHeard)
+	if silence > deadAfter {
+		return true
+	}
+	if p.stats.Inflight() > 0 {
+		limit := max(p.stats.SRTT()+4*p.stats.RTTVar(), suspectFloor)
+		if silence > limit && now.Sub(p.lastSent) < silence {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,152 @@
+package session
+
+import (
+	"net/netip"
+	"time"
+
+	"bondtun/classify"
+	"bondtun/framing"
+	"bondtun/path"
+)
+
+// receive handles one datagram in pb.data[:pb.n] whose header parsed as hdr and whose receiver
+// index is this session's. It reports whether it kept pb: a data packet waiting in (or
+// released by) the reorder buffer belongs to the session until flush hands it back.
+// Only a datagram that authenticates changes any state.
+func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, hdr framing.Header, pb *packetBuf) bool {
+	p := s.byID[hdr.PathID].Load()
+	if p == nil || p.conn != conn {
+		s.counters.RxNoPath.Add(1)
+		return false
+	}
+	b := pb.data[:pb.n]
+	plain, err := s.open.Open(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:], b[:framing.HeaderLen], hdr.PathID, hdr.PacketNumber)
+	if err != nil {
+		s.counters.RxAuthFail.Add(1)
+		return false
+	}
+	inner, err := framing.ParseInnerHeader(plain)
+	if err != nil {
+		s.counters.RxBadInner.Add(1)
+		return false
+	}
+	payload := plain[framing.InnerHeaderLen:]
+
+	s.rxMu.Lock()
+	if !p.replay.Update(hdr.PacketNumber) {
+		s.rxMu.Unlock()
+		s.counters.RxReplay.Add(1)
+		return false
+	}
+	s.lastAuth.Store(now.UnixNano())
+	s.noteArrivalLocked(now, p, hdr.PacketNumber, inner.SendTime, pb.n)
+	if s.isServer {
+		s.learnRemote(now, p, from)
+	}
+	if hdr.Type == framing.TypeControl {
+		// A control datagram shows how far its path has delivered (reorder rule b).
+		s.reorder.Seen(now, p.id, s.senderTimeLocked(inner.SendTime))
+		s.rxMu.Unlock()
+		s.handleControl(now, p, inner, payload)
+		return false
+	}
+	s.counters.RxPackets.Add(1)
+	s.counters.RxBytes.Add(uint64(len(payload)))
+	if !s.isAllowed(classify.Src(payload)) {
+		s.rxMu.Unlock()
+		s.counters.RxNotAllowed.Add(1)
+		return false
+	}
+	lane := inner.Lane
+	seq := uint64(inner.LaneSeq)
+	if s.laneSeen[lane] {
+		seq = framing.ExtendSeq24(s.laneLargest[lane], inner.LaneSeq)
+	}
+	if !s.laneSeen[lane] || seq > s.laneLargest[lane] {
+		s.laneLargest[lane] = seq
+		s.laneSeen[lane] = true
+	}
+	pb.n = len(payload) // the packet now sits at data[PayloadOffset:PayloadOffset+n]
+	kept := s.reorder.Push(now, lane, seq, p.id, s.senderTimeLocked(inner.SendTime), pb)
+	s.rxMu.Unlock()
+	if !kept {
+		s.counters.RxReorderDropped.Add(1)
+	}
+	return kept
+}
+
+// noteArrivalLocked updates p's receive counters, which FEEDBACK reports. rxMu must be held.
+func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime uint16, size int) {
+	if !p.rxAny || pn > p.rxHighest {
+		p.rxHighest = pn
+		p.rxEcho = sendTime
+		p.rxAt = now
+	}
+	p.rxAny = true
+	p.rxPackets++
+	p.rxBytes += uint64(size)
+	p.rxDirty = true
+	p.lastRecv = now
+	p.rxDatagram++
+}
+
+// learnRemote makes from the address of p (server side): the first authenticated datagram
+// validates the path, and a later one from elsewhere moves it (NAT rebinding, roaming).
+func (s *Session) learnRemote(now time.Time, p *Path, from netip.AddrPort) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.remote != from {
+		if p.remote.IsValid() {
+			s.log.Info("path moved", "peer", s.peerName, "path", p.name, "from", p.remote, "to", from)
+		}
+		p.remote = from
+	}
+	if !p.validated {
+		p.validated = true
+		p.lastHeard = now
+		s.log.Info("path up", "peer", s.peerName, "path", p.name, "remote", from)
+	}
+}
+
+// senderTimeLocked turns a 16-bit sender timestamp into a time on a fixed base, unwrapping it
+// against the latest one seen. Only differences between such times are meaningful.
+func (s *Session) senderTimeLocked(ts uint16) time.Time {
+	if !s.rxTSValid {
+		s.rxTS = 1<<32 + uint64(ts)
+		s.rxTSValid = true
+	} else {
+		d := int16(ts - uint16(s.rxTS))
+		ext := uint64(int64(s.rxTS) + int64(d))
+		if d > 0 {
+			s.rxTS = ext
+		}
+		return s.rxBase.Add(time.Duration(ext) * 100 * time.Microsecond)
+	}
+	return s.rxBase.Add(time.Duration(s.rxTS) * 100 * time.Microsecond)
+}
+
+// flush writes every packet the reorder buffer releases at now to the deliverer.
+func (s *Session) flush(now time.Time) {
+	s.rxMu.Lock()
+	s.flushLocked(now)
+	s.rxMu.Unlock()
+}
+
+func (s *Session) flushLocked(now time.Time) {
+	s.released = s.reorder.Drain(now, s.released[:0])
+	if len(s.released) == 0 {
+		return
+	}
+	pkts := s.pkts[:0]
+	for _, b := range s.released {
+		pkts = append(pkts, b.data[framing.PayloadOffset:framing.PayloadOffset+b.n])
+	}
+	s.deliver.Deliver(pkts)
+	for i, b := range s.released {
+		putBuf(b)
+		s.released[i] = nil
+		pkts[i] = nil
+	}
+	s.pkts = pkts[:0]
+	s.released = s.released[:0]
+}

@@ -1,0 +1,335 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	wgtun "golang.zx2c4.com/wireguard/tun"
+
+	"bondtun/classify"
+	"bondtun/crypto"
+	"bondtun/framing"
+	"bondtun/path"
+)
+
+// PeerConfig is one client a server accepts.
+type PeerConfig struct {
+	Name       string
+	Key        crypto.PublicKey
+	AllowedIPs []netip.Prefix // inner addresses routed to this peer and accepted from it
+}
+
+// ServerConfig is what a server needs to run.
+type ServerConfig struct {
+	Identity  crypto.PrivateKey
+	Port      int
+	Addresses []netip.Addr // addresses to listen on and advertise; empty means the wildcard
+	Peers     []PeerConfig
+	Scheduler string
+	Logger    *slog.Logger
+}
+
+// maxPendingHandshakes bounds the unauthenticated TCP connections a server serves at once.
+const maxPendingHandshakes = 64
+
+type peerState struct {
+	cfg  PeerConfig
+	sess atomic.Pointer[Session]
+}
+
+type route struct {
+	prefix netip.Prefix
+	peer   *peerState
+}
+
+// Server is the server side: one TUN, one socket per address, one session per connected peer.
+type Server struct {
+	cfg     ServerConfig
+	log     *slog.Logger
+	dev     wgtun.Device
+	tunw    *tunWriter
+	tlsCfg  *tls.Config
+	lns     []net.Listener
+	conns   []*path.Conn // by address id
+	byKey   map[crypto.PublicKey]*peerState
+	routes  []route // longest prefix first
+	pending chan struct{}
+
+	mu       sync.Mutex // guards index allocation
+	sessions [1 << 16]atomic.Pointer[Session]
+	counters NodeCounters
+	wg       sync.WaitGroup
+	groups   []sendGroup // TUN reader's scratch
+	logLimit rateLimit
+}
+
+type sendGroup struct {
+	s     *Session
+	bufs  [][]byte
+	sizes []int
+}
+
+// NewServer opens the control listeners and data sockets.
+func NewServer(cfg ServerConfig, dev wgtun.Device) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Addresses) > 16 {
+		return nil, fmt.Errorf("at most 16 listen addresses, have %d", len(cfg.Addresses))
+	}
+	sv := &Server{cfg: cfg, log: cfg.Logger, dev: dev, byKey: map[crypto.PublicKey]*peerState{}, pending: make(chan struct{}, maxPendingHandshakes)}
+	sv.tunw = newTUNWriter(dev, sv.log)
+	for _, pc := range cfg.Peers {
+		ps := &peerState{cfg: pc}
+		sv.byKey[pc.Key] = ps
+		for _, pfx := range pc.AllowedIPs {
+			sv.routes = append(sv.routes, route{pfx.Masked(), ps})
+		}
+	}
+	slices.SortStableFunc(sv.routes, func(a, b route) int { return b.prefix.Bits() - a.prefix.Bits() })
+	var err error
+	sv.tlsCfg, err = crypto.ServerTLSConfig(cfg.Identity, func(k crypto.PublicKey) error {
+		if _, ok := sv.byKey[k]; !ok {
+			return fmt.Errorf("%w: %s", crypto.ErrUnauthorizedKey, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	addrs := cfg.Addresses
+	if len(addrs) == 0 {
+		addrs = []netip.Addr{{}}
+	}
+	for _, a := range addrs {
+		ap := netip.AddrPortFrom(a, uint16(cfg.Port))
+		host := ap.String()
+		if !a.IsValid() {
+			host = fmt.Sprintf(":%d", cfg.Port)
+		}
+		ln, err := net.Listen("tcp", host)
+		if err != nil {
+			sv.closeAll()
+			return nil, fmt.Errorf("control listener: %w", err)
+		}
+		sv.lns = append(sv.lns, ln)
+		if cfg.Port == 0 { // tests: take the kernel's port for TCP and UDP alike
+			cfg.Port = ln.Addr().(*net.TCPAddr).Port
+			sv.cfg.Port = cfg.Port
+			ap = netip.AddrPortFrom(a, uint16(cfg.Port))
+		}
+		opts := path.ListenOptions{Addr: ap}
+		if !a.IsValid() {
+			opts.Addr = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(cfg.Port))
+		}
+		conn, err := path.Listen(opts)
+		if err != nil {
+			sv.closeAll()
+			return nil, err
+		}
+		sv.conns = append(sv.conns, conn)
+	}
+	return sv, nil
+}
+
+func (sv *Server) closeAll() {
+	for _, ln := range sv.lns {
+		ln.Close()
+	}
+	for _, c := range sv.conns {
+		c.Close()
+	}
+}
+
+// Port is the control and data port the server listens on.
+func (sv *Server) Port() int { return sv.cfg.Port }
+
+// Counters returns the node-level drop counters.
+func (sv *Server) Counters() *NodeCounters { return &sv.counters }
+
+// Sessions returns the established sessions.
+func (sv *Server) Sessions() []*Session {
+	var out []*Session
+	for _, ps := range sv.byKey {
+		if s := ps.sess.Load(); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (sv *Server) lookup(idx uint16) *Session { return sv.sessions[idx].Load() }
+
+// Run serves until ctx is done, then sends BYE to every peer and closes its sockets. The TUN
+// device belongs to the caller.
+func (sv *Server) Run(ctx context.Context) error {
+	for _, c := range sv.conns {
+		sv.wg.Add(1)
+		go func() {
+			defer sv.wg.Done()
+			routineReceive(c, sv.lookup, &sv.counters)
+		}()
+	}
+	go routineReadTUN(sv.dev, sv.log, sv.handleTUN)
+	var acceptWG sync.WaitGroup
+	for _, ln := range sv.lns {
+		acceptWG.Add(1)
+		go func() {
+			defer acceptWG.Done()
+			sv.routineAccept(ctx, ln)
+		}()
+	}
+	<-ctx.Done()
+	for _, ln := range sv.lns {
+		ln.Close()
+	}
+	acceptWG.Wait()
+	for _, ps := range sv.byKey {
+		if s := ps.sess.Load(); s != nil {
+			sv.removeSession(ps, s, true)
+		}
+	}
+	for _, c := range sv.conns {
+		c.Close()
+	}
+	sv.wg.Wait()
+	return nil
+}
+
+func (sv *Server) routineAccept(ctx context.Context, ln net.Listener) {
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		select {
+		case sv.pending <- struct{}{}:
+		default:
+			raw.Close() // too many handshakes in progress
+			continue
+		}
+		sv.wg.Add(1)
+		go func() {
+			defer sv.wg.Done()
+			sv.handleConn(ctx, raw)
+		}()
+	}
+}
+
+// handleTUN routes each packet read from the TUN to the session of the peer whose allowed
+// addresses contain its destination, and sends each session its share of the batch.
+func (sv *Server) handleTUN(bufs [][]byte, sizes []int, n int) {
+	groups := sv.groups[:0]
+	for i := 0; i < n; i++ {
+		pkt := bufs[i][framing.PayloadOffset : framing.PayloadOffset+sizes[i]]
+		dst := classify.Dst(pkt)
+		if !dst.IsValid() {
+			sv.counters.TxNotIP.Add(1)
+			continue
+		}
+		ps := sv.route(dst)
+		if ps == nil {
+			sv.counters.TxNoRoute.Add(1)
+			continue
+		}
+		s := ps.sess.Load()
+		if s == nil {
+			sv.counters.TxNoSession.Add(1)
+			continue
+		}
+		g := -1
+		for j := range groups {
+			if groups[j].s == s {
+				g = j
+				break
+			}
+		}
+		if g < 0 {
+			if len(groups) < cap(groups) {
+				groups = groups[:len(groups)+1]
+			} else {
+				groups = append(groups, sendGroup{})
+			}
+			g = len(groups) - 1
+			groups[g].s = s
+			groups[g].bufs = groups[g].bufs[:0]
+			groups[g].sizes = groups[g].sizes[:0]
+		}
+		groups[g].bufs = append(groups[g].bufs, bufs[i])
+		groups[g].sizes = append(groups[g].sizes, sizes[i])
+	}
+	for j := range groups {
+		g := &groups[j]
+		g.s.SendBatch(g.bufs, g.sizes, len(g.bufs))
+		g.s = nil
+		clear(g.bufs)
+	}
+	sv.groups = groups[:0]
+}
+
+func (sv *Server) route(dst netip.Addr) *peerState {
+	for _, r := range sv.routes {
+		if r.prefix.Contains(dst) {
+			return r.peer
+		}
+	}
+	return nil
+}
+
+// allocIndex picks an unused receiver index for a new session.
+func (sv *Server) allocIndex(s *Session) uint16 {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	for {
+		var b [2]byte
+		rand.Read(b[:])
+		idx := binary.BigEndian.Uint16(b[:])
+		if sv.sessions[idx].Load() == nil {
+			sv.sessions[idx].Store(s)
+			return idx
+		}
+	}
+}
+
+// removeSession takes s out of service (if it is still the peer's session), telling the
+// peer with BYE when bye is set.
+func (sv *Server) removeSession(ps *peerState, s *Session, bye bool) {
+	ps.sess.CompareAndSwap(s, nil)
+	sv.sessions[s.local].CompareAndSwap(s, nil)
+	if c := s.ctrl; c != nil {
+		if bye {
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			c.send(framing.CtrlBye, nil)
+		}
+		c.Close()
+	}
+	s.Close()
+	sv.log.Info("session ended", "peer", ps.cfg.Name)
+}
+
+// rateLimit allows one event per interval; used to keep unauthenticated failures from
+// flooding the log.
+type rateLimit struct{ last atomic.Int64 }
+
+func (r *rateLimit) allow(now time.Time, every time.Duration) bool {
+	last := r.last.Load()
+	if now.UnixNano()-last < int64(every) {
+		return false
+	}
+	return r.last.CompareAndSwap(last, now.UnixNano())
+}

@@ -1,0 +1,195 @@
+package session
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"bondtun/crypto"
+	"bondtun/framing"
+)
+
+// handleConn authenticates one control connection, answers its HELLO, installs the session
+// and serves its control channel. Nothing is created before the TLS handshake has proved
+// the client holds a configured key.
+func (sv *Server) handleConn(ctx context.Context, raw net.Conn) {
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-sv.pending
+		}
+	}
+	defer release()
+	raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	tc := tls.Server(raw, sv.tlsCfg)
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	err := tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		if sv.logLimit.allow(time.Now(), time.Second) {
+			sv.log.Info("control handshake failed", "remote", raw.RemoteAddr(), "err", err)
+		}
+		raw.Close()
+		return
+	}
+	key, err := crypto.PeerPublicKey(tc.ConnectionState())
+	ps := sv.byKey[key]
+	if err != nil || ps == nil { // VerifyConnection already refused unknown keys
+		tc.Close()
+		return
+	}
+	c := &ctrlConn{Conn: tc}
+	s, err := sv.accept(c, ps, raw.LocalAddr())
+	if err != nil {
+		sv.log.Warn("session refused", "peer", ps.cfg.Name, "remote", raw.RemoteAddr(), "err", err)
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.send(framing.CtrlError, []byte(err.Error()))
+		c.Close()
+		return
+	}
+	raw.SetDeadline(time.Time{})
+	release()
+	sv.log.Info("session established", "peer", ps.cfg.Name, "remote", raw.RemoteAddr(), "paths", len(s.pathList()), "cipher", s.cipherName)
+	err = s.serveControl(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return // Run tears every session down
+	case errors.Is(err, errPeerBye):
+		sv.removeSession(ps, s, false)
+	default:
+		// The control channel broke, maybe with the uplink that carried it; the data paths
+		// may still work. Keep the session while authenticated datagrams arrive; the client
+		// reconnects and replaces it.
+		sv.log.Info("control channel lost", "peer", ps.cfg.Name, "err", err)
+		sv.watchIdle(ctx, ps, s)
+	}
+}
+
+// accept reads HELLO, creates the session and answers WELCOME.
+func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr) (*Session, error) {
+	t, msg, err := c.recv()
+	if err != nil {
+		return nil, fmt.Errorf("read HELLO: %w", err)
+	}
+	if t != framing.CtrlHello {
+		return nil, fmt.Errorf("expected HELLO, got control message %d", t)
+	}
+	h, err := framing.ParseHello(msg)
+	if err != nil {
+		return nil, fmt.Errorf("bad HELLO: %w", err)
+	}
+	if h.Version != ProtocolVersion {
+		return nil, fmt.Errorf("client speaks protocol version %d, server speaks %d", h.Version, ProtocolVersion)
+	}
+	theirs := make([]crypto.CipherID, len(h.Ciphers))
+	for i, id := range h.Ciphers {
+		theirs[i] = crypto.CipherID(id)
+	}
+	cipher, ok := crypto.ChooseCipher(crypto.PreferredCiphers(), theirs)
+	if !ok {
+		return nil, errors.New("no cipher in common")
+	}
+	send, recv, err := deriveServerKeys(c)
+	if err != nil {
+		return nil, err
+	}
+	addrs := sv.advertised(local)
+	s, err := newSession(sessionParams{
+		log:         sv.log,
+		peerName:    ps.cfg.Name,
+		remoteIndex: h.ReceiverIndex,
+		cipher:      cipher,
+		send:        send,
+		recv:        recv,
+		allowed:     ps.cfg.AllowedIPs,
+		scheduler:   sv.cfg.Scheduler,
+		deliver:     sv.tunw,
+		isServer:    true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.ctrl = c
+	for _, u := range h.Uplinks {
+		for i, a := range addrs {
+			p := &Path{
+				id:   u.ID<<4 | a.ID,
+				name: fmt.Sprintf("%s→%s", printable([]byte(u.Name)), a.AddrPort),
+				conn: sv.conns[i],
+			}
+			if err := s.addPath(p); err != nil {
+				return nil, fmt.Errorf("bad HELLO: %w", err)
+			}
+		}
+	}
+	s.local = sv.allocIndex(s)
+	w := framing.Welcome{Version: ProtocolVersion, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
+	body, err := w.Append(nil)
+	if err == nil {
+		c.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+		err = c.send(framing.CtrlWelcome, body)
+		c.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		sv.sessions[s.local].CompareAndSwap(s, nil)
+		s.Close()
+		return nil, fmt.Errorf("send WELCOME: %w", err)
+	}
+	s.start()
+	if old := ps.sess.Swap(s); old != nil {
+		sv.log.Info("session replaced", "peer", ps.cfg.Name)
+		sv.sessions[old.local].CompareAndSwap(old, nil)
+		if old.ctrl != nil {
+			old.ctrl.Close()
+		}
+		old.Close()
+	}
+	return s, nil
+}
+
+// advertised lists the server addresses the client should send to: the configured ones,
+// or with a wildcard listener the address the client reached.
+func (sv *Server) advertised(local net.Addr) []framing.ServerAddr {
+	if len(sv.cfg.Addresses) == 0 {
+		ap := local.(*net.TCPAddr).AddrPort()
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), uint16(sv.cfg.Port))
+		return []framing.ServerAddr{{ID: 0, AddrPort: ap}}
+	}
+	out := make([]framing.ServerAddr, len(sv.cfg.Addresses))
+	for i, a := range sv.cfg.Addresses {
+		out[i] = framing.ServerAddr{ID: uint8(i), AddrPort: netip.AddrPortFrom(a, uint16(sv.cfg.Port))}
+	}
+	return out
+}
+
+// watchIdle ends s once no authenticated datagram has arrived for dataIdleTimeout, unless
+// it was replaced or the server stops first.
+func (sv *Server) watchIdle(ctx context.Context, ps *peerState, s *Session) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if ps.sess.Load() != s {
+				return
+			}
+			if now.Sub(time.Unix(0, s.lastAuth.Load())) > dataIdleTimeout {
+				sv.log.Info("peer silent, ending its session", "peer", ps.cfg.Name)
+				sv.removeSession(ps, s, false)
+				return
+			}
+		}
+	}
+}
+
+func deriveServerKeys(c *ctrlConn) (send, recv crypto.DirectionKeys, err error) {
+	cs := c.ConnectionState()
+	return crypto.DeriveKeys(cs.ExportKeyingMaterial, false)
+}

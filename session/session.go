@@ -1,0 +1,193 @@
+package session
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"bondtun/crypto"
+	"bondtun/pathstat"
+	"bondtun/reorder"
+	"bondtun/sched"
+)
+
+// Deliverer receives the inner packets a session releases in order: pkts[i] is one packet.
+// It must not keep the slices after it returns.
+type Deliverer interface {
+	Deliver(pkts [][]byte)
+}
+
+// sessionParams is what both sides know once the HELLO exchange is done.
+type sessionParams struct {
+	log         *slog.Logger
+	peerName    string
+	localIndex  uint16
+	remoteIndex uint16
+	cipher      crypto.CipherID
+	send, recv  crypto.DirectionKeys
+	allowed     []netip.Prefix // inner source prefixes accepted from the peer
+	scheduler   string
+	deliver     Deliverer
+	isServer    bool
+}
+
+// Session is one established session with a peer: keys, paths, scheduler, reorder buffer.
+type Session struct {
+	log        *slog.Logger
+	peerName   string
+	isServer   bool
+	cipherName string
+	local      uint16 // receiver index the peer puts in datagrams to us
+	remote     uint16 // receiver index we put in datagrams to the peer
+	seal       *crypto.AEAD
+	open       *crypto.AEAD
+	allowed    []netip.Prefix
+	deliver    Deliverer
+	epoch      time.Time
+	scheduler  sched.Scheduler
+	small      sched.Scheduler
+
+	pathsMu sync.Mutex
+	paths   atomic.Pointer[[]*Path] // copy on write; indexed lookups go through byID
+	byID    [maxPaths]atomic.Pointer[Path]
+
+	// Outbound state, owned by the one goroutine that calls SendBatch.
+	laneSeq    [256]uint32
+	schedPaths []sched.Path
+	schedIdx   []*Path
+	assign     []int16
+	out        [][]byte
+
+	// Inbound state.
+	rxMu        sync.Mutex
+	reorder     *reorder.Buffer[*packetBuf]
+	laneLargest [256]uint64
+	laneSeen    [256]bool
+	rxTS        uint64 // latest extended sender timestamp (100 µs units)
+	rxTSValid   bool
+	rxBase      time.Time
+	released    []*packetBuf
+	pkts        [][]byte
+	lastAuth    atomic.Int64 // unix nanos of the last authenticated datagram
+
+	ctrl *ctrlConn // the control channel; nil once the server lost it
+
+	counters Counters
+	closed   atomic.Bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Counters are a session's running totals; read them with Session.Counters.
+type Counters struct {
+	TxPackets, TxBytes, TxDropped              atomic.Uint64
+	RxPackets, RxBytes                         atomic.Uint64
+	RxReplay, RxAuthFail, RxBadInner, RxNoPath atomic.Uint64
+	RxNotAllowed, RxReorderDropped             atomic.Uint64
+}
+
+func newSession(p sessionParams) (*Session, error) {
+	seal, err := crypto.NewAEAD(p.cipher, p.send)
+	if err != nil {
+		return nil, err
+	}
+	open, err := crypto.NewAEAD(p.cipher, p.recv)
+	if err != nil {
+		return nil, err
+	}
+	mk, err := sched.ByName(p.scheduler)
+	if err != nil {
+		return nil, err
+	}
+	small, _ := sched.ByName("lowlatency")
+	now := time.Now()
+	s := &Session{
+		log:        p.log,
+		peerName:   p.peerName,
+		isServer:   p.isServer,
+		local:      p.localIndex,
+		remote:     p.remoteIndex,
+		seal:       seal,
+		open:       open,
+		allowed:    p.allowed,
+		deliver:    p.deliver,
+		epoch:      now,
+		scheduler:  mk(),
+		cipherName: p.cipher.String(),
+		small:      small(),
+		reorder: reorder.New[*packetBuf](reorder.Config{
+			MaxPackets: reorderMaxPackets,
+			MaxHold:    reorderMaxHold,
+		}),
+		rxBase:   now,
+		released: make([]*packetBuf, 0, reorderMaxPackets),
+		pkts:     make([][]byte, 0, reorderMaxPackets),
+		done:     make(chan struct{}),
+	}
+	empty := []*Path{}
+	s.paths.Store(&empty)
+	s.lastAuth.Store(now.UnixNano())
+	return s, nil
+}
+
+// addPath adds a path; id must be new.
+func (s *Session) addPath(p *Path) error {
+	s.pathsMu.Lock()
+	defer s.pathsMu.Unlock()
+	if s.byID[p.id].Load() != nil {
+		return fmt.Errorf("path %d exists", p.id)
+	}
+	if p.stats == nil {
+		p.stats = pathstat.New(time.Now())
+	}
+	old := *s.paths.Load()
+	next := make([]*Path, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, p)
+	s.paths.Store(&next)
+	s.byID[p.id].Store(p)
+	return nil
+}
+
+func (s *Session) pathList() []*Path { return *s.paths.Load() }
+
+// Name is the peer's name from the configuration.
+func (s *Session) Name() string { return s.peerName }
+
+// Counters returns the session's counters.
+func (s *Session) Counters() *Counters { return &s.counters }
+
+// start launches the session's timer goroutine.
+func (s *Session) start() {
+	s.wg.Add(1)
+	go s.routineTimers()
+}
+
+// Close stops the session's goroutines and releases its buffers. It is idempotent.
+func (s *Session) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	close(s.done)
+	s.wg.Wait()
+	s.rxMu.Lock()
+	s.released = s.reorder.Drain(time.Now().Add(time.Hour), s.released[:0])
+	for _, b := range s.released {
+		putBuf(b)
+	}
+	s.released = s.released[:0]
+	s.rxMu.Unlock()
+}
+
+// isAllowed reports whether an inner packet from src may come from this peer.
+func (s *Session) isAllowed(src netip.Addr) bool {
+	for _, p := range s.allowed {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}

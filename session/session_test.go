@@ -1,0 +1,337 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/tun/tuntest"
+
+	"bondtun/crypto"
+	"bondtun/path"
+)
+
+var (
+	clientInner = netip.MustParseAddr("10.77.0.2")
+	serverInner = netip.MustParseAddr("10.77.0.1")
+)
+
+type testPair struct {
+	server        *Server
+	client        *Client
+	serverTUN     *tuntest.ChannelTUN
+	clientTUN     *tuntest.ChannelTUN
+	fromServerTUN chan []byte // packets the server wrote to its TUN
+	fromClientTUN chan []byte
+	serverKey     crypto.PrivateKey
+	clientKey     crypto.PrivateKey
+	cancel        context.CancelFunc
+	stopOnce      sync.Once
+	wg            sync.WaitGroup
+}
+
+func newKey(t testing.TB) crypto.PrivateKey {
+	t.Helper()
+	k, err := crypto.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func drain(in chan []byte) chan []byte {
+	out := make(chan []byte, 4096)
+	go func() {
+		for p := range in {
+			out <- append([]byte(nil), p...)
+		}
+		close(out)
+	}()
+	return out
+}
+
+// startServer runs a server on 127.0.0.1 that accepts clientPub.
+func startServer(t *testing.T, ctx context.Context, tp *testPair, clientPub crypto.PublicKey) {
+	t.Helper()
+	tp.serverKey = newKey(t)
+	tp.serverTUN = tuntest.NewChannelTUN()
+	tp.fromServerTUN = drain(tp.serverTUN.Inbound)
+	sv, err := NewServer(ServerConfig{
+		Identity:  tp.serverKey,
+		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+		Peers:     []PeerConfig{{Name: "client", Key: clientPub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(clientInner, 32)}}},
+	}, tp.serverTUN.TUN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.server = sv
+	tp.wg.Add(1)
+	go func() {
+		defer tp.wg.Done()
+		sv.Run(ctx)
+	}()
+}
+
+func newClient(t *testing.T, tp *testPair, serverPub crypto.PublicKey) {
+	t.Helper()
+	tp.clientTUN = tuntest.NewChannelTUN()
+	tp.fromClientTUN = drain(tp.clientTUN.Inbound)
+	c, err := NewClient(ClientConfig{
+		Identity:   tp.clientKey,
+		ServerName: "server",
+		ServerKey:  serverPub,
+		Endpoint:   netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(tp.server.Port())),
+		Uplinks: []UplinkConfig{
+			{Name: "a", Source: netip.MustParseAddr("127.0.0.1")},
+			{Name: "b", Source: netip.MustParseAddr("127.0.0.2")},
+		},
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")},
+	}, tp.clientTUN.TUN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.client = c
+}
+
+func newTestPair(t *testing.T) *testPair {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tp := &testPair{cancel: cancel}
+	tp.clientKey = newKey(t)
+	startServer(t, ctx, tp, tp.clientKey.Public())
+	newClient(t, tp, tp.serverKey.Public())
+	if err := tp.client.Connect(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	tp.wg.Add(1)
+	go func() {
+		defer tp.wg.Done()
+		tp.client.Run(ctx)
+	}()
+	t.Cleanup(tp.stop)
+	waitFor(t, "both client paths validated", func() bool {
+		s := tp.client.Session()
+		if s == nil {
+			return false
+		}
+		n := 0
+		for _, p := range s.Paths() {
+			if p.Validated {
+				n++
+			}
+		}
+		return n == 2
+	})
+	return tp
+}
+
+func (tp *testPair) stop() {
+	tp.stopOnce.Do(func() {
+		tp.cancel()
+		tp.wg.Wait()
+		if tp.clientTUN != nil {
+			tp.clientTUN.TUN().Close()
+		}
+		tp.serverTUN.TUN().Close()
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// udpPacket builds an IPv4/UDP packet whose payload carries seq.
+func udpPacket(src, dst netip.Addr, seq uint32, size int) []byte {
+	p := make([]byte, size)
+	p[0] = 0x45
+	binary.BigEndian.PutUint16(p[2:4], uint16(size))
+	p[8] = 64
+	p[9] = 17
+	s4, d4 := src.As4(), dst.As4()
+	copy(p[12:16], s4[:])
+	copy(p[16:20], d4[:])
+	binary.BigEndian.PutUint16(p[20:22], 5000)
+	binary.BigEndian.PutUint16(p[22:24], 6000)
+	binary.BigEndian.PutUint16(p[24:26], uint16(size-20))
+	binary.BigEndian.PutUint32(p[28:32], seq)
+	return p
+}
+
+func recvPacket(t *testing.T, ch chan []byte) []byte {
+	t.Helper()
+	select {
+	case p := <-ch:
+		return p
+	case <-time.After(5 * time.Second):
+		t.Fatal("no packet arrived")
+		return nil
+	}
+}
+
+func TestPingBothWays(t *testing.T) {
+	tp := newTestPair(t)
+	ping := tuntest.Ping(serverInner, clientInner)
+	tp.clientTUN.Outbound <- ping
+	if got := recvPacket(t, tp.fromServerTUN); !bytes.Equal(got, ping) {
+		t.Fatalf("server got % x, want % x", got, ping)
+	}
+	pong := tuntest.Ping(clientInner, serverInner)
+	tp.serverTUN.Outbound <- pong
+	if got := recvPacket(t, tp.fromClientTUN); !bytes.Equal(got, pong) {
+		t.Fatalf("client got % x, want % x", got, pong)
+	}
+}
+
+func TestFlowArrivesInOrder(t *testing.T) {
+	tp := newTestPair(t)
+	const n = 2000
+	go func() {
+		for i := uint32(0); i < n; i++ {
+			tp.clientTUN.Outbound <- udpPacket(clientInner, serverInner, i, 1200)
+		}
+	}()
+	for i := uint32(0); i < n; i++ {
+		p := recvPacket(t, tp.fromServerTUN)
+		if got := binary.BigEndian.Uint32(p[28:32]); got != i {
+			t.Fatalf("packet %d arrived as number %d", got, i)
+		}
+	}
+}
+
+func TestSpoofedInnerSourceDropped(t *testing.T) {
+	tp := newTestPair(t)
+	spoofed := udpPacket(netip.MustParseAddr("10.77.0.99"), serverInner, 1, 100)
+	tp.clientTUN.Outbound <- spoofed
+	good := udpPacket(clientInner, serverInner, 2, 100)
+	tp.clientTUN.Outbound <- good
+	if got := recvPacket(t, tp.fromServerTUN); !bytes.Equal(got, good) {
+		t.Fatalf("server got % x, want only the allowed packet", got)
+	}
+	s := tp.server.Sessions()[0]
+	waitFor(t, "not-allowed counter", func() bool { return s.Counters().RxNotAllowed.Load() == 1 })
+}
+
+func TestGarbageCreatesNoState(t *testing.T) {
+	tp := newTestPair(t)
+	conn, err := path.Listen(path.ListenOptions{Addr: netip.MustParseAddrPort("127.0.0.1:0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(tp.server.Port()))
+	s := tp.server.Sessions()[0]
+	var forged [64]byte
+	forged[0] = 1 // data
+	binary.BigEndian.PutUint16(forged[2:4], s.local)
+	garbage := [][]byte{
+		{},
+		{1, 2, 3},
+		make([]byte, 200),
+		forged[:], // right receiver index, wrong tag
+	}
+	before := tp.server.Counters().RxDatagrams.Load()
+	if _, err := conn.WriteBatch(garbage, dst); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "garbage counted", func() bool { return tp.server.Counters().RxDatagrams.Load() >= before+uint64(len(garbage)) })
+	waitFor(t, "forged datagram rejected", func() bool { return s.Counters().RxAuthFail.Load() >= 1 })
+	if n := len(tp.server.Sessions()); n != 1 {
+		t.Fatalf("%d sessions after garbage, want 1", n)
+	}
+	for _, p := range s.Paths() {
+		if p.Remote.Port() == conn.LocalAddr().Port() {
+			t.Fatalf("path %s learned the forger's address", p.Name)
+		}
+	}
+	// The session still works.
+	ping := tuntest.Ping(serverInner, clientInner)
+	tp.clientTUN.Outbound <- ping
+	if got := recvPacket(t, tp.fromServerTUN); !bytes.Equal(got, ping) {
+		t.Fatal("session broken after garbage")
+	}
+}
+
+func TestReplayedDatagramDropped(t *testing.T) {
+	tp := newTestPair(t)
+	// Capture a real datagram by sending it through a relay: simpler, re-send one the
+	// client seals by sealing twice with the same packet number is impossible, so replay
+	// is checked at the unit level in crypto; here check the counter path end to end by
+	// injecting a copy of a genuine control datagram.
+	s := tp.client.Session()
+	p := s.pathList()[0]
+	p.mu.Lock()
+	var frames [8]byte
+	s.sendControlLocked(time.Now(), p, frames[:0])
+	dgram := append([]byte(nil), p.out[0]...)
+	p.mu.Unlock()
+	if _, err := p.conn.WriteBatch([][]byte{dgram}, p.remote); err != nil {
+		t.Fatal(err)
+	}
+	srv := tp.server.Sessions()[0]
+	waitFor(t, "replay counted", func() bool { return srv.Counters().RxReplay.Load() >= 1 })
+}
+
+func TestUnknownClientKeyRejected(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	tp := &testPair{cancel: cancel}
+	defer tp.stop()
+	tp.clientKey = newKey(t)
+	startServer(t, ctx, tp, newKey(t).Public()) // the server knows someone else
+	newClient(t, tp, tp.serverKey.Public())
+	err := tp.client.Connect(ctx)
+	if !errors.Is(err, ErrRejected) {
+		t.Fatalf("Connect = %v, want ErrRejected", err)
+	}
+	if n := len(tp.server.Sessions()); n != 0 {
+		t.Fatalf("server has %d sessions after a rejected key", n)
+	}
+}
+
+func TestWrongServerKeyRejected(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	tp := &testPair{cancel: cancel}
+	defer tp.stop()
+	tp.clientKey = newKey(t)
+	startServer(t, ctx, tp, tp.clientKey.Public())
+	newClient(t, tp, newKey(t).Public()) // pinned key is not the server's
+	err := tp.client.Connect(ctx)
+	if !errors.Is(err, ErrRejected) {
+		t.Fatalf("Connect = %v, want ErrRejected", err)
+	}
+	if n := len(tp.server.Sessions()); n != 0 {
+		t.Fatalf("server has %d sessions", n)
+	}
+}
+
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		tp := newTestPair(t)
+		tp.clientTUN.Outbound <- tuntest.Ping(serverInner, clientInner)
+		recvPacket(t, tp.fromServerTUN)
+		tp.stop()
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before+2 { // the two drain goroutines end when TUNs close
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines: before %d, after %d\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

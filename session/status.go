@@ -1,0 +1,59 @@
+package session
+
+import (
+	"net/netip"
+	"time"
+)
+
+// PathInfo is a snapshot of one path, for status output and tests.
+type PathInfo struct {
+	ID         uint8
+	Name       string
+	Remote     netip.AddrPort
+	Validated  bool
+	Usable     bool
+	Backup     bool
+	TxPackets  uint64 // datagrams sent (data and control)
+	TxLost     uint64 // of those, reported lost by the peer's feedback
+	RxPackets  uint64 // authenticated datagrams received
+	SRTT       time.Duration
+	MinRTT     time.Duration
+	RateBps    float64 // delivery rate estimate, bits per second
+	InflightB  int
+	LastHeard  time.Duration // since the last sign of life
+	SendErrors uint64
+}
+
+// Paths returns a snapshot of every path of the session.
+func (s *Session) Paths() []PathInfo {
+	now := time.Now()
+	var out []PathInfo
+	for _, p := range s.pathList() {
+		s.rxMu.Lock()
+		rx := p.rxDatagram
+		s.rxMu.Unlock()
+		p.mu.Lock()
+		pi := PathInfo{
+			ID:         p.id,
+			Name:       p.name,
+			Remote:     p.remote,
+			Validated:  p.validated,
+			Usable:     p.usableLocked(now),
+			Backup:     p.backup,
+			TxPackets:  p.stats.Sent(),
+			TxLost:     p.stats.Lost(),
+			RxPackets:  rx,
+			SRTT:       p.stats.SRTT(),
+			MinRTT:     p.stats.MinRTT(),
+			RateBps:    p.stats.DeliveryRate() * 8,
+			InflightB:  p.stats.Inflight(),
+			SendErrors: p.sendErrs,
+		}
+		if !p.lastHeard.IsZero() {
+			pi.LastHeard = now.Sub(p.lastHeard)
+		}
+		p.mu.Unlock()
+		out = append(out, pi)
+	}
+	return out
+}
