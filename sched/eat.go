@@ -14,9 +14,12 @@ type eat struct{}
 // NewEAT returns the earliest-expected-arrival scheduler. For each eligible
 // path it estimates when the packet would arrive:
 //
-//	(Inflight + size) / Rate + OWD
+//	(queued + size) / Rate + OWD,   queued = max(0, Inflight − Rate·MinRTT)
 //
-// and picks the earliest. It keeps no state: bytes it assigned earlier count
+// and picks the earliest. Inflight counts every byte not yet acknowledged,
+// and Rate·MinRTT of them are merely travelling (a path's RTT as measured is
+// the time its bytes take to be acknowledged); only the rest waits in a queue
+// ahead of the new packet. It keeps no state: bytes it assigned earlier count
 // only through Inflight, which the caller updates after each send.
 func NewEAT() Scheduler { return eat{} }
 
@@ -47,5 +50,9 @@ func arrival(p *Path, size int) float64 {
 	if !(rate >= minRate) { // also catches NaN
 		rate = minRate
 	}
-	return float64(p.Inflight+size)/rate + p.OWD.Seconds()
+	queued := float64(p.Inflight) - rate*p.MinRTT.Seconds()
+	if queued < 0 {
+		queued = 0
+	}
+	return (queued+float64(size))/rate + p.OWD.Seconds()
 }

@@ -59,11 +59,17 @@ const (
 	SmallPacket = 256
 )
 
-// Window returns p's in-flight window: max(2·Rate·MinRTT, MinWindow) bytes.
-// Two bandwidth-delay products leave room for the local queue EAT builds on
-// the fast path while the slow one catches up.
+// QueueTarget is the standing queue a path may hold in the network beyond its
+// bandwidth-delay product. It bounds the delay bondtun adds on a path, keeps
+// the path's bottleneck queue from overflowing before traffic moves to the
+// other paths, and lets the delivery-rate estimate grow by a factor
+// 1 + QueueTarget/MinRTT per round trip when it is too low.
+const QueueTarget = 10 * time.Millisecond
+
+// Window returns p's in-flight window: max(Rate·(MinRTT + QueueTarget),
+// MinWindow) bytes.
 func Window(p *Path) int {
-	w := 2 * p.Rate * p.MinRTT.Seconds()
+	w := p.Rate * (p.MinRTT + QueueTarget).Seconds()
 	if w < MinWindow || w != w { // w != w: NaN from a bogus rate
 		return MinWindow
 	}

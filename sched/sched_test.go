@@ -41,12 +41,15 @@ func TestPickScenarios(t *testing.T) {
 		{"only backup unusable", 1400, []Path{with(cable(), unusable), with(lte(), unusable)}, -1, -1, -1},
 		{"H idle: cable", 1400, []Path{cable(), dsl()}, 0, 0, 0},
 		{"H idle, reversed order: cable", 1400, []Path{dsl(), cable()}, 1, 0, 1},
-		// Cable queue 125 kB = 20 ms at 50 Mbit/s: DSL arrives at 30.56 ms,
-		// cable at 30.22 ms, so still cable.
-		{"H cable queue at ΔOWD", 1400, []Path{with(cable(), func(p *Path) { p.Inflight = 125_000 }), dsl()}, 0, 0, 0},
-		{"H cable queue past ΔOWD: DSL", 1400, []Path{with(cable(), func(p *Path) { p.Inflight = 130_000 }), dsl()}, 1, 0, 0},
-		// Window of cable = max(2·6.25e6·0.02, 64 KiB) = 250 kB.
-		{"cable over window", 100, []Path{with(cable(), func(p *Path) { p.Inflight = 250_001 }), dsl()}, 1, 1, 1},
+		// Cable in flight = 125 kB travelling (one BDP, 6.25 MB/s × 20 ms) + a
+		// queue of 62.5 kB = 10 ms, at its window: cable arrives at 20.2 ms,
+		// DSL at 30.6 ms.
+		{"H cable queue at its window", 1400, []Path{with(cable(), func(p *Path) { p.Inflight = 187_500 }), dsl()}, 0, 0, 0},
+		// With a DSL only 5 ms slower, a cable queue of 6 ms (37.5 kB) makes the
+		// cable packet arrive at 16.2 ms and the DSL one at 15.6 ms.
+		{"cable queue past ΔOWD: DSL", 1400, []Path{with(cable(), func(p *Path) { p.Inflight = 162_500 }), with(dsl(), func(p *Path) { p.OWD = 15 * ms })}, 1, 0, 0},
+		// Window of cable = 6.25e6 × (20 ms + QueueTarget 10 ms) = 187.5 kB.
+		{"cable over window", 100, []Path{with(cable(), func(p *Path) { p.Inflight = 187_501 }), dsl()}, 1, 1, 1},
 		{"all over window: rule waived", 100, []Path{
 			with(cable(), func(p *Path) { p.Inflight = 400_000 }),
 			with(dsl(), func(p *Path) { p.Inflight = 400_000 })}, 0, 0, 0},
@@ -81,8 +84,8 @@ func TestWindow(t *testing.T) {
 		p    Path
 		want int
 	}{
-		{"cable", cable(), 250_000},
-		{"dsl", dsl(), 300_000},
+		{"cable", cable(), 187_500},
+		{"dsl", dsl(), 175_000},
 		{"floor", Path{Rate: 1e5, MinRTT: 10 * ms}, MinWindow},
 		{"zero", Path{}, MinWindow},
 		{"negative rate", Path{Rate: -5, MinRTT: 10 * ms}, MinWindow},

@@ -6,31 +6,42 @@ import (
 )
 
 // simulate offers size-byte packets at offered bytes/s for dur to s over
-// paths, draining each path's Inflight at its Rate (the path's bottleneck),
-// with an injected clock. It returns the bytes sent per path counted after
-// warmup, the sequence of picks, and the reorder spread after warmup: the
-// most by which a packet arrives before one sent earlier, so the time the
-// receiver's reorder buffer must hold.
+// paths, with an injected clock. Each path is a bottleneck of its Rate: a
+// packet leaves it once the packets ahead of it have, arrives OWD later, and is
+// acknowledged MinRTT after it left, so Inflight counts both the queue and the
+// bytes travelling, as the session's feedback does. It returns the bytes sent
+// per path counted after warmup, the sequence of picks, and the reorder spread
+// after warmup: the most by which a packet arrives before one sent earlier, so
+// the time the receiver's reorder buffer must hold.
 func simulate(s Scheduler, paths []Path, offered float64, size int, dur, warmup time.Duration) (bytes []float64, picks []int, spread time.Duration) {
 	paths = append([]Path(nil), paths...)
 	bytes = make([]float64, len(paths))
 	interval := time.Duration(float64(size) / offered * float64(time.Second))
-	drained := make([]float64, len(paths)) // fractional bytes drained, carried over
-	var latest time.Duration               // latest arrival of any packet sent so far
+	type unacked struct {
+		ack  time.Duration
+		size int
+	}
+	pending := make([][]unacked, len(paths))
+	lastDepart := make([]time.Duration, len(paths))
+	var latest time.Duration // latest arrival of any packet sent so far
 	for t := time.Duration(0); t < dur; t += interval {
 		for i := range paths {
-			drained[i] += paths[i].Rate * interval.Seconds()
-			whole := int(drained[i])
-			drained[i] -= float64(whole)
-			paths[i].Inflight = max(0, paths[i].Inflight-whole)
+			for len(pending[i]) > 0 && pending[i][0].ack <= t {
+				paths[i].Inflight -= pending[i][0].size
+				pending[i] = pending[i][1:]
+			}
 		}
 		i := s.Pick(t0.Add(t), size, paths)
 		picks = append(picks, i)
 		if i < 0 {
 			continue
 		}
-		paths[i].Inflight += size
-		arrive := t + time.Duration(float64(paths[i].Inflight)/paths[i].Rate*float64(time.Second)) + paths[i].OWD
+		p := &paths[i]
+		depart := max(t, lastDepart[i]) + time.Duration(float64(size)/p.Rate*float64(time.Second))
+		lastDepart[i] = depart
+		p.Inflight += size
+		pending[i] = append(pending[i], unacked{depart + p.MinRTT, size})
+		arrive := depart + p.OWD
 		if t >= warmup {
 			bytes[i] += float64(size)
 			spread = max(spread, latest-arrive)
@@ -51,9 +62,11 @@ func TestScenarioHSplit(t *testing.T) {
 		// Most the receiver must hold a packet to restore send order.
 		maxSpread time.Duration
 	}{
-		// EAT: packets arrive nearly in send order (within one DSL packet
-		// time, 0.5 ms); DRR makes every cable packet wait ≈ ΔOWD = 20 ms.
-		{"EAT at 70 Mbit/s splits 5:2", NewEAT, 70 * mbit, 2.5, 0.10, time.Millisecond},
+		// EAT: the cable keeps at most QueueTarget (10 ms) of queue, so a DSL
+		// packet can arrive up to ΔOWD − QueueTarget = 10 ms after cable packets
+		// sent after it (plus one DSL packet time, 0.5 ms); DRR makes every
+		// cable packet wait ≈ ΔOWD = 20 ms.
+		{"EAT at 70 Mbit/s splits 5:2", NewEAT, 70 * mbit, 2.5, 0.10, 20*time.Millisecond - QueueTarget + time.Millisecond},
 		{"EAT at 49 Mbit/s uses only cable", NewEAT, 49 * mbit, 0, 0, 0},
 		{"EAT at 30 Mbit/s uses only cable", NewEAT, 30 * mbit, 0, 0, 0},
 		{"DRR at 70 Mbit/s splits 5:2", NewDRR, 70 * mbit, 2.5, 0.05, 25 * time.Millisecond},
