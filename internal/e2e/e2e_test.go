@@ -1,0 +1,99 @@
+// Package e2e runs bondtun's end-to-end test: the real bondtun, linkemu and btperf binaries
+// in two network namespaces joined by two emulated links (scripts/e2e.sh). It needs root and
+// skips without it.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "scripts/e2e.sh")); err != nil {
+		t.Fatalf("repository root not found: %v", err)
+	}
+	return root
+}
+
+func requireRootAndTools(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and TUN devices")
+	}
+	for _, tool := range []string{"ip", "ping", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (scripts/setup.sh installs it)", tool)
+		}
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("needs /dev/net/tun")
+	}
+}
+
+// TestTunnelOverEmulatedLinks runs scripts/e2e.sh and checks what it reports: ping through
+// the tunnel, a verified transfer each way, both uplinks carrying tunnel traffic in both
+// directions, a clean exit on SIGTERM and a full cleanup by `bondtun down` after SIGKILL.
+func TestTunnelOverEmulatedLinks(t *testing.T) {
+	requireRootAndTools(t)
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	root := repoRoot(t)
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/bondtun", "./cmd/linkemu", "./cmd/btperf")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command("bash", "scripts/e2e.sh")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BIN="+bin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Logf("e2e output:\n%s", out)
+	if err != nil {
+		t.Fatalf("scripts/e2e.sh: %v\n%s", err, stderr.String())
+	}
+	got := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "E2E ")
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if k, v, ok := strings.Cut(f, "="); ok {
+				got[k] = v
+			}
+		}
+	}
+	if _, ok := got["PASS"]; !ok && !strings.Contains(string(out), "E2E PASS") {
+		t.Fatal("scripts/e2e.sh did not report PASS")
+	}
+	for _, k := range []string{"clean_exit", "crash_cleanup", "verified"} {
+		if got[k] != "yes" {
+			t.Errorf("%s = %q, want yes", k, got[k])
+		}
+	}
+	for _, k := range []string{"cable_rx_bytes", "dsl_rx_bytes", "cable_tx_bytes", "dsl_tx_bytes"} {
+		n, err := strconv.ParseInt(got[k], 10, 64)
+		if err != nil || n <= 500_000 {
+			t.Errorf("%s = %q, want > 500000 (both uplinks carry tunnel traffic)", k, got[k])
+		}
+	}
+	if got["ping_loss_pct"] != "0" {
+		t.Errorf("ping loss through the tunnel = %q%%, want 0", got["ping_loss_pct"])
+	}
+}

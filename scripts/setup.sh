@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# setup.sh: install what bondtun's demo, tests and benchmarks need on a Debian
+# machine (run as root), and fetch the Go modules. Idempotent and quiet when
+# everything is there already.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "setup.sh: Go is not installed; bondtun needs Go >= 1.26 (https://go.dev/dl/)" >&2
+	exit 1
+fi
+
+need=()
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+if [[ ${#need[@]} -gt 0 ]]; then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "setup.sh: missing ${need[*]}; run as root to install them" >&2
+		exit 1
+	fi
+	echo "== installing ${need[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+go mod download
