@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bondtun/config"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestGenkeyPubkey(t *testing.T) {
+	code, key, stderr := runCLI(t, "", "genkey")
+	if code != 0 || stderr != "" || len(strings.TrimSpace(key)) != 44 {
+		t.Fatalf("genkey: code %d, key %q, stderr %q", code, key, stderr)
+	}
+	code, pub1, _ := runCLI(t, key, "pubkey")
+	if code != 0 || len(strings.TrimSpace(pub1)) != 44 {
+		t.Fatalf("pubkey: code %d, out %q", code, pub1)
+	}
+	_, pub2, _ := runCLI(t, key, "pubkey")
+	if pub1 != pub2 {
+		t.Fatal("pubkey is not deterministic")
+	}
+	if _, other, _ := runCLI(t, "", "genkey"); other == key {
+		t.Fatal("genkey returned the same key twice")
+	}
+}
+
+func TestPubkeyRejectsGarbage(t *testing.T) {
+	code, out, stderr := runCLI(t, "not a key\n", "pubkey")
+	if code != 1 || out != "" || !strings.HasPrefix(stderr, "bondtun pubkey: ") || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("code %d, stdout %q, stderr %q: want exit 1 and one line on stderr", code, out, stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", nil, 2, "Commands:"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"up without -c", []string{"up"}, 2, "missing -c FILE"},
+		{"down with extra arg", []string{"down", "-c", "x.yaml", "extra"}, 2, `unexpected argument "extra"`},
+		{"genkey with arg", []string{"genkey", "x"}, 2, "takes no arguments"},
+		{"status unknown flag", []string{"status", "-x"}, 2, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, "", tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) || out != "" {
+				t.Fatalf("code %d, stdout %q, stderr %q; want code %d and %q on stderr", code, out, stderr, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpAndVersionOnStdout(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"help", "up"}, {"version"}} {
+		code, out, stderr := runCLI(t, "", args...)
+		if code != 0 || out == "" || stderr != "" {
+			t.Errorf("%v: code %d, stdout %q, stderr %q", args, code, out, stderr)
+		}
+	}
+}
+
+func TestBadConfigNamesFileLineAndField(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bad.yaml")
+	data, err := os.ReadFile("../../configs/client.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(data), "interface: up1", "interface: up0", 1)
+	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "", "up", "-c", file)
+	if code != 1 || !strings.Contains(stderr, file+":") || !strings.Contains(stderr, "uplinks[1].interface") || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("code %d, stderr %q: want one line naming file, line and field", code, stderr)
+	}
+}
+
+func TestHostPlanFromDemoConfig(t *testing.T) {
+	cfg := loadDemo(t, "client.yaml")
+	plan, err := hostPlan(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Device != "bt0" || plan.MTU != 1440 || len(plan.Uplinks) != 2 {
+		t.Fatalf("plan = %+v", plan)
+	}
+	if plan.Uplinks[0].Table == plan.Uplinks[1].Table {
+		t.Fatal("uplinks share a routing table")
+	}
+	cc := clientConfig(cfg, plan)
+	if len(cc.Uplinks) != 2 || cc.Uplinks[1].Device != "up1" || cc.Endpoint.Port() != 7350 {
+		t.Fatalf("client config = %+v", cc)
+	}
+	sc := serverConfig(loadDemo(t, "server.yaml"))
+	if len(sc.Peers) != 1 || sc.Peers[0].Key != cfg.PrivateKey.Public() {
+		t.Fatal("the demo server does not accept the demo client's key")
+	}
+}
+
+func loadDemo(t *testing.T, name string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(filepath.Join("../../configs", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
