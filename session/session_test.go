@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -333,5 +335,39 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("goroutines: before %d, after %d\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestNotABondtunServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	ct := tuntest.NewChannelTUN()
+	defer ct.TUN().Close()
+	c, err := NewClient(ClientConfig{
+		Identity:  newKey(t),
+		ServerKey: newKey(t).Public(),
+		Endpoint:  ln.Addr().(*net.TCPAddr).AddrPort(),
+		Uplinks:   []UplinkConfig{{Name: "a", Source: netip.MustParseAddr("127.0.0.1")}},
+	}, ct.TUN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.closeSockets()
+	err = c.Connect(context.Background())
+	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "not a bondtun server") {
+		t.Fatalf("Connect = %v, want a rejection saying the peer is not a bondtun server", err)
 	}
 }
