@@ -13,6 +13,9 @@ const (
 	FrameProbeAck FrameType = 2
 	// FrameFeedback reports what the receiver got on one path.
 	FrameFeedback FrameType = 3
+	// FrameNack names datagrams lost on one path, so the sender can re-send
+	// their contents on another.
+	FrameNack FrameType = 4
 )
 
 // String returns the frame's name as PROTOCOL.md spells it.
@@ -24,6 +27,8 @@ func (t FrameType) String() string {
 		return "PROBE_ACK"
 	case FrameFeedback:
 		return "FEEDBACK"
+	case FrameNack:
+		return "NACK"
 	}
 	return "UNKNOWN"
 }
@@ -36,6 +41,7 @@ const (
 	ProbeBodyLen    = 4
 	ProbeAckBodyLen = 4 + 2 + 2
 	FeedbackBodyLen = 1 + 6 + 4 + 8 + 2 + 2
+	NackBodyLen     = 1 + 6 + 2
 )
 
 // MaxFrameBody is the largest body a frame's one-byte length can describe.
@@ -61,6 +67,37 @@ type Feedback struct {
 	Bytes     uint64 // bytes received, cumulative
 	EchoTime  uint16 // send time of the HighestPN datagram
 	Delay     uint16 // 100 µs units since that datagram arrived
+}
+
+// Nack is a NACK frame: Count datagrams from packet number First on one path
+// never arrived (a gap in a FIFO path's packet numbers).
+type Nack struct {
+	PathID uint8
+	First  uint64 // first missing packet number, ≤ MaxPacketNumber
+	Count  uint16 // how many in a row, ≥ 1
+}
+
+// Len returns the encoded size of the frame, header included.
+func (Nack) Len() int { return FrameHeaderLen + NackBodyLen }
+
+// Append appends the encoded frame to b. It panics if First exceeds
+// [MaxPacketNumber].
+func (f Nack) Append(b []byte) []byte {
+	if f.First > MaxPacketNumber {
+		panic("framing: nack packet number exceeds 48 bits")
+	}
+	b = append(b, byte(FrameNack), NackBodyLen, f.PathID)
+	b = append(b, byte(f.First>>40), byte(f.First>>32))
+	b = binary.BigEndian.AppendUint32(b, uint32(f.First))
+	return binary.BigEndian.AppendUint16(b, f.Count)
+}
+
+// ParseNack decodes a NACK body as returned by [FrameReader.Next].
+func ParseNack(body []byte) (Nack, error) {
+	if len(body) != NackBodyLen {
+		return Nack{}, ErrFrameLen
+	}
+	return Nack{PathID: body[0], First: uint48(body[1:7]), Count: binary.BigEndian.Uint16(body[7:9])}, nil
 }
 
 // Len returns the encoded size of the frame, header included.
@@ -200,6 +237,8 @@ func frameBodyLen(t FrameType) int {
 		return ProbeAckBodyLen
 	case FrameFeedback:
 		return FeedbackBodyLen
+	case FrameNack:
+		return NackBodyLen
 	}
 	return -1
 }

@@ -52,6 +52,14 @@ var frameCodecs = []frameCodec{
 		},
 		parse: func(b []byte) (any, error) { return ParseFeedback(b) },
 	},
+	{
+		name: "nack", typ: FrameNack,
+		random: func(r *rand.Rand) ([]byte, int, any) {
+			f := Nack{PathID: uint8(r.Uint32()), First: r.Uint64() & MaxPacketNumber, Count: uint16(r.Uint32())}
+			return f.Append(nil), f.Len(), f
+		},
+		parse: func(b []byte) (any, error) { return ParseNack(b) },
+	},
 }
 
 func TestFrameRoundTrip(t *testing.T) {

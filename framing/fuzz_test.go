@@ -81,6 +81,12 @@ func appendReencodedFrame(t *testing.T, b []byte, typ FrameType, body []byte) []
 			enc, v = p.Append(nil), p
 			again, err = ParseFeedback(enc[FrameHeaderLen:])
 		}
+	case FrameNack:
+		var p Nack
+		if p, err = ParseNack(body); err == nil {
+			enc, v = p.Append(nil), p
+			again, err = ParseNack(enc[FrameHeaderLen:])
+		}
 	}
 	if enc == nil {
 		b = append(b, byte(typ), byte(len(body)))

@@ -82,6 +82,13 @@ var goldenCases = []goldenCase{
 		{2, "echoed send time 0x1234"},
 		{2, "delay 25 (2.5 ms)"},
 	}},
+	{"nack", Nack{PathID: 0x10, First: 0x0000000a0b0c, Count: 3}, []field{
+		{1, "frame type 4 (NACK)"},
+		{1, "body length 9"},
+		{1, "path id 0x10"},
+		{6, "first missing packet number 0x0000000a0b0c"},
+		{2, "count 3"},
+	}},
 	{"hello-message", goldenHello, []field{
 		{1, "control message type 1 (HELLO)"},
 		{2, "body length 28"},
@@ -136,6 +143,8 @@ func goldenEncode(v any) ([]byte, error) {
 		return v.Append(nil), nil
 	case Feedback:
 		return v.Append(nil), nil
+	case Nack:
+		return v.Append(nil), nil
 	case Hello:
 		body, err := v.Append(nil)
 		return AppendCtrl(nil, CtrlHello, body), err
@@ -154,7 +163,7 @@ func goldenDecode(like any, b []byte) (any, error) {
 		return ParseHeader(append(bytes.Clone(b), make([]byte, MinDatagramLen-HeaderLen)...))
 	case InnerHeader:
 		return ParseInnerHeader(b)
-	case Probe, ProbeAck, Feedback:
+	case Probe, ProbeAck, Feedback, Nack:
 		r := NewFrameReader(b)
 		_, body, ok := r.Next()
 		if !ok {
@@ -168,6 +177,8 @@ func goldenDecode(like any, b []byte) (any, error) {
 			return ParseProbe(body)
 		case ProbeAck:
 			return ParseProbeAck(body)
+		case Nack:
+			return ParseNack(body)
 		}
 		return ParseFeedback(body)
 	case Hello, Welcome:

@@ -103,7 +103,7 @@ func (b *Buffer[T]) recompute() {
 			hold = h
 		}
 	}
-	b.hold = b.clampHold(time.Duration(hold))
+	b.hold = b.clampHold(time.Duration(hold) + b.repair)
 }
 
 func (b *Buffer[T]) clampHold(h time.Duration) time.Duration {

@@ -87,6 +87,7 @@ type Buffer[T any] struct {
 	horizon int64         // min over live paths of the newest send time
 	hold    time.Duration // current adaptive hold
 	holdCap time.Duration // SetMaxHold; 0 means none
+	repair  time.Duration // SetRepair: extra hold for a re-sent copy; 0 means rule (b) applies
 
 	stats Stats
 }
@@ -207,6 +208,16 @@ func (b *Buffer[T]) SetMaxHold(d time.Duration) {
 	b.recompute()
 }
 
+// SetRepair tells the buffer that the sender re-sends lost packets, on
+// another path, about d after the receiver sees the loss. A gap then waits
+// for the copy: rule (b) is off (the lost packet is no longer in flight, but
+// its copy soon will be) and the hold grows by d. Zero restores rule (b).
+func (b *Buffer[T]) SetRepair(now time.Time, d time.Duration) {
+	b.repair = max(d, 0)
+	b.recompute()
+	b.releasePast(b.ts(now))
+}
+
 // Hold returns the current adaptive hold: the largest, over live paths, of
 // the path's smoothed relative OWD minus the smallest windowed-minimum
 // relative OWD of any live path, plus four mean deviations, clamped to
@@ -241,6 +252,9 @@ func (b *Buffer[T]) observe(t int64, id uint8, sent int64) {
 // releasePast releases, by rule (b), every gap whose first held packet was
 // sent before the newest packet of every live path.
 func (b *Buffer[T]) releasePast(t int64) {
+	if b.repair > 0 {
+		return
+	}
 	for {
 		lane, sent, ok := b.bySent.top()
 		if !ok || sent >= b.horizon {
