@@ -21,8 +21,9 @@ type batchState struct {
 	msgs  [MaxBatch]unix.Mmsghdr
 	iovs  [MaxBatch]unix.Iovec
 	names [MaxBatch]unix.RawSockaddrInet6
-	n     int // messages to move
-	done  int // messages moved
+	ctrl  [MaxBatch]cmsgBuf // UDP_SEGMENT on send, UDP_GRO on receive (ReadBatchGRO)
+	n     int               // messages to move
+	done  int               // messages moved
 	errno syscall.Errno
 	fn    func(fd uintptr) bool
 }
@@ -46,7 +47,8 @@ func setSocketOptions(fd int, device string) error {
 // ReadBatch reads up to len(bufs) datagrams (at most MaxBatch). Datagram i lands in bufs[i],
 // its length in sizes[i] and its source in from[i]. A datagram longer than its buffer is
 // reported with sizes[i] = -1 (truncated; the caller drops it). It blocks until at least one
-// datagram is there.
+// datagram is there. After EnableGRO, use ReadBatchGRO instead: ReadBatch would return
+// coalesced datagrams as one.
 func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -66,17 +68,7 @@ func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int
 		st.msgs[i].Len = 0
 	}
 	st.n = n
-	if st.fn == nil {
-		st.fn = func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&st.msgs[0])), uintptr(st.n), unix.MSG_DONTWAIT, 0, 0)
-			if e == unix.EAGAIN {
-				return false
-			}
-			st.errno = e
-			st.done = int(r)
-			return true
-		}
-	}
+	st.setup(unix.SYS_RECVMMSG)
 	st.errno = 0
 	if err := c.rc.Read(st.fn); err != nil {
 		return 0, err
@@ -96,51 +88,74 @@ func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int
 	return st.done, nil
 }
 
+// setup builds st.fn once (a batchState serves one direction): it runs trap (SYS_RECVMMSG or SYS_SENDMMSG) on st.msgs[:st.n]
+// without blocking, and reports false on EAGAIN so the runtime poller waits and calls again.
+func (st *batchState) setup(trap uintptr) {
+	if st.fn != nil {
+		return
+	}
+	st.fn = func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&st.msgs[0])), uintptr(st.n), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN {
+			return false
+		}
+		st.errno = e
+		st.done = int(r)
+		return true
+	}
+}
+
 // WriteBatch sends bufs[i] as one datagram each to dst. It returns how many were sent; on an
-// error, the datagrams from the returned index on were not sent.
+// error, the datagrams from the returned index on were not sent. While GSO is on (see GSO),
+// runs of equal-size datagrams leave as GSO trains; the receiver sees the same datagrams.
 func (c *Conn) WriteBatch(bufs [][]byte, dst netip.AddrPort) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	st := &c.tx
 	namelen := putSockaddr(&st.names[0], dst, c.v6)
+	st.setup(unix.SYS_SENDMMSG)
+	gso := c.gso.Load()
 	sent := 0
 	for sent < len(bufs) {
-		n := min(len(bufs)-sent, MaxBatch)
-		for i := 0; i < n; i++ {
-			b := bufs[sent+i]
-			st.iovs[i].Base = unsafe.SliceData(b)
-			st.iovs[i].SetLen(len(b))
-			h := &st.msgs[i].Hdr
-			h.Name = (*byte)(unsafe.Pointer(&st.names[0]))
-			h.Namelen = namelen
-			h.Iov = &st.iovs[i]
-			h.SetIovlen(1)
-			h.Control = nil
-			h.SetControllen(0)
-			h.Flags = 0
-		}
-		st.n = n
-		if st.fn == nil {
-			st.fn = func(fd uintptr) bool {
-				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&st.msgs[0])), uintptr(st.n), unix.MSG_DONTWAIT, 0, 0)
-				if e == unix.EAGAIN {
-					return false
-				}
-				st.errno = e
-				st.done = int(r)
-				return true
-			}
+		if gso {
+			st.fillTrains(bufs[sent:], namelen)
+		} else {
+			st.fillPlain(bufs[sent:], namelen)
 		}
 		st.errno = 0
 		if err := c.rc.Write(st.fn); err != nil {
 			return sent, err
 		}
 		if st.errno != 0 {
+			if gso && c.retryWithoutGSO(st, st.errno) {
+				gso = false
+				continue
+			}
 			return sent, os.NewSyscallError("sendmmsg", st.errno)
 		}
-		sent += st.done
+		sent += st.sentDatagrams()
 	}
 	return sent, nil
+}
+
+// fillPlain sets up st.msgs with one datagram of bufs each (at most MaxBatch), all to
+// st.names[0].
+func (st *batchState) fillPlain(bufs [][]byte, namelen uint32) {
+	n := min(len(bufs), MaxBatch)
+	for i := 0; i < n; i++ {
+		b := bufs[i]
+		st.iovs[i].Base = unsafe.SliceData(b)
+		st.iovs[i].SetLen(len(b))
+		h := &st.msgs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&st.names[0]))
+		h.Namelen = namelen
+		h.Iov = &st.iovs[i]
+		h.SetIovlen(1)
+		h.Control = nil
+		h.SetControllen(0)
+		h.Flags = 0
+	}
+	st.n = n
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -32,6 +33,8 @@ type Conn struct {
 	rc    syscall.RawConn
 	local netip.AddrPort
 	v6    bool
+	gso   atomic.Bool // WriteBatch sends GSO trains
+	gro   atomic.Bool // UDP_GRO is on: read with ReadBatchGRO
 
 	rmu sync.Mutex
 	rx  batchState
@@ -74,6 +77,7 @@ func Listen(opts ListenOptions) (*Conn, error) {
 	}
 	c := &Conn{uc: uc, rc: rc, v6: network == "udp6"}
 	c.local = uc.LocalAddr().(*net.UDPAddr).AddrPort()
+	c.gso.Store(probeGSO(rc))
 	return c, nil
 }
 
