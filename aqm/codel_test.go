@@ -1,0 +1,83 @@
+package aqm
+
+import (
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// run feeds one dequeue per step with the given sojourn and returns the drop times.
+func run(c *CoDel, steps int, step time.Duration, sojourn func(i int) time.Duration, extra time.Duration) []time.Duration {
+	var drops []time.Duration
+	for i := range steps {
+		now := t0.Add(time.Duration(i) * step)
+		if c.OnDequeue(now, sojourn(i), extra, false) {
+			drops = append(drops, time.Duration(i)*step)
+		}
+	}
+	return drops
+}
+
+func TestCoDelScenarios(t *testing.T) {
+	tests := []struct {
+		name      string
+		sojourn   func(i int) time.Duration
+		extra     time.Duration
+		steps     int
+		wantDrops func(d []time.Duration) bool
+		want      string
+	}{
+		{"below target never drops", func(int) time.Duration { return 4 * time.Millisecond }, 0, 5000,
+			func(d []time.Duration) bool { return len(d) == 0 }, "no drops"},
+		{"a burst shorter than the interval never drops", func(i int) time.Duration {
+			if i < 80 {
+				return 50 * time.Millisecond
+			}
+			return time.Millisecond
+		}, 0, 5000, func(d []time.Duration) bool { return len(d) == 0 }, "no drops"},
+		{"a standing queue drops after one interval", func(int) time.Duration { return 20 * time.Millisecond }, 0, 1000,
+			func(d []time.Duration) bool {
+				return len(d) > 0 && d[0] >= 100*time.Millisecond && d[0] <= 102*time.Millisecond
+			},
+			"first drop at 100 ms"},
+		{"drops speed up with the square root of the count", func(int) time.Duration { return 20 * time.Millisecond }, 0, 2000,
+			func(d []time.Duration) bool {
+				return len(d) >= 5 && d[2]-d[1] > d[4]-d[3]
+			}, "shrinking gaps"},
+		{"equalization allowance is not a standing queue", func(int) time.Duration { return 20 * time.Millisecond }, 20 * time.Millisecond, 2000,
+			func(d []time.Duration) bool { return len(d) == 0 }, "no drops"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := run(New(0, 0), tt.steps, time.Millisecond, tt.sojourn, tt.extra)
+			if !tt.wantDrops(d) {
+				t.Fatalf("drops at %v, want %s", d, tt.want)
+			}
+		})
+	}
+}
+
+func TestCoDelLeavesDroppingWhenQueueDrains(t *testing.T) {
+	c := New(0, 0)
+	for i := range 300 {
+		c.OnDequeue(t0.Add(time.Duration(i)*time.Millisecond), 30*time.Millisecond, 0, false)
+	}
+	if !c.Dropping() {
+		t.Fatal("not dropping after 300 ms of standing queue")
+	}
+	if c.OnDequeue(t0.Add(301*time.Millisecond), time.Millisecond, 0, false) || c.Dropping() {
+		t.Fatal("still dropping after the sojourn fell below target")
+	}
+}
+
+func TestCoDelAllocatesNothing(t *testing.T) {
+	c := New(0, 0)
+	i := 0
+	if n := testing.AllocsPerRun(1000, func() {
+		c.OnDequeue(t0.Add(time.Duration(i)*time.Millisecond), 20*time.Millisecond, 0, false)
+		i++
+	}); n != 0 {
+		t.Fatalf("%v allocs", n)
+	}
+}
