@@ -2,6 +2,7 @@ package session
 
 import (
 	"sync"
+	"time"
 
 	"bondtun/framing"
 )
@@ -14,8 +15,10 @@ const bufSize = framing.PayloadOffset + maxInnerMTU + framing.TagLen
 
 // packetBuf is one pooled packet buffer. A datagram occupies data[:n].
 type packetBuf struct {
-	data [bufSize]byte
-	n    int
+	data  [bufSize]byte
+	n     int
+	small bool      // rides the priority queue
+	enq   time.Time // when it entered a local queue
 }
 
 var bufPool = sync.Pool{New: func() any { return new(packetBuf) }}
@@ -24,5 +27,6 @@ func getBuf() *packetBuf { return bufPool.Get().(*packetBuf) }
 
 func putBuf(b *packetBuf) {
 	b.n = 0
+	b.small = false
 	bufPool.Put(b)
 }

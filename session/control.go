@@ -40,6 +40,14 @@ func (s *Session) handleControl(now time.Time, p *Path, inner framing.InnerHeade
 				return
 			}
 			s.onFeedback(now, fb)
+		case framing.FrameNack:
+			nack, err := framing.ParseNack(body)
+			if err != nil {
+				return
+			}
+			if lost := s.byID[nack.PathID].Load(); lost != nil {
+				s.repair(now, lost, nack)
+			}
 		}
 	}
 }
@@ -76,6 +84,9 @@ func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
 		q.ackedPN = fb.HighestPN
 		q.lastHeard = now
 	}
+	// NACKs for packets up to HighestPN came before this frame: the copies can go.
+	q.forgetUpToLocked(fb.HighestPN)
+	s.drainLocked(now, q) // the window may have opened
 }
 
 // routineTimers runs the session's periodic work until Close.
@@ -103,6 +114,7 @@ func (s *Session) routineTimers() {
 			}
 			if now.Sub(lastLive) >= 50*time.Millisecond {
 				s.updateLiveLocked(now)
+				s.reorder.SetRepair(now, s.repairAllowance())
 				lastLive = now
 			}
 			s.rxMu.Unlock()
@@ -112,7 +124,73 @@ func (s *Session) routineTimers() {
 				}
 			}
 			s.probePaths(now)
+			s.serviceQueues(now)
 		}
+	}
+}
+
+// repairAllowance is how much longer the receiver's reorder buffer should hold a gap so a
+// re-sent copy can fill it: a NACK and the copy each cross the fastest path.
+func (s *Session) repairAllowance() time.Duration {
+	best := time.Duration(0)
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		if p.usableLocked(time.Now()) {
+			if rtt := p.stats.SRTT(); best == 0 || rtt < best {
+				best = rtt
+			}
+		}
+		p.mu.Unlock()
+	}
+	if best == 0 {
+		return initialRepairAllowance
+	}
+	return best + repairMargin
+}
+
+// serviceQueues sends what the paths' windows allow (a backstop for lost feedback), and
+// moves the queued packets of a path that stopped being usable to the other paths.
+func (s *Session) serviceQueues(now time.Time) {
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		if p.prio.n+p.bulk.n == 0 {
+			p.mu.Unlock()
+			continue
+		}
+		if p.usableLocked(now) {
+			s.drainLocked(now, p)
+			p.mu.Unlock()
+			continue
+		}
+		var moved [256]*packetBuf
+		n := 0
+		for _, q := range []*txQueue{&p.prio, &p.bulk} {
+			for q.n > 0 && n < len(moved) {
+				b := q.peek()
+				moved[n] = q.pop(b.n + framing.Overhead)
+				n++
+			}
+		}
+		p.mu.Unlock()
+		target := s.repairPath(now, p)
+		if target == p || target == nil {
+			for _, b := range moved[:n] {
+				putBuf(b)
+			}
+			continue
+		}
+		target.mu.Lock()
+		for _, b := range moved[:n] {
+			q := &target.bulk
+			if b.small {
+				q = &target.prio
+			}
+			if !q.push(b, b.n+framing.Overhead) {
+				putBuf(b)
+			}
+		}
+		s.drainLocked(now, target)
+		target.mu.Unlock()
 	}
 }
 

@@ -33,4 +33,19 @@ const (
 	reorderMaxPackets = 8192
 	// reorderMaxHold caps the adaptive hold time of a reorder gap.
 	reorderMaxHold = 500 * time.Millisecond
+
+	// codelTarget and codelInterval drive the CoDel controller of each path's local bulk
+	// queue: a packet that waited longer than the target (plus the path's delay
+	// equalization) for a whole interval is dropped, the inner TCP's congestion signal (the
+	// links themselves, kept within their windows, do not drop).
+	codelTarget   = 5 * time.Millisecond
+	codelInterval = 100 * time.Millisecond
+	// repairMaxAge is the oldest sent packet that is still re-sent on a NACK: older copies
+	// would miss the receiver's reorder deadline anyway.
+	repairMaxAge = 500 * time.Millisecond
+	// repairMargin is added to the fastest path's RTT to give the receiver's reorder buffer
+	// the time a NACK and the re-sent copy take.
+	repairMargin = 5 * time.Millisecond
+	// initialRepairAllowance is the repair allowance before any RTT was measured.
+	initialRepairAllowance = 20 * time.Millisecond
 )

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"bondtun/aqm"
 	"bondtun/crypto"
 	"bondtun/path"
 	"bondtun/pathstat"
@@ -34,6 +35,16 @@ type Path struct {
 	ctrl      [512]byte // scratch for control datagrams, used under mu
 	out       [1][]byte
 
+	prio      txQueue // small packets and repairs, sent first
+	bulk      txQueue // everything else
+	sent      [sentRingSize]sentSlot
+	forgotten uint64        // packets below this number have no copy left
+	outBufs   [][]byte      // sealed datagrams of one drain, path.MaxBatch of bufSize
+	outs      [][]byte      // views of outBufs handed to WriteBatch
+	repairs   uint64        // packets of other paths re-sent on this one
+	codel     *aqm.CoDel    // drops from the bulk queue when it stands too long
+	equalize  time.Duration // local queueing that only equalizes delay with slower paths
+
 	// receive side, guarded by Session.rxMu
 	replay     crypto.ReplayWindow
 	rxAny      bool
@@ -46,6 +57,9 @@ type Path struct {
 	lastRecv   time.Time
 	rxDatagram uint64
 }
+
+// queuedLocked is the number of datagram bytes waiting in p's local queues. mu must be held.
+func (p *Path) queuedLocked() int { return p.prio.bytes + p.bulk.bytes }
 
 // usable reports whether new data may be scheduled on p. mu must be held.
 func (p *Path) usableLocked(now time.Time) bool {

@@ -77,6 +77,10 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 
 // noteArrivalLocked updates p's receive counters, which FEEDBACK reports. rxMu must be held.
 func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime uint16, size int) {
+	if p.rxAny && pn > p.rxHighest+1 {
+		// Paths are FIFO: the packets skipped are lost. Ask for their contents again.
+		s.addNackLocked(p.id, p.rxHighest+1, pn-p.rxHighest-1)
+	}
 	if !p.rxAny || pn > p.rxHighest {
 		p.rxHighest = pn
 		p.rxEcho = sendTime
@@ -125,11 +129,45 @@ func (s *Session) senderTimeLocked(ts uint16) time.Time {
 	return s.rxBase.Add(time.Duration(s.rxTS) * 100 * time.Microsecond)
 }
 
-// flush writes every packet the reorder buffer releases at now to the deliverer.
+// flush writes every packet the reorder buffer releases at now to the deliverer, and sends
+// the NACKs this batch produced (with the current FEEDBACK) at once.
 func (s *Session) flush(now time.Time) {
+	var frames [512]byte
 	s.rxMu.Lock()
 	s.flushLocked(now)
+	var b []byte
+	if s.nackN > 0 {
+		b = s.nackFramesLocked(frames[:0])
+		b = s.feedbackFramesLocked(now, b)
+	}
 	s.rxMu.Unlock()
+	if len(b) > 0 {
+		if p := s.bestPath(now); p != nil {
+			s.sendControl(now, p, b)
+		}
+	}
+}
+
+// maxNacks bounds the loss ranges waiting to be reported.
+const maxNacks = 16
+
+// addNackLocked records count packets from first lost on path id. rxMu must be held.
+func (s *Session) addNackLocked(id uint8, first, count uint64) {
+	s.counters.RxLost.Add(count)
+	if s.nackN == maxNacks {
+		return // the oldest ranges are reported; the rest fall to the reorder deadline
+	}
+	s.nacks[s.nackN] = framing.Nack{PathID: id, First: first, Count: uint16(min(count, 0xffff))}
+	s.nackN++
+}
+
+// nackFramesLocked appends the pending NACK frames to b and clears them. rxMu must be held.
+func (s *Session) nackFramesLocked(b []byte) []byte {
+	for _, n := range s.nacks[:s.nackN] {
+		b = n.Append(b)
+	}
+	s.nackN = 0
+	return b
 }
 
 func (s *Session) flushLocked(now time.Time) {

@@ -5,74 +5,139 @@ import (
 
 	"bondtun/classify"
 	"bondtun/framing"
+	"bondtun/path"
 	"bondtun/sched"
 )
 
-// SendBatch seals and sends n inner packets. Packet i is
-// bufs[i][framing.PayloadOffset : framing.PayloadOffset+sizes[i]], and each buffer has at
-// least framing.TagLen bytes of room behind the packet. SendBatch writes the headers into the
-// headroom and seals in place. It must be called from one goroutine at a time.
+// SendBatch schedules n inner packets. Packet i is
+// bufs[i][framing.PayloadOffset : framing.PayloadOffset+sizes[i]]. Each packet is copied
+// into a pooled buffer and queued on the path the scheduler picks; paths then send what
+// their window allows (drainLocked). The caller may reuse bufs when SendBatch returns. It
+// must be called from one goroutine at a time.
 func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 	if n == 0 || s.closed.Load() {
 		return
 	}
 	now := time.Now()
 	s.snapshotPaths(now)
-	if cap(s.assign) < n {
-		s.assign = make([]int16, n)
-	}
-	s.assign = s.assign[:n]
+	// The send time is when the scheduler placed the packet, not when it leaves the local
+	// queue: the receiver's reorder hold must cover the queueing each path adds, and it
+	// learns it from (arrival − send time) per path.
 	stamp := framing.Timestamp(now, s.epoch)
 	for i := 0; i < n; i++ {
 		size := sizes[i]
+		if size <= 0 || size > maxInnerMTU {
+			s.counters.TxDropped.Add(1)
+			continue
+		}
 		pkt := bufs[i][framing.PayloadOffset : framing.PayloadOffset+size]
+		small := sched.IsSmall(size)
 		var k int
-		if sched.IsSmall(size) {
+		if small {
 			k = s.small.Pick(now, size, s.schedPaths)
 		} else {
 			k = s.scheduler.Pick(now, size, s.schedPaths)
 		}
 		if k < 0 {
-			s.assign[i] = -1
 			s.counters.TxDropped.Add(1)
 			continue
 		}
-		s.assign[i] = int16(k)
 		s.schedPaths[k].Inflight += size + framing.Overhead
 		lane := classify.Lane(pkt)
 		seq := s.laneSeq[lane]
-		s.laneSeq[lane] = (seq + 1) & 0xffffff
+		s.laneSeq[lane] = (seq + 1) & framing.MaxLaneSeq
+		pb := getBuf()
+		pb.n = copy(pb.data[framing.PayloadOffset:], pkt)
 		inner := framing.InnerHeader{Lane: lane, LaneSeq: seq, SendTime: stamp}
-		inner.Put(bufs[i][framing.HeaderLen:])
+		inner.Put(pb.data[framing.HeaderLen:])
+		pb.small = small
+		pb.enq = now
+		s.pending[k] = append(s.pending[k], pb)
 	}
 	for k, p := range s.schedIdx {
-		s.sendOnPath(now, p, int16(k), bufs, sizes)
+		if len(s.pending[k]) == 0 {
+			continue
+		}
+		p.mu.Lock()
+		for j, pb := range s.pending[k] {
+			q := &p.bulk
+			if pb.small {
+				q = &p.prio
+			}
+			if !q.push(pb, pb.n+framing.Overhead) {
+				putBuf(pb)
+				s.counters.TxQueueDropped.Add(1)
+			}
+			s.pending[k][j] = nil
+		}
+		s.drainLocked(now, p)
+		p.mu.Unlock()
+		s.pending[k] = s.pending[k][:0]
 	}
 }
 
-// sendOnPath seals and writes the packets of this batch assigned to p (index k).
-func (s *Session) sendOnPath(now time.Time, p *Path, k int16, bufs [][]byte, sizes []int) {
-	out := s.out[:0]
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// drainLocked sends what p's window allows from its local queues: small packets and
+// repairs first. Each datagram is sealed into p's output buffers, and its plaintext kept
+// for loss repair until the peer reports it. p.mu must be held.
+func (s *Session) drainLocked(now time.Time, p *Path) {
+	if p.prio.n == 0 && p.bulk.n == 0 {
+		return
+	}
+	if !p.remote.IsValid() {
+		return
+	}
+	win := sched.Window(&sched.Path{Rate: p.stats.DeliveryRate(), MinRTT: p.stats.MinRTT()})
+	if p.outBufs == nil {
+		p.outBufs = make([][]byte, path.MaxBatch)
+		for i := range p.outBufs {
+			p.outBufs[i] = make([]byte, bufSize)
+		}
+		p.outs = make([][]byte, 0, path.MaxBatch)
+	}
+	out := p.outs[:0]
 	var bytes uint64
-	for i, a := range s.assign {
-		if a != k {
+	for {
+		q := &p.prio
+		if q.n == 0 {
+			q = &p.bulk
+		}
+		if q.n == 0 {
+			break
+		}
+		pb := q.peek()
+		dsize := pb.n + framing.Overhead
+		if inflight := p.stats.Inflight(); inflight > 0 && inflight+dsize > win {
+			break
+		}
+		if len(out) == len(p.outBufs) {
+			s.writeLocked(now, p, out, bytes)
+			out, bytes = out[:0], 0
+		}
+		q.pop(dsize)
+		if q == &p.bulk && p.codel.OnDequeue(now, now.Sub(pb.enq), p.equalize, q.n == 0) {
+			putBuf(pb) // CoDel: the inner flows' congestion signal
+			s.counters.TxQueueDropped.Add(1)
 			continue
 		}
 		pn := p.pn
 		p.pn++
-		b := bufs[i]
+		ob := p.outBufs[len(out)]
 		hdr := framing.Header{Type: framing.TypeData, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
-		hdr.Put(b)
-		end := framing.PayloadOffset + sizes[i]
-		sealed := s.seal.Seal(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:end], b[:framing.HeaderLen], p.id, pn)
-		dgram := b[:framing.HeaderLen+len(sealed)]
+		hdr.Put(ob)
+		end := framing.PayloadOffset + pb.n
+		sealed := s.seal.Seal(ob[framing.HeaderLen:framing.HeaderLen], pb.data[framing.HeaderLen:end], ob[:framing.HeaderLen], p.id, pn)
+		dgram := ob[:framing.HeaderLen+len(sealed)]
 		p.stats.OnSent(now, pn, len(dgram))
+		p.rememberLocked(pn, pb, now)
 		bytes += uint64(len(dgram))
 		out = append(out, dgram)
 	}
-	s.out = out[:0]
+	s.writeLocked(now, p, out, bytes)
+	p.outs = out[:0]
+}
+
+// writeLocked sends the sealed datagrams of out on p. p.mu must be held.
+func (s *Session) writeLocked(now time.Time, p *Path, out [][]byte, bytes uint64) {
 	if len(out) == 0 {
 		return
 	}
@@ -87,21 +152,24 @@ func (s *Session) sendOnPath(now time.Time, p *Path, k int16, bufs [][]byte, siz
 	}
 }
 
-// snapshotPaths fills s.schedPaths with the scheduler's view of every path.
+// snapshotPaths fills s.schedPaths with the scheduler's view of every path: bytes in flight
+// include the path's local queue.
 func (s *Session) snapshotPaths(now time.Time) {
 	paths := s.pathList()
 	s.schedPaths = s.schedPaths[:0]
 	s.schedIdx = s.schedIdx[:0]
 	bestRTT := time.Duration(0)
+	minOWD := time.Duration(-1)
 	for _, p := range paths {
 		p.mu.Lock()
+		queued := p.queuedLocked()
 		sp := sched.Path{
 			ID:       p.id,
 			Usable:   p.usableLocked(now),
 			Rate:     p.stats.DeliveryRate(),
 			OWD:      p.stats.SRTT(),
 			MinRTT:   p.stats.MinRTT(),
-			Inflight: p.stats.Inflight(),
+			Inflight: p.stats.Inflight() + queued,
 			Backup:   p.backup,
 		}
 		p.mu.Unlock()
@@ -114,12 +182,34 @@ func (s *Session) snapshotPaths(now time.Time) {
 	// The RTT a path measures is its forward delay plus the return delay of the path that
 	// carries FEEDBACK, the fastest one. Subtract half the best RTT to get the forward delay.
 	for i := range s.schedPaths {
-		s.schedPaths[i].OWD = max(s.schedPaths[i].OWD-bestRTT/2, 0)
+		sp := &s.schedPaths[i]
+		sp.OWD = max(sp.OWD-bestRTT/2, 0)
+		if sp.Usable && (minOWD < 0 || sp.OWD < minOWD) {
+			minOWD = sp.OWD
+		}
+	}
+	// A path with a short delay may queue locally as long as the delay difference to the
+	// slowest usable path before that is a standing queue (EAT's delay equalization).
+	var maxOWD time.Duration
+	for i := range s.schedPaths {
+		if s.schedPaths[i].Usable {
+			maxOWD = max(maxOWD, s.schedPaths[i].OWD)
+		}
+	}
+	for i, p := range s.schedIdx {
+		if s.schedPaths[i].Usable {
+			p.mu.Lock()
+			p.equalize = maxOWD - s.schedPaths[i].OWD
+			p.mu.Unlock()
+		}
+	}
+	for len(s.pending) < len(s.schedPaths) {
+		s.pending = append(s.pending, make([]*packetBuf, 0, path.MaxBatch))
 	}
 }
 
-// sendControl sends one control datagram carrying frames on p. It does nothing if p has no
-// known remote address yet.
+// sendControl sends one control datagram carrying frames on p, at once (control datagrams
+// do not wait in the local queue). It does nothing if p has no known remote address yet.
 func (s *Session) sendControl(now time.Time, p *Path, frames []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -142,8 +232,78 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 	sealed := s.seal.Seal(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:end], b[:framing.HeaderLen], p.id, pn)
 	p.out[0] = b[:framing.HeaderLen+len(sealed)]
 	p.stats.OnSent(now, pn, len(p.out[0]))
+	p.rememberLocked(pn, nil, now)
 	if _, err := p.conn.WriteBatch(p.out[:], p.remote); err != nil {
 		p.sendErrs++
 		s.log.Debug("control send failed", "path", p.name, "err", err)
 	}
+}
+
+// repair re-sends, on the path with the earliest expected arrival other than lost (if
+// there is one), the packets the peer reported lost on lost.
+func (s *Session) repair(now time.Time, lost *Path, nack framing.Nack) {
+	var bufs [64]*packetBuf
+	n := 0
+	lost.mu.Lock()
+	for i := uint64(0); i < uint64(nack.Count) && n < len(bufs); i++ {
+		if b := lost.takeForRepairLocked(nack.First+i, now, repairMaxAge); b != nil {
+			bufs[n] = b
+			n++
+		}
+	}
+	lost.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	target := s.repairPath(now, lost)
+	if target == nil {
+		for _, b := range bufs[:n] {
+			putBuf(b)
+		}
+		return
+	}
+	stamp := framing.Timestamp(now, s.epoch)
+	target.mu.Lock()
+	for _, b := range bufs[:n] {
+		// A re-sent copy is a new transmission, scheduled now.
+		inner, _ := framing.ParseInnerHeader(b.data[framing.HeaderLen:framing.PayloadOffset])
+		inner.SendTime = stamp
+		inner.Put(b.data[framing.HeaderLen:])
+		if !target.prio.push(b, b.n+framing.Overhead) {
+			putBuf(b)
+			continue
+		}
+		target.repairs++
+		s.counters.TxRepaired.Add(1)
+	}
+	s.drainLocked(now, target)
+	target.mu.Unlock()
+}
+
+// repairPath picks where re-sent packets go: the usable path other than lost with the
+// earliest expected arrival, else lost itself if it is usable.
+func (s *Session) repairPath(now time.Time, lost *Path) *Path {
+	var best *Path
+	bestT := time.Duration(1 << 62)
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		usable := p.usableLocked(now)
+		rate := max(p.stats.DeliveryRate(), 1e3)
+		queued := p.queuedLocked() + max(p.stats.Inflight()-int(rate*p.stats.MinRTT().Seconds()), 0)
+		t := time.Duration(float64(queued)/rate*float64(time.Second)) + p.stats.SRTT()
+		p.mu.Unlock()
+		if usable && p != lost && t < bestT {
+			best, bestT = p, t
+		}
+	}
+	if best != nil {
+		return best
+	}
+	lost.mu.Lock()
+	usable := lost.usableLocked(now)
+	lost.mu.Unlock()
+	if usable {
+		return lost
+	}
+	return nil
 }

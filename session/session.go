@@ -8,7 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"bondtun/aqm"
 	"bondtun/crypto"
+	"bondtun/framing"
 	"bondtun/pathstat"
 	"bondtun/reorder"
 	"bondtun/sched"
@@ -58,8 +60,7 @@ type Session struct {
 	laneSeq    [256]uint32
 	schedPaths []sched.Path
 	schedIdx   []*Path
-	assign     []int16
-	out        [][]byte
+	pending    [][]*packetBuf // packets of this batch per schedPaths entry
 
 	// Inbound state.
 	rxMu        sync.Mutex
@@ -69,6 +70,8 @@ type Session struct {
 	rxTS        uint64 // latest extended sender timestamp (100 µs units)
 	rxTSValid   bool
 	rxBase      time.Time
+	nacks       [16]framing.Nack
+	nackN       int
 	released    []*packetBuf
 	pkts        [][]byte
 	lastAuth    atomic.Int64 // unix nanos of the last authenticated datagram
@@ -84,7 +87,9 @@ type Session struct {
 // Counters are a session's running totals; read them with Session.Counters.
 type Counters struct {
 	TxPackets, TxBytes, TxDropped              atomic.Uint64
+	TxQueueDropped, TxRepaired                 atomic.Uint64
 	RxPackets, RxBytes                         atomic.Uint64
+	RxLost                                     atomic.Uint64
 	RxReplay, RxAuthFail, RxBadInner, RxNoPath atomic.Uint64
 	RxNotAllowed, RxReorderDropped             atomic.Uint64
 }
@@ -127,6 +132,11 @@ func newSession(p sessionParams) (*Session, error) {
 		pkts:     make([][]byte, 0, reorderMaxPackets),
 		done:     make(chan struct{}),
 	}
+	// The sender's local queues mean lane order is not send order across paths, so the
+	// reorder buffer's rule (b) (every path delivered past the gap) does not hold: gaps wait
+	// for their deadline, which includes the time a re-sent copy takes (SetRepair, kept up
+	// to date by the timer).
+	s.reorder.SetRepair(now, initialRepairAllowance)
 	empty := []*Path{}
 	s.paths.Store(&empty)
 	s.lastAuth.Store(now.UnixNano())
@@ -143,6 +153,7 @@ func (s *Session) addPath(p *Path) error {
 	if p.stats == nil {
 		p.stats = pathstat.New(time.Now())
 	}
+	p.codel = aqm.New(codelTarget, codelInterval)
 	old := *s.paths.Load()
 	next := make([]*Path, len(old), len(old)+1)
 	copy(next, old)
@@ -180,6 +191,11 @@ func (s *Session) Close() {
 	}
 	s.released = s.released[:0]
 	s.rxMu.Unlock()
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		p.releaseQueuesLocked()
+		p.mu.Unlock()
+	}
 }
 
 // isAllowed reports whether an inner packet from src may come from this peer.

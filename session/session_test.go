@@ -210,7 +210,7 @@ func TestFlowArrivesInOrder(t *testing.T) {
 	for i := uint32(0); i < n; i++ {
 		p := recvPacket(t, tp.fromServerTUN)
 		if got := binary.BigEndian.Uint32(p[28:32]); got != i {
-			t.Fatalf("packet %d arrived as number %d", got, i)
+			t.Fatalf("packet %d arrived as number %d\nclient: %+v\nserver: %+v", got, i, tp.client.Snapshot(), tp.server.Snapshot())
 		}
 	}
 }

@@ -22,6 +22,8 @@ type PathInfo struct {
 	InflightB  int
 	LastHeard  time.Duration // since the last sign of life
 	SendErrors uint64
+	QueuedB    int    // bytes waiting in bondtun's local queue for this path
+	Repairs    uint64 // packets lost on other paths re-sent on this one
 }
 
 // Paths returns a snapshot of every path of the session.
@@ -48,6 +50,8 @@ func (s *Session) Paths() []PathInfo {
 			RateBps:    p.stats.DeliveryRate() * 8,
 			InflightB:  p.stats.Inflight(),
 			SendErrors: p.sendErrs,
+			QueuedB:    p.queuedLocked(),
+			Repairs:    p.repairs,
 		}
 		if !p.lastHeard.IsZero() {
 			pi.LastHeard = now.Sub(p.lastHeard)
