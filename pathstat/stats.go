@@ -155,6 +155,16 @@ func (s *Stats) OnSent(now time.Time, pn uint64, size int) {
 	s.nextPN = pn + 1
 }
 
+// SentAt returns when packet pn was sent, if the ring still remembers it. A sender can
+// compute a round-trip sample from FEEDBACK with it: now − SentAt(highest) − delay.
+func (s *Stats) SentAt(pn uint64) (time.Time, bool) {
+	e, ok := s.lookup(pn)
+	if !ok {
+		return time.Time{}, false
+	}
+	return s.base.Add(e.sentAt), true
+}
+
 func (s *Stats) isAcked(pn uint64) bool { return s.hasAcked && pn <= s.acked }
 
 // lookup returns the ring entry of pn, if it is still there.

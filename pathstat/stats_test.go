@@ -305,3 +305,21 @@ func TestRingSizeConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestSentAt(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := New(t0)
+	const n = DefaultRingSize + 40
+	for pn := uint64(0); pn < n; pn++ {
+		s.OnSent(t0.Add(time.Duration(pn)*time.Millisecond), pn, 1000)
+	}
+	if at, ok := s.SentAt(n - 1); !ok || !at.Equal(t0.Add((n-1)*time.Millisecond)) {
+		t.Fatalf("SentAt(%d) = %v, %v", n-1, at, ok)
+	}
+	if _, ok := s.SentAt(10); ok {
+		t.Fatal("SentAt(10) found a packet the ring has overwritten")
+	}
+	if _, ok := s.SentAt(n); ok {
+		t.Fatal("SentAt(n) found a packet never sent")
+	}
+}

@@ -78,7 +78,15 @@ func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
 	if fb.HighestPN >= q.pn {
 		return // reports a packet we never sent
 	}
-	rtt := pathstat.RTTFromEcho(framing.Timestamp(now, s.epoch), fb.EchoTime, fb.Delay)
+	// The echoed send time is when the packet was scheduled (it includes the local queue,
+	// which the receiver's reorder hold needs); the round trip of the path itself runs from
+	// when the packet left, which the sender remembers.
+	rtt := pathstat.NoRTT
+	if at, ok := q.stats.SentAt(fb.HighestPN); ok {
+		if d := now.Sub(at) - framing.DurationOf16(fb.Delay); d >= 0 {
+			rtt = d
+		}
+	}
 	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt)
 	if fb.HighestPN > q.ackedPN || q.lastHeard.IsZero() {
 		q.ackedPN = fb.HighestPN
