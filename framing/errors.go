@@ -31,4 +31,6 @@ var (
 	ErrAddr = errors.New("framing: bad server address")
 	// ErrBody means a control message that must be empty (BYE, KEEPALIVE) has a body.
 	ErrBody = errors.New("framing: unexpected body")
+	// ErrTier means a PATH_STATUS frame names an unknown tier.
+	ErrTier = errors.New("framing: unknown path tier")
 )

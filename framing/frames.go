@@ -16,6 +16,16 @@ const (
 	// FrameNack names datagrams lost on one path, so the sender can re-send
 	// their contents on another.
 	FrameNack FrameType = 4
+	// FramePathStatus tells the peer the tier of one path (the client's uplink
+	// tier), so both directions use the same primary/backup/disabled policy.
+	FramePathStatus FrameType = 5
+)
+
+// Path tiers carried by PATH_STATUS.
+const (
+	TierPrimary  uint8 = 0 // carries traffic whenever it is usable
+	TierBackup   uint8 = 1 // carries traffic only while no primary path is usable
+	TierDisabled uint8 = 2 // carries no data (probes only)
 )
 
 // String returns the frame's name as PROTOCOL.md spells it.
@@ -29,6 +39,8 @@ func (t FrameType) String() string {
 		return "FEEDBACK"
 	case FrameNack:
 		return "NACK"
+	case FramePathStatus:
+		return "PATH_STATUS"
 	}
 	return "UNKNOWN"
 }
@@ -42,6 +54,7 @@ const (
 	ProbeAckBodyLen = 4 + 2 + 2
 	FeedbackBodyLen = 1 + 6 + 4 + 8 + 2 + 2
 	NackBodyLen     = 1 + 6 + 2
+	PathStatusLen   = 1 + 1
 )
 
 // MaxFrameBody is the largest body a frame's one-byte length can describe.
@@ -98,6 +111,31 @@ func ParseNack(body []byte) (Nack, error) {
 		return Nack{}, ErrFrameLen
 	}
 	return Nack{PathID: body[0], First: uint48(body[1:7]), Count: binary.BigEndian.Uint16(body[7:9])}, nil
+}
+
+// PathStatus is a PATH_STATUS frame.
+type PathStatus struct {
+	PathID uint8
+	Tier   uint8 // TierPrimary, TierBackup or TierDisabled
+}
+
+// Len returns the encoded size of the frame, header included.
+func (PathStatus) Len() int { return FrameHeaderLen + PathStatusLen }
+
+// Append appends the encoded frame to b.
+func (f PathStatus) Append(b []byte) []byte {
+	return append(b, byte(FramePathStatus), PathStatusLen, f.PathID, f.Tier)
+}
+
+// ParsePathStatus decodes a PATH_STATUS body. An unknown tier is an error.
+func ParsePathStatus(body []byte) (PathStatus, error) {
+	if len(body) != PathStatusLen {
+		return PathStatus{}, ErrFrameLen
+	}
+	if body[1] > TierDisabled {
+		return PathStatus{}, ErrTier
+	}
+	return PathStatus{PathID: body[0], Tier: body[1]}, nil
 }
 
 // Len returns the encoded size of the frame, header included.
@@ -239,6 +277,8 @@ func frameBodyLen(t FrameType) int {
 		return FeedbackBodyLen
 	case FrameNack:
 		return NackBodyLen
+	case FramePathStatus:
+		return PathStatusLen
 	}
 	return -1
 }

@@ -60,6 +60,14 @@ var frameCodecs = []frameCodec{
 		},
 		parse: func(b []byte) (any, error) { return ParseNack(b) },
 	},
+	{
+		name: "path status", typ: FramePathStatus,
+		random: func(r *rand.Rand) ([]byte, int, any) {
+			f := PathStatus{PathID: uint8(r.Uint32()), Tier: uint8(r.IntN(3))}
+			return f.Append(nil), f.Len(), f
+		},
+		parse: func(b []byte) (any, error) { return ParsePathStatus(b) },
+	},
 }
 
 func TestFrameRoundTrip(t *testing.T) {

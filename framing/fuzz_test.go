@@ -87,6 +87,12 @@ func appendReencodedFrame(t *testing.T, b []byte, typ FrameType, body []byte) []
 			enc, v = p.Append(nil), p
 			again, err = ParseNack(enc[FrameHeaderLen:])
 		}
+	case FramePathStatus:
+		var p PathStatus
+		if p, err = ParsePathStatus(body); err == nil {
+			enc, v = p.Append(nil), p
+			again, err = ParsePathStatus(enc[FrameHeaderLen:])
+		}
 	}
 	if enc == nil {
 		b = append(b, byte(typ), byte(len(body)))

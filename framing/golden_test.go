@@ -89,6 +89,12 @@ var goldenCases = []goldenCase{
 		{6, "first missing packet number 0x0000000a0b0c"},
 		{2, "count 3"},
 	}},
+	{"path-status", PathStatus{PathID: 0x10, Tier: TierBackup}, []field{
+		{1, "frame type 5 (PATH_STATUS)"},
+		{1, "body length 2"},
+		{1, "path id 0x10"},
+		{1, "tier 1 (backup)"},
+	}},
 	{"hello-message", goldenHello, []field{
 		{1, "control message type 1 (HELLO)"},
 		{2, "body length 28"},
@@ -145,6 +151,8 @@ func goldenEncode(v any) ([]byte, error) {
 		return v.Append(nil), nil
 	case Nack:
 		return v.Append(nil), nil
+	case PathStatus:
+		return v.Append(nil), nil
 	case Hello:
 		body, err := v.Append(nil)
 		return AppendCtrl(nil, CtrlHello, body), err
@@ -163,7 +171,7 @@ func goldenDecode(like any, b []byte) (any, error) {
 		return ParseHeader(append(bytes.Clone(b), make([]byte, MinDatagramLen-HeaderLen)...))
 	case InnerHeader:
 		return ParseInnerHeader(b)
-	case Probe, ProbeAck, Feedback, Nack:
+	case Probe, ProbeAck, Feedback, Nack, PathStatus:
 		r := NewFrameReader(b)
 		_, body, ok := r.Next()
 		if !ok {
@@ -179,6 +187,8 @@ func goldenDecode(like any, b []byte) (any, error) {
 			return ParseProbeAck(body)
 		case Nack:
 			return ParseNack(body)
+		case PathStatus:
+			return ParsePathStatus(body)
 		}
 		return ParseFeedback(body)
 	case Hello, Welcome:

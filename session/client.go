@@ -26,6 +26,40 @@ type UplinkConfig struct {
 	Backup bool       // used only while no primary path is usable
 }
 
+func (u UplinkConfig) tier() uint8 {
+	if u.Backup {
+		return framing.TierBackup
+	}
+	return framing.TierPrimary
+}
+
+// SetTier switches the tier of the uplink called name on the running session, and tells
+// the server, which schedules the other direction.
+func (c *Client) SetTier(name string, tier uint8) error {
+	idx := -1
+	for i, u := range c.cfg.Uplinks {
+		if u.Name == name {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return fmt.Errorf("no uplink %q", name)
+	}
+	if tier > framing.TierDisabled {
+		return fmt.Errorf("bad tier %d", tier)
+	}
+	c.cfg.Uplinks[idx].Backup = tier == framing.TierBackup
+	c.mu.Lock()
+	c.tiers[idx] = tier
+	s := c.sess
+	c.mu.Unlock()
+	if s != nil {
+		s.setUplinkTier(uint8(idx), tier)
+	}
+	c.log.Info("uplink tier changed", "uplink", name, "tier", tierName(tier))
+	return nil
+}
+
 // ClientConfig is what a client needs to run.
 type ClientConfig struct {
 	Identity   crypto.PrivateKey
@@ -49,6 +83,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	sess     *Session
+	tiers    [16]uint8 // current tier per uplink index
 	counters NodeCounters
 	wg       sync.WaitGroup
 }
@@ -63,6 +98,9 @@ func NewClient(cfg ClientConfig, dev wgtun.Device) (*Client, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev}
+	for i, u := range cfg.Uplinks {
+		c.tiers[i] = u.tier()
+	}
 	c.tunw = newTUNWriter(dev, c.log)
 	for _, u := range cfg.Uplinks {
 		opts := path.ListenOptions{Device: u.Device}
@@ -227,13 +265,17 @@ func (c *Client) install(ctrl *ctrlConn, w framing.Welcome, send, recv crypto.Di
 		return err
 	}
 	s.ctrl = ctrl
+	s.sendsTiers = true
+	c.mu.Lock()
+	tiers := c.tiers
+	c.mu.Unlock()
 	for ui, u := range c.cfg.Uplinks {
 		for _, a := range w.Addrs {
 			p := &Path{
 				id:     uint8(ui)<<4 | a.ID&0x0f,
 				name:   fmt.Sprintf("%s→%s", u.Name, a.AddrPort),
 				conn:   c.uplinks[ui],
-				backup: u.Backup,
+				tier:   tiers[ui],
 				remote: a.AddrPort,
 			}
 			if err := s.addPath(p); err != nil {

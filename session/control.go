@@ -40,6 +40,19 @@ func (s *Session) handleControl(now time.Time, p *Path, inner framing.InnerHeade
 				return
 			}
 			s.onFeedback(now, fb)
+		case framing.FramePathStatus:
+			ps, err := framing.ParsePathStatus(body)
+			if err != nil {
+				return
+			}
+			if q := s.byID[ps.PathID].Load(); q != nil && !s.sendsTiers {
+				q.mu.Lock()
+				if q.tier != ps.Tier {
+					q.tier = ps.Tier
+					s.log.Info("path tier changed by peer", "peer", s.peerName, "path", q.name, "tier", tierName(ps.Tier))
+				}
+				q.mu.Unlock()
+			}
 		case framing.FrameNack:
 			nack, err := framing.ParseNack(body)
 			if err != nil {
@@ -103,7 +116,7 @@ func (s *Session) routineTimers() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var frames [512]byte
-	var lastFeedback, lastLive time.Time
+	var lastFeedback, lastLive, lastTiers time.Time
 	for {
 		select {
 		case <-s.done:
@@ -133,6 +146,10 @@ func (s *Session) routineTimers() {
 			}
 			s.probePaths(now)
 			s.serviceQueues(now)
+			if s.sendsTiers && now.Sub(lastTiers) >= tierInterval {
+				s.sendTiers(now)
+				lastTiers = now
+			}
 		}
 	}
 }
@@ -276,5 +293,35 @@ func (s *Session) probePaths(now time.Time) {
 			s.sendControlLocked(now, p, probe.Append(buf[:0]))
 		}
 		p.mu.Unlock()
+	}
+}
+
+// setUplinkTier sets the tier of every path of one uplink and tells the peer at once.
+func (s *Session) setUplinkTier(uplink, tier uint8) {
+	for _, p := range s.pathList() {
+		if p.id>>4 == uplink {
+			p.mu.Lock()
+			p.tier = tier
+			p.mu.Unlock()
+		}
+	}
+	s.sendTiers(time.Now())
+}
+
+// sendTiers sends a PATH_STATUS frame for every path on the best path.
+func (s *Session) sendTiers(now time.Time) {
+	var buf [256]byte
+	b := buf[:0]
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		f := framing.PathStatus{PathID: p.id, Tier: p.tier}
+		p.mu.Unlock()
+		if len(b)+f.Len() > len(buf)-framing.Overhead {
+			break
+		}
+		b = f.Append(b)
+	}
+	if p := s.bestPath(now); p != nil && len(b) > 0 {
+		s.sendControl(now, p, b)
 	}
 }

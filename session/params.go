@@ -24,6 +24,9 @@ const (
 	// suspectFloor is the shortest silence after which a path with data in flight is
 	// taken out of scheduling (timer granularity, feedback spacing).
 	suspectFloor = 150 * time.Millisecond
+	// tierInterval is how often a client repeats its paths' tiers (PATH_STATUS) to the
+	// server, in case a datagram carrying a change was lost.
+	tierInterval = 500 * time.Millisecond
 	// deadAfter is the silence after which a path is unusable even without data in flight.
 	deadAfter = time.Second
 

@@ -7,6 +7,7 @@ import (
 
 	"bondtun/aqm"
 	"bondtun/crypto"
+	"bondtun/framing"
 	"bondtun/path"
 	"bondtun/pathstat"
 )
@@ -16,15 +17,15 @@ import (
 // Send-side fields are guarded by mu; receive-side fields by the session's rxMu.
 // Lock order: Session.rxMu, then Path.mu.
 type Path struct {
-	id     uint8
-	name   string // e.g. "cable→0" for logs and status
-	conn   *path.Conn
-	backup bool
+	id   uint8
+	name string // e.g. "cable→0" for logs and status
+	conn *path.Conn
 
 	mu        sync.Mutex // guards the fields below
 	remote    netip.AddrPort
 	pn        uint64 // next packet number to send
 	stats     *pathstat.Stats
+	tier      uint8     // framing.TierPrimary, TierBackup or TierDisabled
 	validated bool      // a PROBE_ACK (client) or an authenticated datagram (server) came back
 	lastHeard time.Time // last evidence that our datagrams arrive: FEEDBACK progress or PROBE_ACK
 	lastSent  time.Time
@@ -63,7 +64,7 @@ func (p *Path) queuedLocked() int { return p.prio.bytes + p.bulk.bytes }
 
 // usable reports whether new data may be scheduled on p. mu must be held.
 func (p *Path) usableLocked(now time.Time) bool {
-	if !p.validated || !p.remote.IsValid() {
+	if !p.validated || !p.remote.IsValid() || p.tier == framing.TierDisabled {
 		return false
 	}
 	return !p.suspectLocked(now)

@@ -170,7 +170,7 @@ func (s *Session) snapshotPaths(now time.Time) {
 			OWD:      p.stats.SRTT(),
 			MinRTT:   p.stats.MinRTT(),
 			Inflight: p.stats.Inflight() + queued,
-			Backup:   p.backup,
+			Backup:   p.tier == framing.TierBackup,
 		}
 		p.mu.Unlock()
 		if sp.Usable && (bestRTT == 0 || sp.MinRTT < bestRTT) {

@@ -76,7 +76,8 @@ type Session struct {
 	pkts        [][]byte
 	lastAuth    atomic.Int64 // unix nanos of the last authenticated datagram
 
-	ctrl *ctrlConn // the control channel; nil once the server lost it
+	ctrl       *ctrlConn // the control channel; nil once the server lost it
+	sendsTiers bool      // the client tells the server its paths' tiers (PATH_STATUS)
 
 	counters Counters
 	closed   atomic.Bool

@@ -17,6 +17,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
 	"bondtun/crypto"
+	"bondtun/framing"
 	"bondtun/path"
 )
 
@@ -369,5 +370,49 @@ func TestNotABondtunServer(t *testing.T) {
 	err = c.Connect(context.Background())
 	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "not a bondtun server") {
 		t.Fatalf("Connect = %v, want a rejection saying the peer is not a bondtun server", err)
+	}
+}
+
+func TestTierSwitchReachesServer(t *testing.T) {
+	tp := newTestPair(t)
+	if err := tp.client.SetTier("a", framing.TierDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.client.SetTier("nope", framing.TierBackup); err == nil {
+		t.Fatal("SetTier accepted an unknown uplink")
+	}
+	srv := tp.server.Sessions()[0]
+	tierOf := func(name string) string {
+		for _, p := range srv.Paths() {
+			if strings.HasPrefix(p.Name, name+"→") {
+				return p.Tier
+			}
+		}
+		return "?"
+	}
+	waitFor(t, "server sees uplink a disabled", func() bool { return tierOf("a") == "disabled" })
+	rx := func() (a, b uint64) {
+		for _, p := range tp.client.Session().Paths() {
+			if strings.HasPrefix(p.Name, "a→") {
+				a = p.RxPackets
+			} else {
+				b = p.RxPackets
+			}
+		}
+		return
+	}
+	a0, b0 := rx()
+	const n = 300
+	go func() {
+		for i := uint32(0); i < n; i++ {
+			tp.serverTUN.Outbound <- udpPacket(serverInner, clientInner, i, 1000)
+		}
+	}()
+	for range n {
+		recvPacket(t, tp.fromClientTUN)
+	}
+	a1, b1 := rx()
+	if b1-b0 < n || a1-a0 > n/10 {
+		t.Fatalf("after disabling a: path a received %d datagrams, b %d; want the data on b only", a1-a0, b1-b0)
 	}
 }

@@ -1,8 +1,11 @@
 package session
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
+
+	"bondtun/framing"
 )
 
 // PathInfo is a snapshot of one path, for status output and tests.
@@ -12,7 +15,7 @@ type PathInfo struct {
 	Remote     netip.AddrPort
 	Validated  bool
 	Usable     bool
-	Backup     bool
+	Tier       string // primary, backup or disabled
 	TxPackets  uint64 // datagrams sent (data and control)
 	TxLost     uint64 // of those, reported lost by the peer's feedback
 	RxPackets  uint64 // authenticated datagrams received
@@ -41,7 +44,7 @@ func (s *Session) Paths() []PathInfo {
 			Remote:     p.remote,
 			Validated:  p.validated,
 			Usable:     p.usableLocked(now),
-			Backup:     p.backup,
+			Tier:       tierName(p.tier),
 			TxPackets:  p.stats.Sent(),
 			TxLost:     p.stats.Lost(),
 			RxPackets:  rx,
@@ -60,4 +63,27 @@ func (s *Session) Paths() []PathInfo {
 		out = append(out, pi)
 	}
 	return out
+}
+
+func tierName(t uint8) string {
+	switch t {
+	case framing.TierBackup:
+		return "backup"
+	case framing.TierDisabled:
+		return "disabled"
+	}
+	return "primary"
+}
+
+// ParseTier maps "primary", "backup" and "disabled" to a path tier.
+func ParseTier(s string) (uint8, error) {
+	switch s {
+	case "primary":
+		return framing.TierPrimary, nil
+	case "backup":
+		return framing.TierBackup, nil
+	case "disabled":
+		return framing.TierDisabled, nil
+	}
+	return 0, fmt.Errorf("unknown tier %q (want primary, backup or disabled)", s)
 }

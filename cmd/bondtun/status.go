@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,9 +33,16 @@ func statusSocket(device, configPath string) string {
 	return filepath.Join(statusDir, fmt.Sprintf("%s-%08x.sock", device, h.Sum32()))
 }
 
-// serveStatus answers every connection on the device's status socket with a JSON snapshot.
+// controller is what the control socket can reach in a running node.
+type controller struct {
+	snapshot func() session.Snapshot
+	setTier  func(uplink string, tier uint8) error // nil on a server
+}
+
+// serveStatus serves the device's control socket: each connection sends one line, "status"
+// (answered with a JSON snapshot) or "tier UPLINK TIER" (answered "ok" or "error: …").
 // It returns a function that closes the socket and removes its file.
-func serveStatus(device, configPath string, snap func() session.Snapshot, log *slog.Logger) (func(), error) {
+func serveStatus(device, configPath string, ctl controller, log *slog.Logger) (func(), error) {
 	if err := os.MkdirAll(statusDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -52,13 +60,86 @@ func serveStatus(device, configPath string, snap func() session.Snapshot, log *s
 				return
 			}
 			c.SetDeadline(time.Now().Add(2 * time.Second))
-			if err := json.NewEncoder(c).Encode(snap()); err != nil {
-				log.Debug("status write failed", "err", err)
+			line, _ := bufio.NewReader(io.LimitReader(c, 512)).ReadString('\n')
+			if err := answer(c, strings.Fields(line), ctl); err != nil {
+				log.Debug("control socket", "err", err)
 			}
 			c.Close()
 		}
 	}()
 	return func() { ln.Close(); os.Remove(path) }, nil
+}
+
+func answer(w io.Writer, cmd []string, ctl controller) error {
+	switch {
+	case len(cmd) == 0 || cmd[0] == "status":
+		return json.NewEncoder(w).Encode(ctl.snapshot())
+	case cmd[0] == "tier" && len(cmd) == 3:
+		tier, err := session.ParseTier(cmd[2])
+		if err == nil && ctl.setTier == nil {
+			err = errors.New("tiers are set on the client side")
+		}
+		if err == nil {
+			err = ctl.setTier(cmd[1], tier)
+		}
+		if err != nil {
+			_, werr := fmt.Fprintf(w, "error: %v\n", err)
+			return werr
+		}
+		_, err = fmt.Fprintln(w, "ok")
+		return err
+	}
+	_, err := fmt.Fprintf(w, "error: unknown command %q\n", strings.Join(cmd, " "))
+	return err
+}
+
+// ask sends one command line to the control socket of cfg's tunnel and returns the answer.
+func ask(device, configPath, line string) ([]byte, error) {
+	c, err := net.DialTimeout("unix", statusSocket(device, configPath), 2*time.Second)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not up (no %s)", device, statusSocket(device, configPath))
+		}
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, line+"\n"); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(c)
+}
+
+func runTier(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	var rest, pos []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == "-c" && i+1 < len(args) {
+			rest = append(rest, args[i], args[i+1])
+			i++
+			continue
+		}
+		pos = append(pos, args[i])
+	}
+	if len(pos) != 2 {
+		return usageErr("want UPLINK and TIER (primary, backup or disabled)")
+	}
+	if _, err := session.ParseTier(pos[1]); err != nil {
+		return usageErr("%v", err)
+	}
+	cfg, _, err := loadConfigFlag("tier", rest, stderr)
+	if err != nil {
+		return err
+	}
+	out, err := ask(cfg.TUN.Name, cfg.Path, "tier "+pos[0]+" "+pos[1])
+	if err != nil {
+		return err
+	}
+	msg := strings.TrimSpace(string(out))
+	if msg != "ok" {
+		return errors.New(strings.TrimPrefix(msg, "error: "))
+	}
+	fmt.Fprintf(stdout, "uplink %s is now %s\n", pos[0], pos[1])
+	return nil
 }
 
 func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -75,16 +156,7 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := net.DialTimeout("unix", statusSocket(cfg.TUN.Name, cfg.Path), 2*time.Second)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s is not up (no %s)", cfg.TUN.Name, statusSocket(cfg.TUN.Name, cfg.Path))
-		}
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	raw, err := io.ReadAll(c)
+	raw, err := ask(cfg.TUN.Name, cfg.Path, "status")
 	if err != nil {
 		return err
 	}
@@ -104,7 +176,7 @@ func printStatus(w io.Writer, dev string, snap session.Snapshot) {
 	fmt.Fprintf(w, "%s: %s, %d session(s)\n", dev, snap.Role, len(snap.Sessions))
 	for _, s := range snap.Sessions {
 		fmt.Fprintf(w, "\npeer %s (%s)\n", s.Peer, s.Cipher)
-		fmt.Fprintf(w, "  %-28s %-6s %9s %9s %10s %8s %8s %8s\n", "path", "state", "srtt_ms", "min_ms", "rate_mbit", "tx", "lost", "rx")
+		fmt.Fprintf(w, "  %-28s %-6s %-8s %9s %9s %10s %8s %8s %8s\n", "path", "state", "tier", "srtt_ms", "min_ms", "rate_mbit", "tx", "lost", "rx")
 		for _, p := range s.Paths {
 			state := "down"
 			switch {
@@ -113,7 +185,7 @@ func printStatus(w io.Writer, dev string, snap session.Snapshot) {
 			case p.Validated:
 				state = "quiet"
 			}
-			fmt.Fprintf(w, "  %-28s %-6s %9.1f %9.1f %10.1f %8d %8d %8d\n", p.Name, state,
+			fmt.Fprintf(w, "  %-28s %-6s %-8s %9.1f %9.1f %10.1f %8d %8d %8d\n", p.Name, state, p.Tier,
 				ms(p.SRTT), ms(p.MinRTT), p.RateBps/1e6, p.TxPackets, p.TxLost, p.RxPackets)
 		}
 		fmt.Fprintf(w, "  counters: %s\n", kv(s.Counters))

@@ -99,7 +99,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if closeStatus, err := serveStatus(name, cfg.Path, c.Snapshot, log); err == nil {
+		if closeStatus, err := serveStatus(name, cfg.Path, controller{snapshot: c.Snapshot, setTier: c.SetTier}, log); err == nil {
 			defer closeStatus()
 		} else {
 			log.Warn("no status socket", "err", err)
@@ -118,7 +118,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if closeStatus, err := serveStatus(name, cfg.Path, sv.Snapshot, log); err == nil {
+	if closeStatus, err := serveStatus(name, cfg.Path, controller{snapshot: sv.Snapshot}, log); err == nil {
 		defer closeStatus()
 	} else {
 		log.Warn("no status socket", "err", err)
