@@ -200,6 +200,10 @@ func TestPingBothWays(t *testing.T) {
 	}
 }
 
+// TestFlowArrivesInOrder checks the tunnel's delivery semantics for one flow striped over
+// two paths: in order, without duplicates. The reorder buffer may give up on a gap after its
+// deadline (in-order lossy), which an overloaded test machine can provoke on loopback, so
+// only a small loss is tolerated, never reordering.
 func TestFlowArrivesInOrder(t *testing.T) {
 	tp := newTestPair(t)
 	const n = 2000
@@ -208,12 +212,25 @@ func TestFlowArrivesInOrder(t *testing.T) {
 			tp.clientTUN.Outbound <- udpPacket(clientInner, serverInner, i, 1200)
 		}
 	}()
-	for i := uint32(0); i < n; i++ {
-		p := recvPacket(t, tp.fromServerTUN)
-		if got := binary.BigEndian.Uint32(p[28:32]); got != i {
-			t.Fatalf("packet %d arrived as number %d\nclient: %+v\nserver: %+v", got, i, tp.client.Snapshot(), tp.server.Snapshot())
+	got, last := 0, -1
+	for last < n-1 {
+		var p []byte
+		select {
+		case p = <-tp.fromServerTUN:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("stalled after packet %d", last)
 		}
+		seq := int(binary.BigEndian.Uint32(p[28:32]))
+		if seq <= last {
+			t.Fatalf("packet %d arrived after %d\nserver: %+v", seq, last, tp.server.Snapshot())
+		}
+		last = seq
+		got++
 	}
+	if got < n*98/100 {
+		t.Fatalf("%d of %d packets arrived\nserver: %+v", got, n, tp.server.Snapshot())
+	}
+	t.Logf("%d of %d packets delivered in order", got, n)
 }
 
 func TestSpoofedInnerSourceDropped(t *testing.T) {
