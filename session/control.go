@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"bondtun/framing"
+	"bondtun/liveness"
 	"bondtun/pathstat"
 )
 
@@ -71,14 +72,11 @@ func (s *Session) onProbeAck(now time.Time, p *Path, ack framing.ProbeAck) {
 	if ack.ID > p.probeID || p.probeID-ack.ID >= 16 {
 		return // not a recent probe of ours
 	}
-	if rtt := pathstat.RTTFromEcho(framing.Timestamp(now, s.epoch), ack.EchoTime, ack.Delay); rtt != pathstat.NoRTT {
+	rtt := pathstat.RTTFromEcho(framing.Timestamp(now, s.epoch), ack.EchoTime, ack.Delay)
+	if rtt != pathstat.NoRTT {
 		p.stats.OnRTTSample(now, rtt)
 	}
-	p.lastHeard = now
-	if !p.validated {
-		p.validated = true
-		s.log.Info("path up", "peer", s.peerName, "path", p.name, "rtt", p.stats.SRTT().Round(100*time.Microsecond))
-	}
+	s.onLiveness(now, p, p.live.OnHeard(now, rtt))
 }
 
 func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
@@ -101,9 +99,9 @@ func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
 		}
 	}
 	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt)
-	if fb.HighestPN > q.ackedPN || q.lastHeard.IsZero() {
+	if fb.HighestPN > q.ackedPN || q.ackedPN == 0 {
 		q.ackedPN = fb.HighestPN
-		q.lastHeard = now
+		s.onLiveness(now, q, q.live.OnHeard(now, rtt))
 	}
 	// NACKs for packets up to HighestPN came before this frame: the copies can go.
 	q.forgetUpToLocked(fb.HighestPN)
@@ -144,7 +142,9 @@ func (s *Session) routineTimers() {
 					s.sendControl(now, p, fb)
 				}
 			}
+			s.tickLiveness(now)
 			s.probePaths(now)
+			s.resendInflight(now)
 			s.serviceQueues(now)
 			if s.sendsTiers && now.Sub(lastTiers) >= tierInterval {
 				s.sendTiers(now)
@@ -244,15 +244,24 @@ func (s *Session) feedbackFramesLocked(now time.Time, b []byte) []byte {
 }
 
 // updateLiveLocked tells the reorder buffer which paths still deliver to us, so that a gap
-// is not held for a path that went silent. rxMu must be held.
+// is not held for a path that went silent: one that delivered nothing for rxSilence, or
+// whose other direction liveness found failing. rxMu must be held.
 func (s *Session) updateLiveLocked(now time.Time) {
 	for _, p := range s.pathList() {
-		live := p.rxAny && now.Sub(p.lastRecv) < deadAfter
+		live := p.rxAny && now.Sub(p.lastRecv) < rxSilence
+		if live {
+			p.mu.Lock()
+			switch p.live.State() {
+			case liveness.Suspect, liveness.Dead, liveness.Down:
+				live = false
+			}
+			p.mu.Unlock()
+		}
 		s.reorder.SetLive(now, p.id, live)
 	}
 }
 
-// bestPath is the usable path with the lowest RTT, or else the first validated one.
+// bestPath is the usable path with the lowest RTT, or else the first one that ever answered.
 func (s *Session) bestPath(now time.Time) *Path {
 	var best, fallback *Path
 	var bestRTT time.Duration
@@ -260,7 +269,7 @@ func (s *Session) bestPath(now time.Time) *Path {
 		p.mu.Lock()
 		usable := p.usableLocked(now)
 		rtt := p.stats.SRTT()
-		reachable := p.validated && p.remote.IsValid()
+		reachable := p.live.State() != liveness.Validating && p.live.State() != liveness.Down && p.remote.IsValid()
 		p.mu.Unlock()
 		if usable && (best == nil || rtt < bestRTT) {
 			best, bestRTT = p, rtt
@@ -275,16 +284,14 @@ func (s *Session) bestPath(now time.Time) *Path {
 	return fallback
 }
 
-// probePaths sends a PROBE on every path that is not validated yet, or has been silent for a
-// probe interval, at most once per interval.
+// probePaths sends a PROBE on every path whose liveness state wants one now: unvalidated,
+// idle, suspect, dead or rejoining paths, each at its own interval.
 func (s *Session) probePaths(now time.Time) {
 	var buf [16]byte
 	for _, p := range s.pathList() {
 		p.mu.Lock()
-		due := p.remote.IsValid() && now.Sub(p.probeAt) >= probeInterval &&
-			(!p.validated || now.Sub(p.lastHeard) >= probeInterval)
-		if due {
-			p.probeAt = now
+		if p.remote.IsValid() && p.live.ProbeDue(now) {
+			p.live.MarkProbed(now)
 			p.probeID++
 			if p.probeID == 0 {
 				p.probeID = 1
@@ -293,6 +300,38 @@ func (s *Session) probePaths(now time.Time) {
 			s.sendControlLocked(now, p, probe.Append(buf[:0]))
 		}
 		p.mu.Unlock()
+	}
+}
+
+// tickLiveness runs every path's liveness timers, and brings back a path that a socket
+// error took down once socketErrorRetry has passed.
+func (s *Session) tickLiveness(now time.Time) {
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		if p.live.State() == liveness.Down && !p.downErr.IsZero() && now.Sub(p.downErr) >= socketErrorRetry {
+			p.downErr = time.Time{}
+			s.onLiveness(now, p, p.live.OnLocalUp(now))
+		}
+		tr := p.live.Tick(now, p.stats.Inflight() > 0, p.stats.SRTT(), p.stats.RTTVar())
+		s.onLiveness(now, p, tr)
+		p.mu.Unlock()
+	}
+}
+
+// onLiveness reacts to a change of p's liveness state. p.mu must be held.
+func (s *Session) onLiveness(now time.Time, p *Path, tr liveness.Transition) {
+	if !tr.Changed {
+		return
+	}
+	s.log.Info("path "+tr.To.String(), "peer", s.peerName, "path", p.name, "was", tr.From.String(), "srtt", p.stats.SRTT().Round(100*time.Microsecond))
+	if tr.Restart() {
+		p.stats = pathstat.New(now) // rejoin with the rate estimate restarted low
+		p.ackedPN = 0
+	}
+	if tr.From == liveness.Up && tr.To != liveness.Up {
+		// New traffic moves off at once (the path is not usable any more); what is in flight
+		// on it is re-sent on the other paths by the timer (resendInflight), outside p.mu.
+		p.resend = true
 	}
 }
 
@@ -323,5 +362,27 @@ func (s *Session) sendTiers(now time.Time) {
 	}
 	if p := s.bestPath(now); p != nil && len(b) > 0 {
 		s.sendControl(now, p, b)
+	}
+}
+
+// resendInflight re-sends, on the other paths, the packets still unacknowledged on a path
+// that just stopped being usable: the receiver drops whichever copy comes second.
+func (s *Session) resendInflight(now time.Time) {
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		if !p.resend {
+			p.mu.Unlock()
+			continue
+		}
+		p.resend = false
+		first, last := p.ackedPN+1, p.pn
+		if first < p.forgotten {
+			first = p.forgotten
+		}
+		p.mu.Unlock()
+		for pn := first; pn < last; pn += 64 {
+			n := min(last-pn, 64)
+			s.repair(now, p, framing.Nack{PathID: p.id, First: pn, Count: uint16(n)})
+		}
 	}
 }

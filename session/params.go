@@ -19,16 +19,15 @@ const (
 	tick = time.Millisecond
 	// feedbackInterval is the longest a receiver waits before reporting new arrivals.
 	feedbackInterval = 5 * time.Millisecond
-	// probeInterval is the probe period of an unvalidated or idle path.
-	probeInterval = 100 * time.Millisecond
-	// suspectFloor is the shortest silence after which a path with data in flight is
-	// taken out of scheduling (timer granularity, feedback spacing).
-	suspectFloor = 150 * time.Millisecond
+	// rxSilence is how long a path may deliver nothing before the reorder buffer stops
+	// counting on it.
+	rxSilence = time.Second
+	// socketErrorRetry is how long a path that a socket error (ENETUNREACH, …) took down
+	// waits before it is probed again, when no netlink event brings it back sooner.
+	socketErrorRetry = time.Second
 	// tierInterval is how often a client repeats its paths' tiers (PATH_STATUS) to the
 	// server, in case a datagram carrying a change was lost.
 	tierInterval = 500 * time.Millisecond
-	// deadAfter is the silence after which a path is unusable even without data in flight.
-	deadAfter = time.Second
 
 	// maxPaths is the number of path ids (uplink id and address id are 4 bits each).
 	maxPaths = 256

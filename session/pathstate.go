@@ -8,6 +8,7 @@ import (
 	"bondtun/aqm"
 	"bondtun/crypto"
 	"bondtun/framing"
+	"bondtun/liveness"
 	"bondtun/path"
 	"bondtun/pathstat"
 )
@@ -21,20 +22,19 @@ type Path struct {
 	name string // e.g. "cable→0" for logs and status
 	conn *path.Conn
 
-	mu        sync.Mutex // guards the fields below
-	remote    netip.AddrPort
-	pn        uint64 // next packet number to send
-	stats     *pathstat.Stats
-	tier      uint8     // framing.TierPrimary, TierBackup or TierDisabled
-	validated bool      // a PROBE_ACK (client) or an authenticated datagram (server) came back
-	lastHeard time.Time // last evidence that our datagrams arrive: FEEDBACK progress or PROBE_ACK
-	lastSent  time.Time
-	probeID   uint32 // outstanding probe
-	probeAt   time.Time
-	ackedPN   uint64 // highest packet number the peer reported
-	sendErrs  uint64
-	ctrl      [512]byte // scratch for control datagrams, used under mu
-	out       [1][]byte
+	mu       sync.Mutex // guards the fields below
+	remote   netip.AddrPort
+	pn       uint64 // next packet number to send
+	stats    *pathstat.Stats
+	tier     uint8          // framing.TierPrimary, TierBackup or TierDisabled
+	live     *liveness.Path // validating, up, suspect, dead, rejoining or down
+	downErr  time.Time      // when a socket error took the path down (zero: not so)
+	probeID  uint32         // outstanding probe
+	resend   bool           // stopped being usable: re-send its unacknowledged packets elsewhere
+	ackedPN  uint64         // highest packet number the peer reported
+	sendErrs uint64
+	ctrl     [512]byte // scratch for control datagrams, used under mu
+	out      [1][]byte
 
 	prio      txQueue // small packets and repairs, sent first
 	bulk      txQueue // everything else
@@ -62,27 +62,7 @@ type Path struct {
 // queuedLocked is the number of datagram bytes waiting in p's local queues. mu must be held.
 func (p *Path) queuedLocked() int { return p.prio.bytes + p.bulk.bytes }
 
-// usable reports whether new data may be scheduled on p. mu must be held.
-func (p *Path) usableLocked(now time.Time) bool {
-	if !p.validated || !p.remote.IsValid() || p.tier == framing.TierDisabled {
-		return false
-	}
-	return !p.suspectLocked(now)
-}
-
-// suspectLocked reports whether p has gone quiet: data is outstanding and nothing came back
-// for longer than max(SRTT + 4·RTTVAR, suspectFloor); or nothing came back at all (not even
-// a probe answer) for deadAfter. mu must be held.
-func (p *Path) suspectLocked(now time.Time) bool {
-	silence := now.Sub(p.lastHeard)
-	if silence > deadAfter {
-		return true
-	}
-	if p.stats.Inflight() > 0 {
-		limit := max(p.stats.SRTT()+4*p.stats.RTTVar(), suspectFloor)
-		if silence > limit && now.Sub(p.lastSent) < silence {
-			return true
-		}
-	}
-	return false
+// usableLocked reports whether new data may be scheduled on p. mu must be held.
+func (p *Path) usableLocked(time.Time) bool {
+	return p.live.Usable() && p.remote.IsValid() && p.tier != framing.TierDisabled
 }

@@ -105,11 +105,7 @@ func (s *Session) learnRemote(now time.Time, p *Path, from netip.AddrPort) {
 		}
 		p.remote = from
 	}
-	if !p.validated {
-		p.validated = true
-		p.lastHeard = now
-		s.log.Info("path up", "peer", s.peerName, "path", p.name, "remote", from)
-	}
+
 }
 
 // senderTimeLocked turns a 16-bit sender timestamp into a time on a fixed base, unwrapping it

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"errors"
+	"syscall"
 	"time"
 
 	"bondtun/classify"
@@ -141,7 +143,7 @@ func (s *Session) writeLocked(now time.Time, p *Path, out [][]byte, bytes uint64
 	if len(out) == 0 {
 		return
 	}
-	p.lastSent = now
+	p.live.OnSent(now)
 	sent, err := p.conn.WriteBatch(out, p.remote)
 	s.counters.TxPackets.Add(uint64(sent))
 	s.counters.TxBytes.Add(bytes)
@@ -149,6 +151,17 @@ func (s *Session) writeLocked(now time.Time, p *Path, out [][]byte, bytes uint64
 		p.sendErrs++
 		s.counters.TxDropped.Add(uint64(len(out) - sent))
 		s.log.Debug("send failed", "path", p.name, "err", err)
+		s.onSendErrorLocked(now, p, err)
+	}
+}
+
+// onSendErrorLocked takes p down at once when the kernel says its uplink cannot reach the
+// peer (no route, network down): no need to wait for silence. p.mu must be held.
+func (s *Session) onSendErrorLocked(now time.Time, p *Path, err error) {
+	if errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETDOWN) || errors.Is(err, syscall.EADDRNOTAVAIL) {
+		p.downErr = now
+		s.onLiveness(now, p, p.live.OnLocalDown(now, err.Error()))
 	}
 }
 
@@ -233,9 +246,11 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 	p.out[0] = b[:framing.HeaderLen+len(sealed)]
 	p.stats.OnSent(now, pn, len(p.out[0]))
 	p.rememberLocked(pn, nil, now)
+	p.live.OnSent(now)
 	if _, err := p.conn.WriteBatch(p.out[:], p.remote); err != nil {
 		p.sendErrs++
 		s.log.Debug("control send failed", "path", p.name, "err", err)
+		s.onSendErrorLocked(now, p, err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"bondtun/aqm"
 	"bondtun/crypto"
 	"bondtun/framing"
+	"bondtun/liveness"
 	"bondtun/pathstat"
 	"bondtun/reorder"
 	"bondtun/sched"
@@ -154,6 +155,7 @@ func (s *Session) addPath(p *Path) error {
 	if p.stats == nil {
 		p.stats = pathstat.New(time.Now())
 	}
+	p.live = liveness.New(liveness.Config{}, time.Now())
 	p.codel = aqm.New(codelTarget, codelInterval)
 	old := *s.paths.Load()
 	next := make([]*Path, len(old), len(old)+1)

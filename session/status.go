@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"bondtun/framing"
+	"bondtun/liveness"
 )
 
 // PathInfo is a snapshot of one path, for status output and tests.
@@ -14,6 +15,7 @@ type PathInfo struct {
 	Name       string
 	Remote     netip.AddrPort
 	Validated  bool
+	State      string // liveness: validating, up, suspect, dead, rejoining, down
 	Usable     bool
 	Tier       string // primary, backup or disabled
 	TxPackets  uint64 // datagrams sent (data and control)
@@ -42,7 +44,8 @@ func (s *Session) Paths() []PathInfo {
 			ID:         p.id,
 			Name:       p.name,
 			Remote:     p.remote,
-			Validated:  p.validated,
+			Validated:  p.live.State() != liveness.Validating,
+			State:      p.live.State().String(),
 			Usable:     p.usableLocked(now),
 			Tier:       tierName(p.tier),
 			TxPackets:  p.stats.Sent(),
@@ -56,8 +59,8 @@ func (s *Session) Paths() []PathInfo {
 			QueuedB:    p.queuedLocked(),
 			Repairs:    p.repairs,
 		}
-		if !p.lastHeard.IsZero() {
-			pi.LastHeard = now.Sub(p.lastHeard)
+		if lh := p.live.LastHeard(); !lh.IsZero() {
+			pi.LastHeard = now.Sub(lh)
 		}
 		p.mu.Unlock()
 		out = append(out, pi)
