@@ -35,6 +35,7 @@ func RTTFromEcho(nowStamp, echo, delay uint16) time.Duration {
 type rttEstimator struct {
 	srtt, rttvar time.Duration
 	min          maxFilter // holds -rtt in nanoseconds, so its max is the min RTT
+	recentMin    maxFilter // the same over recentMinRTTWindow
 	sampled      bool
 }
 
@@ -42,6 +43,11 @@ type rttEstimator struct {
 // in BBR: long enough to span bursts of queueing, short enough to follow a
 // route change.
 const minRTTWindow = 10 * time.Second
+
+// recentMinRTTWindow is the memory of RecentMinRTT: short enough that when the path
+// carrying the FEEDBACK changes (and with it the return half of every RTT sample) the send
+// window follows within a second, long enough to span many feedback rounds.
+const recentMinRTTWindow = time.Second
 
 func (e *rttEstimator) add(now time.Duration, rtt time.Duration) {
 	if !e.sampled {
@@ -55,4 +61,5 @@ func (e *rttEstimator) add(now time.Duration, rtt time.Duration) {
 		e.srtt = (7*e.srtt + rtt) / 8      // α = 1/8
 	}
 	e.min.update(int64(minRTTWindow), int64(now), -float64(rtt))
+	e.recentMin.update(int64(recentMinRTTWindow), int64(now), -float64(rtt))
 }

@@ -313,6 +313,17 @@ func (s *Stats) RTTVar() time.Duration {
 	return s.rtt.rttvar
 }
 
+// RecentMinRTT returns the smallest RTT seen over about the last second, or the initial
+// RTT before any sample. A send window sized from it follows a change of the return path
+// (the one carrying FEEDBACK) quickly, where MinRTT would remember the old one for 10 s.
+func (s *Stats) RecentMinRTT() time.Duration {
+	v, ok := s.rtt.recentMin.get()
+	if !ok || !s.rtt.sampled {
+		return s.MinRTT()
+	}
+	return time.Duration(-v)
+}
+
 // MinRTT returns the smallest RTT seen over about the last 10 s, or the
 // initial RTT before any sample.
 func (s *Stats) MinRTT() time.Duration {

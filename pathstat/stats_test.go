@@ -323,3 +323,18 @@ func TestSentAt(t *testing.T) {
 		t.Fatal("SentAt(n) found a packet never sent")
 	}
 }
+
+func TestRecentMinRTTForgetsQuickly(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := New(t0)
+	s.OnRTTSample(t0, 20*time.Millisecond)
+	for i := 1; i <= 300; i++ { // 3 s of samples at 60 ms (the return path changed)
+		s.OnRTTSample(t0.Add(time.Duration(i)*10*time.Millisecond), 60*time.Millisecond)
+	}
+	if got := s.MinRTT(); got != 20*time.Millisecond {
+		t.Errorf("MinRTT = %v, want the 10 s minimum 20ms", got)
+	}
+	if got := s.RecentMinRTT(); got != 60*time.Millisecond {
+		t.Errorf("RecentMinRTT = %v, want 60ms after 3 s at 60 ms", got)
+	}
+}

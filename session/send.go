@@ -88,7 +88,7 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 	if !p.remote.IsValid() {
 		return
 	}
-	win := sched.Window(&sched.Path{Rate: p.stats.DeliveryRate(), MinRTT: p.stats.MinRTT()})
+	win := sched.Window(&sched.Path{Rate: p.stats.DeliveryRate(), MinRTT: p.stats.RecentMinRTT()})
 	if p.outBufs == nil {
 		p.outBufs = make([][]byte, path.MaxBatch)
 		for i := range p.outBufs {
@@ -181,7 +181,7 @@ func (s *Session) snapshotPaths(now time.Time) {
 			Usable:   p.usableLocked(now),
 			Rate:     p.stats.DeliveryRate(),
 			OWD:      p.stats.SRTT(),
-			MinRTT:   p.stats.MinRTT(),
+			MinRTT:   p.stats.RecentMinRTT(),
 			Inflight: p.stats.Inflight() + queued,
 			Backup:   p.tier == framing.TierBackup,
 		}
