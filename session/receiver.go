@@ -22,14 +22,19 @@ type NodeCounters struct {
 
 // routineReceive reads datagrams from conn until it is closed, and hands each to the session
 // its receiver index names (lookup returns nil for none). Unauthenticated input costs a header
-// parse and, for a known index, one failed AEAD open; it changes no state.
+// parse and, for a known index, one failed AEAD open; it changes no state. With UDP GRO the
+// kernel hands over trains of datagrams in one buffer, which are split and copied into pooled
+// packet buffers; without it, datagrams land in pooled buffers directly.
 func routineReceive(conn *path.Conn, lookup func(uint16) *Session, nc *NodeCounters) {
+	if conn.EnableGRO() {
+		routineReceiveGRO(conn, lookup, nc)
+		return
+	}
 	var (
-		bufs    [path.MaxBatch]*packetBuf
-		views   [path.MaxBatch][]byte
-		sizes   [path.MaxBatch]int
-		from    [path.MaxBatch]netip.AddrPort
-		touched [path.MaxBatch]*Session
+		bufs  [path.MaxBatch]*packetBuf
+		views [path.MaxBatch][]byte
+		sizes [path.MaxBatch]int
+		from  [path.MaxBatch]netip.AddrPort
 	)
 	for i := range bufs {
 		bufs[i] = getBuf()
@@ -39,6 +44,7 @@ func routineReceive(conn *path.Conn, lookup func(uint16) *Session, nc *NodeCount
 			putBuf(b)
 		}
 	}()
+	r := &receiver{conn: conn, lookup: lookup, nc: nc}
 	for {
 		for i, b := range bufs {
 			views[i] = b.data[:]
@@ -52,35 +58,105 @@ func routineReceive(conn *path.Conn, lookup func(uint16) *Session, nc *NodeCount
 			continue
 		}
 		now := time.Now()
-		nt := 0
 		nc.RxDatagrams.Add(uint64(n))
 		for i := 0; i < n; i++ {
 			if sizes[i] < 0 {
 				nc.RxTruncated.Add(1)
 				continue
 			}
-			hdr, err := framing.ParseHeader(views[i][:sizes[i]])
-			if err != nil {
-				nc.RxBadHeader.Add(1)
-				continue
-			}
-			s := lookup(hdr.Receiver)
-			if s == nil {
-				nc.RxNoSession.Add(1)
-				continue
-			}
 			bufs[i].n = sizes[i]
-			if s.receive(now, conn, from[i], hdr, bufs[i]) {
+			if r.handle(now, bufs[i], from[i]) {
 				bufs[i] = getBuf()
 			}
-			if nt == 0 || touched[nt-1] != s {
-				touched[nt] = s
-				nt++
+		}
+		r.flush(now)
+	}
+}
+
+// groBatch is how many coalesced messages one GRO read takes (each up to 64 datagrams).
+const groBatch = 8
+
+// receiver handles the datagrams of one read batch: it finds each one's session, hands it
+// over, and flushes every session it touched at the end.
+type receiver struct {
+	conn    *path.Conn
+	lookup  func(uint16) *Session
+	nc      *NodeCounters
+	touched [path.MaxBatch]*Session
+	nt      int
+}
+
+// handle processes one datagram in pb.data[:pb.n] from from. It reports whether the
+// session kept pb.
+func (r *receiver) handle(now time.Time, pb *packetBuf, from netip.AddrPort) bool {
+	hdr, err := framing.ParseHeader(pb.data[:pb.n])
+	if err != nil {
+		r.nc.RxBadHeader.Add(1)
+		return false
+	}
+	s := r.lookup(hdr.Receiver)
+	if s == nil {
+		r.nc.RxNoSession.Add(1)
+		return false
+	}
+	kept := s.receive(now, r.conn, from, hdr, pb)
+	if r.nt == 0 || r.touched[r.nt-1] != s {
+		if r.nt == len(r.touched) {
+			r.flush(now)
+		}
+		r.touched[r.nt] = s
+		r.nt++
+	}
+	return kept
+}
+
+func (r *receiver) flush(now time.Time) {
+	for i := 0; i < r.nt; i++ {
+		r.touched[i].flush(now)
+		r.touched[i] = nil
+	}
+	r.nt = 0
+}
+
+func routineReceiveGRO(conn *path.Conn, lookup func(uint16) *Session, nc *NodeCounters) {
+	bufs := make([][]byte, groBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, path.GROBufferSize)
+	}
+	msgs := make([]path.Msg, groBatch)
+	r := &receiver{conn: conn, lookup: lookup, nc: nc}
+	pb := getBuf()
+	defer func() { putBuf(pb) }()
+	for {
+		n, err := conn.ReadBatchGRO(bufs, msgs)
+		if err != nil {
+			if path.IsClosed(err) {
+				return
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		now := time.Now()
+		for i := 0; i < n; i++ {
+			m := &msgs[i]
+			if m.Truncated {
+				nc.RxTruncated.Add(1)
+				continue
+			}
+			for rest := bufs[i][:m.N]; len(rest) > 0; {
+				var seg []byte
+				seg, rest = path.NextSegment(rest, m.SegSize)
+				nc.RxDatagrams.Add(1)
+				if len(seg) > len(pb.data) {
+					nc.RxTruncated.Add(1)
+					continue
+				}
+				pb.n = copy(pb.data[:], seg)
+				if r.handle(now, pb, m.From) {
+					pb = getBuf()
+				}
 			}
 		}
-		for i := 0; i < nt; i++ {
-			touched[i].flush(now)
-			touched[i] = nil
-		}
+		r.flush(now)
 	}
 }
