@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -19,6 +21,7 @@ type Host struct {
 
 	mu   sync.Mutex
 	up   bool
+	plan Plan       // mu; what Up applied, with RefreshUplink's changes
 	undo []undoStep // mu; in the order the changes were made
 }
 
@@ -65,6 +68,8 @@ func (h *Host) Up(p Plan) error {
 		return err
 	}
 	h.up = true
+	h.plan = p
+	h.plan.Uplinks = append([]UplinkRoute(nil), p.Uplinks...)
 	h.log.Info("tun: host configured", "device", p.Device, "addresses", len(p.Addresses),
 		"routes", len(p.Routes), "uplinks", len(p.Uplinks))
 	return nil
@@ -170,4 +175,48 @@ func (h *Host) downLocked() error {
 	}
 	h.undo = nil
 	return errors.Join(errs...)
+}
+
+// RefreshUplink re-installs the policy routing of the uplink called name after its
+// interface came back (the kernel flushes the routes of a link that goes down) or its
+// address changed (DHCP renumbering, a new PPPoE session): the table's default route is
+// replaced, and if source differs from the uplink's current source, the rule "from SOURCE" is
+// moved to the new address. What it adds is removed by Down like the rest.
+func (h *Host) RefreshUplink(name string, source netip.Addr) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.up {
+		return errors.New("tun: host is not up")
+	}
+	i := slices.IndexFunc(h.plan.Uplinks, func(u UplinkRoute) bool { return u.Name == name })
+	if i < 0 {
+		return fmt.Errorf("tun: no uplink %q", name)
+	}
+	old := h.plan.Uplinks[i]
+	u := old
+	if source.IsValid() {
+		u.Source = source
+	}
+	link, err := h.nl.LinkByName(u.Interface)
+	if err != nil {
+		return fmt.Errorf("tun: uplink %q: interface %q: %w", name, u.Interface, err)
+	}
+	if err := h.addRoute(uplinkRoute(u, link.Attrs().Index)); err != nil {
+		return fmt.Errorf("tun: uplink %q: default route in table %d: %w", name, u.Table, err)
+	}
+	if u.Source != old.Source {
+		prio := h.plan.rulePriority() + i
+		if err := h.nl.RuleDel(uplinkRule(old, prio)); err != nil && !isGone(err) {
+			return fmt.Errorf("tun: uplink %q: remove rule from %v: %w", name, old.Source, err)
+		}
+		rule := uplinkRule(u, prio)
+		if err := h.nl.RuleAdd(rule); err != nil {
+			return fmt.Errorf("tun: uplink %q: rule from %v lookup %d: %w", name, u.Source, u.Table, err)
+		}
+		h.record(fmt.Sprintf("rule from %v lookup %d", u.Source, u.Table),
+			func() error { return h.nl.RuleDel(rule) })
+	}
+	h.plan.Uplinks[i] = u
+	h.log.Info("tun: uplink routing refreshed", "uplink", name, "source", u.Source)
+	return nil
 }

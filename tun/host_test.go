@@ -355,3 +355,40 @@ func TestHostDownIdempotent(t *testing.T) {
 		})
 	}
 }
+
+func TestRefreshUplink(t *testing.T) {
+	f := newHostFake()
+	tc := hostCases[0]
+	if tc.setup != nil {
+		tc.setup(f)
+	}
+	before := f.Dump()
+	h := tun.NewHost(f, quiet)
+	if err := h.RefreshUplink("cable", netip.Addr{}); err == nil {
+		t.Fatal("RefreshUplink before Up succeeded")
+	}
+	if err := h.Up(tc.plan); err != nil {
+		t.Fatal(err)
+	}
+	u := tc.plan.Uplinks[0]
+	f.Ops() // reset the recording
+	newSrc := netip.MustParseAddr("198.51.100.77")
+	if err := h.RefreshUplink(u.Name, newSrc); err != nil {
+		t.Fatal(err)
+	}
+	ops := strings.Join(f.Ops(), "\n")
+	for _, want := range []string{"route replace default", "rule del from " + u.Source.String(), "rule add from " + newSrc.String()} {
+		if !strings.Contains(ops, want) {
+			t.Errorf("RefreshUplink ops:\n%s\nwant a line with %q", ops, want)
+		}
+	}
+	if err := h.RefreshUplink("no-such-uplink", newSrc); err == nil {
+		t.Error("RefreshUplink of an unknown uplink succeeded")
+	}
+	if err := h.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Dump(); stripMTU(got) != stripMTU(before) {
+		t.Errorf("after Down:\n%s\nwant\n%s", got, before)
+	}
+}
