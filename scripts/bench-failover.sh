@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# bench-failover.sh [SCENARIO] [LINK]: the failover benchmark.
+#
+# In the two-namespace testbed (scripts/lib/testbed.sh), SCENARIO H (default;
+# E = 2 x 100 Mbit/s 5 ms, L = H with 1 % loss on DSL; CABLE_*/DSL_* override),
+# it measures in one run:
+#   1. LINK's surviving partner alone: one TCP download, its goodput SURV;
+#   2. kernel MPTCP (one subflow per uplink, first subflow on LINK), then
+#      3. bondtun: one TCP download with -reverse -t 20s; at t = 8 s after
+#      btperf starts, `linkemu ctl LINK cut both` (in-flight packets lost),
+#      and LINK stays down until the download ends;
+#   4. bondtun only: with the tunnel idle, cut LINK, ping through the tunnel
+#      every 50 ms (idle_resume_s); then with a download running, restore
+#      LINK and time until LINK's client interface receives traffic again
+#      (restore_s).
+# FAILOVER_REPS repetitions (default 3) of 2 and 3-4; medians.
+#
+# Definitions (also in docs/FAILOVER.md), on btperf's receiver timeline of
+# 0.1 s intervals, grouped into the printed 0.5 s intervals:
+#   pre-cut rate  median of the 0.5 s intervals starting in [3 s, 8 s)
+#                 (8 s = FAILOVER_CUT);
+#   recover_s     from the cut to the start of the first run of >= 2
+#                 consecutive 0.5 s intervals (from the one holding the cut;
+#                 ending by T) each >= 50 % of SURV; "none" if there is none;
+#   stall_s       total time after the cut, until the end of that run's
+#                 first 0.5 s interval (or T), in 0.1 s intervals below 10 %
+#                 of the pre-cut rate (0.1 s, not 0.5 s: the target is 0.3 s);
+#   before/after  pre-cut rate / median of the 0.5 s intervals in [12 s, 19.5 s);
+#   reset         yes if btperf failed or its data ended before -t; then the
+#                 timeline comes from the client's rx counters (bt0 for
+#                 bondtun, both uplinks for MPTCP) and the line says source=counters;
+#   idle_resume_s from the idle cut to the send time of the first ping sent
+#                 after it that came back (lost_after: later pings lost);
+#   restore_s     from the restore to the end of the first 50 ms sample of
+#                 LINK's client rx_bytes at >= 2 Mbit/s.
+# Alignment: the cut is placed at t0 + 8 s, t0 being the wall clock just
+# before btperf is started; btperf's time zero is later by its start-up and
+# the TCP handshake (one RTT, 20-60 ms in H), so the cut's position on the
+# timeline is taken as (cut - t0) and is early by those tens of ms.
+#
+# Output: progress on stderr; intervals, one line per repetition and the
+# median lines "FAILOVER system=... scenario=..." on stdout, copied to
+# out/failover-<date>.md. Needs root (otherwise prints SKIP and exits 0).
+# `bench-failover.sh selftest` checks the analysis on synthetic input.
+# Environment: FAILOVER_REPS [3], BIN [build into a temporary dir],
+# FAILOVER_T [20] download seconds, FAILOVER_CUT [8], FAILOVER_CC [cubic].
+set -euo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.."
+
+SCEN=${1:-H}
+LINK=${2:-cable}
+REPS=${FAILOVER_REPS:-3}
+T=${FAILOVER_T:-20}
+CUT=${FAILOVER_CUT:-8}
+CC=${FAILOVER_CC:-cubic}
+RES_MS=100 # btperf interval; printed intervals are BIN seconds
+BIN_S=0.5
+RESTORE_MBPS=2
+
+usage() { echo "usage: $0 [H|E|L] [cable|dsl]   or   $0 selftest" >&2; exit 2; }
+if [[ $SCEN == selftest ]]; then
+	# shellcheck source=lib/failover.sh
+	source scripts/lib/failover.sh
+	fo_selftest && echo "PASS bench-failover selftest"
+	exit
+fi
+case $SCEN in
+H) ;;
+E)
+	export CABLE_RATE=${CABLE_RATE:-100mbit} CABLE_DELAY=${CABLE_DELAY:-5ms}
+	export DSL_RATE=${DSL_RATE:-100mbit} DSL_DELAY=${DSL_DELAY:-5ms}
+	;;
+L) export DSL_LOSS=${DSL_LOSS:-1} ;;
+*) usage ;;
+esac
+# Cut link = K, surviving link = V: client address, server address, client device.
+case $LINK in
+cable) KA=10.100.1.2 KS=10.100.1.1 KD=up0 VA=10.100.2.2 VS=10.100.2.1 VD=up1 SURV_NAME=dsl ;;
+dsl) KA=10.100.2.2 KS=10.100.2.1 KD=up1 VA=10.100.1.2 VS=10.100.1.1 VD=up0 SURV_NAME=cable ;;
+*) usage ;;
+esac
+[[ $REPS =~ ^[1-9][0-9]*$ ]] || usage
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "SKIP bench-failover.sh: needs root (network namespaces, TUN devices)"
+	exit 0
+fi
+
+# shellcheck source=lib/testbed.sh
+source scripts/lib/testbed.sh
+# shellcheck source=lib/failover.sh
+source scripts/lib/failover.sh
+
+SFX=fo$$
+WORK=$(mktemp -d /tmp/bondtun-failover.XXXXXX)
+PIDS=()
+cleanup() {
+	set +e
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+	tb_teardown
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# forget PID: drop a PID we have waited for from the cleanup list.
+forget() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+# stop PID: TERM, wait up to 5 s, then KILL; forget it.
+stop() {
+	local i
+	kill -TERM "$1" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	forget "$1"
+}
+
+BIN_GIVEN=${BIN:-}
+if [[ -z ${BIN:-} ]]; then
+	BIN=$WORK/bin
+	fo_log "building into $BIN"
+	go build -o "$BIN/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf
+fi
+mkdir -p out
+OUT=out/failover-$(date -u +%Y%m%dT%H%M%SZ).md
+{
+	echo "# bench-failover $SCEN $LINK, $(date -u '+%F %T UTC')"
+	echo
+	echo "reps=$REPS T=${T}s cut=${CUT}s cc=$CC commit=$(git rev-parse --short HEAD 2>/dev/null || echo ?)" \
+		"tree=$(if [[ -n ${BIN_GIVEN:-} ]]; then echo "prebuilt $BIN"; elif git diff --quiet HEAD 2>/dev/null; then echo clean; else echo modified; fi)" \
+		"load_before=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+	echo
+	echo '```'
+} >"$WORK/report.md"
+# say LINE...: a result line, to stdout and the report (copied to $OUT at
+# the end, so an interrupted run leaves no partial report).
+say() { printf '%s\n' "$*" | tee -a "$WORK/report.md"; }
+
+TB_DIR=$WORK
+LINKEMU=$BIN/linkemu # also read by tb_ctl
+tb_setup "$SFX" 2>"$WORK/testbed.log" ||
+	{ cat "$WORK/testbed.log" >&2; exit 1; }
+C=(ip netns exec "$TB_NS_C")
+S=(ip netns exec "$TB_NS_S")
+"${S[@]}" "$BIN/btperf" server -l 0.0.0.0:5201 >"$WORK/btperf.log" 2>&1 &
+PIDS+=($!)
+"${S[@]}" "$BIN/btperf" server -l 0.0.0.0:5202 -mptcp >"$WORK/btperf-mptcp.log" 2>&1 &
+PIDS+=($!)
+sleep 0.3
+
+# btperf_bounded ARGS...: a btperf client in the client namespace, ended
+# by timeout at the test duration plus 35 s at the latest.
+btperf_bounded() { timeout -k 2 $((T + 35)) "${C[@]}" "$BIN/btperf" client -cc "$CC" "$@"; }
+
+fo_log "surviving link $SURV_NAME alone (8 s, 1 flow)"
+surv=$(btperf_bounded -c "$VS:5201" -bind "$VA" -reverse -t 8s -omit 2s | sed -n 's/^RESULT mbps=\([0-9.]*\).*/\1/p') || true
+[[ -n $surv ]] || { fo_log "the surviving link carried nothing"; exit 1; }
+say "LINK name=$SURV_NAME alone_mbps=$surv"
+
+# cut_run SYSTEM REP DEVS -- BTPERF_ARGS...: one download with a cut at
+# CUT s; prints the repetition's line and saves its intervals.
+cut_run() {
+	local sys=$1 rep=$2 devs=() out err rc=0 t0 ta tb tcut secs src=btperf reset=no res
+	shift 2
+	while [[ $1 != -- ]]; do devs+=("$1"); shift; done
+	shift
+	out=$WORK/$sys-$rep.out err=$WORK/$sys-$rep.err
+	: >"$WORK/$sys-$rep.samples"
+	fo_sampler "$TB_NS_C" "$WORK/$sys-$rep.samples" "${devs[@]}"
+	local smp=$FO_SAMPLER
+	PIDS+=("$smp")
+	t0=$(fo_now)
+	btperf_bounded "$@" -reverse -t "${T}s" -omit 2s -i "${RES_MS}ms" >"$out" 2>"$err" &
+	local bp=$!
+	PIDS+=("$bp")
+	fo_sleep_until "$(awk -v a="$t0" -v c="$CUT" 'BEGIN { printf "%.6f", a + c }')"
+	ta=$(fo_now)
+	tb_ctl "$LINK" cut both >/dev/null
+	tb=$(fo_now)
+	wait "$bp" || rc=$?
+	forget "$bp"
+	stop "$smp"
+	tb_ctl "$LINK" restore both >/dev/null
+	tcut=$(awk -v a="$ta" -v b="$tb" -v t0="$t0" 'BEGIN { printf "%.3f", (a + b) / 2 - t0 }')
+	secs=$(sed -n 's/^RESULT .*secs=\([0-9.]*\).*/\1/p' "$out")
+	if [[ $rc -ne 0 || -z $secs ]] || awk -v s="$secs" -v t="$T" 'BEGIN { exit !(s + 2 < t - 0.5) }'; then
+		reset=yes
+		fo_log "$sys rep $rep: btperf status $rc: $(tail -n 1 "$err")"
+	fi
+	if grep -q '^t=' "$out"; then
+		grep '^t=' "$out" >"$WORK/$sys-$rep.tl"
+	else
+		src=counters
+		fo_counter_timeline "$t0" <"$WORK/$sys-$rep.samples" >"$WORK/$sys-$rep.tl"
+	fi
+	fo_analyze "$tcut" "$surv" "$T" "$BIN_S" "$CUT" <"$WORK/$sys-$rep.tl" >"$WORK/$sys-$rep.an"
+	grep '^iv ' "$WORK/$sys-$rep.an" >"$WORK/$sys-$rep.iv" || true
+	res=$(sed -n 's/^res //p' "$WORK/$sys-$rep.an")
+	say "REP system=$sys scenario=$SCEN rep=$rep cut_t=$tcut cut_cmd_ms=$(awk -v a="$ta" -v b="$tb" 'BEGIN { printf "%.0f", (b - a) * 1000 }') $res reset=$reset source=$src"
+	echo "$res reset=$reset" >>"$WORK/$sys.reps"
+}
+
+# medians SYSTEM KEY...: "KEY=median" of each key over SYSTEM's repetitions
+# (a repetition without a value counts as +infinity: "none" wins a tie).
+medians() {
+	local sys=$1 k m line=""
+	shift
+	for k in "$@"; do
+		m=$(sed -n "s/.*\b$k=\([^ ]*\).*/\1/p" "$WORK/$sys.reps" | awk '{ print ($1 == "none") ? 1e9 : $1 }' |
+			fo_median | awk '{ print ($1 == "none" || $1 >= 1e8) ? "none" : $1 }')
+		line+=" $k=$m"
+	done
+	echo "$line"
+}
+
+# --- kernel MPTCP -------------------------------------------------------------
+if fo_mptcp_setup "$TB_NS_C" "$TB_NS_S" "$KA" "$KS" "$KD" "$VA" "$VS" "$VD" 2>>"$WORK/testbed.log"; then
+	for ((r = 1; r <= REPS; r++)); do
+		fo_log "mptcp rep $r/$REPS: ${T} s download, cut $LINK at ${CUT} s"
+		cut_run mptcp "$r" up0 up1 -- -c "$KS:5202" -bind "$KA" -mptcp
+		sleep 2
+	done
+else
+	fo_log "MPTCP set-up failed (see below); skipping MPTCP"
+	tail -n 5 "$WORK/testbed.log" >&2
+fi
+fo_mptcp_teardown "$TB_NS_C" "$TB_NS_S"
+
+# --- bondtun ------------------------------------------------------------------
+tunnel_up() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		timeout 2 "${C[@]}" ping -c1 -W0.3 10.77.0.1 >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+for ((r = 1; r <= REPS; r++)); do
+	fo_log "bondtun rep $r/$REPS: starting server and client"
+	"${S[@]}" "$BIN/bondtun" up -c configs/server.yaml 2>>"$WORK/server.log" &
+	srv=$!
+	PIDS+=("$srv")
+	sleep 0.3
+	"${C[@]}" "$BIN/bondtun" up -c configs/client.yaml 2>>"$WORK/client.log" &
+	cli=$!
+	PIDS+=("$cli")
+	if ! tunnel_up; then
+		fo_log "the tunnel did not come up; logs:"
+		tail -n 20 "$WORK/server.log" "$WORK/client.log" >&2
+		exit 1
+	fi
+	sleep 2 # every path validated and measured
+	fo_log "bondtun rep $r/$REPS: ${T} s download, cut $LINK at ${CUT} s"
+	cut_run bondtun "$r" bt0 -- -c 10.77.0.1:5201
+	sleep 3
+
+	if ! tunnel_up; then
+		fo_log "bondtun rep $r/$REPS: the tunnel does not carry a ping before the idle cut"
+	fi
+	sleep 2 # idle
+	fo_log "bondtun rep $r/$REPS: idle cut, ping every 50 ms"
+	ta=$(fo_now)
+	tb_ctl "$LINK" cut both >/dev/null
+	tb=$(fo_now)
+	tcut=$(awk -v a="$ta" -v b="$tb" 'BEGIN { printf "%.6f", (a + b) / 2 }')
+	timeout 10 "${C[@]}" ping -D -n -i 0.05 -W 1 -w 5 10.77.0.1 >"$WORK/ping-$r.out" 2>&1 || true
+	read -r idle lost < <(fo_ping_resume "$tcut" <"$WORK/ping-$r.out")
+
+	fo_log "bondtun rep $r/$REPS: restore $LINK during a download"
+	: >"$WORK/restore-$r.samples"
+	fo_sampler "$TB_NS_C" "$WORK/restore-$r.samples" "$KD"
+	smp=$FO_SAMPLER
+	PIDS+=("$smp")
+	timeout -k 2 25 "${C[@]}" "$BIN/btperf" client -cc "$CC" -c 10.77.0.1:5201 -reverse -t 6s >/dev/null 2>&1 &
+	bp=$!
+	PIDS+=("$bp")
+	sleep 2
+	tb_ctl "$LINK" restore both >/dev/null
+	trest=$(fo_now)
+	wait "$bp" || true
+	forget "$bp"
+	stop "$smp"
+	rest=$(fo_first_traffic "$trest" "$RESTORE_MBPS" <"$WORK/restore-$r.samples")
+	say "REP system=bondtun scenario=$SCEN rep=$r idle_resume_s=$idle lost_after=$lost restore_s=$rest"
+	echo "idle_resume_s=$idle restore_s=$rest" >>"$WORK/bondtun-idle.reps"
+
+	stop "$cli"
+	stop "$srv"
+	"${C[@]}" "$BIN/bondtun" down -c configs/client.yaml >/dev/null 2>&1 || true
+	"${S[@]}" "$BIN/bondtun" down -c configs/server.yaml >/dev/null 2>&1 || true
+done
+
+# --- report -------------------------------------------------------------------
+say ""
+say "intervals (Mbit/s per ${BIN_S} s; END of each interval; cut at ~${CUT} s):"
+ivfiles=()
+hdr="t_end"
+for sys in mptcp bondtun; do
+	for ((r = 1; r <= REPS; r++)); do
+		[[ -f $WORK/$sys-$r.iv ]] || continue
+		ivfiles+=("$WORK/$sys-$r.iv")
+		hdr+=" $sys#$r"
+	done
+done
+if ((${#ivfiles[@]})); then
+	say "$hdr"
+	awk -v b="$BIN_S" '
+		FNR == 1 { f++ }
+		{ k = int($2 / b + 1e-6); v[k, f] = $4; if (k > mk) mk = k }
+		END {
+			for (k = 0; k <= mk; k++) {
+				line = sprintf("%5.1f", (k + 1) * b)
+				for (i = 1; i <= f; i++) line = line sprintf(" %8s", ((k, i) in v) ? v[k, i] : "-")
+				print line
+			}
+		}' "${ivfiles[@]}" | tee -a "$WORK/report.md"
+fi
+say ""
+for sys in mptcp bondtun; do
+	[[ -f $WORK/$sys.reps ]] || continue
+	resets=$(grep -c 'reset=yes' "$WORK/$sys.reps" || true)
+	reset=no
+	((resets > 0)) && reset="yes($resets/$REPS)"
+	say "FAILOVER system=$sys scenario=$SCEN$(medians "$sys" stall_s recover_s before after) reset=$reset"
+done
+if [[ -f $WORK/bondtun-idle.reps ]]; then
+	say "FAILOVER system=bondtun scenario=$SCEN$(medians bondtun-idle idle_resume_s restore_s)"
+fi
+{
+	echo '```'
+	echo
+	echo "load_after=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+} >>"$WORK/report.md"
+cp "$WORK/report.md" "$OUT"
+fo_log "report copied to $OUT"
