@@ -7,6 +7,10 @@
 #   - ping through the tunnel;
 #   - a verified TCP transfer each way (btperf -verify);
 #   - both uplinks carried tunnel traffic;
+#   - a cable cut in the middle of a verified transfer: it completes intact;
+#   - the cable's address removed and re-added: the cable carries traffic again;
+#   - the cable's address changed (renumbering; the server sees a new outer address):
+#     the cable carries traffic again, without a restart;
 #   - SIGTERM removes the device, routes and rules;
 #   - after a SIGKILL, `bondtun down` removes the leftovers.
 # Prints "E2E key=value" lines, exits non-zero on the first failed check.
@@ -41,10 +45,14 @@ trap 'exit 130' INT TERM
 
 TB_DIR=$WORK LINKEMU=$BIN/linkemu tb_setup "$SFX" 2>"$WORK/testbed.log" || fail "testbed setup"
 C="ip netns exec $TB_NS_C"
+TB_CTL_cable_cmd="$BIN/linkemu ctl $TB_CTL_cable"
 S="ip netns exec $TB_NS_S"
 
+# The client config names only the uplinks' interfaces, so the uplinks follow their
+# addresses (as with DHCP): the renumbering check below needs that.
+sed '/^    address:/d' configs/client.yaml >"$WORK/client.yaml"
 start_client() {
-	$C "$BIN/bondtun" up -c configs/client.yaml 2>>"$WORK/client.log" &
+	$C "$BIN/bondtun" up -c "$WORK/client.yaml" 2>>"$WORK/client.log" &
 	CLIENT=$!
 	PIDS+=("$CLIENT")
 }
@@ -92,7 +100,47 @@ for i in 0 1 2 3; do
 	echo "E2E ${names[i]}_bytes=$d"
 	((d > 500000)) || fail "${names[i]} carried only $d bytes of tunnel traffic"
 done
-$C "$BIN/bondtun" status -c configs/client.yaml -json >"$WORK/status.json" || fail "status"
+# cable_carries LABEL: a 3 s download must move > 500 kB over the cable.
+cable_carries() {
+	local a0 a1 ok=no i
+	for ((i = 0; i < 30; i++)); do # give the path up to 3 s to come back
+		a0=$(rx up0)
+		$C "$BIN/btperf" client -c 10.77.0.1:5201 -reverse -t 1s >/dev/null 2>&1 || true
+		a1=$(rx up0)
+		if ((a1 - a0 > 500000)); then
+			ok=yes
+			break
+		fi
+	done
+	echo "E2E $1=$ok"
+	[[ $ok == yes ]] || fail "$1: the cable carries no tunnel traffic"
+}
+
+# A cable cut in the middle of a verified download.
+(sleep 2 && $TB_CTL_cable_cmd cut both) &
+cutter=$!
+out=$($C "$BIN/btperf" client -c 10.77.0.1:5201 -reverse -bytes 40000000 -verify -t 60s 2>&1) || fail "transfer across a cut: $out"
+wait "$cutter" || true
+grep -q 'verified=yes' <<<"$out" || fail "transfer across a cut not verified: $out"
+echo "E2E cut_transfer ${out##*RESULT }"
+$TB_CTL_cable_cmd restore both >/dev/null
+cable_carries cable_after_restore
+
+# The cable's address removed, then added again.
+$C ip addr del 10.100.1.2/24 dev up0
+sleep 0.5
+$C ip addr add 10.100.1.2/24 dev up0
+cable_carries cable_after_readd
+
+# The cable's address changes (renumbering): the client rebinds, the server follows.
+$C ip addr del 10.100.1.2/24 dev up0
+$C ip addr add 10.100.1.3/24 dev up0
+cable_carries cable_after_renumber
+$C ip addr del 10.100.1.3/24 dev up0
+$C ip addr add 10.100.1.2/24 dev up0
+cable_carries cable_after_renumber_back
+
+$C "$BIN/bondtun" status -c "$WORK/client.yaml" -json >"$WORK/status.json" || fail "status"
 echo "E2E status_bytes=$(wc -c <"$WORK/status.json")"
 
 kill -TERM "$CLIENT"
@@ -106,7 +154,7 @@ wait_tunnel || fail "tunnel did not come up the second time"
 kill -KILL "$CLIENT"
 wait "$CLIENT" 2>/dev/null || true
 [[ -n $(leftovers) ]] || fail "expected leftovers after SIGKILL (test is not testing anything)"
-$C "$BIN/bondtun" down -c configs/client.yaml >/dev/null || fail "bondtun down"
+$C "$BIN/bondtun" down -c "$WORK/client.yaml" >/dev/null || fail "bondtun down"
 left=$(leftovers)
 [[ -z $left ]] || fail "left behind after bondtun down: $left"
 echo "E2E crash_cleanup=yes"

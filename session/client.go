@@ -24,6 +24,9 @@ type UplinkConfig struct {
 	Device string     // interface to bind to; empty for none (tests on loopback)
 	Source netip.Addr // source address to bind to
 	Backup bool       // used only while no primary path is usable
+	// FollowAddress: the configuration named only the interface, so the uplink follows
+	// whatever global address the interface has (DHCP, PPPoE); Source is the one at start.
+	FollowAddress bool
 }
 
 func (u UplinkConfig) tier() uint8 {
@@ -48,7 +51,6 @@ func (c *Client) SetTier(name string, tier uint8) error {
 	if tier > framing.TierDisabled {
 		return fmt.Errorf("bad tier %d", tier)
 	}
-	c.cfg.Uplinks[idx].Backup = tier == framing.TierBackup
 	c.mu.Lock()
 	c.tiers[idx] = tier
 	s := c.sess
@@ -70,6 +72,10 @@ type ClientConfig struct {
 	AllowedIPs []netip.Prefix // inner source addresses accepted from the server
 	Scheduler  string
 	Logger     *slog.Logger
+	// OnUplinkChange, if set, is called when an uplink's interface came back or its address
+	// changed, before the uplink is used again, so the host's policy routing can follow
+	// (tun.Host.RefreshUplink). An error keeps the uplink down.
+	OnUplinkChange func(name string, source netip.Addr) error
 }
 
 // Client is the client side: it keeps one session with the server over all its uplinks.
@@ -121,9 +127,25 @@ func NewClient(cfg ClientConfig, dev wgtun.Device) (*Client, error) {
 }
 
 func (c *Client) closeSockets() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, u := range c.uplinks {
 		u.Close()
 	}
+}
+
+// uplinkConfigs returns a copy of the uplinks' settings (rebind changes their sources).
+func (c *Client) uplinkConfigs() []UplinkConfig {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]UplinkConfig(nil), c.cfg.Uplinks...)
+}
+
+// uplinkConn is the current socket of uplink i.
+func (c *Client) uplinkConn(i int) *path.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.uplinks[i]
 }
 
 // Session returns the current session, or nil between sessions.
@@ -155,13 +177,15 @@ func (c *Client) Connect(ctx context.Context) error {
 // channel breaks. Connect must have succeeded first. It closes the sockets when it returns
 // but not the TUN device, which belongs to the caller.
 func (c *Client) Run(ctx context.Context) error {
-	for _, u := range c.uplinks {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			routineReceive(u, c.lookup, &c.counters)
-		}()
+	for i := range c.cfg.Uplinks {
+		c.startReceiver(c.uplinkConn(i))
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		c.watchUplinks(watchCtx)
+	}()
 	tunDone := make(chan struct{})
 	go func() {
 		defer close(tunDone)
@@ -192,6 +216,8 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		backoff = time.Second
 	}
+	stopWatch()
+	<-watchDone
 	c.closeSockets()
 	c.wg.Wait()
 	_ = tunDone // the TUN reader ends when the caller closes the device
@@ -220,11 +246,12 @@ func (c *Client) connect(ctx context.Context) error {
 		Ciphers:       cipherIDs(crypto.PreferredCiphers()),
 		ReceiverIndex: c.index,
 	}
-	for i, u := range c.cfg.Uplinks {
+	uplinks := c.uplinkConfigs()
+	for i, u := range uplinks {
 		hello.Uplinks = append(hello.Uplinks, framing.UplinkInfo{ID: uint8(i), Name: u.Name})
 	}
 	var lastErr error
-	for _, u := range c.cfg.Uplinks {
+	for _, u := range uplinks {
 		dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
 		if err != nil {
@@ -274,10 +301,10 @@ func (c *Client) install(ctrl *ctrlConn, w framing.Welcome, send, recv crypto.Di
 			p := &Path{
 				id:     uint8(ui)<<4 | a.ID&0x0f,
 				name:   fmt.Sprintf("%s→%s", u.Name, a.AddrPort),
-				conn:   c.uplinks[ui],
 				tier:   tiers[ui],
 				remote: a.AddrPort,
 			}
+			p.conn.Store(c.uplinkConn(ui))
 			if err := s.addPath(p); err != nil {
 				ctrl.Close()
 				return err

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
 	"bondtun/framing"
@@ -323,7 +325,11 @@ func (s *Session) onLiveness(now time.Time, p *Path, tr liveness.Transition) {
 	if !tr.Changed {
 		return
 	}
-	s.log.Info("path "+tr.To.String(), "peer", s.peerName, "path", p.name, "was", tr.From.String(), "srtt", p.stats.SRTT().Round(100*time.Microsecond))
+	level := slog.LevelInfo
+	if (tr.From == liveness.Down && tr.To == liveness.Validating) || (tr.From == liveness.Validating && tr.To == liveness.Down) {
+		level = slog.LevelDebug // retries after socket errors: one line per second otherwise
+	}
+	s.log.Log(context.Background(), level, "path "+tr.To.String(), "peer", s.peerName, "path", p.name, "was", tr.From.String(), "srtt", p.stats.SRTT().Round(100*time.Microsecond))
 	if tr.Restart() {
 		p.stats = pathstat.New(now) // rejoin with the rate estimate restarted low
 		p.ackedPN = 0

@@ -3,6 +3,7 @@ package session
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"bondtun/aqm"
@@ -19,8 +20,8 @@ import (
 // Lock order: Session.rxMu, then Path.mu.
 type Path struct {
 	id   uint8
-	name string // e.g. "cable→0" for logs and status
-	conn *path.Conn
+	name string                    // e.g. "cable→0" for logs and status
+	conn atomic.Pointer[path.Conn] // the socket; replaced when the uplink's address changes
 
 	mu       sync.Mutex // guards the fields below
 	remote   netip.AddrPort

@@ -15,7 +15,7 @@ import (
 // Only a datagram that authenticates changes any state.
 func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, hdr framing.Header, pb *packetBuf) bool {
 	p := s.byID[hdr.PathID].Load()
-	if p == nil || p.conn != conn {
+	if p == nil || p.conn.Load() != conn {
 		s.counters.RxNoPath.Add(1)
 		return false
 	}
@@ -104,6 +104,10 @@ func (s *Session) learnRemote(now time.Time, p *Path, from netip.AddrPort) {
 			s.log.Info("path moved", "peer", s.peerName, "path", p.name, "from", p.remote, "to", from)
 		}
 		p.remote = from
+		if !p.downErr.IsZero() { // sends to the old address failed; try the new one now
+			p.downErr = time.Time{}
+			s.onLiveness(now, p, p.live.OnLocalUp(now))
+		}
 	}
 
 }

@@ -144,7 +144,7 @@ func (s *Session) writeLocked(now time.Time, p *Path, out [][]byte, bytes uint64
 		return
 	}
 	p.live.OnSent(now)
-	sent, err := p.conn.WriteBatch(out, p.remote)
+	sent, err := p.conn.Load().WriteBatch(out, p.remote)
 	s.counters.TxPackets.Add(uint64(sent))
 	s.counters.TxBytes.Add(bytes)
 	if err != nil {
@@ -247,7 +247,7 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 	p.stats.OnSent(now, pn, len(p.out[0]))
 	p.rememberLocked(pn, nil, now)
 	p.live.OnSent(now)
-	if _, err := p.conn.WriteBatch(p.out[:], p.remote); err != nil {
+	if _, err := p.conn.Load().WriteBatch(p.out[:], p.remote); err != nil {
 		p.sendErrs++
 		s.log.Debug("control send failed", "path", p.name, "err", err)
 		s.onSendErrorLocked(now, p, err)

@@ -120,8 +120,8 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr) (*Session, 
 			p := &Path{
 				id:   u.ID<<4 | a.ID,
 				name: fmt.Sprintf("%s→%s", printable([]byte(u.Name)), a.AddrPort),
-				conn: sv.conns[i],
 			}
+			p.conn.Store(sv.conns[i])
 			if err := s.addPath(p); err != nil {
 				return nil, fmt.Errorf("bad HELLO: %w", err)
 			}

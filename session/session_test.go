@@ -299,7 +299,7 @@ func TestReplayedDatagramDropped(t *testing.T) {
 	s.sendControlLocked(time.Now(), p, frames[:0])
 	dgram := append([]byte(nil), p.out[0]...)
 	p.mu.Unlock()
-	if _, err := p.conn.WriteBatch([][]byte{dgram}, p.remote); err != nil {
+	if _, err := p.conn.Load().WriteBatch([][]byte{dgram}, p.remote); err != nil {
 		t.Fatal(err)
 	}
 	srv := tp.server.Sessions()[0]
@@ -431,5 +431,32 @@ func TestTierSwitchReachesServer(t *testing.T) {
 	a1, b1 := rx()
 	if b1-b0 < n || a1-a0 > n/10 {
 		t.Fatalf("after disabling a: path a received %d datagrams, b %d; want the data on b only", a1-a0, b1-b0)
+	}
+}
+
+// TestRebindFollowsNewAddress moves uplink b to a new source address mid-session (as after
+// DHCP renumbering): the server must follow the new address from the first authenticated
+// datagram, and traffic must keep flowing in both directions.
+func TestRebindFollowsNewAddress(t *testing.T) {
+	tp := newTestPair(t)
+	if err := tp.client.rebind(1, netip.MustParseAddr("127.0.0.3")); err != nil {
+		t.Fatal(err)
+	}
+	srv := tp.server.Sessions()[0]
+	waitFor(t, "server follows b to 127.0.0.3", func() bool {
+		for _, p := range srv.Paths() {
+			if strings.HasPrefix(p.Name, "b→") && p.Remote.Addr() == netip.MustParseAddr("127.0.0.3") {
+				return true
+			}
+		}
+		return false
+	})
+	for i := uint32(0); i < 50; i++ {
+		tp.serverTUN.Outbound <- udpPacket(serverInner, clientInner, i, 1000)
+		if p := recvPacket(t, tp.fromClientTUN); binary.BigEndian.Uint32(p[28:32]) != i {
+			t.Fatalf("packet %d lost after the rebind", i)
+		}
+		tp.clientTUN.Outbound <- udpPacket(clientInner, serverInner, i, 1000)
+		recvPacket(t, tp.fromServerTUN)
 	}
 }

@@ -65,10 +65,11 @@ func clientConfig(cfg *config.Config, plan tun.Plan) session.ClientConfig {
 			continue
 		}
 		cc.Uplinks = append(cc.Uplinks, session.UplinkConfig{
-			Name:   u.Name,
-			Device: u.Interface,
-			Source: plan.Uplinks[i].Source,
-			Backup: u.Tier == config.TierBackup,
+			Name:          u.Name,
+			Device:        u.Interface,
+			Source:        plan.Uplinks[i].Source,
+			Backup:        u.Tier == config.TierBackup,
+			FollowAddress: !u.Address.IsValid() && u.Interface != "",
 		})
 		i++
 	}

@@ -95,6 +95,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if cfg.IsClient() {
 		cc := clientConfig(cfg, plan)
 		cc.Logger = log
+		cc.OnUplinkChange = host.RefreshUplink
 		c, err := session.NewClient(cc, dev)
 		if err != nil {
 			return err

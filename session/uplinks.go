@@ -1,0 +1,137 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"bondtun/liveness"
+	"bondtun/netmon"
+	"bondtun/path"
+)
+
+// startReceiver runs a receive loop on conn until conn is closed.
+func (c *Client) startReceiver(conn *path.Conn) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		routineReceive(conn, c.lookup, &c.counters)
+	}()
+}
+
+// watchUplinks follows the uplinks' interfaces with netlink events: an interface that goes
+// down or loses its address takes its paths down at once; one that comes back (or gets a new
+// address, which means a new socket) brings them back without a restart. It does nothing when
+// no uplink names an interface (tests on loopback).
+func (c *Client) watchUplinks(ctx context.Context) {
+	var specs []netmon.UplinkSpec
+	for _, u := range c.cfg.Uplinks {
+		if u.Device == "" {
+			return
+		}
+		spec := netmon.UplinkSpec{Name: u.Name, Interface: u.Device}
+		if !u.FollowAddress {
+			spec.Address = u.Source
+		}
+		specs = append(specs, spec)
+	}
+	m, err := netmon.New(c.log)
+	if err != nil {
+		c.log.Warn("no interface events; uplink changes are noticed only by timeouts", "err", err)
+		return
+	}
+	defer m.Close()
+	prev := make([]netmon.UplinkState, len(specs))
+	for i, u := range c.cfg.Uplinks {
+		prev[i] = netmon.UplinkState{Name: u.Name, Usable: true, Source: u.Source}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-m.Events():
+			if !ok {
+				return
+			}
+		}
+		cur := netmon.Resolve(specs, m.View)
+		for i := range cur {
+			if cur[i] != prev[i] {
+				c.uplinkChanged(i, prev[i], cur[i])
+			}
+		}
+		prev = cur
+	}
+}
+
+// uplinkChanged reacts to one uplink's new state.
+func (c *Client) uplinkChanged(i int, old, cur netmon.UplinkState) {
+	name := c.cfg.Uplinks[i].Name
+	if !cur.Usable {
+		c.log.Info("uplink down", "uplink", name)
+		c.uplinkLive(i, func(now time.Time, l *liveness.Path) liveness.Transition {
+			return l.OnLocalDown(now, "interface down or address removed")
+		})
+		return
+	}
+	if bound := c.uplinkConfigs()[i].Source; cur.Source != bound {
+		c.log.Info("uplink address changed", "uplink", name, "from", bound, "to", cur.Source)
+		if err := c.rebind(i, cur.Source); err != nil {
+			c.log.Warn("uplink rebind failed", "uplink", name, "err", err)
+			return
+		}
+	}
+	if c.cfg.OnUplinkChange != nil {
+		if err := c.cfg.OnUplinkChange(name, cur.Source); err != nil {
+			c.log.Warn("uplink routing not restored; the uplink stays down", "uplink", name, "err", err)
+			return
+		}
+	}
+	c.log.Info("uplink up", "uplink", name, "source", cur.Source)
+	c.uplinkLive(i, func(now time.Time, l *liveness.Path) liveness.Transition { return l.OnLocalUp(now) })
+}
+
+// uplinkLive applies a liveness event to every path of uplink i of the current session.
+func (c *Client) uplinkLive(i int, event func(time.Time, *liveness.Path) liveness.Transition) {
+	s := c.Session()
+	if s == nil {
+		return
+	}
+	now := time.Now()
+	for _, p := range s.pathList() {
+		if int(p.id>>4) != i {
+			continue
+		}
+		p.mu.Lock()
+		s.onLiveness(now, p, event(now, p.live))
+		p.mu.Unlock()
+	}
+}
+
+// rebind opens a new socket for uplink i bound to src, moves the session's paths of that
+// uplink onto it and closes the old one. The server follows the new address as soon as an
+// authenticated datagram arrives from it.
+func (c *Client) rebind(i int, src netip.Addr) error {
+	u := c.cfg.Uplinks[i]
+	conn, err := path.Listen(path.ListenOptions{Device: u.Device, Addr: netip.AddrPortFrom(src, 0)})
+	if err != nil {
+		return fmt.Errorf("new socket on %s: %w", src, err)
+	}
+	c.mu.Lock()
+	old := c.uplinks[i]
+	c.uplinks[i] = conn
+	c.cfg.Uplinks[i].Source = src
+	s := c.sess
+	c.mu.Unlock()
+	c.startReceiver(conn)
+	if s != nil {
+		for _, p := range s.pathList() {
+			if int(p.id>>4) == i {
+				p.conn.Store(conn)
+			}
+		}
+	}
+	old.Close()
+	return nil
+}
