@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
@@ -40,7 +41,7 @@ func (u UplinkConfig) tier() uint8 {
 // the server, which schedules the other direction.
 func (c *Client) SetTier(name string, tier uint8) error {
 	idx := -1
-	for i, u := range c.cfg.Uplinks {
+	for i, u := range c.uplinkConfigs() {
 		if u.Name == name {
 			idx = i
 		}
@@ -89,7 +90,8 @@ type Client struct {
 
 	mu       sync.Mutex
 	sess     *Session
-	tiers    [16]uint8 // current tier per uplink index
+	current  atomic.Pointer[Session] // c.sess, for the per-datagram lookup without c.mu
+	tiers    [16]uint8               // current tier per uplink index
 	counters NodeCounters
 	wg       sync.WaitGroup
 }
@@ -159,7 +161,7 @@ func (c *Client) Session() *Session {
 func (c *Client) Counters() *NodeCounters { return &c.counters }
 
 func (c *Client) lookup(idx uint16) *Session {
-	s := c.Session()
+	s := c.current.Load()
 	if s == nil || s.local != idx {
 		return nil
 	}
@@ -296,7 +298,7 @@ func (c *Client) install(ctrl *ctrlConn, w framing.Welcome, send, recv crypto.Di
 	c.mu.Lock()
 	tiers := c.tiers
 	c.mu.Unlock()
-	for ui, u := range c.cfg.Uplinks {
+	for ui, u := range c.uplinkConfigs() {
 		for _, a := range w.Addrs {
 			p := &Path{
 				id:     uint8(ui)<<4 | a.ID&0x0f,
@@ -315,6 +317,7 @@ func (c *Client) install(ctrl *ctrlConn, w framing.Welcome, send, recv crypto.Di
 	s.start()
 	c.mu.Lock()
 	c.sess = s
+	c.current.Store(s)
 	c.mu.Unlock()
 	return nil
 }
@@ -324,6 +327,7 @@ func (c *Client) endSession(s *Session, bye bool) {
 	c.mu.Lock()
 	if c.sess == s {
 		c.sess = nil
+		c.current.Store(nil)
 	}
 	c.mu.Unlock()
 	if bye {

@@ -75,10 +75,10 @@ func (s *Session) onProbeAck(now time.Time, p *Path, ack framing.ProbeAck) {
 		return // not a recent probe of ours
 	}
 	rtt := pathstat.RTTFromEcho(framing.Timestamp(now, s.epoch), ack.EchoTime, ack.Delay)
+	s.onLiveness(now, p, p.live.OnHeard(now, rtt)) // may restart the stats: sample after
 	if rtt != pathstat.NoRTT {
 		p.stats.OnRTTSample(now, rtt)
 	}
-	s.onLiveness(now, p, p.live.OnHeard(now, rtt))
 }
 
 func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
@@ -127,8 +127,11 @@ func (s *Session) routineTimers() {
 				s.flushLocked(now)
 			}
 			var fb []byte
-			if now.Sub(lastFeedback) >= feedbackInterval {
-				fb = s.feedbackFramesLocked(now, frames[:0])
+			if now.Sub(lastFeedback) >= feedbackInterval || s.nackN > 0 {
+				// NACKs go first: FEEDBACK lets the sender forget its copies up to the
+				// highest packet number, so a loss below it must already be reported.
+				fb = s.nackFramesLocked(frames[:0])
+				fb = s.feedbackFramesLocked(now, fb)
 				if len(fb) > 0 {
 					lastFeedback = now
 				}
@@ -208,6 +211,7 @@ func (s *Session) serviceQueues(now time.Time) {
 		}
 		target.mu.Lock()
 		for _, b := range moved[:n] {
+			b.enq = now // CoDel judges the wait on the new path, not the failed one
 			q := &target.bulk
 			if b.small {
 				q = &target.prio

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync"
 	"time"
 
 	"bondtun/crypto"
@@ -25,10 +26,13 @@ var ErrRejected = errors.New("rejected")
 type ctrlConn struct {
 	*tls.Conn
 	rbuf [framing.MaxCtrlBody]byte
+	wmu  sync.Mutex // keepalives and BYE may be sent from different goroutines
 	wbuf []byte
 }
 
 func (c *ctrlConn) send(t framing.CtrlType, body []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.wbuf = framing.AppendCtrl(c.wbuf[:0], t, body)
 	_, err := c.Write(c.wbuf)
 	return err

@@ -58,6 +58,7 @@ type Path struct {
 	rxDirty    bool // received data since the last FEEDBACK
 	lastRecv   time.Time
 	rxDatagram uint64
+	rxFrom     netip.AddrPort // where the newest datagram came from (server: the path's remote)
 }
 
 // queuedLocked is the number of datagram bytes waiting in p's local queues. mu must be held.

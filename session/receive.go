@@ -33,14 +33,22 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	payload := plain[framing.InnerHeaderLen:]
 
 	s.rxMu.Lock()
+	if s.closed.Load() {
+		s.rxMu.Unlock()
+		return false
+	}
 	if !p.replay.Update(hdr.PacketNumber) {
 		s.rxMu.Unlock()
 		s.counters.RxReplay.Add(1)
 		return false
 	}
 	s.lastAuth.Store(now.UnixNano())
+	newest := !p.rxAny || hdr.PacketNumber > p.rxHighest
 	s.noteArrivalLocked(now, p, hdr.PacketNumber, inner.SendTime, pb.n)
-	if s.isServer {
+	if s.isServer && newest && from != p.rxFrom {
+		// Follow the client only forward: a late datagram from before a NAT rebinding (or a
+		// replayed old one) must not move the path back.
+		p.rxFrom = from
 		s.learnRemote(now, p, from)
 	}
 	if hdr.Type == framing.TypeControl {
@@ -78,8 +86,10 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 // noteArrivalLocked updates p's receive counters, which FEEDBACK reports. rxMu must be held.
 func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime uint16, size int) {
 	if p.rxAny && pn > p.rxHighest+1 {
-		// Paths are FIFO: the packets skipped are lost. Ask for their contents again.
-		s.addNackLocked(p.id, p.rxHighest+1, pn-p.rxHighest-1)
+		// Paths are FIFO: the packets skipped are lost. Ask for their contents again; the
+		// sender keeps only the last sentRingSize, so a longer gap asks for those.
+		first := max(p.rxHighest+1, pn-min(pn, sentRingSize))
+		s.addNackLocked(p.id, first, pn-first)
 	}
 	if !p.rxAny || pn > p.rxHighest {
 		p.rxHighest = pn

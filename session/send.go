@@ -82,7 +82,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 // repairs first. Each datagram is sealed into p's output buffers, and its plaintext kept
 // for loss repair until the peer reports it. p.mu must be held.
 func (s *Session) drainLocked(now time.Time, p *Path) {
-	if p.prio.n == 0 && p.bulk.n == 0 {
+	if (p.prio.n == 0 && p.bulk.n == 0) || s.closed.Load() {
 		return
 	}
 	if !p.remote.IsValid() {
@@ -257,10 +257,14 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 // repair re-sends, on the path with the earliest expected arrival other than lost (if
 // there is one), the packets the peer reported lost on lost.
 func (s *Session) repair(now time.Time, lost *Path, nack framing.Nack) {
+	target := s.repairPath(now, lost)
+	if target == nil {
+		return // nowhere to send copies: keep them, a later NACK may find a path
+	}
 	var bufs [64]*packetBuf
 	n := 0
 	lost.mu.Lock()
-	for i := uint64(0); i < uint64(nack.Count) && n < len(bufs); i++ {
+	for i := uint64(0); i < min(uint64(nack.Count), sentRingSize) && n < len(bufs); i++ {
 		if b := lost.takeForRepairLocked(nack.First+i, now, repairMaxAge); b != nil {
 			bufs[n] = b
 			n++
@@ -268,13 +272,6 @@ func (s *Session) repair(now time.Time, lost *Path, nack framing.Nack) {
 	}
 	lost.mu.Unlock()
 	if n == 0 {
-		return
-	}
-	target := s.repairPath(now, lost)
-	if target == nil {
-		for _, b := range bufs[:n] {
-			putBuf(b)
-		}
 		return
 	}
 	stamp := framing.Timestamp(now, s.epoch)
