@@ -149,3 +149,25 @@ func TestByName(t *testing.T) {
 		})
 	}
 }
+
+func TestLowestDelayIgnoresWindows(t *testing.T) {
+	tests := []struct {
+		name  string
+		paths []Path
+		want  int
+	}{
+		{"none", nil, -1},
+		{"idle: cable", []Path{cable(), dsl()}, 0},
+		{"cable far over its window: still cable", []Path{with(cable(), func(p *Path) { p.Inflight = 10 << 20 }), dsl()}, 0},
+		{"cable unusable: DSL", []Path{with(cable(), unusable), dsl()}, 1},
+		{"backup only without a primary", []Path{lte(), dsl()}, 1},
+		{"backup when no primary", []Path{with(dsl(), unusable), lte()}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := LowestDelay(tt.paths); got != tt.want {
+				t.Fatalf("LowestDelay = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

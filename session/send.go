@@ -36,7 +36,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		small := sched.IsSmall(size)
 		var k int
 		if small {
-			k = s.small.Pick(now, size, s.schedPaths)
+			k = sched.LowestDelay(s.schedPaths)
 		} else {
 			k = s.scheduler.Pick(now, size, s.schedPaths)
 		}
@@ -108,7 +108,9 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 		}
 		pb := q.peek()
 		dsize := pb.n + framing.Overhead
-		if inflight := p.stats.Inflight(); inflight > 0 && inflight+dsize > win {
+		// Small packets (pings, inner ACKs) pass the window: they are few and tiny, and
+		// waiting for feedback would add up to its spacing to every round trip.
+		if inflight := p.stats.Inflight(); !pb.small && inflight > 0 && inflight+dsize > win {
 			break
 		}
 		if len(out) == len(p.outBufs) {

@@ -51,7 +51,6 @@ type Session struct {
 	deliver    Deliverer
 	epoch      time.Time
 	scheduler  sched.Scheduler
-	small      sched.Scheduler
 
 	pathsMu sync.Mutex
 	paths   atomic.Pointer[[]*Path] // copy on write; indexed lookups go through byID
@@ -109,7 +108,6 @@ func newSession(p sessionParams) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	small, _ := sched.ByName("lowlatency")
 	now := time.Now()
 	s := &Session{
 		log:        p.log,
@@ -124,7 +122,6 @@ func newSession(p sessionParams) (*Session, error) {
 		epoch:      now,
 		scheduler:  mk(),
 		cipherName: p.cipher.String(),
-		small:      small(),
 		reorder: reorder.New[*packetBuf](reorder.Config{
 			MaxPackets: reorderMaxPackets,
 			MaxHold:    reorderMaxHold,
