@@ -53,28 +53,8 @@ func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	st := &c.rx
-	n := min(len(bufs), len(sizes), len(from), MaxBatch)
-	for i := 0; i < n; i++ {
-		st.iovs[i].Base = unsafe.SliceData(bufs[i])
-		st.iovs[i].SetLen(len(bufs[i]))
-		h := &st.msgs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&st.names[i]))
-		h.Namelen = unix.SizeofSockaddrInet6
-		h.Iov = &st.iovs[i]
-		h.SetIovlen(1)
-		h.Control = nil
-		h.SetControllen(0)
-		h.Flags = 0
-		st.msgs[i].Len = 0
-	}
-	st.n = n
-	st.setup(unix.SYS_RECVMMSG)
-	st.errno = 0
-	if err := c.rc.Read(st.fn); err != nil {
+	if err := c.recvmmsg(bufs[:min(len(bufs), len(sizes), len(from), MaxBatch)], false); err != nil {
 		return 0, err
-	}
-	if st.errno != 0 {
-		return 0, os.NewSyscallError("recvmmsg", st.errno)
 	}
 	for i := 0; i < st.done; i++ {
 		m := &st.msgs[i]
@@ -86,6 +66,41 @@ func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int
 		from[i] = sockaddrToAddrPort(&st.names[i])
 	}
 	return st.done, nil
+}
+
+// recvmmsg reads into bufs (at most MaxBatch) with one recvmmsg, each message with its
+// source address and, if withCtrl, its control buffer; st.done says how many arrived.
+// c.rmu must be held.
+func (c *Conn) recvmmsg(bufs [][]byte, withCtrl bool) error {
+	st := &c.rx
+	for i := range bufs {
+		st.iovs[i].Base = unsafe.SliceData(bufs[i])
+		st.iovs[i].SetLen(len(bufs[i]))
+		h := &st.msgs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&st.names[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Iov = &st.iovs[i]
+		h.SetIovlen(1)
+		if withCtrl {
+			h.Control = (*byte)(unsafe.Pointer(&st.ctrl[i]))
+			h.SetControllen(len(st.ctrl[i].bytes()))
+		} else {
+			h.Control = nil
+			h.SetControllen(0)
+		}
+		h.Flags = 0
+		st.msgs[i].Len = 0
+	}
+	st.n = len(bufs)
+	st.setup(unix.SYS_RECVMMSG)
+	st.errno = 0
+	if err := c.rc.Read(st.fn); err != nil {
+		return err
+	}
+	if st.errno != 0 {
+		return os.NewSyscallError("recvmmsg", st.errno)
+	}
+	return nil
 }
 
 // setup builds st.fn once (a batchState serves one direction): it runs trap (SYS_RECVMMSG or SYS_SENDMMSG) on st.msgs[:st.n]

@@ -3,7 +3,6 @@ package path
 import (
 	"encoding/binary"
 	"net/netip"
-	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -70,28 +69,8 @@ func (c *Conn) ReadBatchGRO(bufs [][]byte, msgs []Msg) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	st := &c.rx
-	n := min(len(bufs), len(msgs), MaxBatch)
-	for i := 0; i < n; i++ {
-		st.iovs[i].Base = unsafe.SliceData(bufs[i])
-		st.iovs[i].SetLen(len(bufs[i]))
-		h := &st.msgs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&st.names[i]))
-		h.Namelen = unix.SizeofSockaddrInet6
-		h.Iov = &st.iovs[i]
-		h.SetIovlen(1)
-		h.Control = (*byte)(unsafe.Pointer(&st.ctrl[i]))
-		h.SetControllen(len(st.ctrl[i].bytes()))
-		h.Flags = 0
-		st.msgs[i].Len = 0
-	}
-	st.n = n
-	st.setup(unix.SYS_RECVMMSG)
-	st.errno = 0
-	if err := c.rc.Read(st.fn); err != nil {
+	if err := c.recvmmsg(bufs[:min(len(bufs), len(msgs), MaxBatch)], true); err != nil {
 		return 0, err
-	}
-	if st.errno != 0 {
-		return 0, os.NewSyscallError("recvmmsg", st.errno)
 	}
 	for i := 0; i < st.done; i++ {
 		m := &st.msgs[i]
