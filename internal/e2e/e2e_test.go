@@ -97,6 +97,15 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 			t.Errorf("%s = %q, want > 500000 (both uplinks carry tunnel traffic)", k, got[k])
 		}
 	}
+	// The links carry traffic roughly in proportion to their rates (cable 50, DSL 20 Mbit/s:
+	// 71 % on the cable); loose bounds, since the transfers are short and start in slow start.
+	for _, dir := range []string{"rx", "tx"} {
+		cable, _ := strconv.ParseFloat(got["cable_"+dir+"_bytes"], 64)
+		dsl, _ := strconv.ParseFloat(got["dsl_"+dir+"_bytes"], 64)
+		if share := cable / (cable + dsl); !(share > 0.5 && share < 0.9) {
+			t.Errorf("cable's share of the tunnel's %s bytes = %.2f, want between 0.5 and 0.9 (rates 50:20)", dir, share)
+		}
+	}
 	if got["ping_loss_pct"] != "0" {
 		t.Errorf("ping loss through the tunnel = %q%%, want 0", got["ping_loss_pct"])
 	}
