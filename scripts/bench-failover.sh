@@ -266,6 +266,18 @@ for ((r = 1; r <= REPS; r++)); do
 	if ! tunnel_up; then
 		fo_log "bondtun rep $r/$REPS: the tunnel does not carry a ping before the idle cut"
 	fi
+	# The idle cut only measures something if LINK is back in service (it was cut and
+	# restored above): wait until both ends report its path up.
+	local_up=no
+	for ((w = 0; w < 100; w++)); do
+		if "${C[@]}" "$BIN/bondtun" status -c configs/client.yaml -json 2>/dev/null | grep -q "\"Name\":\"$LINK→[^\"]*\",[^}]*\"State\":\"up\"" &&
+			"${S[@]}" "$BIN/bondtun" status -c configs/server.yaml -json 2>/dev/null | grep -q "\"Name\":\"$LINK→[^\"]*\",[^}]*\"State\":\"up\""; then
+			local_up=yes
+			break
+		fi
+		sleep 0.1
+	done
+	[[ $local_up == yes ]] || fo_log "bondtun rep $r/$REPS: $LINK's path is not up before the idle cut"
 	sleep 2 # idle
 	fo_log "bondtun rep $r/$REPS: idle cut, ping every 50 ms"
 	ta=$(fo_now)
