@@ -95,15 +95,7 @@ source scripts/lib/failover.sh
 SFX=fo$$
 WORK=$(mktemp -d /tmp/bondtun-failover.XXXXXX)
 PIDS=()
-cleanup() {
-	set +e
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-	tb_teardown
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+tb_cleanup_on_exit
 
 # forget PID: drop a PID we have waited for from the cleanup list.
 forget() {

@@ -34,15 +34,7 @@ source scripts/lib/testbed.sh
 SFX=demo$$
 WORK=$(mktemp -d /tmp/bondtun-demo.XXXXXX)
 PIDS=()
-cleanup() {
-	set +e
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-	tb_teardown
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+tb_cleanup_on_exit
 
 echo "== building the testbed (emulated cable and DSL)" >&2
 TB_DIR=$WORK LINKEMU=./bin/linkemu tb_setup "$SFX"

@@ -33,15 +33,7 @@ fail() {
 	done
 	exit 1
 }
-cleanup() {
-	set +e
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-	tb_teardown
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+tb_cleanup_on_exit
 
 TB_DIR=$WORK LINKEMU=$BIN/linkemu tb_setup "$SFX" 2>"$WORK/testbed.log" || fail "testbed setup"
 C="ip netns exec $TB_NS_C"

@@ -117,3 +117,19 @@ tb_teardown() {
 	rm -f "/run/linkemu-cable-$TB_SFX.sock" "/run/linkemu-dsl-$TB_SFX.sock"
 	return 0
 }
+
+# tb_cleanup: end the PIDs a script recorded in its PIDS array, tear the testbed down and
+# remove its WORK directory. tb_cleanup_on_exit installs it for exit and Ctrl-C/TERM.
+tb_cleanup() {
+	set +e
+	local pid
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+	tb_teardown
+	[[ -n ${WORK:-} ]] && rm -rf "$WORK"
+	return 0
+}
+tb_cleanup_on_exit() {
+	trap tb_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
