@@ -63,7 +63,7 @@ func (w *tunWriter) Deliver(pkts [][]byte) {
 	}
 }
 
-// tunReader reads batches from the TUN device into buffers with headroom for the header and
+// routineReadTUN reads batches from the TUN device into buffers with headroom for the header and
 // room for the tag, and hands each batch to handle. It returns when the device is closed.
 func routineReadTUN(dev wgtun.Device, log *slog.Logger, handle func(bufs [][]byte, sizes []int, n int)) {
 	batch := max(dev.BatchSize(), 1)
@@ -84,13 +84,10 @@ func routineReadTUN(dev wgtun.Device, log *slog.Logger, handle func(bufs [][]byt
 			if errors.Is(err, wgtun.ErrTooManySegments) {
 				continue
 			}
-			if errors.Is(err, os.ErrClosed) || errors.Is(err, errClosing) {
-				return
+			if !errors.Is(err, os.ErrClosed) {
+				log.Debug("TUN read ended", "err", err)
 			}
-			log.Debug("TUN read ended", "err", err)
 			return
 		}
 	}
 }
-
-var errClosing = errors.New("closing")
