@@ -52,7 +52,15 @@ func Dst(pkt []byte) netip.Addr {
 // Lane maps the packet's flow (addresses, protocol, ports) to one of 256 lanes. Packets of
 // one flow always get the same lane. Fragments and unknown protocols hash on addresses and
 // protocol only, so all their pieces share a lane.
-func Lane(pkt []byte) uint8 {
+func Lane(pkt []byte) uint8 { return LaneOf(FlowHash(pkt)) }
+
+// LaneOf folds a FlowHash into a lane.
+func LaneOf(h uint64) uint8 { return uint8(h ^ h>>8 ^ h>>16 ^ h>>24 ^ h>>32) }
+
+// FlowHash hashes the packet's flow (addresses, protocol and, for protocols with ports, the
+// ports): packets of one flow get the same value, and different flows almost never do. It is
+// 0 for a packet that is not IP.
+func FlowHash(pkt []byte) uint64 {
 	var h uint64 = 14695981039346656037 // FNV-1a offset basis
 	mix := func(b []byte) {
 		for _, c := range b {
@@ -88,5 +96,51 @@ func Lane(pkt []byte) uint8 {
 			mix(l4[:4])
 		}
 	}
-	return uint8(h ^ h>>8 ^ h>>16 ^ h>>24 ^ h>>32)
+	return h
+}
+
+// TCPSegment returns the sequence space a TCP segment carrying data occupies: its
+// sequence number and the one after its last byte (SYN and FIN count one each, as in TCP).
+// ok is false for anything else: not TCP, a fragment, an IPv6 packet with extension headers,
+// a truncated header, or a segment that occupies no sequence space (a pure ACK).
+func TCPSegment(pkt []byte) (seq, end uint32, ok bool) {
+	var l4 []byte
+	switch Version(pkt) {
+	case 4:
+		ihl := int(pkt[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(pkt[2:4]))
+		if pkt[9] != protoTCP || ihl < 20 || total < ihl || total > len(pkt) ||
+			binary.BigEndian.Uint16(pkt[6:8])&0x3fff != 0 {
+			return 0, 0, false
+		}
+		l4 = pkt[ihl:total]
+	case 6:
+		total := 40 + int(binary.BigEndian.Uint16(pkt[4:6]))
+		if pkt[6] != protoTCP || total > len(pkt) {
+			return 0, 0, false
+		}
+		l4 = pkt[40:total]
+	default:
+		return 0, 0, false
+	}
+	if len(l4) < 20 {
+		return 0, 0, false
+	}
+	off := int(l4[12]>>4) * 4
+	if off < 20 || off > len(l4) {
+		return 0, 0, false
+	}
+	n := uint32(len(l4) - off)
+	flags := l4[13]
+	if flags&0x02 != 0 { // SYN
+		n++
+	}
+	if flags&0x01 != 0 { // FIN
+		n++
+	}
+	if n == 0 {
+		return 0, 0, false
+	}
+	seq = binary.BigEndian.Uint32(l4[4:8])
+	return seq, seq + n, true
 }

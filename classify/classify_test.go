@@ -110,3 +110,96 @@ func FuzzLane(f *testing.F) {
 		}
 	})
 }
+
+// tcpPacket is an IPv4 (v6 false) or IPv6 TCP segment with the given flags and payload length.
+func tcpPacket(v6 bool, seq uint32, flags byte, payload int) []byte {
+	var p []byte
+	if v6 {
+		p = ipv6Packet("fd00::1", "fd00::2", protoTCP, 1000, 80)[:40]
+		p = append(p, make([]byte, 20+payload)...)
+		binary.BigEndian.PutUint16(p[4:6], uint16(20+payload))
+	} else {
+		p = ipv4Packet("10.0.0.1", "10.0.0.2", protoTCP, 1000, 80)[:20]
+		p = append(p, make([]byte, 20+payload)...)
+		binary.BigEndian.PutUint16(p[2:4], uint16(40+payload))
+	}
+	l4 := p[len(p)-20-payload:]
+	binary.BigEndian.PutUint16(l4[0:2], 1000)
+	binary.BigEndian.PutUint16(l4[2:4], 80)
+	binary.BigEndian.PutUint32(l4[4:8], seq)
+	l4[12] = 5 << 4
+	l4[13] = flags
+	return p
+}
+
+func TestTCPSegment(t *testing.T) {
+	const ack, syn, fin = 0x10, 0x02, 0x01
+	frag := tcpPacket(false, 7, ack, 100)
+	frag[6] = 0x20 // more fragments
+	truncated := tcpPacket(false, 7, ack, 100)
+	truncated = truncated[:len(truncated)-1] // shorter than its total length
+	badOffset := tcpPacket(true, 7, ack, 10)
+	badOffset[40+12] = 15 << 4 // 60-byte header in a 30-byte segment
+	tests := []struct {
+		name     string
+		pkt      []byte
+		seq, end uint32
+		ok       bool
+	}{
+		{"ipv4 data", tcpPacket(false, 1000, ack, 1388), 1000, 2388, true},
+		{"ipv6 data", tcpPacket(true, 1000, ack, 1368), 1000, 2368, true},
+		{"wraps", tcpPacket(false, 0xffffff00, ack, 0x200), 0xffffff00, 0x100, true},
+		{"pure ack", tcpPacket(false, 5, ack, 0), 0, 0, false},
+		{"syn", tcpPacket(false, 5, syn, 0), 5, 6, true},
+		{"fin with data", tcpPacket(true, 5, fin|ack, 10), 5, 16, true},
+		{"udp", ipv4Packet("10.0.0.1", "10.0.0.2", protoUDP, 1, 2), 0, 0, false},
+		{"fragment", frag, 0, 0, false},
+		{"truncated", truncated, 0, 0, false},
+		{"data offset past the end", badOffset, 0, 0, false},
+		{"not ip", []byte{0x45, 0}, 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seq, end, ok := TCPSegment(tt.pkt)
+			if ok != tt.ok || seq != tt.seq || end != tt.end {
+				t.Errorf("TCPSegment = %d, %d, %v; want %d, %d, %v", seq, end, ok, tt.seq, tt.end, tt.ok)
+			}
+		})
+	}
+}
+
+func TestFlowHash(t *testing.T) {
+	a := tcpPacket(false, 1, 0x10, 10)
+	b := tcpPacket(false, 99, 0x10, 500)
+	if FlowHash(a) != FlowHash(b) || Lane(a) != LaneOf(FlowHash(b)) {
+		t.Error("two segments of one flow hash differently")
+	}
+	c := ipv4Packet("10.0.0.1", "10.0.0.2", protoTCP, 1001, 80)
+	if FlowHash(a) == FlowHash(c) {
+		t.Error("two flows hash alike")
+	}
+	if FlowHash([]byte{1, 2, 3}) != 0 {
+		t.Error("non-IP packet hashed")
+	}
+}
+
+func FuzzTCPSegment(f *testing.F) {
+	f.Add(tcpPacket(false, 1000, 0x10, 100))
+	f.Add(tcpPacket(true, 1000, 0x12, 0))
+	f.Add(ipv4Packet("10.0.0.1", "10.0.0.2", protoUDP, 1, 2))
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		seq, end, ok := TCPSegment(pkt)
+		if !ok {
+			if seq != 0 || end != 0 {
+				t.Fatal("values without ok")
+			}
+			return
+		}
+		if Version(pkt) == 0 {
+			t.Fatal("non-IP packet taken for TCP")
+		}
+		if n := end - seq; n == 0 || int(n) > len(pkt) {
+			t.Fatalf("segment of %d sequence numbers in a %d-byte packet", n, len(pkt))
+		}
+	})
+}
