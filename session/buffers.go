@@ -17,8 +17,10 @@ const bufSize = framing.PayloadOffset + maxInnerMTU + framing.TagLen
 type packetBuf struct {
 	data  [bufSize]byte
 	n     int
-	small bool      // rides the priority queue
+	small bool      // a small packet: passes the path's window
+	prio  bool      // rides the priority queue (small packets, inner retransmissions)
 	enq   time.Time // when it entered a local queue
+	order uint64    // the session's scheduling order: queues moved between paths merge by it
 }
 
 var bufPool = sync.Pool{New: func() any { return new(packetBuf) }}
@@ -28,5 +30,6 @@ func getBuf() *packetBuf { return bufPool.Get().(*packetBuf) }
 func putBuf(b *packetBuf) {
 	b.n = 0
 	b.small = false
+	b.prio = false
 	bufPool.Put(b)
 }

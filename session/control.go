@@ -91,6 +91,10 @@ func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
 	if fb.HighestPN >= q.pn {
 		return // reports a packet we never sent
 	}
+	if q.fbSeen && (fb.HighestPN < q.fbHighest || (fb.HighestPN == q.fbHighest && int32(fb.Packets-q.fbPackets) <= 0)) {
+		return // a copy that came on the spare path, or an older report overtaken by a newer one
+	}
+	q.fbSeen, q.fbHighest, q.fbPackets = true, fb.HighestPN, fb.Packets
 	// The echoed send time is when the packet was scheduled (it includes the local queue,
 	// which the receiver's reorder hold needs); the round trip of the path itself runs from
 	// when the packet left, which the sender remembers.
@@ -116,7 +120,7 @@ func (s *Session) routineTimers() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var frames [512]byte
-	var lastFeedback, lastLive, lastTiers time.Time
+	var lastFeedback, lastSpare, lastLive, lastTiers time.Time
 	for {
 		select {
 		case <-s.done:
@@ -143,8 +147,17 @@ func (s *Session) routineTimers() {
 			}
 			s.rxMu.Unlock()
 			if len(fb) > 0 {
-				if p := s.bestPath(now); p != nil {
-					s.sendControl(now, p, fb)
+				best := s.bestPath(now)
+				if best != nil {
+					s.sendControl(now, best, fb)
+				}
+				// A copy on another uplink now and then: if the best path dies, the
+				// others keep hearing about their own deliveries and do not look dead too.
+				if now.Sub(lastSpare) >= spareFeedbackInterval {
+					if q := s.sparePath(now, best); q != nil {
+						s.sendControl(now, q, fb)
+					}
+					lastSpare = now
 				}
 			}
 			s.tickLiveness(now)
@@ -192,32 +205,38 @@ func (s *Session) serviceQueues(now time.Time) {
 			p.mu.Unlock()
 			continue
 		}
-		var moved [256]*packetBuf
-		n := 0
-		for _, q := range []*txQueue{&p.prio, &p.bulk} {
-			for q.n > 0 && n < len(moved) {
+		keep := p.fallbackLocked()
+		p.mu.Unlock()
+		target := s.repairPath(now, p)
+		if target == nil || target == p {
+			if !keep { // dead or down, and nowhere else to go
+				p.mu.Lock()
+				s.counters.TxQueueDropped.Add(uint64(p.prio.n + p.bulk.n))
+				p.prio.drop()
+				p.bulk.drop()
+				p.mu.Unlock()
+			}
+			continue // suspect: hold them until a path comes back
+		}
+		// Move them in chunks, each queue's packets merged by scheduling order into the
+		// target's, so the lanes' packets still leave in order.
+		var moved [2][128]*packetBuf
+		var n [2]int
+		p.mu.Lock()
+		for k, q := range []*txQueue{&p.prio, &p.bulk} {
+			for q.n > 0 && n[k] < len(moved[k]) {
 				b := q.peek()
-				moved[n] = q.pop(b.n + framing.Overhead)
-				n++
+				moved[k][n[k]] = q.pop(b.n + framing.Overhead)
+				b.enq = now // CoDel judges the wait on the new path, not the failed one
+				n[k]++
 			}
 		}
 		p.mu.Unlock()
-		target := s.repairPath(now, p)
-		if target == p || target == nil {
-			for _, b := range moved[:n] {
-				putBuf(b)
-			}
-			continue
-		}
 		target.mu.Lock()
-		for _, b := range moved[:n] {
-			b.enq = now // CoDel judges the wait on the new path, not the failed one
-			q := &target.bulk
-			if b.small {
-				q = &target.prio
-			}
-			if !q.push(b, b.n+framing.Overhead) {
+		for k, q := range []*txQueue{&target.prio, &target.bulk} {
+			for _, b := range q.merge(moved[k][:n[k]], datagramSize) {
 				putBuf(b)
+				s.counters.TxQueueDropped.Add(1)
 			}
 		}
 		s.drainLocked(now, target)
@@ -288,6 +307,34 @@ func (s *Session) bestPath(now time.Time) *Path {
 		return best
 	}
 	return fallback
+}
+
+// sparePath is the usable path with the lowest RTT on another uplink than best's (on best's
+// uplink if there is no other), or nil.
+func (s *Session) sparePath(now time.Time, best *Path) *Path {
+	if best == nil {
+		return nil
+	}
+	var spare *Path
+	var spareRTT time.Duration
+	otherUplink := false
+	for _, p := range s.pathList() {
+		if p == best {
+			continue
+		}
+		p.mu.Lock()
+		usable := p.usableLocked(now)
+		rtt := p.stats.SRTT()
+		p.mu.Unlock()
+		other := p.id>>4 != best.id>>4
+		if !usable || (otherUplink && !other) {
+			continue
+		}
+		if spare == nil || (other && !otherUplink) || rtt < spareRTT {
+			spare, spareRTT, otherUplink = p, rtt, other
+		}
+	}
+	return spare
 }
 
 // probePaths sends a PROBE on every path whose liveness state wants one now: unvalidated,

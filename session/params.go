@@ -19,6 +19,10 @@ const (
 	tick = time.Millisecond
 	// feedbackInterval is the longest a receiver waits before reporting new arrivals.
 	feedbackInterval = 5 * time.Millisecond
+	// spareFeedbackInterval is how often the FEEDBACK sent on the best path is also sent on
+	// the best path of another uplink: when the best path dies, the other paths' own reports
+	// still come back (otherwise they would look silent, and suspect, with it).
+	spareFeedbackInterval = 20 * time.Millisecond
 	// rxSilence is how long a path may deliver nothing before the reorder buffer stops
 	// counting on it.
 	rxSilence = time.Second
@@ -36,14 +40,23 @@ const (
 	// reorderMaxHold caps the adaptive hold time of a reorder gap.
 	reorderMaxHold = 500 * time.Millisecond
 
+	// suspectFloor is the least silence (with data in flight) after which a path is suspect;
+	// the liveness rule's SRTT + 4·RTTVAR term (≥ 3·SRTT) sets it on all but the shortest
+	// paths. 60 ms rather than liveness's 150 ms default: feedback comes every 5 ms under
+	// load, and a cut cable was noticed in ≈ 100–150 ms instead of ≈ 190 ms
+	// (docs/FAILOVER.md).
+	suspectFloor = 60 * time.Millisecond
+
 	// codelTarget and codelInterval drive the CoDel controller of each path's local bulk
 	// queue: a packet that waited longer than the target (plus the path's delay
 	// equalization) for a whole interval is dropped, the inner TCP's congestion signal (the
-	// links themselves, kept within their windows, do not drop). 30 ms, not RFC 8289's 5 ms:
+	// links themselves, kept within their windows, do not drop). 45 ms, not RFC 8289's 5 ms:
 	// measured in scenario H, one inner Cubic flow reached 0.76 of the links' sum at 5 ms,
-	// 0.89 at 15 ms and 0.93 at 30 ms, while ping under load (which rides the priority
-	// queue, not this one) did not get worse (docs/DECISIONS.md).
-	codelTarget   = 30 * time.Millisecond
+	// 0.89 at 15 ms and 0.93 at 30 ms; since a dropped packet goes on as an empty
+	// placeholder (the receiver learns of the loss at once instead of holding the lane),
+	// 30 ms gave 0.87–0.90 and 45 ms 0.94-0.95, while ping under load (which rides the
+	// priority queue, not this one) did not get worse (docs/DECISIONS.md).
+	codelTarget   = 45 * time.Millisecond
 	codelInterval = 100 * time.Millisecond
 	// repairMaxAge is the oldest sent packet that is still re-sent on a NACK: older copies
 	// would miss the receiver's reorder deadline anyway.

@@ -23,19 +23,23 @@ type Path struct {
 	name string                    // e.g. "cable→0" for logs and status
 	conn atomic.Pointer[path.Conn] // the socket; replaced when the uplink's address changes
 
-	mu       sync.Mutex // guards the fields below
-	remote   netip.AddrPort
-	pn       uint64 // next packet number to send
-	stats    *pathstat.Stats
-	tier     uint8          // framing.TierPrimary, TierBackup or TierDisabled
-	live     *liveness.Path // validating, up, suspect, dead, rejoining or down
-	downErr  time.Time      // when a socket error took the path down (zero: not so)
-	probeID  uint32         // outstanding probe
-	resend   bool           // stopped being usable: re-send its unacknowledged packets elsewhere
-	ackedPN  uint64         // highest packet number the peer reported
-	sendErrs uint64
-	ctrl     [512]byte // scratch for control datagrams, used under mu
-	out      [1][]byte
+	mu      sync.Mutex // guards the fields below
+	remote  netip.AddrPort
+	pn      uint64 // next packet number to send
+	stats   *pathstat.Stats
+	tier    uint8          // framing.TierPrimary, TierBackup or TierDisabled
+	live    *liveness.Path // validating, up, suspect, dead, rejoining or down
+	downErr time.Time      // when a socket error took the path down (zero: not so)
+	probeID uint32         // outstanding probe
+	resend  bool           // stopped being usable: re-send its unacknowledged packets elsewhere
+	ackedPN uint64         // highest packet number the peer reported
+	// The newest FEEDBACK taken (the same report may come on two paths).
+	fbSeen    bool
+	fbHighest uint64
+	fbPackets uint32
+	sendErrs  uint64
+	ctrl      [512]byte // scratch for control datagrams, used under mu
+	out       [1][]byte
 
 	prio      txQueue // small packets and repairs, sent first
 	bulk      txQueue // everything else
@@ -67,4 +71,10 @@ func (p *Path) queuedLocked() int { return p.prio.bytes + p.bulk.bytes }
 // usableLocked reports whether new data may be scheduled on p. mu must be held.
 func (p *Path) usableLocked(time.Time) bool {
 	return p.live.Usable() && p.remote.IsValid() && p.tier != framing.TierDisabled
+}
+
+// fallbackLocked reports whether p may hold new data while no path is usable: a suspect path
+// (silent, but not known to be broken). mu must be held.
+func (p *Path) fallbackLocked() bool {
+	return p.live.State() == liveness.Suspect && p.remote.IsValid() && p.tier != framing.TierDisabled
 }

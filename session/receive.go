@@ -60,7 +60,7 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	}
 	s.counters.RxPackets.Add(1)
 	s.counters.RxBytes.Add(uint64(len(payload)))
-	if !s.isAllowed(classify.Src(payload)) {
+	if len(payload) > 0 && !s.isAllowed(classify.Src(payload)) { // empty: a placeholder
 		s.rxMu.Unlock()
 		s.counters.RxNotAllowed.Add(1)
 		return false
@@ -187,13 +187,17 @@ func (s *Session) flushLocked(now time.Time) {
 	}
 	pkts := s.pkts[:0]
 	for _, b := range s.released {
-		pkts = append(pkts, b.data[framing.PayloadOffset:framing.PayloadOffset+b.n])
+		if b.n > 0 { // an empty packet only filled its lane slot (the sender's AQM dropped it)
+			pkts = append(pkts, b.data[framing.PayloadOffset:framing.PayloadOffset+b.n])
+		}
 	}
-	s.deliver.Deliver(pkts)
+	if len(pkts) > 0 {
+		s.deliver.Deliver(pkts)
+	}
+	clear(pkts)
 	for i, b := range s.released {
 		putBuf(b)
 		s.released[i] = nil
-		pkts[i] = nil
 	}
 	s.pkts = pkts[:0]
 	s.released = s.released[:0]

@@ -33,9 +33,12 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 			continue
 		}
 		pkt := bufs[i][framing.PayloadOffset : framing.PayloadOffset+size]
+		flow := classify.FlowHash(pkt)
+		lane := classify.LaneOf(flow)
 		small := sched.IsSmall(size)
+		resent := !small && s.isRetransmission(pkt, flow, lane)
 		var k int
-		if small {
+		if small || resent {
 			k = sched.LowestDelay(s.schedPaths)
 		} else {
 			k = s.scheduler.Pick(now, size, s.schedPaths)
@@ -45,7 +48,6 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 			continue
 		}
 		s.schedPaths[k].Inflight += size + framing.Overhead
-		lane := classify.Lane(pkt)
 		seq := s.laneSeq[lane]
 		s.laneSeq[lane] = (seq + 1) & framing.MaxLaneSeq
 		pb := getBuf()
@@ -53,7 +55,10 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		inner := framing.InnerHeader{Lane: lane, LaneSeq: seq, SendTime: stamp}
 		inner.Put(pb.data[framing.HeaderLen:])
 		pb.small = small
+		pb.prio = small || resent
 		pb.enq = now
+		pb.order = s.txOrder
+		s.txOrder++
 		s.pending[k] = append(s.pending[k], pb)
 	}
 	for k, p := range s.schedIdx {
@@ -63,7 +68,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		p.mu.Lock()
 		for j, pb := range s.pending[k] {
 			q := &p.bulk
-			if pb.small {
+			if pb.prio {
 				q = &p.prio
 			}
 			if !q.push(pb, pb.n+framing.Overhead) {
@@ -76,6 +81,32 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		p.mu.Unlock()
 		s.pending[k] = s.pending[k][:0]
 	}
+}
+
+// isRetransmission reports whether pkt is an inner TCP segment that re-sends data its flow
+// already sent (all of its sequence space is below the highest seen), and otherwise records
+// how far the flow got. One flow is tracked per lane (the last one seen), so two flows
+// sharing a lane are only missed, never mistaken for each other.
+//
+// A retransmission fills a hole the inner receiver is waiting on, holding back everything
+// behind it: it goes first (priority queue) on the lowest-delay path instead of waiting
+// behind the queue that perhaps caused the loss.
+func (s *Session) isRetransmission(pkt []byte, flow uint64, lane uint8) bool {
+	_, end, ok := classify.TCPSegment(pkt)
+	if !ok {
+		return false
+	}
+	t := &s.tcpLanes[lane]
+	if t.valid && t.flow == flow {
+		if d := int32(end - t.next); d <= 0 {
+			if d > -1<<30 {
+				return true
+			}
+			// Far behind: no window explains it (a new connection on the same ports?).
+		}
+	}
+	t.flow, t.next, t.valid = flow, end, true
+	return false
 }
 
 // drainLocked sends what p's window allows from its local queues: small packets and
@@ -119,9 +150,11 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 		}
 		q.pop(dsize)
 		if q == &p.bulk && p.codel.OnDequeue(now, now.Sub(pb.enq), p.equalize, q.n == 0) {
-			putBuf(pb) // CoDel: the inner flows' congestion signal
+			// CoDel: the inner flows' congestion signal. The packet goes as an empty
+			// placeholder that fills its lane slot, so the receiver's reorder buffer does
+			// not hold the lane's later packets for a gap nothing will fill.
+			pb.n = 0
 			s.counters.TxQueueDropped.Add(1)
-			continue
 		}
 		pn := p.pn
 		p.pn++
@@ -175,9 +208,12 @@ func (s *Session) snapshotPaths(now time.Time) {
 	s.schedIdx = s.schedIdx[:0]
 	bestRTT := time.Duration(0)
 	minOWD := time.Duration(-1)
+	s.schedFallback = s.schedFallback[:0]
+	anyUsable := false
 	for _, p := range paths {
 		p.mu.Lock()
 		queued := p.queuedLocked()
+		fallback := p.fallbackLocked()
 		sp := sched.Path{
 			ID:       p.id,
 			Usable:   p.usableLocked(now),
@@ -188,11 +224,23 @@ func (s *Session) snapshotPaths(now time.Time) {
 			Backup:   p.tier == framing.TierBackup,
 		}
 		p.mu.Unlock()
+		anyUsable = anyUsable || sp.Usable
+		s.schedPaths = append(s.schedPaths, sp)
+		s.schedIdx = append(s.schedIdx, p)
+		s.schedFallback = append(s.schedFallback, fallback)
+	}
+	if !anyUsable {
+		// No path is up: hold the packets on the suspect ones rather than drop them. A
+		// suspect path is often alive (the silence may be its feedback's), and its queue
+		// moves to the first path that comes back (serviceQueues).
+		for i := range s.schedPaths {
+			s.schedPaths[i].Usable = s.schedFallback[i]
+		}
+	}
+	for _, sp := range s.schedPaths {
 		if sp.Usable && (bestRTT == 0 || sp.MinRTT < bestRTT) {
 			bestRTT = sp.MinRTT
 		}
-		s.schedPaths = append(s.schedPaths, sp)
-		s.schedIdx = append(s.schedIdx, p)
 	}
 	// The RTT a path measures is its forward delay plus the return delay of the path that
 	// carries FEEDBACK, the fastest one. Subtract half the best RTT to get the forward delay.

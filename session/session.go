@@ -57,10 +57,13 @@ type Session struct {
 	byID    [maxPaths]atomic.Pointer[Path]
 
 	// Outbound state, owned by the one goroutine that calls SendBatch.
-	laneSeq    [256]uint32
-	schedPaths []sched.Path
-	schedIdx   []*Path
-	pending    [][]*packetBuf // packets of this batch per schedPaths entry
+	laneSeq       [256]uint32
+	txOrder       uint64 // next packetBuf.order
+	tcpLanes      [256]tcpLane
+	schedPaths    []sched.Path
+	schedIdx      []*Path
+	schedFallback []bool         // per schedPaths entry: may carry data when no path is usable
+	pending       [][]*packetBuf // packets of this batch per schedPaths entry
 
 	// Inbound state.
 	rxMu        sync.Mutex
@@ -83,6 +86,13 @@ type Session struct {
 	closed   atomic.Bool
 	done     chan struct{}
 	wg       sync.WaitGroup
+}
+
+// tcpLane is how far the last inner TCP flow seen on a lane has sent (isRetransmission).
+type tcpLane struct {
+	flow  uint64 // classify.FlowHash
+	next  uint32 // the sequence number after the highest byte sent
+	valid bool
 }
 
 // Counters are a session's running totals; read them with Session.Counters.
@@ -152,7 +162,7 @@ func (s *Session) addPath(p *Path) error {
 	if p.stats == nil {
 		p.stats = pathstat.New(time.Now())
 	}
-	p.live = liveness.New(liveness.Config{}, time.Now())
+	p.live = liveness.New(liveness.Config{SuspectFloor: suspectFloor}, time.Now())
 	p.codel = aqm.New(codelTarget, codelInterval)
 	old := *s.paths.Load()
 	next := make([]*Path, len(old), len(old)+1)

@@ -1,6 +1,10 @@
 package session
 
-import "time"
+import (
+	"time"
+
+	"bondtun/framing"
+)
 
 // txQueue is a FIFO of packets waiting to be sent on one path: bondtun's own queue in front
 // of the path, where the scheduler can see it. Guarded by the path's mu.
@@ -27,6 +31,44 @@ func (q *txQueue) push(b *packetBuf, size int) bool {
 	q.bytes += size
 	return true
 }
+
+// merge inserts bs, which are in scheduling order, into q, also in scheduling order, so
+// that the lanes' packets leave in the order they were scheduled. It returns the buffers
+// that did not fit, in order (the newest ones); size gives a buffer's datagram bytes.
+func (q *txQueue) merge(bs []*packetBuf, size func(*packetBuf) int) (rest []*packetBuf) {
+	if len(bs) == 0 {
+		return nil
+	}
+	if q.items == nil {
+		q.items = make([]*packetBuf, txQueueCap)
+	}
+	total := min(q.n+len(bs), len(q.items))
+	// Merge from the back into the ring's far end, so the old items are read before they
+	// are overwritten: the merged queue ends where the old one would end after total items.
+	old := q.n
+	i, j := old-1, len(bs)-1
+	if q.n+len(bs) > len(q.items) {
+		// Keep the oldest total items: drop the newest of bs first.
+		rest = bs[len(bs)-(q.n+len(bs)-len(q.items)):]
+		j = len(bs) - len(rest) - 1
+	}
+	at := func(k int) int { return (q.head + k) % len(q.items) }
+	for k := total - 1; k >= 0; k-- {
+		if j < 0 || (i >= 0 && q.items[at(i)].order > bs[j].order) {
+			q.items[at(k)] = q.items[at(i)]
+			i--
+		} else {
+			q.items[at(k)] = bs[j]
+			q.bytes += size(bs[j])
+			j--
+		}
+	}
+	q.n = total
+	return rest
+}
+
+// datagramSize is the bytes b takes in a queue: its inner packet plus the encapsulation.
+func datagramSize(b *packetBuf) int { return b.n + framing.Overhead }
 
 func (q *txQueue) peek() *packetBuf { return q.items[q.head] }
 
@@ -91,14 +133,18 @@ func (p *Path) takeForRepairLocked(pn uint64, now time.Time, maxAge time.Duratio
 	return b
 }
 
+// drop empties q, returning its buffers to the pool.
+func (q *txQueue) drop() {
+	for q.n > 0 {
+		putBuf(q.pop(0))
+	}
+	q.bytes = 0
+}
+
 // releaseQueuesLocked returns every buffer the path holds to the pool.
 func (p *Path) releaseQueuesLocked() {
-	for _, q := range []*txQueue{&p.prio, &p.bulk} {
-		for q.n > 0 {
-			putBuf(q.pop(0))
-		}
-		q.bytes = 0
-	}
+	p.prio.drop()
+	p.bulk.drop()
 	for i := range p.sent {
 		if p.sent[i].buf != nil {
 			putBuf(p.sent[i].buf)
