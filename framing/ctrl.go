@@ -18,8 +18,12 @@ const (
 	CtrlError CtrlType = 3
 	// CtrlBye tears the session down; empty body.
 	CtrlBye CtrlType = 4
-	// CtrlKeepalive keeps the TCP connection busy; empty body.
+	// CtrlKeepalive keeps the TCP connection busy; empty body. The server also answers a
+	// RESUME it accepts with one.
 	CtrlKeepalive CtrlType = 5
+	// CtrlResume moves an existing session to this control connection, client to server,
+	// instead of HELLO; body [Resume].
+	CtrlResume CtrlType = 6
 )
 
 // String returns the message's name as PROTOCOL.md spells it.
@@ -35,6 +39,8 @@ func (t CtrlType) String() string {
 		return "BYE"
 	case CtrlKeepalive:
 		return "KEEPALIVE"
+	case CtrlResume:
+		return "RESUME"
 	}
 	return "UNKNOWN"
 }
@@ -76,7 +82,7 @@ func ReadCtrl(r io.Reader, buf []byte) (CtrlType, []byte, error) {
 	t := CtrlType(buf[0])
 	n := int(binary.BigEndian.Uint16(buf[1:3]))
 	switch {
-	case t < CtrlHello || t > CtrlKeepalive:
+	case t < CtrlHello || t > CtrlResume:
 		return 0, nil, ErrBadType
 	case n > MaxCtrlBody || n > len(buf):
 		return 0, nil, ErrTooLong

@@ -136,6 +136,21 @@ func FuzzWelcome(f *testing.F) {
 	})
 }
 
+func FuzzResume(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseResume(data)
+		if err != nil {
+			if len(data) == ResumeLen {
+				t.Fatalf("a %d-byte body refused: %v", ResumeLen, err)
+			}
+			return
+		}
+		if enc := r.Append(nil); !bytes.Equal(enc, data) {
+			t.Fatalf("re-encoded %x, parsed from %x", enc, data)
+		}
+	})
+}
+
 func FuzzReadCtrl(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		buf := make([]byte, MaxCtrlBody)
@@ -187,6 +202,11 @@ func writeFuzzSeeds(t *testing.T) {
 			"bye":       {byte(CtrlBye), 0, 0},
 			"error":     AppendCtrl(nil, CtrlError, []byte("no common cipher")),
 			"oversized": {byte(CtrlError), 0x10, 0x01},
+			"resume":    v["resume-message"],
+		},
+		"FuzzResume": {
+			"golden": body(v["resume-message"]),
+			"short":  {1, 2, 3},
 		},
 	}
 	for target, files := range seeds {

@@ -112,6 +112,12 @@ var goldenCases = []goldenCase{
 		{1, "name length 5"},
 		{5, `name "wwan0"`},
 	}},
+	{"resume-message", Resume{ServerIndex: 0x0a0b, ClientIndex: 0x0102}, []field{
+		{1, "control message type 6 (RESUME)"},
+		{2, "body length 4"},
+		{2, "server's receiver index 0x0a0b"},
+		{2, "client's receiver index 0x0102"},
+	}},
 	{"welcome-message", goldenWelcome, []field{
 		{1, "control message type 2 (WELCOME)"},
 		{2, "body length 41"},
@@ -159,6 +165,8 @@ func goldenEncode(v any) ([]byte, error) {
 	case Welcome:
 		body, err := v.Append(nil)
 		return AppendCtrl(nil, CtrlWelcome, body), err
+	case Resume:
+		return AppendCtrl(nil, CtrlResume, v.Append(nil)), nil
 	}
 	return nil, fmt.Errorf("no golden encoder for %T", v)
 }
@@ -191,13 +199,16 @@ func goldenDecode(like any, b []byte) (any, error) {
 			return ParsePathStatus(body)
 		}
 		return ParseFeedback(body)
-	case Hello, Welcome:
+	case Hello, Welcome, Resume:
 		typ, body, err := ReadCtrl(bytes.NewReader(b), make([]byte, MaxCtrlBody))
 		if err != nil {
 			return nil, err
 		}
-		if typ == CtrlHello {
+		switch typ {
+		case CtrlHello:
 			return ParseHello(body)
+		case CtrlResume:
+			return ParseResume(body)
 		}
 		return ParseWelcome(body)
 	}
