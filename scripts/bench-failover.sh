@@ -10,9 +10,10 @@
 #      btperf starts, `linkemu ctl LINK cut both` (in-flight packets lost),
 #      and LINK stays down until the download ends;
 #   4. bondtun only: with the tunnel idle, cut LINK, ping through the tunnel
-#      every 50 ms (idle_resume_s); then with a download running, restore
-#      LINK and time until LINK's client interface receives traffic again
-#      (restore_s).
+#      every 50 ms (idle_resume_s); restore LINK, and once it is up, cut it
+#      again with no traffic at all (idle_detect_s); then with a download
+#      running, restore LINK and time until LINK's client interface receives
+#      traffic again (restore_s).
 # FAILOVER_REPS repetitions (default 3) of 2 and 3-4; medians.
 #
 # Definitions (also in docs/FAILOVER.md), on btperf's receiver timeline of
@@ -29,8 +30,10 @@
 #   reset         yes if btperf failed or its data ended before -t; then the
 #                 timeline comes from the client's rx counters (bt0 for
 #                 bondtun, both uplinks for MPTCP) and the line says source=counters;
-#   idle_resume_s from the idle cut to the send time of the first ping sent
-#                 after it that came back (lost_after: later pings lost);
+#   idle_resume_s from the idle cut to the arrival of the first ping reply
+#                 (pings every 50 ms from the cut; lost_after: later pings lost);
+#   idle_detect_s from a cut with no traffic to the later of the two ends'
+#                 log lines saying LINK's path turned suspect (or dead, down);
 #   restore_s     from the restore to the end of the first 50 ms sample of
 #                 LINK's client rx_bytes at >= 2 Mbit/s.
 # Alignment: the cut is placed at t0 + 8 s, t0 being the wall clock just
@@ -236,6 +239,26 @@ tunnel_up() {
 	done
 	return 1
 }
+# link_up: wait up to 10 s until both ends report LINK's path up.
+link_up() {
+	local w pat="\"Name\":\"$LINK→[^\"]*\",[^}]*\"State\":\"up\""
+	for ((w = 0; w < 100; w++)); do
+		if "${C[@]}" "$BIN/bondtun" status -c configs/client.yaml -json 2>/dev/null | grep -q "$pat" &&
+			"${S[@]}" "$BIN/bondtun" status -c configs/server.yaml -json 2>/dev/null | grep -q "$pat"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+# cut_link: cut LINK both ways; prints the cut's wall-clock time (mid-command).
+cut_link() {
+	local ta tb
+	ta=$(fo_now)
+	tb_ctl "$LINK" cut both >/dev/null
+	tb=$(fo_now)
+	awk -v a="$ta" -v b="$tb" 'BEGIN { printf "%.6f", (a + b) / 2 }'
+}
 for ((r = 1; r <= REPS; r++)); do
 	fo_log "bondtun rep $r/$REPS: starting server and client"
 	"${S[@]}" "$BIN/bondtun" up -c configs/server.yaml 2>>"$WORK/server.log" &
@@ -258,26 +281,24 @@ for ((r = 1; r <= REPS; r++)); do
 	if ! tunnel_up; then
 		fo_log "bondtun rep $r/$REPS: the tunnel does not carry a ping before the idle cut"
 	fi
-	# The idle cut only measures something if LINK is back in service (it was cut and
+	# The idle cuts only measure something if LINK is back in service (it was cut and
 	# restored above): wait until both ends report its path up.
-	local_up=no
-	for ((w = 0; w < 100; w++)); do
-		if "${C[@]}" "$BIN/bondtun" status -c configs/client.yaml -json 2>/dev/null | grep -q "\"Name\":\"$LINK→[^\"]*\",[^}]*\"State\":\"up\"" &&
-			"${S[@]}" "$BIN/bondtun" status -c configs/server.yaml -json 2>/dev/null | grep -q "\"Name\":\"$LINK→[^\"]*\",[^}]*\"State\":\"up\""; then
-			local_up=yes
-			break
-		fi
-		sleep 0.1
-	done
-	[[ $local_up == yes ]] || fo_log "bondtun rep $r/$REPS: $LINK's path is not up before the idle cut"
+	link_up || fo_log "bondtun rep $r/$REPS: $LINK's path is not up before the idle cut"
 	sleep 2 # idle
-	fo_log "bondtun rep $r/$REPS: idle cut, ping every 50 ms"
-	ta=$(fo_now)
-	tb_ctl "$LINK" cut both >/dev/null
-	tb=$(fo_now)
-	tcut=$(awk -v a="$ta" -v b="$tb" 'BEGIN { printf "%.6f", (a + b) / 2 }')
+	fo_log "bondtun rep $r/$REPS: idle cut, then ping every 50 ms"
+	tcut=$(cut_link)
 	timeout 10 "${C[@]}" ping -D -n -i 0.05 -W 1 -w 5 10.77.0.1 >"$WORK/ping-$r.out" 2>&1 || true
 	read -r idle lost < <(fo_ping_resume "$tcut" <"$WORK/ping-$r.out")
+
+	fo_log "bondtun rep $r/$REPS: idle cut, no traffic: when does each end notice?"
+	tb_ctl "$LINK" restore both >/dev/null
+	link_up || fo_log "bondtun rep $r/$REPS: $LINK's path is not up before the silent cut"
+	sleep 2
+	tcut=$(cut_link)
+	sleep 1.5
+	dc=$(fo_log_event "$tcut" "$LINK→" <"$WORK/client.log")
+	ds=$(fo_log_event "$tcut" "$LINK→" <"$WORK/server.log")
+	detect=$(awk -v a="$dc" -v b="$ds" 'BEGIN { if (a == "none" || b == "none") print "none"; else printf "%.3f", (a > b ? a : b) }')
 
 	fo_log "bondtun rep $r/$REPS: restore $LINK during a download"
 	: >"$WORK/restore-$r.samples"
@@ -294,8 +315,8 @@ for ((r = 1; r <= REPS; r++)); do
 	forget "$bp"
 	stop "$smp"
 	rest=$(fo_first_traffic "$trest" "$RESTORE_MBPS" <"$WORK/restore-$r.samples")
-	say "REP system=bondtun scenario=$SCEN rep=$r idle_resume_s=$idle lost_after=$lost restore_s=$rest"
-	echo "idle_resume_s=$idle restore_s=$rest" >>"$WORK/bondtun-idle.reps"
+	say "REP system=bondtun scenario=$SCEN rep=$r idle_resume_s=$idle lost_after=$lost idle_detect_s=$detect (client $dc, server $ds) restore_s=$rest"
+	echo "idle_resume_s=$idle idle_detect_s=$detect restore_s=$rest" >>"$WORK/bondtun-idle.reps"
 
 	stop "$cli"
 	stop "$srv"
@@ -337,7 +358,7 @@ for sys in mptcp bondtun; do
 	say "FAILOVER system=$sys scenario=$SCEN$(medians "$sys" stall_s recover_s before after) reset=$reset"
 done
 if [[ -f $WORK/bondtun-idle.reps ]]; then
-	say "FAILOVER system=bondtun scenario=$SCEN$(medians bondtun-idle idle_resume_s restore_s)"
+	say "FAILOVER system=bondtun scenario=$SCEN$(medians bondtun-idle idle_resume_s idle_detect_s restore_s)"
 fi
 {
 	echo '```'

@@ -198,11 +198,19 @@ func (c *Client) Run(ctx context.Context) error {
 		s := c.Session()
 		if s != nil {
 			err := s.serveControl(ctx)
+			if ctx.Err() == nil && !errors.Is(err, errPeerBye) {
+				// The data paths may be fine: keep the session, move its control channel.
+				c.log.Warn("control channel lost; resuming it", "err", err)
+				if rerr := c.resume(ctx, s); rerr == nil {
+					continue
+				} else {
+					c.log.Warn("resume failed; opening a new session", "err", rerr)
+				}
+			}
 			c.endSession(s, ctx.Err() != nil)
 			if ctx.Err() != nil {
 				break
 			}
-			c.log.Warn("control channel lost; reconnecting", "err", err)
 		}
 		if err := c.connect(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -253,7 +261,7 @@ func (c *Client) connect(ctx context.Context) error {
 		hello.Uplinks = append(hello.Uplinks, framing.UplinkInfo{ID: uint8(i), Name: u.Name})
 	}
 	var lastErr error
-	for _, u := range uplinks {
+	for ui, u := range uplinks {
 		dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
 		if err != nil {
@@ -271,12 +279,75 @@ func (c *Client) connect(ctx context.Context) error {
 			lastErr = fmt.Errorf("handshake with %s via %s: %w", c.cfg.Endpoint, u.Name, err)
 			continue
 		}
-		return c.install(ctrl, w, send, recv)
+		return c.install(ctrl, ui, w, send, recv)
 	}
 	return lastErr
 }
 
-func (c *Client) install(ctrl *ctrlConn, w framing.Welcome, send, recv crypto.DirectionKeys) error {
+// resume moves s to a new control connection when the old one is lost, trying the uplinks
+// that still carry data first. The data plane does not notice: same keys, same paths.
+func (c *Client) resume(ctx context.Context, s *Session) error {
+	tlsCfg, err := crypto.ClientTLSConfig(c.cfg.Identity, c.cfg.ServerKey)
+	if err != nil {
+		return err
+	}
+	uplinks := c.uplinkConfigs()
+	var lastErr error
+	for _, ui := range c.uplinkOrder(s, len(uplinks)) {
+		u := uplinks[ui]
+		dctx, cancel := context.WithTimeout(ctx, resumeTimeout)
+		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		if err != nil {
+			cancel()
+			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
+			continue
+		}
+		ctrl, err := clientResume(dctx, raw, tlsCfg, framing.Resume{ServerIndex: s.remote, ClientIndex: s.local})
+		cancel()
+		if err != nil {
+			raw.Close()
+			if errors.Is(err, ErrRejected) {
+				return err // the server has no such session: start a new one
+			}
+			lastErr = fmt.Errorf("resume via %s: %w", u.Name, err)
+			continue
+		}
+		if old := s.ctrl.Swap(ctrl); old != nil {
+			old.Close()
+		}
+		s.ctrlUplink.Store(int32(ui))
+		c.log.Info("control channel resumed", "via", u.Name)
+		return nil
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no uplink")
+	}
+	return lastErr
+}
+
+// uplinkOrder lists the n uplinks' indexes, those with a usable path in s first.
+func (c *Client) uplinkOrder(s *Session, n int) []int {
+	usable := make([]bool, n)
+	now := time.Now()
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		if ui := int(p.id >> 4); ui < n && p.usableLocked(now) {
+			usable[ui] = true
+		}
+		p.mu.Unlock()
+	}
+	var first, rest []int
+	for i := range n {
+		if usable[i] {
+			first = append(first, i)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	return append(first, rest...)
+}
+
+func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, recv crypto.DirectionKeys) error {
 	s, err := newSession(sessionParams{
 		log:         c.log,
 		peerName:    c.cfg.ServerName,
@@ -293,7 +364,8 @@ func (c *Client) install(ctrl *ctrlConn, w framing.Welcome, send, recv crypto.Di
 		ctrl.Close()
 		return err
 	}
-	s.ctrl = ctrl
+	s.ctrl.Store(ctrl)
+	s.ctrlUplink.Store(int32(uplink))
 	s.sendsTiers = true
 	c.mu.Lock()
 	tiers := c.tiers
@@ -330,11 +402,12 @@ func (c *Client) endSession(s *Session, bye bool) {
 		c.current.Store(nil)
 	}
 	c.mu.Unlock()
+	ctrl := s.ctrl.Load()
 	if bye {
-		s.ctrl.SetWriteDeadline(time.Now().Add(time.Second))
-		s.ctrl.send(framing.CtrlBye, nil)
+		ctrl.SetWriteDeadline(time.Now().Add(time.Second))
+		ctrl.send(framing.CtrlBye, nil)
 	}
-	s.ctrl.Close()
+	ctrl.Close()
 	s.Close()
 }
 

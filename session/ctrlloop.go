@@ -7,20 +7,26 @@ import (
 	"time"
 
 	"bondtun/framing"
+	"bondtun/liveness"
 )
 
 // errPeerBye is returned by serveControl when the peer ended the session.
 var errPeerBye = errors.New("peer ended the session")
 
+// errCtrlUplinkDead is returned by serveControl when the uplink carrying the control channel
+// died while another one still works: the TCP connection would take minutes to notice.
+var errCtrlUplinkDead = errors.New("the control channel's uplink is dead")
+
 // serveControl runs the control channel of s: it answers nothing but sends a KEEPALIVE
-// every keepaliveInterval, and returns when ctx is done, the peer says BYE or ERROR, or the
-// channel breaks or stays silent for controlIdleTimeout.
+// every keepaliveInterval, and returns when ctx is done, the peer says BYE or ERROR, the
+// channel breaks or stays silent for controlIdleTimeout, or (client) its uplink died.
 func (s *Session) serveControl(ctx context.Context) error {
+	c := s.ctrl.Load()
 	errc := make(chan error, 1)
 	go func() {
 		for {
-			s.ctrl.SetReadDeadline(time.Now().Add(controlIdleTimeout))
-			t, msg, err := s.ctrl.recv()
+			c.SetReadDeadline(time.Now().Add(controlIdleTimeout))
+			t, msg, err := c.recv()
 			if err != nil {
 				errc <- err
 				return
@@ -37,17 +43,45 @@ func (s *Session) serveControl(ctx context.Context) error {
 	}()
 	t := time.NewTicker(keepaliveInterval)
 	defer t.Stop()
+	check := time.NewTicker(ctrlUplinkCheck)
+	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-errc:
 			return err
+		case <-check.C:
+			if s.ctrlUplinkDead(time.Now()) {
+				c.Close() // ends the reader
+				return errCtrlUplinkDead
+			}
 		case <-t.C:
-			s.ctrl.SetWriteDeadline(time.Now().Add(keepaliveInterval))
-			if err := s.ctrl.send(framing.CtrlKeepalive, nil); err != nil {
+			c.SetWriteDeadline(time.Now().Add(keepaliveInterval))
+			if err := c.send(framing.CtrlKeepalive, nil); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// ctrlUplinkDead reports whether every path of the control channel's uplink is dead or down
+// while some path of another uplink is usable (client side only).
+func (s *Session) ctrlUplinkDead(now time.Time) bool {
+	u := s.ctrlUplink.Load()
+	if u < 0 {
+		return false
+	}
+	dead, otherUp := true, false
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		st, usable := p.live.State(), p.usableLocked(now)
+		p.mu.Unlock()
+		if int32(p.id>>4) == u {
+			dead = dead && (st == liveness.Dead || st == liveness.Down)
+		} else if usable {
+			otherUp = true
+		}
+	}
+	return dead && otherUp
 }

@@ -42,9 +42,9 @@ func (c *ctrlConn) recv() (framing.CtrlType, []byte, error) {
 	return framing.ReadCtrl(c.Conn, c.rbuf[:])
 }
 
-// clientHandshake runs TLS over raw, sends HELLO and waits for WELCOME.
-func clientHandshake(ctx context.Context, raw net.Conn, cfg *tls.Config, hello *framing.Hello) (*ctrlConn, framing.Welcome, crypto.DirectionKeys, crypto.DirectionKeys, error) {
-	var none crypto.DirectionKeys
+// clientTLS runs the client's TLS handshake over raw, with a deadline of handshakeTimeout
+// or ctx's, whichever comes first (the caller clears it).
+func clientTLS(ctx context.Context, raw net.Conn, cfg *tls.Config) (*ctrlConn, error) {
 	deadline := time.Now().Add(handshakeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -52,9 +52,42 @@ func clientHandshake(ctx context.Context, raw net.Conn, cfg *tls.Config, hello *
 	raw.SetDeadline(deadline)
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, framing.Welcome{}, none, none, classifyTLSError(err)
+		return nil, classifyTLSError(err)
 	}
-	c := &ctrlConn{Conn: tc}
+	return &ctrlConn{Conn: tc}, nil
+}
+
+// clientResume runs TLS over raw, sends RESUME and waits for the server's KEEPALIVE. An
+// ERROR answer (no such session) is ErrRejected.
+func clientResume(ctx context.Context, raw net.Conn, cfg *tls.Config, r framing.Resume) (*ctrlConn, error) {
+	c, err := clientTLS(ctx, raw, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.send(framing.CtrlResume, r.Append(nil)); err != nil {
+		return nil, fmt.Errorf("send RESUME: %w", err)
+	}
+	t, msg, err := c.recv()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read RESUME answer: %w", err)
+	case t == framing.CtrlError:
+		return nil, fmt.Errorf("%w by server: %s", ErrRejected, printable(msg))
+	case t != framing.CtrlKeepalive:
+		return nil, fmt.Errorf("%w: server answered RESUME with control message %d", ErrRejected, t)
+	}
+	raw.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// clientHandshake runs TLS over raw, sends HELLO and waits for WELCOME.
+func clientHandshake(ctx context.Context, raw net.Conn, cfg *tls.Config, hello *framing.Hello) (*ctrlConn, framing.Welcome, crypto.DirectionKeys, crypto.DirectionKeys, error) {
+	var none crypto.DirectionKeys
+	c, err := clientTLS(ctx, raw, cfg)
+	if err != nil {
+		return nil, framing.Welcome{}, none, none, err
+	}
+	tc := c.Conn
 	body, err := hello.Append(nil)
 	if err != nil {
 		return nil, framing.Welcome{}, none, none, err

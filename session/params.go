@@ -10,6 +10,12 @@ const (
 	keepaliveInterval = 10 * time.Second
 	// controlIdleTimeout closes a control channel that has been silent this long.
 	controlIdleTimeout = 3 * keepaliveInterval
+	// ctrlUplinkCheck is how often a client checks that the uplink carrying its control
+	// channel is alive; once its paths are dead (≈ 1 s of silence) the channel is resumed
+	// on another uplink.
+	ctrlUplinkCheck = 250 * time.Millisecond
+	// resumeTimeout bounds one attempt to resume the control channel on one uplink.
+	resumeTimeout = 3 * time.Second
 	// dataIdleTimeout ends a server session whose control channel is gone and whose
 	// paths have carried no authenticated datagram for this long.
 	dataIdleTimeout = 60 * time.Second

@@ -311,7 +311,7 @@ func (sv *Server) allocIndex(s *Session) uint16 {
 func (sv *Server) removeSession(ps *peerState, s *Session, bye bool) {
 	ps.sess.CompareAndSwap(s, nil)
 	sv.sessions[s.local].CompareAndSwap(s, nil)
-	if c := s.ctrl; c != nil {
+	if c := s.ctrl.Load(); c != nil {
 		if bye {
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			c.send(framing.CtrlBye, nil)

@@ -44,7 +44,18 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn) {
 		return
 	}
 	c := &ctrlConn{Conn: tc}
-	s, err := sv.accept(c, ps, raw.LocalAddr())
+	var s *Session
+	t, msg, err := c.recv()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("read HELLO: %w", err)
+	case t == framing.CtrlHello:
+		s, err = sv.accept(c, ps, raw.LocalAddr(), msg)
+	case t == framing.CtrlResume:
+		s, err = sv.resume(c, ps, msg)
+	default:
+		err = fmt.Errorf("expected HELLO or RESUME, got control message %d", t)
+	}
 	if err != nil {
 		sv.log.Warn("session refused", "peer", ps.cfg.Name, "remote", raw.RemoteAddr(), "err", err)
 		c.SetWriteDeadline(time.Now().Add(time.Second))
@@ -54,11 +65,17 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn) {
 	}
 	raw.SetDeadline(time.Time{})
 	release()
-	sv.log.Info("session established", "peer", ps.cfg.Name, "remote", raw.RemoteAddr(), "paths", len(s.pathList()), "cipher", s.cipherName)
+	if t == framing.CtrlResume {
+		sv.log.Info("control channel resumed", "peer", ps.cfg.Name, "remote", raw.RemoteAddr())
+	} else {
+		sv.log.Info("session established", "peer", ps.cfg.Name, "remote", raw.RemoteAddr(), "paths", len(s.pathList()), "cipher", s.cipherName)
+	}
 	err = s.serveControl(ctx)
 	switch {
 	case ctx.Err() != nil:
 		return // Run tears every session down
+	case s.ctrl.Load() != c:
+		return // resumed on another connection, which serves it now
 	case errors.Is(err, errPeerBye):
 		sv.removeSession(ps, s, false)
 	default:
@@ -70,15 +87,8 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn) {
 	}
 }
 
-// accept reads HELLO, creates the session and answers WELCOME.
-func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr) (*Session, error) {
-	t, msg, err := c.recv()
-	if err != nil {
-		return nil, fmt.Errorf("read HELLO: %w", err)
-	}
-	if t != framing.CtrlHello {
-		return nil, fmt.Errorf("expected HELLO, got control message %d", t)
-	}
+// accept creates the session a HELLO (msg) asks for and answers WELCOME.
+func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte) (*Session, error) {
 	h, err := framing.ParseHello(msg)
 	if err != nil {
 		return nil, fmt.Errorf("bad HELLO: %w", err)
@@ -114,7 +124,8 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr) (*Session, 
 	if err != nil {
 		return nil, err
 	}
-	s.ctrl = c
+	s.ctrl.Store(c)
+	s.ctrlUplink.Store(-1)
 	for _, u := range h.Uplinks {
 		for i, a := range addrs {
 			p := &Path{
@@ -144,10 +155,34 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr) (*Session, 
 	if old := ps.sess.Swap(s); old != nil {
 		sv.log.Info("session replaced", "peer", ps.cfg.Name)
 		sv.sessions[old.local].CompareAndSwap(old, nil)
-		if old.ctrl != nil {
-			old.ctrl.Close()
+		if oc := old.ctrl.Load(); oc != nil {
+			oc.Close()
 		}
 		old.Close()
+	}
+	return s, nil
+}
+
+// resume moves the peer's current session to control connection c, as a RESUME (msg) asks,
+// and acknowledges with KEEPALIVE. Only the session of the peer that c authenticated can be
+// resumed, and only if both receiver indexes match it.
+func (sv *Server) resume(c *ctrlConn, ps *peerState, msg []byte) (*Session, error) {
+	r, err := framing.ParseResume(msg)
+	if err != nil {
+		return nil, fmt.Errorf("bad RESUME: %w", err)
+	}
+	s := ps.sess.Load()
+	if s == nil || s.local != r.ServerIndex || s.remote != r.ClientIndex {
+		return nil, errors.New("no such session to resume")
+	}
+	c.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	err = c.send(framing.CtrlKeepalive, nil)
+	c.SetWriteDeadline(time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("acknowledge RESUME: %w", err)
+	}
+	if old := s.ctrl.Swap(c); old != nil {
+		old.Close() // its serveControl returns
 	}
 	return s, nil
 }

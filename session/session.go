@@ -79,8 +79,9 @@ type Session struct {
 	pkts        [][]byte
 	lastAuth    atomic.Int64 // unix nanos of the last authenticated datagram
 
-	ctrl       *ctrlConn // the control channel; nil once the server lost it
-	sendsTiers bool      // the client tells the server its paths' tiers (PATH_STATUS)
+	ctrl       atomic.Pointer[ctrlConn] // the control channel (a RESUME replaces it)
+	ctrlUplink atomic.Int32             // client: the uplink carrying ctrl; -1 on the server
+	sendsTiers bool                     // the client tells the server its paths' tiers (PATH_STATUS)
 
 	counters Counters
 	closed   atomic.Bool

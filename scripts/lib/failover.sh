@@ -143,20 +143,19 @@ fo_analyze() {
 	}'
 }
 
-# fo_ping_resume TCUT <PINGOUT: from `ping -D -n` output, the time from TCUT
-# to the send time (reply stamp minus RTT) of the first successful ping sent
-# after TCUT, and how many later pings failed (of those that had 1 s to
-# come back). Prints "RESUME LOSTAFTER" ("none 0" without any reply).
+# fo_ping_resume TCUT <PINGOUT: from `ping -D -n` output of pings started at
+# the cut, the time from TCUT to the arrival of the first reply (traffic flows
+# again), and how many pings sent after that reply's ping failed (of those
+# that had 1 s to come back). Prints "RESUME LOSTAFTER" ("none 0" without any
+# reply). Replies to pings sent before TCUT (more than 1 ms) are ignored.
 fo_ping_resume() {
 	awk -v tc="$1" '
 	/icmp_seq=/ && /time=/ {
 		st = $1; gsub(/[][]/, "", st)
 		q = $0; sub(/.*icmp_seq=/, "", q); sub(/ .*/, "", q)
 		rt = $0; sub(/.*time=/, "", rt); sub(/ .*/, "", rt)
-		sent = st - rt / 1000
 		ok[q + 0] = 1
-		if (sent >= tc && (first == "" || sent < first)) { first = sent; fq = q + 0 }
-		if (st > last) last = st
+		if (st - rt / 1000 >= tc - 0.001 && (first == "" || st < first)) { first = st; fq = q + 0 }
 	}
 	/packets transmitted/ { tx = $1 + 0 }
 	END {
@@ -165,6 +164,24 @@ fo_ping_resume() {
 		for (q = fq + 1; q <= tx - 20; q++) if (!(q in ok)) lost++
 		printf "%.3f %d\n", first - tc, lost
 	}'
+}
+
+# fo_log_event TCUT PATH <LOG: seconds from TCUT to the first slog line at or
+# after it saying PATH (e.g. "cable→") turned suspect, dead or down; "none"
+# if there is none. Log times are RFC 3339 UTC with milliseconds.
+fo_log_event() {
+	local tc=$1 pth=$2 line ts ep
+	while IFS= read -r line; do
+		[[ $line == *"msg=\"path "@(suspect|dead|down)\"* && $line == *"path=$pth"* ]] || continue
+		ts=${line#time=}
+		ts=${ts%% *}
+		ep=$(date -u -d "$ts" +%s.%N 2>/dev/null) || continue
+		if awk -v e="$ep" -v t="$tc" 'BEGIN { exit !(e >= t) }'; then
+			awk -v e="$ep" -v t="$tc" 'BEGIN { printf "%.3f\n", e - t }'
+			return
+		fi
+	done
+	echo none
 }
 
 # fo_first_traffic TREST MBPS <SAMPLES: the time from TREST to the end of
@@ -245,7 +262,12 @@ fo_selftest() {
 	got=$(printf '%s\n' '[1000.500000] 64 bytes from 10.77.0.1: icmp_seq=8 ttl=64 time=22.0 ms' \
 		'[1000.300000] 64 bytes from 10.77.0.1: icmp_seq=4 ttl=64 time=200.0 ms' \
 		'100 packets transmitted, 2 received' | fo_ping_resume 1000.1)
-	check "ping resume" "$got" "0.378 72"
+	check "ping resume" "$got" "0.200 75"
+	got=$(printf '%s\n' 'time=2026-11-24T22:40:48.000Z level=INFO msg="path up" peer=server path=cable→10.99.0.1:7350' \
+		'time=2026-11-24T22:40:48.250Z level=INFO msg="path suspect" peer=server path=dsl→10.99.0.1:7350' \
+		'time=2026-11-24T22:40:48.350Z level=INFO msg="path suspect" peer=server path=cable→10.99.0.1:7350' |
+		fo_log_event "$(date -u -d 2026-11-24T22:40:48.100Z +%s.%N)" 'cable→')
+	check "log event" "$got" "0.250"
 	got=$(printf '100 packets transmitted, 0 received\n' | fo_ping_resume 1000.1)
 	check "ping never" "$got" "none 0"
 	return "$bad"
