@@ -5,11 +5,6 @@ import "time"
 // initialRing is a lane's first ring size; rings double up to ringMax.
 const initialRing = 16
 
-// skipWindow is how far behind a lane's next sequence a packet whose gap was skipped is still
-// delivered when it comes after all (a re-sent copy that missed the deadline): one bit per
-// sequence, 128 bytes per lane that ever skipped.
-const skipWindow = 1024
-
 // slot holds one packet waiting behind a gap.
 type slot[T any] struct {
 	item    T
@@ -28,39 +23,6 @@ type lane[T any] struct {
 	first      uint64 // lowest held sequence, valid when held > 0
 	held       int
 	gapArrival int64 // when the gap's deadline clock started (rule c)
-	// skipped has a bit per sequence in [next-skipWindow, next): set if the lane skipped it
-	// (released past it without it). Allocated at the first skip.
-	skipped *[skipWindow / 64]uint64
-}
-
-// passed records that the lane's next sequence moved past seq, delivered or skipped.
-func (ln *lane[T]) passed(seq uint64, skipped bool) {
-	if ln.skipped == nil {
-		if !skipped {
-			return
-		}
-		ln.skipped = new([skipWindow / 64]uint64)
-	}
-	i, bit := (seq%skipWindow)/64, uint64(1)<<(seq%64)
-	if skipped {
-		ln.skipped[i] |= bit
-	} else {
-		ln.skipped[i] &^= bit
-	}
-}
-
-// takeSkipped reports whether seq, below next, was skipped and not delivered since, and
-// clears its bit.
-func (ln *lane[T]) takeSkipped(seq uint64) bool {
-	if ln.skipped == nil || ln.next-seq > skipWindow {
-		return false
-	}
-	i, bit := (seq%skipWindow)/64, uint64(1)<<(seq%64)
-	if ln.skipped[i]&bit == 0 {
-		return false
-	}
-	ln.skipped[i] &^= bit
-	return true
 }
 
 // insert places one item into its lane, delivering it at once when it is
@@ -73,13 +35,6 @@ func (b *Buffer[T]) insert(t int64, id uint8, seq uint64, sent int64, item T) bo
 	}
 	switch {
 	case seq < ln.next:
-		if ln.takeSkipped(seq) {
-			// Its gap was released without it: deliver it now, out of order, rather than
-			// make the inner transport re-send it.
-			b.stats.LateDelivered++
-			b.deliver(item)
-			return true
-		}
 		b.stats.Late++
 		return false
 	case seq == ln.next:
@@ -87,7 +42,6 @@ func (b *Buffer[T]) insert(t int64, id uint8, seq uint64, sent int64, item T) bo
 			b.stats.InOrder++
 		}
 		b.deliver(item)
-		ln.passed(seq, false)
 		ln.next++
 		if ln.held > 0 && ln.first == ln.next {
 			b.release(t, id, &b.stats.Filled)
@@ -98,7 +52,6 @@ func (b *Buffer[T]) insert(t int64, id uint8, seq uint64, sent int64, item T) bo
 		// everything before seq.
 		b.stats.Jumps++
 		b.flush(t, id)
-		ln.skipped = nil // too far to track
 		ln.next = seq + 1
 		b.deliver(item)
 		return true
@@ -153,9 +106,6 @@ func (b *Buffer[T]) release(t int64, id uint8, counter *uint64) {
 	ln := &b.lanes[id]
 	*counter++
 	b.stats.addHold(time.Duration(t - ln.gapArrival))
-	for s := max(ln.next, ln.first-min(ln.first, skipWindow)); s < ln.first; s++ {
-		ln.passed(s, true)
-	}
 	ln.next = ln.first
 	mask := uint64(len(ln.slots) - 1)
 	for ln.held > 0 {
@@ -164,7 +114,6 @@ func (b *Buffer[T]) release(t int64, id uint8, counter *uint64) {
 			break
 		}
 		b.take(ln, sl)
-		ln.passed(ln.next, false)
 		ln.next++
 	}
 	if ln.held == 0 {

@@ -26,7 +26,6 @@ type modelLane struct {
 	next       uint64
 	held       []modelPkt // sorted by seq
 	gapArrival int64
-	skipped    map[uint64]bool // sequences released past without them
 }
 
 type modelPkt struct {
@@ -79,12 +78,6 @@ func (m *model) insert(t int64, lane uint8, seq uint64, sent int64) bool {
 		ln.started, ln.next = true, seq
 	}
 	if seq < ln.next {
-		if ln.skipped[seq] && ln.next-seq <= skipWindow {
-			delete(ln.skipped, seq)
-			m.stats.LateDelivered++
-			m.deliver(lane, seq)
-			return true
-		}
 		m.stats.Late++
 		return false
 	}
@@ -109,7 +102,6 @@ func (m *model) insert(t int64, lane uint8, seq uint64, sent int64) bool {
 			ln.held = nil
 		}
 		ln.next = seq + 1
-		ln.skipped = nil
 		m.deliver(lane, seq)
 		return true
 	}
@@ -137,12 +129,6 @@ func (m *model) release(t int64, lane uint8, counter *uint64) {
 	ln := &m.lanes[lane]
 	*counter++
 	m.stats.addHold(time.Duration(t - ln.gapArrival))
-	for s := ln.next; s < ln.held[0].seq; s++ {
-		if ln.skipped == nil {
-			ln.skipped = map[uint64]bool{}
-		}
-		ln.skipped[s] = true
-	}
 	ln.next = ln.held[0].seq
 	for len(ln.held) > 0 && ln.held[0].seq == ln.next {
 		m.deliver(lane, ln.next)

@@ -81,7 +81,7 @@ func (h *harness) wantStats(want map[string]uint64) {
 	got := map[string]uint64{
 		"Delivered": s.Delivered, "InOrder": s.InOrder, "Filled": s.Filled,
 		"PathsPast": s.PathsPast, "Deadline": s.Deadline, "Overflow": s.Overflow,
-		"Jumps": s.Jumps, "Duplicates": s.Duplicates, "Late": s.Late, "LateDelivered": s.LateDelivered, "HoldCount": s.HoldCount,
+		"Jumps": s.Jumps, "Duplicates": s.Duplicates, "Late": s.Late, "HoldCount": s.HoldCount,
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -221,28 +221,14 @@ func TestScenarios(t *testing.T) {
 			h.wantStats(map[string]uint64{"Duplicates": 1, "Late": 1})
 			h.wantLen(1)
 		}},
-		{"late packet after release is delivered once", fixed, func(h *harness) {
+		{"late packet after release", fixed, func(h *harness) {
 			h.live(0, 1, true)
 			h.push(0, 0, 1, 0, 0, true)
 			h.push(1, 0, 3, 0, 1, true)
 			h.drain(6, "0/1 0/3")
-			h.push(7, 0, 2, 1, 0.5, true) // its gap was skipped: out of order beats lost
-			h.drain(7, "0/2")
-			h.push(8, 0, 2, 0, 0.5, false) // a second copy is a duplicate
-			h.push(8, 0, 1, 0, 0, false)   // delivered in order before: a duplicate
-			h.drain(8, "")
-			h.wantStats(map[string]uint64{"Late": 2, "LateDelivered": 1, "Deadline": 1})
-		}},
-		{"skipped packets are remembered for a window", fixed, func(h *harness) {
-			h.live(0, 1, true)
-			h.push(0, 0, 1, 0, 0, true)
-			h.push(1, 0, 3, 0, 1, true)
-			h.drain(6, "0/1 0/3")
-			for seq := uint64(4); seq < 4+skipWindow; seq++ {
-				h.push(7, 0, seq, 0, 1, true)
-			}
-			h.push(8, 0, 2, 1, 0.5, false) // skipWindow sequences ago: forgotten
-			h.wantStats(map[string]uint64{"Late": 1, "LateDelivered": 0})
+			h.push(7, 0, 2, 1, 0.5, false)
+			h.drain(7, "")
+			h.wantStats(map[string]uint64{"Late": 1, "Deadline": 1})
 		}},
 		{"overflow passes through", Config{MaxPackets: 4, MinHold: time.Second, MaxHold: time.Second}, func(h *harness) {
 			h.live(0, 1, true)

@@ -13,10 +13,7 @@ type Stats struct {
 	Overflow   uint64 // gaps released because MaxPackets items were held
 	Jumps      uint64 // lanes flushed because a sequence jumped more than MaxPackets ahead
 	Duplicates uint64 // items rejected because the same sequence was already held
-	Late       uint64 // items rejected because their lane had delivered them already
-	// LateDelivered counts items delivered out of order because they came after their
-	// lane had skipped them (their gap's deadline passed first).
-	LateDelivered uint64
+	Late       uint64 // items rejected because their lane had delivered or skipped past them
 
 	// Hold time of released gaps, from the gap's deadline start (the
 	// arrival of the first packet held behind it) to its release.

@@ -202,9 +202,8 @@ func TestPingBothWays(t *testing.T) {
 
 // TestFlowArrivesInOrder checks the tunnel's delivery semantics for one flow striped over
 // two paths: in order, without duplicates. The reorder buffer may give up on a gap after its
-// deadline, which an overloaded test machine can provoke on loopback; the missing packet is
-// then delivered late if it comes at all. So only a small loss is tolerated, and reordering
-// only as many times as the server's reorder buffer delivered a skipped packet late.
+// deadline (in-order lossy), which an overloaded test machine can provoke on loopback, so
+// only a small loss is tolerated, never reordering.
 func TestFlowArrivesInOrder(t *testing.T) {
 	tp := newTestPair(t)
 	const n = 2000
@@ -213,7 +212,7 @@ func TestFlowArrivesInOrder(t *testing.T) {
 			tp.clientTUN.Outbound <- udpPacket(clientInner, serverInner, i, 1200)
 		}
 	}()
-	got, last, late := 0, -1, uint64(0)
+	got, last := 0, -1
 	seen := make([]bool, n)
 	for last < n-1 {
 		var p []byte
@@ -229,18 +228,11 @@ func TestFlowArrivesInOrder(t *testing.T) {
 		seen[seq] = true
 		got++
 		if seq <= last {
-			late++
-			continue
+			t.Fatalf("packet %d arrived after %d\nserver: %+v", seq, last, tp.server.Snapshot())
 		}
 		last = seq
 	}
 	snap := tp.server.Snapshot()
-	if len(snap.Sessions) != 1 {
-		t.Fatalf("server has %d sessions", len(snap.Sessions))
-	}
-	if lateDelivered := snap.Sessions[0].Reorder["late_delivered"]; late > lateDelivered {
-		t.Fatalf("%d packets out of order, but the reorder buffer delivered %d late\nserver: %+v", late, lateDelivered, snap)
-	}
 	if got < n*98/100 {
 		t.Fatalf("%d of %d packets arrived\nserver: %+v", got, n, snap)
 	}

@@ -37,7 +37,7 @@ func (s *Session) snapshot() SessionSnapshot {
 	ss.Reorder = map[string]uint64{
 		"delivered": st.Delivered, "in_order": st.InOrder, "filled": st.Filled, "paths_past": st.PathsPast,
 		"deadline": st.Deadline, "overflow": st.Overflow, "jumps": st.Jumps, "duplicates": st.Duplicates,
-		"late": st.Late, "late_delivered": st.LateDelivered, "hold_us": uint64(hold.Microseconds()), "hold_max_us": uint64(st.HoldMax.Microseconds()),
+		"late": st.Late, "hold_us": uint64(hold.Microseconds()), "hold_max_us": uint64(st.HoldMax.Microseconds()),
 	}
 	return ss
 }
