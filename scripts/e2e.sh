@@ -7,7 +7,8 @@
 #   - ping through the tunnel;
 #   - a verified TCP transfer each way (btperf -verify);
 #   - both uplinks carried tunnel traffic;
-#   - a cable cut in the middle of a verified transfer: it completes intact;
+#   - a cable cut in the middle of a verified transfer: it completes intact, and the
+#     control channel moves to the DSL without a new session;
 #   - the cable's address removed and re-added: the cable carries traffic again;
 #   - the cable's address changed (renumbering; the server sees a new outer address):
 #     the cable carries traffic again, without a restart;
@@ -115,6 +116,12 @@ out=$($C "$BIN/btperf" client -c 10.77.0.1:5201 -reverse -bytes 40000000 -verify
 wait "$cutter" || true
 grep -q 'verified=yes' <<<"$out" || fail "transfer across a cut not verified: $out"
 echo "E2E cut_transfer ${out##*RESULT }"
+# The control channel rode the cable: the client must have moved it to the DSL and kept its
+# session (one "session established", one "control channel resumed").
+grep -q 'control channel resumed' "$WORK/client.log" || fail "control channel not resumed after the cut"
+sessions=$(grep -c 'session established' "$WORK/client.log" || true)
+[[ $sessions == 1 ]] || fail "the client opened $sessions sessions across the cut"
+echo "E2E control_resumed=yes sessions=$sessions"
 $TB_CTL_cable_cmd restore both >/dev/null
 cable_carries cable_after_restore
 
