@@ -1,0 +1,105 @@
+package session
+
+import (
+	"io"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"bondtun/crypto"
+	"bondtun/framing"
+)
+
+// bareSession is a session with no sockets or goroutines, for driving its handlers directly.
+func bareSession(t *testing.T) *Session {
+	t.Helper()
+	s, err := newSession(sessionParams{
+		log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		peerName:  "test",
+		cipher:    crypto.CipherAES256GCM,
+		scheduler: "eat",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestFeedbackCopyIgnored: the same FEEDBACK arriving again (its copy on the spare path,
+// later) or an older one must not give an RTT sample: it would be the slower path's.
+func TestFeedbackCopyIgnored(t *testing.T) {
+	s := bareSession(t)
+	p := &Path{id: 1, remote: netip.MustParseAddrPort("192.0.2.1:7350")}
+	if err := s.addPath(p); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	p.live.MarkProbed(t0)
+	p.live.OnHeard(t0, 10*time.Millisecond) // validated, as by a PROBE_ACK
+	for pn := uint64(0); pn < 10; pn++ {
+		p.stats.OnSent(t0, pn, 1000)
+	}
+	p.pn = 10
+	fb := framing.Feedback{PathID: 1, HighestPN: 5, Packets: 6, Bytes: 6000}
+	s.onFeedback(t0.Add(20*time.Millisecond), fb)
+	srtt := p.stats.SRTT()
+	if srtt != 20*time.Millisecond {
+		t.Fatalf("SRTT after the first report = %v, want 20ms", srtt)
+	}
+	s.onFeedback(t0.Add(60*time.Millisecond), fb) // the copy, 40 ms later
+	old := framing.Feedback{PathID: 1, HighestPN: 4, Packets: 5, Bytes: 5000}
+	s.onFeedback(t0.Add(70*time.Millisecond), old) // an older report overtaken
+	if got := p.stats.SRTT(); got != srtt {
+		t.Fatalf("SRTT moved to %v on a copy or an older report", got)
+	}
+	newer := framing.Feedback{PathID: 1, HighestPN: 5, Packets: 7, Bytes: 7000} // a later arrival, same highest
+	s.onFeedback(t0.Add(30*time.Millisecond+50*time.Millisecond), newer)
+	if got := p.stats.SRTT(); got == srtt {
+		t.Fatal("a newer report (more packets) was ignored")
+	}
+}
+
+// TestSuspectPathsHoldPacketsWhenNoneUsable: with no usable path the scheduler puts packets on
+// a suspect path (held in its queue) instead of dropping them; with a usable one, never.
+func TestSuspectPathsHoldPacketsWhenNoneUsable(t *testing.T) {
+	s := bareSession(t)
+	now := time.Now()
+	a := &Path{id: 0x01, remote: netip.MustParseAddrPort("192.0.2.1:7350")}
+	b := &Path{id: 0x11, remote: netip.MustParseAddrPort("192.0.2.1:7350")}
+	for _, p := range []*Path{a, b} {
+		if err := s.addPath(p); err != nil {
+			t.Fatal(err)
+		}
+		p.live.MarkProbed(now)
+		p.live.OnHeard(now.Add(time.Millisecond), 10*time.Millisecond) // up
+	}
+	// Both go silent with data in flight: suspect.
+	later := now.Add(time.Second)
+	for _, p := range []*Path{a, b} {
+		p.live.OnSent(now.Add(2 * time.Millisecond))
+		p.live.Tick(later, true, 10*time.Millisecond, time.Millisecond)
+		if !p.fallbackLocked() || p.usableLocked(later) {
+			t.Fatalf("path %#x: state %v, want suspect", p.id, p.live.State())
+		}
+	}
+	s.snapshotPaths(later)
+	usable := 0
+	for _, sp := range s.schedPaths {
+		if sp.Usable {
+			usable++
+		}
+	}
+	if usable != 2 {
+		t.Fatalf("%d paths offered to the scheduler with none up, want the 2 suspect ones", usable)
+	}
+	// One comes back: only it is offered.
+	a.live.OnHeard(later, 10*time.Millisecond)
+	a.live.Tick(later.Add(200*time.Millisecond), false, 10*time.Millisecond, time.Millisecond)
+	s.snapshotPaths(later.Add(200 * time.Millisecond))
+	for i, sp := range s.schedPaths {
+		if want := s.schedIdx[i] == a; sp.Usable != want {
+			t.Fatalf("path %#x offered %v with another path up, want %v", sp.ID, sp.Usable, want)
+		}
+	}
+}
