@@ -68,15 +68,9 @@ if [[ $SCEN == selftest ]]; then
 	fo_selftest && echo "PASS bench-failover selftest"
 	exit
 fi
-case $SCEN in
-H) ;;
-E)
-	export CABLE_RATE=${CABLE_RATE:-100mbit} CABLE_DELAY=${CABLE_DELAY:-5ms}
-	export DSL_RATE=${DSL_RATE:-100mbit} DSL_DELAY=${DSL_DELAY:-5ms}
-	;;
-L) export DSL_LOSS=${DSL_LOSS:-1} ;;
-*) usage ;;
-esac
+# shellcheck source=lib/testbed.sh
+source scripts/lib/testbed.sh
+tb_scenario "$SCEN" || usage
 # Cut link = K, surviving link = V: client address, server address, client device.
 case $LINK in
 cable) KA=10.100.1.2 KS=10.100.1.1 KD=up0 VA=10.100.2.2 VS=10.100.2.1 VD=up1 SURV_NAME=dsl ;;
@@ -90,8 +84,6 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 0
 fi
 
-# shellcheck source=lib/testbed.sh
-source scripts/lib/testbed.sh
 # shellcheck source=lib/failover.sh
 source scripts/lib/failover.sh
 

@@ -18,23 +18,16 @@ SECS=${1:-600}
 SCEN=${2:-H}
 FLOWS=${SOAK_FLOWS:-1}
 CC=${SOAK_CC:-cubic}
-[[ $SECS =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [SECONDS] [H|E|L]" >&2; exit 2; }
-case $SCEN in
-H) ;;
-E)
-	export CABLE_RATE=${CABLE_RATE:-100mbit} CABLE_DELAY=${CABLE_DELAY:-5ms}
-	export DSL_RATE=${DSL_RATE:-100mbit} DSL_DELAY=${DSL_DELAY:-5ms}
-	;;
-L) export DSL_LOSS=${DSL_LOSS:-1} ;;
-*) echo "usage: $0 [SECONDS] [H|E|L]" >&2; exit 2 ;;
-esac
+usage() { echo "usage: $0 [SECONDS] [H|E|L]" >&2; exit 2; }
+# shellcheck source=lib/testbed.sh
+source scripts/lib/testbed.sh
+[[ $SECS =~ ^[1-9][0-9]*$ ]] || usage
+tb_scenario "$SCEN" || usage
 if [[ $(id -u) -ne 0 ]]; then
 	echo "SKIP bench-soak.sh: needs root (network namespaces, TUN devices)"
 	exit 0
 fi
 
-# shellcheck source=lib/testbed.sh
-source scripts/lib/testbed.sh
 WORK=$(mktemp -d /tmp/bondtun-soak.XXXXXX)
 PIDS=()
 tb_cleanup_on_exit

@@ -285,7 +285,7 @@ scenario_env() {
 
 # report NAME R: the scenario's Markdown table and BENCH lines.
 report() {
-	local n=$1 R=$2 dir flows sumref bt sum mp
+	local n=$1 R=$2 dir flows sumref bt sum mp lines=()
 	{
 		echo
 		echo "### Scenario $n: $SCEN_DESC"
@@ -304,6 +304,7 @@ report() {
 				bt=$(bn_med "$R/bondtun-$dir-$flows")
 				sum=$(bn_med "$R/sum-$dir-$sumref")
 				mp=$(bn_med "$R/mptcp-$dir-$flows")
+				lines+=("BENCH scenario=$n dir=$dir flows=$flows bondtun=$bt sum=$sum mptcp=$mp ratio=$(bn_ratio "$bt" "$sum") ratio_mptcp=$(bn_ratio "$bt" "$mp")")
 				printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s %% | %s %% |\n' "$dir" "$flows" \
 					"$(bn_cell "$R/cable-$dir-$flows")" "$(bn_cell "$R/dsl-$dir-$flows")" \
 					"$(bn_cell "$R/sum-$dir-$flows")" "$(bn_cell "$R/mptcp-$dir-$flows")" \
@@ -317,16 +318,7 @@ report() {
 		echo "| $n | $RTT_BASE | $RTT_IDLE | $RTT_LOAD |"
 		echo
 		echo '```'
-		for dir in down up; do
-			for flows in 1 8; do
-				sumref=$flows
-				[[ $n == L ]] && sumref=8
-				bt=$(bn_med "$R/bondtun-$dir-$flows")
-				sum=$(bn_med "$R/sum-$dir-$sumref")
-				mp=$(bn_med "$R/mptcp-$dir-$flows")
-				echo "BENCH scenario=$n dir=$dir flows=$flows bondtun=$bt sum=$sum mptcp=$mp ratio=$(bn_ratio "$bt" "$sum") ratio_mptcp=$(bn_ratio "$bt" "$mp")"
-			done
-		done
+		printf '%s\n' "${lines[@]}"
 		echo "BENCH scenario=$n rtt_idle_ms=$RTT_IDLE rtt_load_p95_ms=$RTT_LOAD rtt_base_ms=$RTT_BASE"
 		echo '```'
 	} | emit

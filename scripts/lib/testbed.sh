@@ -118,6 +118,21 @@ tb_teardown() {
 	return 0
 }
 
+# tb_scenario NAME: export the link variables of scenario H (the defaults), E (2 x 100 Mbit/s
+# 5 ms) or L (H with 1 % loss on DSL), leaving any CABLE_*/DSL_* already set alone; returns 1
+# for an unknown name. (scripts/bench.sh sets every variable itself: its scenarios are fixed.)
+tb_scenario() {
+	case $1 in
+	H) ;;
+	E)
+		export CABLE_RATE=${CABLE_RATE:-100mbit} CABLE_DELAY=${CABLE_DELAY:-5ms}
+		export DSL_RATE=${DSL_RATE:-100mbit} DSL_DELAY=${DSL_DELAY:-5ms}
+		;;
+	L) export DSL_LOSS=${DSL_LOSS:-1} ;;
+	*) return 1 ;;
+	esac
+}
+
 # tb_cleanup: end the PIDs a script recorded in its PIDS array, tear the testbed down and
 # remove its WORK directory. tb_cleanup_on_exit installs it for exit and Ctrl-C/TERM.
 tb_cleanup() {
