@@ -60,8 +60,8 @@ const (
 	// measured in scenario H, one inner Cubic flow reached 0.76 of the links' sum at 5 ms,
 	// 0.89 at 15 ms and 0.93 at 30 ms; since a dropped packet goes on as an empty
 	// placeholder (the receiver learns of the loss at once instead of holding the lane),
-	// 30 ms gave 0.87–0.90 and 45 ms 0.94-0.95, while ping under load (which rides the
-	// priority queue, not this one) did not get worse (docs/DECISIONS.md).
+	// 30 ms gave 0.84–0.90 and 45 ms 0.94 (A/B, 3 × 8 s each), while ping under load
+	// (which rides the priority queue, not this one) did not get worse (docs/DECISIONS.md).
 	codelTarget   = 45 * time.Millisecond
 	codelInterval = 100 * time.Millisecond
 	// repairMaxAge is the oldest sent packet that is still re-sent on a NACK: older copies
