@@ -121,6 +121,7 @@ func (s *Session) routineTimers() {
 	defer t.Stop()
 	var frames [512]byte
 	var lastFeedback, lastSpare, lastLive, lastTiers time.Time
+	var lastFo time.Duration
 	for {
 		select {
 		case <-s.done:
@@ -140,10 +141,14 @@ func (s *Session) routineTimers() {
 					lastFeedback = now
 				}
 			}
-			if now.Sub(lastLive) >= 50*time.Millisecond {
-				s.updateLiveLocked(now)
-				s.reorder.SetRepair(now, s.repairAllowance())
-				lastLive = now
+			fo := s.failoverHoldLocked(now)
+			if now.Sub(lastLive) >= 50*time.Millisecond || (fo > 0) != (lastFo > 0) {
+				if now.Sub(lastLive) >= 50*time.Millisecond {
+					s.updateLiveLocked(now)
+					lastLive = now
+				}
+				s.reorder.SetRepair(now, s.repairAllowance()+fo)
+				lastFo = fo
 			}
 			s.rxMu.Unlock()
 			if len(fb) > 0 {
@@ -266,6 +271,45 @@ func (s *Session) feedbackFramesLocked(now time.Time, b []byte) []byte {
 		p.rxDirty = false
 	}
 	return b
+}
+
+// failoverHoldLocked is how much longer the reorder buffer should hold gaps because a busy
+// path went silent while another path still delivers: what it had in flight is lost, and
+// the sender re-sends it on another path only once it finds the path suspect, after about
+// max(suspectFloor, SRTT + 4·RTTVAR). Released earlier, the gaps would make those copies,
+// and the failed path's queued packets the sender moves, arrive late and be dropped: the
+// inner flows would see them all as lost and re-send them a second time over the survivor.
+// Zero when no path is silent. rxMu must be held.
+func (s *Session) failoverHoldLocked(now time.Time) time.Duration {
+	var extra time.Duration
+	for _, p := range s.pathList() {
+		if !p.rxAny || p.rxGap >= busyGap {
+			continue
+		}
+		quiet := now.Sub(p.lastRecv)
+		if quiet < max(silentMin, silentGaps*p.rxGap) || quiet >= rxSilence || !s.othersDeliverLocked(now, p) {
+			continue
+		}
+		p.mu.Lock()
+		srtt, rttvar, state := p.stats.SRTT(), p.stats.RTTVar(), p.live.State()
+		p.mu.Unlock()
+		if state == liveness.Dead || state == liveness.Down {
+			continue // the sender has given up on it as well
+		}
+		extra = max(extra, suspectFloor, srtt+4*max(rttvar, srtt/2))
+	}
+	return extra
+}
+
+// othersDeliverLocked reports whether a path other than p delivered within silentMin.
+// rxMu must be held.
+func (s *Session) othersDeliverLocked(now time.Time, p *Path) bool {
+	for _, q := range s.pathList() {
+		if q != p && q.rxAny && now.Sub(q.lastRecv) < silentMin {
+			return true
+		}
+	}
+	return false
 }
 
 // updateLiveLocked tells the reorder buffer which paths still deliver to us, so that a gap

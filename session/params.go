@@ -32,6 +32,15 @@ const (
 	// rxSilence is how long a path may deliver nothing before the reorder buffer stops
 	// counting on it.
 	rxSilence = time.Second
+	// busyGap, silentMin and silentGaps define a receive-side failover: a path whose
+	// datagrams arrived less than busyGap apart on average is busy, and a busy path that
+	// delivered nothing for max(silentMin, silentGaps × its mean gap) while another path
+	// still delivers has gone silent. The reorder buffer then holds its gaps long enough for
+	// the sender to find the path suspect and re-send what it had in flight
+	// (failoverHoldLocked, docs/DECISIONS.md).
+	busyGap    = 5 * time.Millisecond
+	silentMin  = 20 * time.Millisecond
+	silentGaps = 10
 	// socketErrorRetry is how long a path that a socket error (ENETUNREACH, …) took down
 	// waits before it is probed again, when no netlink event brings it back sooner.
 	socketErrorRetry = time.Second

@@ -61,6 +61,7 @@ type Path struct {
 	rxAt       time.Time
 	rxDirty    bool // received data since the last FEEDBACK
 	lastRecv   time.Time
+	rxGap      time.Duration // smoothed time between arrivals (gain 1/16), 0 until measured
 	rxDatagram uint64
 	rxFrom     netip.AddrPort // where the newest datagram came from (server: the path's remote)
 }

@@ -100,6 +100,15 @@ func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime 
 	p.rxPackets++
 	p.rxBytes += uint64(size)
 	p.rxDirty = true
+	if p.lastRecv.IsZero() {
+		p.rxGap = busyGap
+	} else {
+		if gap := now.Sub(p.lastRecv); gap < busyGap {
+			p.rxGap += (gap - p.rxGap) / 16
+		} else {
+			p.rxGap = busyGap // idle for a while: not busy until arrivals are frequent again
+		}
+	}
 	p.lastRecv = now
 	p.rxDatagram++
 }
