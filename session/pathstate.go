@@ -12,6 +12,7 @@ import (
 	"bondtun/liveness"
 	"bondtun/path"
 	"bondtun/pathstat"
+	"bondtun/sched"
 )
 
 // Path is one (client uplink × server address) pair of a session, seen from this side.
@@ -49,6 +50,7 @@ type Path struct {
 	outs      [][]byte      // views of outBufs handed to WriteBatch
 	repairs   uint64        // packets of other paths re-sent on this one
 	codel     *aqm.CoDel    // drops from the bulk queue when it stands too long
+	pacer     sched.Pacer   // spreads the window's sends at the delivery rate
 	equalize  time.Duration // local queueing that only equalizes delay with slower paths
 
 	// receive side, guarded by Session.rxMu

@@ -119,7 +119,8 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 	if !p.remote.IsValid() {
 		return
 	}
-	win := sched.Window(&sched.Path{Rate: p.stats.DeliveryRate(), MinRTT: p.stats.RecentMinRTT()})
+	rate := p.stats.DeliveryRate()
+	win := sched.Window(&sched.Path{Rate: rate, MinRTT: p.stats.RecentMinRTT()})
 	if p.outBufs == nil {
 		p.outBufs = make([][]byte, path.MaxBatch)
 		for i := range p.outBufs {
@@ -142,6 +143,11 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 		// Small packets (pings, inner ACKs) pass the window: they are few and tiny, and
 		// waiting for feedback would add up to its spacing to every round trip.
 		if inflight := p.stats.Inflight(); !pb.small && inflight > 0 && inflight+dsize > win {
+			break
+		}
+		// Within the window, the pacer spreads what leaves; the session timer drains again
+		// every tick. Small packets pass it too.
+		if !pb.small && !p.pacer.Allow(now, rate, dsize) {
 			break
 		}
 		if len(out) == len(p.outBufs) {

@@ -1,0 +1,49 @@
+package sched
+
+import "time"
+
+const (
+	// PacingGain is how much faster than its measured delivery rate a path is paced:
+	// enough for the estimate to grow when the path can carry more, as BBR probes.
+	PacingGain = 1.25
+	// PacingBurst is the most a path may send at once after a pause, in time at its
+	// pacing rate: two ticks of the session timer that drains paced queues.
+	PacingBurst = 2 * time.Millisecond
+	// MinPacingBurst is the least burst, so a slow or newly measured path still sends a
+	// useful train of datagrams.
+	MinPacingBurst = 16 << 10
+)
+
+// Pacer spreads one path's sends over time at PacingGain × its delivery rate, a token
+// bucket holding at most PacingBurst of sending. The window caps how much a path has in
+// flight; the pacer keeps that amount from leaving in one burst, which would overflow a
+// bottleneck buffer of about one bandwidth-delay product (ALGORITHMS.md §2: each path is
+// paced at what it delivers). The zero value is ready: its first use has a full bucket.
+// It reads no clock and is not safe for concurrent use.
+type Pacer struct {
+	tokens float64 // bytes that may leave now
+	at     time.Time
+}
+
+// Allow reports whether a datagram of size bytes may leave now on a path that delivers
+// rate bytes/s, and if so charges it. A datagram may leave while any credit is left, so
+// the bucket can go one datagram into debt: a burst allowance smaller than a datagram
+// never blocks the path. A rate that is not positive means no pacing.
+func (p *Pacer) Allow(now time.Time, rate float64, size int) bool {
+	if !(rate > 0) { // also NaN
+		return true
+	}
+	pace := rate * PacingGain
+	burst := max(pace*PacingBurst.Seconds(), MinPacingBurst)
+	if p.at.IsZero() {
+		p.tokens = burst
+	} else if d := now.Sub(p.at); d > 0 {
+		p.tokens = min(p.tokens+pace*d.Seconds(), burst)
+	}
+	p.at = now
+	if p.tokens <= 0 {
+		return false
+	}
+	p.tokens -= float64(size)
+	return true
+}
