@@ -66,10 +66,14 @@ const (
 // 1 + QueueTarget/MinRTT per round trip when it is too low.
 const QueueTarget = 10 * time.Millisecond
 
-// Window returns p's in-flight window: max(Rate·(MinRTT + QueueTarget),
-// MinWindow) bytes.
+// Window returns p's in-flight window: max(Rate·(MinRTT + allowance),
+// MinWindow) bytes, where the queue allowance is QueueTarget but at most two
+// thirds of MinRTT: a bottleneck buffer is often one bandwidth-delay product
+// of the path's base RTT, which 10 ms of standing queue would fill on a 10 ms
+// path (every ping then waits the whole buffer). Less than about half of
+// MinRTT starves such a path between FEEDBACKs (docs/DECISIONS.md).
 func Window(p *Path) int {
-	w := p.Rate * (p.MinRTT + QueueTarget).Seconds()
+	w := p.Rate * (p.MinRTT + min(QueueTarget, p.MinRTT*2/3)).Seconds()
 	if w < MinWindow || w != w { // w != w: NaN from a bogus rate
 		return MinWindow
 	}

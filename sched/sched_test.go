@@ -86,6 +86,8 @@ func TestWindow(t *testing.T) {
 	}{
 		{"cable", cable(), 187_500},
 		{"dsl", dsl(), 175_000},
+		// E's links: 12.5 MB/s, 10.5 ms: the allowance is 7 ms (two thirds of 10.5), not 10.
+		{"short path", Path{Rate: 12.5e6, MinRTT: 10500 * time.Microsecond}, 218_750},
 		{"floor", Path{Rate: 1e5, MinRTT: 10 * ms}, MinWindow},
 		{"zero", Path{}, MinWindow},
 		{"negative rate", Path{Rate: -5, MinRTT: 10 * ms}, MinWindow},
