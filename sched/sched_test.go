@@ -88,6 +88,9 @@ func TestWindow(t *testing.T) {
 		{"dsl", dsl(), 175_000},
 		// E's links: 12.5 MB/s, 10.5 ms: the allowance is 7 ms (two thirds of 10.5), not 10.
 		{"short path", Path{Rate: 12.5e6, MinRTT: 10500 * time.Microsecond}, 218_750},
+		// A LAN path: 1 ms, but never less than MinQueueAllowance (7 ms), or deliveries not
+		// yet reported would starve it.
+		{"very short path", Path{Rate: 12.5e6, MinRTT: time.Millisecond}, 100_000},
 		{"floor", Path{Rate: 1e5, MinRTT: 10 * ms}, MinWindow},
 		{"zero", Path{}, MinWindow},
 		{"negative rate", Path{Rate: -5, MinRTT: 10 * ms}, MinWindow},
