@@ -141,12 +141,14 @@ func (s *Session) routineTimers() {
 					lastFeedback = now
 				}
 			}
-			fo := s.failoverHoldLocked(now)
-			if now.Sub(lastLive) >= 50*time.Millisecond || (fo > 0) != (lastFo > 0) {
-				if now.Sub(lastLive) >= 50*time.Millisecond {
-					s.updateLiveLocked(now)
-					lastLive = now
-				}
+			live := now.Sub(lastLive) >= 50*time.Millisecond
+			if live {
+				s.updateLiveLocked(now)
+				lastLive = now
+			}
+			// The repair allowance follows the paths every 50 ms, and a path going silent
+			// or speaking again at once.
+			if fo := s.failoverHoldLocked(now); live || (fo > 0) != (lastFo > 0) {
 				s.reorder.SetRepair(now, s.repairAllowance()+fo)
 				lastFo = fo
 			}
@@ -231,7 +233,7 @@ func (s *Session) serviceQueues(now time.Time) {
 		for k, q := range []*txQueue{&p.prio, &p.bulk} {
 			for q.n > 0 && n[k] < len(moved[k]) {
 				b := q.peek()
-				moved[k][n[k]] = q.pop(b.n + framing.Overhead)
+				moved[k][n[k]] = q.pop(datagramSize(b))
 				b.enq = now // CoDel judges the wait on the new path, not the failed one
 				n[k]++
 			}
@@ -239,7 +241,7 @@ func (s *Session) serviceQueues(now time.Time) {
 		p.mu.Unlock()
 		target.mu.Lock()
 		for k, q := range []*txQueue{&target.prio, &target.bulk} {
-			for _, b := range q.merge(moved[k][:n[k]], datagramSize) {
+			for _, b := range q.merge(moved[k][:n[k]]) {
 				putBuf(b)
 				s.counters.TxQueueDropped.Add(1)
 			}

@@ -63,7 +63,7 @@ type Path struct {
 	rxAt       time.Time
 	rxDirty    bool // received data since the last FEEDBACK
 	lastRecv   time.Time
-	rxGap      time.Duration // smoothed time between arrivals (gain 1/16), 0 until measured
+	rxGap      time.Duration // smoothed time between arrivals (gain 1/16); busyGap after a pause
 	rxDatagram uint64
 	rxFrom     netip.AddrPort // where the newest datagram came from (server: the path's remote)
 }

@@ -71,7 +71,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 			if pb.prio {
 				q = &p.prio
 			}
-			if !q.push(pb, pb.n+framing.Overhead) {
+			if !q.push(pb, datagramSize(pb)) {
 				putBuf(pb)
 				s.counters.TxQueueDropped.Add(1)
 			}
@@ -139,7 +139,7 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 			break
 		}
 		pb := q.peek()
-		dsize := pb.n + framing.Overhead
+		dsize := datagramSize(pb)
 		// Small packets (pings, inner ACKs) pass the window: they are few and tiny, and
 		// waiting for feedback would add up to its spacing to every round trip.
 		if inflight := p.stats.Inflight(); !pb.small && inflight > 0 && inflight+dsize > win {
@@ -337,7 +337,7 @@ func (s *Session) repair(now time.Time, lost *Path, nack framing.Nack) {
 		inner, _ := framing.ParseInnerHeader(b.data[framing.HeaderLen:framing.PayloadOffset])
 		inner.SendTime = stamp
 		inner.Put(b.data[framing.HeaderLen:])
-		if !target.prio.push(b, b.n+framing.Overhead) {
+		if !target.prio.push(b, datagramSize(b)) {
 			putBuf(b)
 			continue
 		}

@@ -34,8 +34,8 @@ func (q *txQueue) push(b *packetBuf, size int) bool {
 
 // merge inserts bs, which are in scheduling order, into q, also in scheduling order, so
 // that the lanes' packets leave in the order they were scheduled. It returns the buffers
-// that did not fit, in order (the newest ones); size gives a buffer's datagram bytes.
-func (q *txQueue) merge(bs []*packetBuf, size func(*packetBuf) int) (rest []*packetBuf) {
+// that did not fit, in order (the newest ones).
+func (q *txQueue) merge(bs []*packetBuf) (rest []*packetBuf) {
 	if len(bs) == 0 {
 		return nil
 	}
@@ -59,7 +59,7 @@ func (q *txQueue) merge(bs []*packetBuf, size func(*packetBuf) int) (rest []*pac
 			i--
 		} else {
 			q.items[at(k)] = bs[j]
-			q.bytes += size(bs[j])
+			q.bytes += datagramSize(bs[j])
 			j--
 		}
 	}

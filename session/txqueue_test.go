@@ -43,7 +43,7 @@ func TestTxQueueMerge(t *testing.T) {
 			all = append(all, order)
 			wantBytes += datagramSize(b)
 		}
-		rest := q.merge(bs, datagramSize)
+		rest := q.merge(bs)
 		slices.Sort(all)
 		keep := map[uint64]bool{}
 		for _, b := range rest {
