@@ -39,7 +39,7 @@ func FuzzStats(f *testing.F) {
 				if highest < uint64(len(cum)) {
 					bytes = cum[highest]
 				}
-				s.OnFeedback(now, highest, uint32(highest+1-lostN), bytes, time.Duration(c)*time.Millisecond)
+				s.OnFeedback(now, highest, uint32(highest+1-lostN), bytes, time.Duration(c)*time.Millisecond, time.Duration(c%7)*time.Millisecond)
 				if highest < uint64(len(sizes)) && (!hasAcked || highest > acked) {
 					acked, hasAcked = highest, true
 				}

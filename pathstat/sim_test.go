@@ -15,6 +15,12 @@ type simLink struct {
 	feedbackEvery time.Duration
 	drop          func(pn uint64) bool // scripted loss; nil means none
 	queueLimit    time.Duration        // drop-tail when the backlog exceeds it; 0 means unlimited
+	// onArrival: FEEDBACK only when something arrived since the last one, on a fixed grid
+	// of feedbackEvery (as the session sends it: its reports follow the busiest path, so a
+	// quiet path's arrival waits 0 to feedbackEvery for one), instead of every
+	// feedbackEvery regardless.
+	onArrival bool
+	jitter    func(pn uint64) time.Duration // extra one-way delay of packet pn; FIFO is kept
 
 	start    time.Time
 	now      time.Duration // the clock, as an offset from start
@@ -25,6 +31,7 @@ type simLink struct {
 	toRcv []simPacket
 	// Receiver state.
 	haveRcv   bool
+	dirty     bool // arrivals since the last FEEDBACK
 	highest   uint64
 	highestAt time.Duration
 	highestTS uint16
@@ -58,7 +65,14 @@ func (l *simLink) send(t time.Duration, pn uint64, size int) {
 	}
 	startTx := max(t, l.linkFree)
 	l.linkFree = startTx + time.Duration(float64(size)/l.rate*float64(time.Second))
-	l.toRcv = append(l.toRcv, simPacket{pn, size, Stamp(t), l.linkFree + l.owd})
+	arrive := l.linkFree + l.owd
+	if l.jitter != nil {
+		arrive += l.jitter(pn)
+		if n := len(l.toRcv); n > 0 {
+			arrive = max(arrive, l.toRcv[n-1].arrive)
+		}
+	}
+	l.toRcv = append(l.toRcv, simPacket{pn, size, Stamp(t), arrive})
 }
 
 // step delivers everything due at offset t to the receiver and to s.
@@ -66,12 +80,15 @@ func (l *simLink) step(t time.Duration, s *Stats) {
 	for len(l.toRcv) > 0 && l.toRcv[0].arrive <= t {
 		p := l.toRcv[0]
 		l.toRcv = l.toRcv[1:]
-		l.haveRcv, l.highest, l.highestAt, l.highestTS = true, p.pn, p.arrive, p.stamp
+		l.haveRcv, l.dirty, l.highest, l.highestAt, l.highestTS = true, true, p.pn, p.arrive, p.stamp
 		l.packets++
 		l.bytes += uint64(p.size)
 	}
-	if l.haveRcv && t >= l.nextFB {
-		l.nextFB = t + l.feedbackEvery
+	if l.haveRcv && t >= l.nextFB && (l.dirty || !l.onArrival) {
+		l.nextFB, l.dirty = t+l.feedbackEvery, false
+		if l.onArrival {
+			l.nextFB = t.Truncate(l.feedbackEvery) + l.feedbackEvery
+		}
 		l.toSnd = append(l.toSnd, simFeedback{
 			arrive: t + l.owd, highest: l.highest, packets: l.packets, bytes: l.bytes,
 			echo: l.highestTS, delayStp: Stamp(t - l.highestAt),
@@ -81,7 +98,7 @@ func (l *simLink) step(t time.Duration, s *Stats) {
 		f := l.toSnd[0]
 		l.toSnd = l.toSnd[1:]
 		rtt := RTTFromEcho(Stamp(t), f.echo, f.delayStp)
-		s.OnFeedback(l.start.Add(t), f.highest, f.packets, f.bytes, rtt)
+		s.OnFeedback(l.start.Add(t), f.highest, f.packets, f.bytes, rtt, time.Duration(f.delayStp)*StampUnit)
 	}
 }
 

@@ -48,10 +48,18 @@ const (
 	// sender's demand, not the path; it may raise the estimate but not
 	// lower it (BBR's app-limited rule).
 	appLimitedFraction = 0.8
-	// keptUpFraction: a path that delivered at least this fraction of the
-	// offered rate kept up with the sender, so the sample says nothing about
-	// its capacity.
-	keptUpFraction = 0.9
+	// behindFraction and behindMinPackets: a sample shows that a path fell
+	// behind a light load when it delivered less than behindFraction of the
+	// send rate over at least behindMinPackets datagrams. Over a few sparse
+	// datagrams (control traffic, probes) the ratio of delivery to send
+	// spacing is one datagram's jitter, and a few ms of jitter (the
+	// receiver's 5 ms FEEDBACK grid, a busy CPU, a jittery link) stretch a
+	// 20 ms span by more than the 10 % once allowed: taken as "behind", they
+	// drove healthy paths' estimates to the control traffic's few kB/s and
+	// the next transfer started on one path only (issue 12). A path that
+	// really falls behind builds a queue, and its deliveries lag by far more.
+	behindFraction   = 0.75
+	behindMinPackets = 16
 )
 
 // Config tunes a Stats: the values reported before any sample and the size
@@ -103,7 +111,8 @@ type Stats struct {
 	// Delivery rate: a sample spans from the reference feedback (refAt,
 	// refBytes, and the send time of its highest packet) to a later one.
 	haveRef    bool
-	refAt      time.Duration
+	refAt      time.Duration // when the reference's highest packet arrived, on the sender's clock
+	refPN      uint64
 	refSentAt  time.Duration
 	refBytes   uint64
 	refCumSent uint64 // cumSent of the reference's highest packet
@@ -175,13 +184,14 @@ func (s *Stats) lookup(pn uint64) (*sentPacket, bool) {
 
 // OnFeedback applies a FEEDBACK frame received at now: the highest packet
 // number received on this path, the cumulative count of packets (mod 2^32)
-// and bytes received, and the RTT derived from its echo (see [RTTFromEcho]),
-// or [NoRTT] when there is none.
+// and bytes received, the RTT derived from its echo (see [RTTFromEcho]), or
+// [NoRTT] when there is none, and delay, how long the receiver held the
+// report after that packet arrived (the frame's Delay field).
 //
 // Feedback that acknowledges nothing new (reordered or duplicate frames) only
 // refreshes LastHeard and the RTT; feedback naming a packet never sent is
 // ignored apart from LastHeard.
-func (s *Stats) OnFeedback(now time.Time, highestPN uint64, packets uint32, bytes uint64, rtt time.Duration) {
+func (s *Stats) OnFeedback(now time.Time, highestPN uint64, packets uint32, bytes uint64, rtt, delay time.Duration) {
 	s.lastHeard = now
 	if s.sent == 0 || highestPN >= s.nextPN {
 		return
@@ -198,7 +208,7 @@ func (s *Stats) OnFeedback(now time.Time, highestPN uint64, packets uint32, byte
 	}
 	s.ackUpTo(highestPN)
 	s.updateLoss(highestPN, packets, newlyResolved)
-	s.updateRate(now.Sub(s.base), highestPN, bytes)
+	s.updateRate(now.Sub(s.base)-max(delay, 0), highestPN, bytes)
 }
 
 // ackUpTo marks every packet up to highest as no longer in flight.
@@ -244,18 +254,22 @@ func (s *Stats) updateLoss(highest uint64, packets uint32, newlyResolved uint64)
 // updateRate takes a delivery-rate sample once at least max(SRTT, 10 ms) has
 // passed since the reference feedback. Like BBR, the interval is the longer of
 // the ACK interval and the send interval of the packets it covers, so ACK
-// compression cannot inflate the sample.
-func (s *Stats) updateRate(now time.Duration, highest, bytes uint64) {
+// compression cannot inflate the sample. The ACK interval runs between the
+// arrivals of the two reports' highest packets (at is the feedback's arrival
+// less the time the receiver held it): the receiver reports on a 5 ms grid,
+// and counted from the reports' own arrivals a quiet path's interval came out
+// up to 5 ms long, which read as a path falling behind.
+func (s *Stats) updateRate(at time.Duration, highest, bytes uint64) {
 	if highest >= s.roundEndPN { // a packet-timed round trip has passed
 		s.round++
 		s.roundEndPN = s.nextPN
 	}
 	e, known := s.lookup(highest)
-	if !s.haveRef || bytes < s.refBytes {
-		s.setRef(now, e, known, bytes)
+	if !s.haveRef || bytes < s.refBytes || highest <= s.refPN {
+		s.setRef(at, highest, e, known, bytes)
 		return
 	}
-	ackDt := now - s.refAt
+	ackDt := at - s.refAt
 	if ackDt < max(s.SRTT(), minRateInterval) {
 		return
 	}
@@ -270,18 +284,20 @@ func (s *Stats) updateRate(now time.Duration, highest, bytes uint64) {
 	sample := float64(bytes-s.refBytes) / dt.Seconds()
 	// App-limited: the sender offered well below the estimate and the path
 	// kept up with it. If the path fell behind (sample well below the send
-	// rate), the sample measured the path, however little was offered.
-	appLimited := sendRate < appLimitedFraction*s.DeliveryRate() && sample >= keptUpFraction*sendRate
+	// rate, over enough datagrams to tell), the sample measured the path,
+	// however little was offered.
+	behind := sample < behindFraction*sendRate && highest-s.refPN >= behindMinPackets
+	appLimited := sendRate < appLimitedFraction*s.DeliveryRate() && !behind
 	if !appLimited || sample > s.DeliveryRate() {
 		s.rate.update(rateRounds, s.round, sample)
 	}
-	s.setRef(now, e, known, bytes)
+	s.setRef(at, highest, e, known, bytes)
 }
 
 // setRef makes this feedback the start of the next rate sample; e is the
 // ring entry of its highest packet, if known.
-func (s *Stats) setRef(now time.Duration, e *sentPacket, known bool, bytes uint64) {
-	s.haveRef, s.refAt, s.refBytes, s.refKnown = true, now, bytes, known
+func (s *Stats) setRef(at time.Duration, highest uint64, e *sentPacket, known bool, bytes uint64) {
+	s.haveRef, s.refAt, s.refPN, s.refBytes, s.refKnown = true, at, highest, bytes, known
 	if known {
 		s.refSentAt, s.refCumSent = e.sentAt, e.cumSent
 	}

@@ -155,7 +155,7 @@ func TestRingWrap(t *testing.T) {
 			}
 			for _, h := range tc.acks {
 				now = now.Add(time.Millisecond)
-				s.OnFeedback(now, h, uint32(h+1), (h+1)*10, NoRTT)
+				s.OnFeedback(now, h, uint32(h+1), (h+1)*10, NoRTT, 0)
 			}
 			if got := s.Inflight(); got != tc.wantInflight {
 				t.Errorf("Inflight = %d, want %d", got, tc.wantInflight)
@@ -187,7 +187,7 @@ func TestLossCounterWrap(t *testing.T) {
 			for pn := first; pn <= tc.highest; pn++ {
 				s.OnSent(simStart, pn, 100)
 			}
-			s.OnFeedback(simStart.Add(time.Second), tc.highest, tc.packets, 0, NoRTT)
+			s.OnFeedback(simStart.Add(time.Second), tc.highest, tc.packets, 0, NoRTT, 0)
 			if got := s.Lost(); got != tc.wantLost {
 				t.Errorf("Lost = %d, want %d", got, tc.wantLost)
 			}
@@ -203,18 +203,26 @@ func TestDeliveryRatePhases(t *testing.T) {
 		name      string
 		rate2     float64       // link rate in the second phase, bytes/s
 		interval2 time.Duration // send interval in the second phase
+		onArrival bool          // FEEDBACK only after arrivals, as the session sends it
 		want      float64
 	}{
 		// A capacity drop under load is followed within ten round trips.
-		{"capacity drop, saturated", 2.5e6, 200 * time.Microsecond, 2.5e6},
-		{"capacity rise, saturated", 12.5e6, 100 * time.Microsecond, 12.5e6},
+		{"capacity drop, saturated", 2.5e6, 200 * time.Microsecond, false, 2.5e6},
+		{"capacity rise, saturated", 12.5e6, 100 * time.Microsecond, false, 12.5e6},
 		// Offered 10 Mbit/s, below the old estimate, but more than the path
 		// now carries: the path is the bottleneck, not the sender.
-		{"capacity drop below a light load", 0.625e6, time.Millisecond, 0.625e6},
+		{"capacity drop below a light load", 0.625e6, time.Millisecond, false, 0.625e6},
 		// App-limited samples (the sender offers a fifth of the estimate, as
 		// EAT does to an idle slow path) never lower the estimate.
-		{"app-limited keeps estimate", 6.25e6, time.Millisecond, 6.25e6},
-		{"probes only keeps estimate", 6.25e6, 100 * time.Millisecond, 6.25e6},
+		{"app-limited keeps estimate", 6.25e6, time.Millisecond, false, 6.25e6},
+		{"probes only keeps estimate", 6.25e6, 100 * time.Millisecond, false, 6.25e6},
+		// Sparse control datagrams (a FEEDBACK copy every 20 ms) with FEEDBACK sent only
+		// after arrivals: a sample then spans a little more acknowledgement time than send
+		// time, which looked like a path falling behind and drove a healthy DSL's estimate
+		// to a few kB/s during a download (issue 12, the e2e upload that followed it
+		// stayed on the cable).
+		{"sparse control traffic keeps estimate", 6.25e6, 20 * time.Millisecond, true, 6.25e6},
+		{"sparse traffic, 7 ms apart, keeps estimate", 6.25e6, 7 * time.Millisecond, true, 6.25e6},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,7 +233,7 @@ func TestDeliveryRatePhases(t *testing.T) {
 			if got := s.DeliveryRate(); got < 6.25e6*0.95 || got > 6.25e6*1.05 {
 				t.Fatalf("first phase DeliveryRate = %.0f, want 6250000 ±5%%", got)
 			}
-			l.rate = tc.rate2
+			l.rate, l.onArrival = tc.rate2, tc.onArrival
 			l.run(s, size, tc.interval2, 2*time.Second, 0)
 			if got := s.DeliveryRate(); got < tc.want*0.95 || got > tc.want*1.05 {
 				t.Errorf("DeliveryRate = %.0f, want %.0f ±5%%", got, tc.want)
@@ -249,7 +257,7 @@ func TestAllocs(t *testing.T) {
 		{"OnFeedback", func() {
 			now = now.Add(time.Millisecond)
 			s.OnSent(now, pn, 1400)
-			s.OnFeedback(now, pn, uint32(pn+1), (pn+1)*1400, 20*time.Millisecond)
+			s.OnFeedback(now, pn, uint32(pn+1), (pn+1)*1400, 20*time.Millisecond, 0)
 			pn++
 		}},
 		{"OnRTTSample", func() { now = now.Add(time.Millisecond); s.OnRTTSample(now, 20*time.Millisecond) }},
@@ -273,7 +281,7 @@ func BenchmarkOnSentOnFeedback(b *testing.B) {
 		now = now.Add(10 * time.Microsecond)
 		s.OnSent(now, pn, 1400)
 		if pn%16 == 15 { // one feedback per 16 datagrams
-			s.OnFeedback(now, pn-8, uint32(pn-7), (pn-7)*1400, 20*time.Millisecond)
+			s.OnFeedback(now, pn-8, uint32(pn-7), (pn-7)*1400, 20*time.Millisecond, 0)
 		}
 	}
 }
@@ -298,7 +306,7 @@ func TestRingSizeConfig(t *testing.T) {
 			if got := s.Inflight(); got != tc.wantInflight {
 				t.Errorf("Inflight = %d, want %d", got, tc.wantInflight)
 			}
-			s.OnFeedback(simStart.Add(time.Second), 4999, 5000, 50000, NoRTT)
+			s.OnFeedback(simStart.Add(time.Second), 4999, 5000, 50000, NoRTT, 0)
 			if got := s.Inflight(); got != 0 {
 				t.Errorf("Inflight after full ack = %d, want 0", got)
 			}
@@ -336,5 +344,26 @@ func TestRecentMinRTTForgetsQuickly(t *testing.T) {
 	}
 	if got := s.RecentMinRTT(); got != 60*time.Millisecond {
 		t.Errorf("RecentMinRTT = %v, want 60ms after 3 s at 60 ms", got)
+	}
+}
+
+// TestSparseTrafficKeepsRate sends only sparse control datagrams (as a path carrying
+// FEEDBACK copies and probes does) over paths of several delays, with FEEDBACK on a 5 ms
+// grid and some return jitter: the delivery-rate estimate must stay where saturated
+// traffic left it (issue 12).
+func TestSparseTrafficKeepsRate(t *testing.T) {
+	for _, owd := range []time.Duration{5 * time.Millisecond, 12 * time.Millisecond, 22 * time.Millisecond, 31 * time.Millisecond} {
+		for _, interval := range []time.Duration{3 * time.Millisecond, 7 * time.Millisecond, 20 * time.Millisecond, 45 * time.Millisecond} {
+			l := &simLink{rate: 6.25e6, owd: owd, feedbackEvery: 5 * time.Millisecond,
+				queueLimit: 50 * time.Millisecond, start: simStart}
+			s := New(simStart)
+			l.run(s, 1250, 200*time.Microsecond, time.Second, 0)
+			l.onArrival = true
+			l.jitter = func(pn uint64) time.Duration { return time.Duration(pn*7919%3000) * time.Microsecond }
+			l.run(s, 110, interval, 3*time.Second, 0)
+			if got := s.DeliveryRate(); got < 6.25e6*0.9 {
+				t.Errorf("owd %v, a datagram every %v: DeliveryRate = %.0f, want ≥ 90 %% of 6250000", owd, interval, got)
+			}
+		}
 	}
 }

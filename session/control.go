@@ -104,7 +104,7 @@ func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
 			rtt = d
 		}
 	}
-	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt)
+	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt, framing.DurationOf16(fb.Delay))
 	if fb.HighestPN > q.ackedPN || q.ackedPN == 0 {
 		q.ackedPN = fb.HighestPN
 		s.onLiveness(now, q, q.live.OnHeard(now, rtt))
