@@ -120,7 +120,7 @@ func (s *Session) routineTimers() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var frames [512]byte
-	var lastFeedback, lastSpare, lastLive, lastTiers time.Time
+	var lastFeedback, lastSpare, lastLive, lastTiers, lastRecord time.Time
 	var lastFo time.Duration
 	for {
 		select {
@@ -174,6 +174,12 @@ func (s *Session) routineTimers() {
 			if s.sendsTiers && now.Sub(lastTiers) >= tierInterval {
 				s.sendTiers(now)
 				lastTiers = now
+			}
+			if now.Sub(lastRecord) >= recordInterval {
+				s.recMu.Lock()
+				s.recordLocked(now)
+				s.recMu.Unlock()
+				lastRecord = now
 			}
 		}
 	}

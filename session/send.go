@@ -37,6 +37,9 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		lane := classify.LaneOf(flow)
 		small := sched.IsSmall(size)
 		resent := !small && s.isRetransmission(pkt, flow, lane)
+		if resent {
+			s.counters.TxInnerRetx.Add(1)
+		}
 		var k int
 		if small || resent {
 			k = sched.LowestDelay(s.schedPaths)
@@ -160,6 +163,7 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 			// placeholder that fills its lane slot, so the receiver's reorder buffer does
 			// not hold the lane's later packets for a gap nothing will fill.
 			pb.n = 0
+			p.codelDrops++
 			s.counters.TxQueueDropped.Add(1)
 		}
 		pn := p.pn

@@ -83,6 +83,9 @@ type Session struct {
 	ctrlUplink atomic.Int32             // client: the uplink carrying ctrl; -1 on the server
 	sendsTiers bool                     // the client tells the server its paths' tiers (PATH_STATUS)
 
+	recMu sync.Mutex // guards rec; taken before rxMu and Path.mu
+	rec   recorder   // the flight recorder (recorder.go)
+
 	counters Counters
 	closed   atomic.Bool
 	done     chan struct{}
@@ -100,6 +103,7 @@ type tcpLane struct {
 type Counters struct {
 	TxPackets, TxBytes, TxDropped              atomic.Uint64
 	TxQueueDropped, TxRepaired                 atomic.Uint64
+	TxInnerRetx                                atomic.Uint64 // inner TCP retransmissions sent
 	RxPackets, RxBytes                         atomic.Uint64
 	RxLost                                     atomic.Uint64
 	RxReplay, RxAuthFail, RxBadInner, RxNoPath atomic.Uint64

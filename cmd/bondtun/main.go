@@ -6,6 +6,7 @@
 //	bondtun pubkey < private.key   print the public key of a private key
 //	bondtun up -c FILE             bring the tunnel up (foreground; Ctrl-C tears it down)
 //	bondtun status -c FILE [-json] show the sessions and paths of a running tunnel
+//	bondtun status -c FILE --trace F  write its flight recorder to F (CSV, docs/TRACE.md)
 //	bondtun tier -c FILE UPLINK T  switch an uplink to primary, backup or disabled
 //	bondtun down -c FILE           remove what a crashed `up` left behind
 //	bondtun version                print the version
@@ -36,7 +37,7 @@ func init() {
 		{"genkey", "print a new private key", "bondtun genkey", runGenkey},
 		{"pubkey", "read a private key on stdin, print its public key", "bondtun pubkey < private.key", runPubkey},
 		{"up", "bring the tunnel up and run in the foreground", "bondtun up -c FILE [-v]", runUp},
-		{"status", "show the sessions and paths of a running tunnel", "bondtun status -c FILE [-json]", runStatus},
+		{"status", "show the sessions and paths of a running tunnel, or dump its flight recorder (--trace FILE, docs/TRACE.md)", "bondtun status -c FILE [-json] [--trace FILE|-]", runStatus},
 		{"tier", "switch an uplink of a running client to primary, backup or disabled", "bondtun tier -c FILE UPLINK primary|backup|disabled", runTier},
 		{"down", "remove the device, routes and rules a crashed `up` left", "bondtun down -c FILE", runDown},
 		{"version", "print the version", "bondtun version", runVersion},

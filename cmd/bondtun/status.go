@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"bondtun/session"
@@ -37,10 +40,12 @@ func statusSocket(device, configPath string) string {
 type controller struct {
 	snapshot func() session.Snapshot
 	setTier  func(uplink string, tier uint8) error // nil on a server
+	trace    func(io.Writer) error                 // the flight recorder as CSV (docs/TRACE.md)
 }
 
 // serveStatus serves the device's control socket: each connection sends one line, "status"
-// (answered with a JSON snapshot) or "tier UPLINK TIER" (answered "ok" or "error: …").
+// (answered with a JSON snapshot), "trace" (the flight recorder as CSV) or "tier UPLINK
+// TIER" (answered "ok" or "error: …").
 // It returns a function that closes the socket and removes its file.
 func serveStatus(device, configPath string, ctl controller, log *slog.Logger) (func(), error) {
 	if err := os.MkdirAll(statusDir, 0o755); err != nil {
@@ -59,7 +64,7 @@ func serveStatus(device, configPath string, ctl controller, log *slog.Logger) (f
 			if err != nil {
 				return
 			}
-			c.SetDeadline(time.Now().Add(2 * time.Second))
+			c.SetDeadline(time.Now().Add(5 * time.Second))
 			line, _ := bufio.NewReader(io.LimitReader(c, 512)).ReadString('\n')
 			if err := answer(c, strings.Fields(line), ctl); err != nil {
 				log.Debug("control socket", "err", err)
@@ -74,6 +79,8 @@ func answer(w io.Writer, cmd []string, ctl controller) error {
 	switch {
 	case len(cmd) == 0 || cmd[0] == "status":
 		return json.NewEncoder(w).Encode(ctl.snapshot())
+	case cmd[0] == "trace" && len(cmd) == 1 && ctl.trace != nil:
+		return ctl.trace(w)
 	case cmd[0] == "tier" && len(cmd) == 3:
 		tier, err := session.ParseTier(cmd[2])
 		if err == nil && ctl.setTier == nil {
@@ -103,7 +110,7 @@ func ask(device, configPath, line string) ([]byte, error) {
 		return nil, err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(c, line+"\n"); err != nil {
 		return nil, err
 	}
@@ -144,17 +151,31 @@ func runTier(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 
 func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var asJSON bool
+	var traceFile string
 	rest := args[:0:0]
-	for _, a := range args {
-		if a == "-json" || a == "--json" {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-json" || a == "--json":
 			asJSON = true
-			continue
+		case a == "-trace" || a == "--trace":
+			if i+1 == len(args) {
+				return usageErr("%s needs a file name (- for standard output)", a)
+			}
+			traceFile = args[i+1]
+			i++
+		case strings.HasPrefix(a, "-trace=") || strings.HasPrefix(a, "--trace="):
+			_, traceFile, _ = strings.Cut(a, "=")
+		default:
+			rest = append(rest, a)
 		}
-		rest = append(rest, a)
 	}
 	cfg, _, err := loadConfigFlag("status", rest, stderr)
 	if err != nil {
 		return err
+	}
+	if traceFile != "" {
+		return writeTrace(cfg.TUN.Name, cfg.Path, traceFile, stdout)
 	}
 	raw, err := ask(cfg.TUN.Name, cfg.Path, "status")
 	if err != nil {
@@ -170,6 +191,58 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	printStatus(stdout, cfg.TUN.Name, snap)
 	return nil
+}
+
+// writeTrace fetches the running tunnel's flight recorder and writes it to file (- for
+// stdout).
+func writeTrace(device, configPath, file string, stdout io.Writer) error {
+	raw, err := ask(device, configPath, "trace")
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(string(raw), "#") && !strings.HasPrefix(string(raw), "t_ms") {
+		return fmt.Errorf("trace: %s", strings.TrimPrefix(strings.TrimSpace(string(raw)), "error: "))
+	}
+	if file == "-" {
+		_, err := stdout.Write(raw)
+		return err
+	}
+	if err := os.WriteFile(file, raw, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "flight recorder of %s written to %s (%d bytes); plot it with scripts/plot-trace.sh\n", device, file, len(raw))
+	return nil
+}
+
+// dumpTraceOnSignal writes the flight recorder to a file beside the control socket each
+// time the process gets SIGUSR1, until ctx ends.
+func dumpTraceOnSignal(ctx context.Context, device, configPath string, trace func(io.Writer) error, log *slog.Logger) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				sock := statusSocket(device, configPath)
+				file := strings.TrimSuffix(sock, ".sock") + "-trace-" + time.Now().UTC().Format("20060102T150405Z") + ".csv"
+				f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+				if err == nil {
+					err = trace(f)
+					if cerr := f.Close(); err == nil {
+						err = cerr
+					}
+				}
+				if err != nil {
+					log.Warn("flight recorder dump failed", "file", file, "err", err)
+				} else {
+					log.Info("flight recorder written", "file", file)
+				}
+			}
+		}
+	}()
 }
 
 func printStatus(w io.Writer, dev string, snap session.Snapshot) {

@@ -100,11 +100,12 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if closeStatus, err := serveStatus(name, cfg.Path, controller{snapshot: c.Snapshot, setTier: c.SetTier}, log); err == nil {
+		if closeStatus, err := serveStatus(name, cfg.Path, controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace}, log); err == nil {
 			defer closeStatus()
 		} else {
 			log.Warn("no status socket", "err", err)
 		}
+		dumpTraceOnSignal(ctx, name, cfg.Path, c.WriteTrace, log)
 		if err := c.Connect(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -119,11 +120,12 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if closeStatus, err := serveStatus(name, cfg.Path, controller{snapshot: sv.Snapshot}, log); err == nil {
+	if closeStatus, err := serveStatus(name, cfg.Path, controller{snapshot: sv.Snapshot, trace: sv.WriteTrace}, log); err == nil {
 		defer closeStatus()
 	} else {
 		log.Warn("no status socket", "err", err)
 	}
+	dumpTraceOnSignal(ctx, name, cfg.Path, sv.WriteTrace, log)
 	log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
 	return sv.Run(ctx)
 }
