@@ -28,6 +28,7 @@ type Sample struct {
 	PacingBps  float64       // pacing rate, bits/s
 	SRTT       time.Duration // smoothed RTT
 	MinRTT     time.Duration // the window's (recent) minimum RTT
+	Jitter     time.Duration // packet-to-packet RTT variation
 	Window     int           // in-flight window, bytes
 	Inflight   int           // bytes sent and not yet acknowledged
 	Queue      int           // bytes waiting in bondtun's local queues for this path
@@ -85,7 +86,7 @@ func (r *Ring) Samples(dst []Sample) []Sample {
 }
 
 // Header is the CSV header WriteCSV writes, one column per Sample field.
-const Header = "t_ms,path,state,rate_bps,pacing_bps,srtt_ms,minrtt_ms,window_bytes,inflight_bytes," +
+const Header = "t_ms,path,state,rate_bps,pacing_bps,srtt_ms,minrtt_ms,jitter_ms,window_bytes,inflight_bytes," +
 	"queue_bytes,queue_delay_ms,codel_drops,repairs,lost,tx_packets,rx_packets," +
 	"hold_ms,reorder_held,reorder_late,inner_retx"
 
@@ -115,9 +116,9 @@ func WriteRows(w io.Writer, samples []Sample, names Names) error {
 	bw := bufio.NewWriter(w)
 	for i := range samples {
 		s := &samples[i]
-		fmt.Fprintf(bw, "%.3f,%s,%s,%.0f,%.0f,%.3f,%.3f,%d,%d,%d,%.3f,%d,%d,%d,%d,%d,%.3f,%d,%d,%d\n",
+		fmt.Fprintf(bw, "%.3f,%s,%s,%.0f,%.0f,%.3f,%.3f,%.3f,%d,%d,%d,%.3f,%d,%d,%d,%d,%d,%.3f,%d,%d,%d\n",
 			ms(s.At), names.Path(s.Path), names.State(s.State), s.RateBps, s.PacingBps,
-			ms(s.SRTT), ms(s.MinRTT), s.Window, s.Inflight, s.Queue, ms(s.QueueDelay),
+			ms(s.SRTT), ms(s.MinRTT), ms(s.Jitter), s.Window, s.Inflight, s.Queue, ms(s.QueueDelay),
 			s.CodelDrops, s.Repairs, s.Lost, s.TxPackets, s.RxPackets,
 			ms(s.Hold), s.ReorderHeld, s.ReorderLate, s.InnerRetx)
 	}

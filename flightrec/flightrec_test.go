@@ -38,7 +38,7 @@ func TestRingAllocatesOnlyOnce(t *testing.T) {
 func TestWriteCSV(t *testing.T) {
 	samples := []Sample{
 		{At: 10 * time.Millisecond, Path: 0x10, State: 1, RateBps: 50e6, PacingBps: 62.5e6, SRTT: 20500 * time.Microsecond,
-			MinRTT: 20 * time.Millisecond, Window: 150000, Inflight: 120000, Queue: 3000, QueueDelay: 2 * time.Millisecond,
+			MinRTT: 20 * time.Millisecond, Jitter: 1500 * time.Microsecond, Window: 150000, Inflight: 120000, Queue: 3000, QueueDelay: 2 * time.Millisecond,
 			CodelDrops: 1, Repairs: 2, Lost: 3, TxPackets: 400, RxPackets: 50, Hold: 30 * time.Millisecond, ReorderHeld: 7,
 			ReorderLate: 1, InnerRetx: 4},
 		{At: 20 * time.Millisecond, Path: 0x20, State: 2},
@@ -55,7 +55,7 @@ func TestWriteCSV(t *testing.T) {
 	if len(lines) != 4 || lines[0] != "# peer server" || lines[1] != Header {
 		t.Fatalf("CSV = %q", b.String())
 	}
-	want := "10.000,p10,up,50000000,62500000,20.500,20.000,150000,120000,3000,2.000,1,2,3,400,50,30.000,7,1,4"
+	want := "10.000,p10,up,50000000,62500000,20.500,20.000,1.500,150000,120000,3000,2.000,1,2,3,400,50,30.000,7,1,4"
 	if lines[2] != want {
 		t.Errorf("row = %q\nwant  %q", lines[2], want)
 	}

@@ -34,8 +34,9 @@ func RTTFromEcho(nowStamp, echo, delay uint16) time.Duration {
 // rttEstimator is the RFC 6298 smoother plus a windowed minimum.
 type rttEstimator struct {
 	srtt, rttvar time.Duration
-	min          maxFilter // holds -rtt in nanoseconds, so its max is the min RTT
-	recentMin    maxFilter // the same over recentMinRTTWindow
+	jitter       time.Duration // smoothed |difference| of consecutive samples (RFC 3550 §6.4.1)
+	last         time.Duration // the previous sample
+	min          maxFilter     // holds -rtt in nanoseconds, so its max is the min RTT
 	sampled      bool
 }
 
@@ -44,15 +45,15 @@ type rttEstimator struct {
 // route change.
 const minRTTWindow = 10 * time.Second
 
-// recentMinRTTWindow is the memory of RecentMinRTT: short enough that when the path
-// carrying the FEEDBACK changes (and with it the return half of every RTT sample) the send
-// window follows within a second, long enough to span many feedback rounds.
-const recentMinRTTWindow = time.Second
-
 func (e *rttEstimator) add(now time.Duration, rtt time.Duration) {
 	if !e.sampled {
 		e.srtt, e.rttvar, e.sampled = rtt, rtt/2, true
 	} else {
+		d := rtt - e.last
+		if d < 0 {
+			d = -d
+		}
+		e.jitter += (d - e.jitter) / 16
 		diff := e.srtt - rtt
 		if diff < 0 {
 			diff = -diff
@@ -60,6 +61,6 @@ func (e *rttEstimator) add(now time.Duration, rtt time.Duration) {
 		e.rttvar = (3*e.rttvar + diff) / 4 // β = 1/4
 		e.srtt = (7*e.srtt + rtt) / 8      // α = 1/8
 	}
+	e.last = rtt
 	e.min.update(int64(minRTTWindow), int64(now), -float64(rtt))
-	e.recentMin.update(int64(recentMinRTTWindow), int64(now), -float64(rtt))
 }

@@ -329,16 +329,18 @@ func (s *Stats) RTTVar() time.Duration {
 	return s.rtt.rttvar
 }
 
-// RecentMinRTT returns the smallest RTT seen over about the last second, or the initial
-// RTT before any sample. A send window sized from it follows a change of the return path
-// (the one carrying FEEDBACK) quickly, where MinRTT would remember the old one for 10 s.
-func (s *Stats) RecentMinRTT() time.Duration {
-	v, ok := s.rtt.recentMin.get()
-	if !ok || !s.rtt.sampled {
-		return s.MinRTT()
-	}
-	return time.Duration(-v)
-}
+// Jitter returns the path's packet-to-packet delay variation: the mean absolute
+// difference between consecutive RTT samples, smoothed with gain 1/16 as RFC 3550's
+// interarrival jitter, or 0 before two samples. Unlike RTTVar it hardly moves when a
+// queue builds or drains slowly; it measures a link whose delay varies from one packet to
+// the next (radio links, busy shared media).
+func (s *Stats) Jitter() time.Duration { return s.rtt.jitter }
+
+// ResetMinRTT forgets the minimum RTT, so the next sample starts it anew. The sender calls
+// it when the path that carries this path's FEEDBACK changes for good and the samples
+// with it: their return half is another path's now (the fastest path died), and a window
+// sized from the old minimum would be too small for the path, round after round.
+func (s *Stats) ResetMinRTT() { s.rtt.min = maxFilter{} }
 
 // MinRTT returns the smallest RTT seen over about the last 10 s, or the
 // initial RTT before any sample.

@@ -332,7 +332,7 @@ func TestSentAt(t *testing.T) {
 	}
 }
 
-func TestRecentMinRTTForgetsQuickly(t *testing.T) {
+func TestResetMinRTT(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := New(t0)
 	s.OnRTTSample(t0, 20*time.Millisecond)
@@ -340,10 +340,16 @@ func TestRecentMinRTTForgetsQuickly(t *testing.T) {
 		s.OnRTTSample(t0.Add(time.Duration(i)*10*time.Millisecond), 60*time.Millisecond)
 	}
 	if got := s.MinRTT(); got != 20*time.Millisecond {
-		t.Errorf("MinRTT = %v, want the 10 s minimum 20ms", got)
+		t.Fatalf("MinRTT = %v, want the 10 s minimum 20ms", got)
 	}
-	if got := s.RecentMinRTT(); got != 60*time.Millisecond {
-		t.Errorf("RecentMinRTT = %v, want 60ms after 3 s at 60 ms", got)
+	s.ResetMinRTT()
+	if got := s.MinRTT(); got != DefaultInitialRTT {
+		t.Errorf("MinRTT after reset, before a sample = %v, want the initial %v", got, DefaultInitialRTT)
+	}
+	s.OnRTTSample(t0.Add(3100*time.Millisecond), 61*time.Millisecond)
+	s.OnRTTSample(t0.Add(3110*time.Millisecond), 60*time.Millisecond)
+	if got := s.MinRTT(); got != 60*time.Millisecond {
+		t.Errorf("MinRTT after reset = %v, want 60ms", got)
 	}
 }
 

@@ -56,3 +56,39 @@ func arrival(p *Path, size int) float64 {
 	}
 	return (queued+float64(size))/rate + p.OWD.Seconds()
 }
+
+// RepairPath returns the index of the usable path on which a re-sent packet arrives first,
+// or -1 if none is usable. A repair goes ahead of the path's local bulk queue (on its
+// priority queue), so it waits only behind the path's queue in the network and PrioQueued:
+//
+//	(max(0, Inflight − Queued − Rate·MinRTT) + PrioQueued + size) / Rate + OWD
+//
+// The path that lost the original stays a candidate: a random loss says nothing about the
+// next packet, and when it is the fastest path, sending the copy over a slower one made
+// every repaired gap wait for that path's delay (with 1 % loss on the fast link of a fast
+// and a slow one, the receiver's hold then had to cover the slow path's delay on every
+// loss). A path that failed is not usable, so its in-flight packets go elsewhere. Windows
+// and tiers are ignored, apart from backups being used only when no primary is usable:
+// repairs are few, and they fill holes the inner flows wait on.
+func RepairPath(size int, paths []Path) int {
+	useBackup, _, ok := candidates(paths)
+	if !ok {
+		return -1
+	}
+	best, bestT := -1, math.Inf(1)
+	for i := range paths {
+		p := &paths[i]
+		if !isCandidate(p, useBackup) {
+			continue
+		}
+		rate := p.Rate
+		if !(rate >= minRate) {
+			rate = minRate
+		}
+		ahead := max(float64(p.Inflight-p.Queued)-rate*p.MinRTT.Seconds(), 0) + float64(p.PrioQueued)
+		if t := (ahead+float64(size))/rate + p.OWD.Seconds(); t < bestT {
+			best, bestT = i, t
+		}
+	}
+	return best
+}

@@ -14,8 +14,8 @@
 //   - LowLatency picks the smallest one-way delay with room, for small
 //     packets such as inner TCP ACKs (see [IsSmall]).
 //
-// All of them skip a path whose bytes in flight exceed its window
-// max(2·Rate·MinRTT, 64 KiB) unless every candidate does, and use backup
+// All of them skip a path whose bytes in flight exceed its [Window] unless every
+// candidate does, and use backup
 // paths only when no primary path is usable. Ties go to the lowest index, so
 // the same input always gives the same pick.
 //
@@ -31,13 +31,17 @@ import (
 // Path is the scheduler's view of one path, refreshed by the caller from its
 // path statistics before each Pick (or each burst).
 type Path struct {
-	ID       uint8         // path id (docs/PROTOCOL.md §2)
-	Usable   bool          // validated and not suspect or dead
-	Rate     float64       // delivery rate, bytes/s
-	OWD      time.Duration // one-way delay: ≈ SRTT/2, or measured
-	MinRTT   time.Duration // for the window
-	Inflight int           // bytes sent and not yet acknowledged, including the local queue
-	Backup   bool          // used only when no primary path is usable
+	ID         uint8         // path id (docs/PROTOCOL.md §2)
+	Usable     bool          // validated and not suspect or dead
+	Rate       float64       // delivery rate, bytes/s
+	OWD        time.Duration // one-way delay: ≈ SRTT/2, or measured
+	MinRTT     time.Duration // for the window
+	SRTT       time.Duration // smoothed RTT, for the window's jitter allowance
+	Jitter     time.Duration // packet-to-packet delay variation, for the window
+	Inflight   int           // bytes sent and not yet acknowledged, including the local queue
+	Queued     int           // of Inflight, the bytes still in the local queues (for RepairPath)
+	PrioQueued int           // of Queued, the bytes on the local priority queue (for RepairPath)
+	Backup     bool          // used only when no primary path is usable
 }
 
 // Scheduler chooses a path for each packet.
@@ -73,13 +77,30 @@ const QueueTarget = 10 * time.Millisecond
 // allowance of 5.2 ms cost 16-24 % of the goodput, 6.7 ms nothing).
 const MinQueueAllowance = 7 * time.Millisecond
 
-// Window returns p's in-flight window: max(Rate·(MinRTT + allowance),
-// MinWindow) bytes, where the queue allowance is two thirds of MinRTT,
-// clamped to [MinQueueAllowance, QueueTarget]: a bottleneck buffer is often
-// one bandwidth-delay product of the path's base RTT, which 10 ms of standing
-// queue would fill on a 10 ms path (every ping then waits the whole buffer).
+// MaxJitterAllowance caps what a path's delay variation adds to its window, and
+// JitterFloor is the part of a path's measured jitter taken as measurement noise (timer
+// ticks, the receiver's processing, a busy CPU: ≈ 0.5–1.2 ms on clean emulated links under
+// load), which adds nothing. Counted in full, that noise added ≈ 3 ms of window to a 10 ms
+// path whose link buffer is one BDP, and the link dropped 5 % of its datagrams.
+const (
+	MaxJitterAllowance = 50 * time.Millisecond
+	JitterFloor        = time.Millisecond
+)
+
+// Window returns p's in-flight window: max(Rate·(MinRTT + allowance + jitter), MinWindow)
+// bytes, where the queue allowance is two thirds of MinRTT, clamped to
+// [MinQueueAllowance, QueueTarget]: a bottleneck buffer is often one bandwidth-delay
+// product of the path's base RTT, which 10 ms of standing queue would fill on a 10 ms path
+// (every ping then waits the whole buffer). The jitter allowance is for links whose delay
+// varies from packet to packet: their typical RTT lies well above the minimum (normal
+// jitter of σ: SRTT − MinRTT ≈ 3σ over 10 s of samples), so a window of
+// Rate·(MinRTT + allowance) cannot keep them busy, and the rate it lets them deliver is all
+// the estimate then learns. It is SRTT − MinRTT, but at most 4·(Jitter − JitterFloor) and
+// MaxJitterAllowance: a standing queue raises SRTT without raising the packet-to-packet
+// jitter, and counting it would let the window grow its own queue (docs/DECISIONS.md).
 func Window(p *Path) int {
 	allowance := min(max(p.MinRTT*2/3, MinQueueAllowance), QueueTarget)
+	allowance += min(max(p.SRTT-p.MinRTT, 0), 4*max(p.Jitter-JitterFloor, 0), MaxJitterAllowance)
 	w := p.Rate * (p.MinRTT + allowance).Seconds()
 	if w < MinWindow || w != w { // w != w: NaN from a bogus rate
 		return MinWindow

@@ -91,6 +91,15 @@ func TestWindow(t *testing.T) {
 		// A LAN path: 1 ms, but never less than MinQueueAllowance (7 ms), or deliveries not
 		// yet reported would starve it.
 		{"very short path", Path{Rate: 12.5e6, MinRTT: time.Millisecond}, 100_000},
+		// A jittery radio link: 2.5 MB/s, 35 ms, 6 ms of packet-to-packet jitter: its SRTT is
+		// 18 ms above the minimum, which the window must cover.
+		{"jittery path", Path{Rate: 2.5e6, MinRTT: 35 * ms, SRTT: 53 * ms, Jitter: 6 * ms}, 2_500_000 * 63 / 1000},
+		{"jitter bounds it", Path{Rate: 2.5e6, MinRTT: 35 * ms, SRTT: 53 * ms, Jitter: 3 * ms}, 2_500_000 * 53 / 1000},
+		{"capped", Path{Rate: 2.5e6, MinRTT: 35 * ms, SRTT: time.Second, Jitter: time.Second}, 2_500_000 * 95 / 1000},
+		// A standing queue (SRTT up, no jitter) adds nothing, nor does jitter at the
+		// measurement noise (≤ JitterFloor): E's 1-BDP buffers.
+		{"standing queue", Path{Rate: 12.5e6, MinRTT: 10500 * time.Microsecond, SRTT: 30 * ms}, 218_750},
+		{"noise", Path{Rate: 12.5e6, MinRTT: 10500 * time.Microsecond, SRTT: 30 * ms, Jitter: time.Millisecond}, 218_750},
 		{"floor", Path{Rate: 1e5, MinRTT: 10 * ms}, MinWindow},
 		{"zero", Path{}, MinWindow},
 		{"negative rate", Path{Rate: -5, MinRTT: 10 * ms}, MinWindow},
@@ -174,5 +183,39 @@ func TestLowestDelayIgnoresWindows(t *testing.T) {
 				t.Fatalf("LowestDelay = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRepairPath(t *testing.T) {
+	fast := Path{ID: 1, Usable: true, Rate: 12.5e6, OWD: 5 * ms, MinRTT: 10 * ms}
+	slow := Path{ID: 2, Usable: true, Rate: 2.5e6, OWD: 40 * ms, MinRTT: 80 * ms}
+	busy := fast
+	busy.Inflight, busy.Queued = 1_000_000, 800_000 // a long local bulk queue: repairs pass it
+	clogged := fast
+	clogged.Inflight = 1_000_000 // a full network queue ahead: 80 ms at its rate
+	prio := fast
+	prio.Inflight, prio.Queued, prio.PrioQueued = 600_000, 600_000, 600_000
+	backup := fast
+	backup.Backup = true
+	down := fast
+	down.Usable = false
+	tests := []struct {
+		name  string
+		paths []Path
+		want  int
+	}{
+		{"the fast path, even if it lost the original", []Path{fast, slow}, 0},
+		{"its bulk queue does not count", []Path{busy, slow}, 0},
+		{"its network queue does", []Path{clogged, slow}, 1},
+		{"its priority queue does", []Path{prio, slow}, 1},
+		{"a failed path is skipped", []Path{down, slow}, 1},
+		{"backups only when no primary is usable", []Path{backup, slow}, 1},
+		{"a backup when nothing else", []Path{backup, down}, 0},
+		{"none", []Path{down}, -1},
+	}
+	for _, tc := range tests {
+		if got := RepairPath(1500, tc.paths); got != tc.want {
+			t.Errorf("%s: RepairPath = %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

@@ -42,7 +42,7 @@ func (s *Session) handleControl(now time.Time, p *Path, inner framing.InnerHeade
 			if err != nil {
 				return
 			}
-			s.onFeedback(now, fb)
+			s.onFeedback(now, p, fb)
 		case framing.FramePathStatus:
 			ps, err := framing.ParsePathStatus(body)
 			if err != nil {
@@ -81,7 +81,8 @@ func (s *Session) onProbeAck(now time.Time, p *Path, ack framing.ProbeAck) {
 	}
 }
 
-func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
+// onFeedback applies a FEEDBACK report about q = fb.PathID that arrived on via.
+func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
 	q := s.byID[fb.PathID].Load()
 	if q == nil {
 		return
@@ -104,6 +105,7 @@ func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
 			rtt = d
 		}
 	}
+	q.followReturnPathLocked(via.id, rtt)
 	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt, framing.DurationOf16(fb.Delay))
 	if fb.HighestPN > q.ackedPN || q.ackedPN == 0 {
 		q.ackedPN = fb.HighestPN
@@ -112,6 +114,27 @@ func (s *Session) onFeedback(now time.Time, fb framing.Feedback) {
 	// NACKs for packets up to HighestPN came before this frame: the copies can go.
 	q.forgetUpToLocked(fb.HighestPN)
 	s.drainLocked(now, q) // the window may have opened
+}
+
+// followReturnPathLocked notes which path carried a report taken about q, and restarts q's
+// minimum RTT when the reports have come another way for returnSwitchReports in a row and
+// their RTT lies well above the minimum: the return half of q's RTT is another path's now
+// (the fastest path died), and a window sized from the old minimum would starve q. Paths
+// of equal delay taking turns carrying the reports change nothing. q.mu must be held.
+func (q *Path) followReturnPathLocked(via uint8, rtt time.Duration) {
+	if !q.fbViaSet || via == q.fbVia {
+		q.fbVia, q.fbViaSet, q.fbViaRun = via, true, 0
+		return
+	}
+	q.fbViaRun++
+	if q.fbViaRun < returnSwitchReports {
+		return
+	}
+	min := q.stats.MinRTT()
+	if rtt > min+max(returnSwitchMargin, min/4) {
+		q.stats.ResetMinRTT()
+	}
+	q.fbVia, q.fbViaRun = via, 0
 }
 
 // routineTimers runs the session's periodic work until Close.
@@ -220,7 +243,7 @@ func (s *Session) serviceQueues(now time.Time) {
 		}
 		keep := p.fallbackLocked()
 		p.mu.Unlock()
-		target := s.repairPath(now, p)
+		target := s.repairPath(now)
 		if target == nil || target == p {
 			if !keep { // dead or down, and nowhere else to go
 				p.mu.Lock()

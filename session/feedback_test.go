@@ -42,19 +42,19 @@ func TestFeedbackCopyIgnored(t *testing.T) {
 	}
 	p.pn = 10
 	fb := framing.Feedback{PathID: 1, HighestPN: 5, Packets: 6, Bytes: 6000}
-	s.onFeedback(t0.Add(20*time.Millisecond), fb)
+	s.onFeedback(t0.Add(20*time.Millisecond), p, fb)
 	srtt := p.stats.SRTT()
 	if srtt != 20*time.Millisecond {
 		t.Fatalf("SRTT after the first report = %v, want 20ms", srtt)
 	}
-	s.onFeedback(t0.Add(60*time.Millisecond), fb) // the copy, 40 ms later
+	s.onFeedback(t0.Add(60*time.Millisecond), p, fb) // the copy, 40 ms later
 	old := framing.Feedback{PathID: 1, HighestPN: 4, Packets: 5, Bytes: 5000}
-	s.onFeedback(t0.Add(70*time.Millisecond), old) // an older report overtaken
+	s.onFeedback(t0.Add(70*time.Millisecond), p, old) // an older report overtaken
 	if got := p.stats.SRTT(); got != srtt {
 		t.Fatalf("SRTT moved to %v on a copy or an older report", got)
 	}
 	newer := framing.Feedback{PathID: 1, HighestPN: 5, Packets: 7, Bytes: 7000} // a later arrival, same highest
-	s.onFeedback(t0.Add(30*time.Millisecond+50*time.Millisecond), newer)
+	s.onFeedback(t0.Add(30*time.Millisecond+50*time.Millisecond), p, newer)
 	if got := p.stats.SRTT(); got == srtt {
 		t.Fatal("a newer report (more packets) was ignored")
 	}
@@ -101,5 +101,53 @@ func TestSuspectPathsHoldPacketsWhenNoneUsable(t *testing.T) {
 		if want := s.schedIdx[i] == a; sp.Usable != want {
 			t.Fatalf("path %#x offered %v with another path up, want %v", sp.ID, sp.Usable, want)
 		}
+	}
+}
+
+// TestReturnPathChangeRestartsMinRTT: reports about a path that start coming another way,
+// with a clearly longer RTT (the fast path carrying them died), restart its minimum RTT;
+// two equal paths taking turns carrying them do not.
+func TestReturnPathChangeRestartsMinRTT(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rtt     time.Duration // RTT of the samples after the switch
+		reports int
+		restart bool
+	}{
+		{"longer return, for good", 60 * time.Millisecond, 10, true},
+		{"longer return, a few reports only", 60 * time.Millisecond, returnSwitchReports - 1, false},
+		{"equal paths taking turns", 41 * time.Millisecond, 10, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := bareSession(t)
+			q := &Path{id: 0x11, remote: netip.MustParseAddrPort("192.0.2.1:7350")}
+			fast := &Path{id: 0x01, remote: netip.MustParseAddrPort("192.0.2.1:7350")}
+			other := &Path{id: 0x02, remote: netip.MustParseAddrPort("192.0.2.1:7350")}
+			for _, p := range []*Path{q, fast, other} {
+				if err := s.addPath(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t0 := time.Now()
+			pn := uint64(0)
+			report := func(at time.Time, via *Path, rtt time.Duration) {
+				q.mu.Lock()
+				q.stats.OnSent(at.Add(-rtt), pn, 1000)
+				q.pn = pn + 1
+				q.mu.Unlock()
+				s.onFeedback(at, via, framing.Feedback{PathID: q.id, HighestPN: pn, Packets: uint32(pn + 1), Bytes: (pn + 1) * 1000})
+				pn++
+			}
+			for i := 0; i < 20; i++ {
+				report(t0.Add(time.Duration(i)*5*time.Millisecond), fast, 40*time.Millisecond)
+			}
+			for i := 0; i < tc.reports; i++ {
+				report(t0.Add(time.Duration(100+i)*5*time.Millisecond), other, tc.rtt)
+			}
+			got := q.stats.MinRTT()
+			if restarted := got > 40*time.Millisecond+time.Millisecond; restarted != tc.restart {
+				t.Errorf("MinRTT = %v after %d reports at %v on another path; restarted %v, want %v", got, tc.reports, tc.rtt, restarted, tc.restart)
+			}
+		})
 	}
 }

@@ -48,6 +48,13 @@ const (
 	// server, in case a datagram carrying a change was lost.
 	tierInterval = 500 * time.Millisecond
 
+	// returnSwitchReports and returnSwitchMargin: when this many FEEDBACK reports in a row
+	// about a path came on another path than before, with an RTT more than
+	// max(returnSwitchMargin, MinRTT/4) above the path's minimum, the path's minimum RTT is
+	// restarted (its samples' return half changed; followReturnPathLocked).
+	returnSwitchReports = 8
+	returnSwitchMargin  = 5 * time.Millisecond
+
 	// maxPaths is the number of path ids (uplink id and address id are 4 bits each).
 	maxPaths = 256
 	// reorderMaxPackets bounds the packets held for reordering per session.

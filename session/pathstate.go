@@ -38,9 +38,13 @@ type Path struct {
 	fbSeen    bool
 	fbHighest uint64
 	fbPackets uint32
-	sendErrs  uint64
-	ctrl      [512]byte // scratch for control datagrams, used under mu
-	out       [1][]byte
+	// Which path carried the reports taken (followReturnPathLocked).
+	fbVia    uint8
+	fbViaSet bool
+	fbViaRun int // reports in a row that came another way
+	sendErrs uint64
+	ctrl     [512]byte // scratch for control datagrams, used under mu
+	out      [1][]byte
 
 	prio       txQueue // small packets and repairs, sent first
 	bulk       txQueue // everything else

@@ -60,14 +60,15 @@ func (s *Session) recordLocked(now time.Time) {
 		smp := sess
 		p.mu.Lock()
 		rate := p.stats.DeliveryRate()
-		minRTT := p.stats.RecentMinRTT()
+		minRTT := p.stats.MinRTT()
 		smp.Path = p.id
 		smp.State = uint8(p.live.State())
 		smp.RateBps = rate * 8
 		smp.PacingBps = rate * sched.PacingGain * 8
 		smp.SRTT = p.stats.SRTT()
 		smp.MinRTT = minRTT
-		smp.Window = sched.Window(&sched.Path{Rate: rate, MinRTT: minRTT})
+		smp.Jitter = p.stats.Jitter()
+		smp.Window = sched.Window(&sched.Path{Rate: rate, MinRTT: minRTT, SRTT: p.stats.SRTT(), Jitter: p.stats.Jitter()})
 		smp.Inflight = p.stats.Inflight()
 		smp.Queue = p.queuedLocked()
 		smp.QueueDelay = p.headWaitLocked(now)

@@ -123,7 +123,7 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 		return
 	}
 	rate := p.stats.DeliveryRate()
-	win := sched.Window(&sched.Path{Rate: rate, MinRTT: p.stats.RecentMinRTT()})
+	win := sched.Window(&sched.Path{Rate: rate, MinRTT: p.stats.MinRTT(), SRTT: p.stats.SRTT(), Jitter: p.stats.Jitter()})
 	if p.outBufs == nil {
 		p.outBufs = make([][]byte, path.MaxBatch)
 		for i := range p.outBufs {
@@ -229,7 +229,9 @@ func (s *Session) snapshotPaths(now time.Time) {
 			Usable:   p.usableLocked(now),
 			Rate:     p.stats.DeliveryRate(),
 			OWD:      p.stats.SRTT(),
-			MinRTT:   p.stats.RecentMinRTT(),
+			MinRTT:   p.stats.MinRTT(),
+			SRTT:     p.stats.SRTT(),
+			Jitter:   p.stats.Jitter(),
 			Inflight: p.stats.Inflight() + queued,
 			Backup:   p.tier == framing.TierBackup,
 		}
@@ -314,10 +316,10 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 	}
 }
 
-// repair re-sends, on the path with the earliest expected arrival other than lost (if
-// there is one), the packets the peer reported lost on lost.
+// repair re-sends the packets the peer reported lost on lost, ahead of the bulk queue of
+// the path where they arrive first (repairPath), which may be lost itself.
 func (s *Session) repair(now time.Time, lost *Path, nack framing.Nack) {
-	target := s.repairPath(now, lost)
+	target := s.repairPath(now)
 	if target == nil {
 		return // nowhere to send copies: keep them, a later NACK may find a path
 	}
@@ -352,30 +354,41 @@ func (s *Session) repair(now time.Time, lost *Path, nack framing.Nack) {
 	target.mu.Unlock()
 }
 
-// repairPath picks where re-sent packets go: the usable path other than lost with the
-// earliest expected arrival, else lost itself if it is usable.
-func (s *Session) repairPath(now time.Time, lost *Path) *Path {
-	var best *Path
-	bestT := time.Duration(1 << 62)
-	for _, p := range s.pathList() {
+// repairPath picks where re-sent packets go (sched.RepairPath): the usable path where a
+// copy sent ahead of the bulk queue arrives first, possibly lost itself; nil if no path is
+// usable.
+func (s *Session) repairPath(now time.Time) *Path {
+	paths := s.pathList()
+	var buf [16]sched.Path
+	sp := buf[:0]
+	if len(paths) > len(buf) {
+		sp = make([]sched.Path, 0, len(paths))
+	}
+	bestRTT := time.Duration(0)
+	for _, p := range paths {
 		p.mu.Lock()
-		usable := p.usableLocked(now)
-		rate := max(p.stats.DeliveryRate(), 1e3)
-		queued := p.queuedLocked() + max(p.stats.Inflight()-int(rate*p.stats.MinRTT().Seconds()), 0)
-		t := time.Duration(float64(queued)/rate*float64(time.Second)) + p.stats.SRTT()
+		queued := p.queuedLocked()
+		sp = append(sp, sched.Path{
+			ID:         p.id,
+			Usable:     p.usableLocked(now),
+			Rate:       p.stats.DeliveryRate(),
+			OWD:        p.stats.SRTT(),
+			MinRTT:     p.stats.MinRTT(),
+			Inflight:   p.stats.Inflight() + queued,
+			Queued:     queued,
+			PrioQueued: p.prio.bytes,
+			Backup:     p.tier == framing.TierBackup,
+		})
 		p.mu.Unlock()
-		if usable && p != lost && t < bestT {
-			best, bestT = p, t
+		if sp[len(sp)-1].Usable && (bestRTT == 0 || sp[len(sp)-1].MinRTT < bestRTT) {
+			bestRTT = sp[len(sp)-1].MinRTT
 		}
 	}
-	if best != nil {
-		return best
+	for i := range sp { // forward delay, as in snapshotPaths
+		sp[i].OWD = max(sp[i].OWD-bestRTT/2, 0)
 	}
-	lost.mu.Lock()
-	usable := lost.usableLocked(now)
-	lost.mu.Unlock()
-	if usable {
-		return lost
+	if k := sched.RepairPath(maxInnerMTU+framing.Overhead, sp); k >= 0 {
+		return paths[k]
 	}
 	return nil
 }
