@@ -209,9 +209,9 @@ func TestDeliveryRatePhases(t *testing.T) {
 		// A capacity drop under load is followed within ten round trips.
 		{"capacity drop, saturated", 2.5e6, 200 * time.Microsecond, false, 2.5e6},
 		{"capacity rise, saturated", 12.5e6, 100 * time.Microsecond, false, 12.5e6},
-		// Offered 10 Mbit/s, below the old estimate, but more than the path
+		// Offered 10 Mbit/s, below the old estimate, but 2.5 × what the path
 		// now carries: the path is the bottleneck, not the sender.
-		{"capacity drop below a light load", 0.625e6, time.Millisecond, false, 0.625e6},
+		{"capacity drop below a light load", 0.5e6, time.Millisecond, false, 0.5e6},
 		// App-limited samples (the sender offers a fifth of the estimate, as
 		// EAT does to an idle slow path) never lower the estimate.
 		{"app-limited keeps estimate", 6.25e6, time.Millisecond, false, 6.25e6},

@@ -14,12 +14,15 @@ type eat struct{}
 // NewEAT returns the earliest-expected-arrival scheduler. For each eligible
 // path it estimates when the packet would arrive:
 //
-//	(queued + size) / Rate + OWD,   queued = max(0, Inflight − Rate·MinRTT)
+//	(queued + size) / Rate + OWD,   queued = max(0, Inflight − Rate·travelTime)
 //
 // and picks the earliest. Inflight counts every byte not yet acknowledged,
-// and Rate·MinRTT of them are merely travelling (a path's RTT as measured is
-// the time its bytes take to be acknowledged); only the rest waits in a queue
-// ahead of the new packet. It keeps no state: bytes it assigned earlier count
+// and Rate·travelTime of them are merely travelling (a path's RTT as measured
+// is the time its bytes take to be acknowledged; travelTime is MinRTT plus a
+// jittery link's typical spread): only the rest waits in a queue ahead of the
+// new packet. Counted from MinRTT alone, a jittery link's travelling bytes
+// looked like a queue, EAT offered it less than it carries, and its estimate
+// learnt no more than it was offered. It keeps no state: bytes it assigned earlier count
 // only through Inflight, which the caller updates after each send.
 func NewEAT() Scheduler { return eat{} }
 
@@ -50,7 +53,7 @@ func arrival(p *Path, size int) float64 {
 	if !(rate >= minRate) { // also catches NaN
 		rate = minRate
 	}
-	queued := float64(p.Inflight) - rate*p.MinRTT.Seconds()
+	queued := float64(p.Inflight) - rate*travelTime(p).Seconds()
 	if queued < 0 {
 		queued = 0
 	}
@@ -61,7 +64,7 @@ func arrival(p *Path, size int) float64 {
 // or -1 if none is usable. A repair goes ahead of the path's local bulk queue (on its
 // priority queue), so it waits only behind the path's queue in the network and PrioQueued:
 //
-//	(max(0, Inflight − Queued − Rate·MinRTT) + PrioQueued + size) / Rate + OWD
+//	(max(0, Inflight − Queued − Rate·travelTime) + PrioQueued + size) / Rate + OWD
 //
 // The path that lost the original stays a candidate: a random loss says nothing about the
 // next packet, and when it is the fastest path, sending the copy over a slower one made
@@ -85,7 +88,7 @@ func RepairPath(size int, paths []Path) int {
 		if !(rate >= minRate) {
 			rate = minRate
 		}
-		ahead := max(float64(p.Inflight-p.Queued)-rate*p.MinRTT.Seconds(), 0) + float64(p.PrioQueued)
+		ahead := max(float64(p.Inflight-p.Queued)-rate*travelTime(p).Seconds(), 0) + float64(p.PrioQueued)
 		if t := (ahead+float64(size))/rate + p.OWD.Seconds(); t < bestT {
 			best, bestT = i, t
 		}

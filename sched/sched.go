@@ -56,8 +56,10 @@ type Scheduler interface {
 
 const (
 	// MinWindow is the smallest in-flight window of a path, so a path with a
-	// tiny rate or RTT estimate still gets a useful burst.
-	MinWindow = 64 << 10
+	// tiny rate or RTT estimate still sends a few datagrams per round trip. Not
+	// more: on a thin link (a 1 Mbit/s DSL upstream) 64 KiB, the floor until
+	// issue 12, was half a second of queue in the link's buffer.
+	MinWindow = 16 << 10
 	// SmallPacket is the largest packet [IsSmall] sends on the low-latency
 	// path: inner TCP ACKs with options (52–80 B) and other control traffic.
 	SmallPacket = 256
@@ -82,9 +84,15 @@ const MinQueueAllowance = 7 * time.Millisecond
 // ticks, the receiver's processing, a busy CPU: ≈ 0.5–1.2 ms on clean emulated links under
 // load), which adds nothing. Counted in full, that noise added ≈ 3 ms of window to a 10 ms
 // path whose link buffer is one BDP, and the link dropped 5 % of its datagrams.
+//
+// JitterSpreadFactor bounds the spread by the jitter: behind a FIFO link the delays of
+// consecutive packets are correlated (a late packet holds back the next ones), so the
+// spread SRTT − MinRTT is up to ≈ 5 × the packet-to-packet Jitter (measured: normal jitter
+// σ = 8 ms, Jitter 4–6 ms, spread 22–28 ms); 4 held such a link's window at its round trip.
 const (
 	MaxJitterAllowance = 50 * time.Millisecond
 	JitterFloor        = time.Millisecond
+	JitterSpreadFactor = 6
 )
 
 // Window returns p's in-flight window: max(Rate·(MinRTT + allowance + jitter), MinWindow)
@@ -95,13 +103,12 @@ const (
 // varies from packet to packet: their typical RTT lies well above the minimum (normal
 // jitter of σ: SRTT − MinRTT ≈ 3σ over 10 s of samples), so a window of
 // Rate·(MinRTT + allowance) cannot keep them busy, and the rate it lets them deliver is all
-// the estimate then learns. It is SRTT − MinRTT, but at most 4·(Jitter − JitterFloor) and
+// the estimate then learns. It is SRTT − MinRTT, but at most JitterSpreadFactor·(Jitter − JitterFloor) and
 // MaxJitterAllowance: a standing queue raises SRTT without raising the packet-to-packet
 // jitter, and counting it would let the window grow its own queue (docs/DECISIONS.md).
 func Window(p *Path) int {
 	allowance := min(max(p.MinRTT*2/3, MinQueueAllowance), QueueTarget)
-	allowance += min(max(p.SRTT-p.MinRTT, 0), 4*max(p.Jitter-JitterFloor, 0), MaxJitterAllowance)
-	w := p.Rate * (p.MinRTT + allowance).Seconds()
+	w := p.Rate * (travelTime(p) + allowance).Seconds()
 	if w < MinWindow || w != w { // w != w: NaN from a bogus rate
 		return MinWindow
 	}
@@ -109,6 +116,15 @@ func Window(p *Path) int {
 		return 1 << 40
 	}
 	return int(w)
+}
+
+// travelTime is how long p's bytes typically take to be acknowledged when no queue stands
+// in front of them: MinRTT plus the spread a jittery link adds, SRTT − MinRTT, but at most
+// JitterSpreadFactor·(Jitter − JitterFloor) and MaxJitterAllowance (a standing queue raises SRTT without
+// raising the packet-to-packet jitter). The window and the expected arrival of EAT and
+// RepairPath count Rate·travelTime of the bytes in flight as merely travelling.
+func travelTime(p *Path) time.Duration {
+	return p.MinRTT + min(max(p.SRTT-p.MinRTT, 0), JitterSpreadFactor*max(p.Jitter-JitterFloor, 0), MaxJitterAllowance)
 }
 
 // IsSmall reports whether a packet of size bytes should ride the

@@ -374,6 +374,8 @@ func (s *Session) repairPath(now time.Time) *Path {
 			Rate:       p.stats.DeliveryRate(),
 			OWD:        p.stats.SRTT(),
 			MinRTT:     p.stats.MinRTT(),
+			SRTT:       p.stats.SRTT(),
+			Jitter:     p.stats.Jitter(),
 			Inflight:   p.stats.Inflight() + queued,
 			Queued:     queued,
 			PrioQueued: p.prio.bytes,
