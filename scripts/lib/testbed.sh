@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# testbed.sh: build and tear down bondtun's two-uplink demo topology.
+# testbed.sh: build and tear down bondtun's two-uplink demo topology (and an
+# optional third uplink, "lte", when LTE_RATE is set).
 # Source it, then call tb_setup SUFFIX ... tb_teardown. Needs root.
 #
 #   namespace btc-$SFX (client)                     namespace bts-$SFX (server)
@@ -9,20 +10,27 @@
 #   | up1 10.100.2.2/24      |<===================>| link1 10.100.2.1/24         |
 #   | (no default route)     |   linkemu "dsl"     | lo 10.99.0.1/32 (public)    |
 #   +------------------------+  20mbit, 30ms 1-way +-----------------------------+
+#   optional, only with LTE_RATE set:
+#     up2 10.100.3.2/24 <=== linkemu "lte" ===> link2 10.100.3.1/24
 #
 # Environment (defaults in brackets):
 #   LINKEMU        emulator binary [./bin/linkemu]
 #   CABLE_RATE [50mbit] CABLE_DELAY [10ms] CABLE_JITTER [0s] CABLE_LOSS [0] CABLE_QUEUE [auto]
 #   DSL_RATE   [20mbit] DSL_DELAY   [30ms] DSL_JITTER   [0s] DSL_LOSS   [0] DSL_QUEUE   [auto]
-#   CABLE_ARGS, DSL_ARGS  extra linkemu flags (e.g. "-rate-ba 5mbit")
+#   LTE_RATE   [unset: no third link] LTE_DELAY [40ms] LTE_JITTER [0s] LTE_LOSS [0] LTE_QUEUE [auto]
+#   CABLE_ARGS, DSL_ARGS, LTE_ARGS  extra linkemu flags, e.g. "-rate-ba 5mbit" (the
+#                  server->client, i.e. download, rate), "-jitter-dist normal",
+#                  "-queue-ba 60000"
 #   TB_DIR         where emulator logs go [/tmp/testbed-$SFX]
 #   TB_RTPRIO      SCHED_FIFO priority of the emulators, 0 = normal [10]
 #
 # After tb_setup: TB_NS_C, TB_NS_S (namespace names), TB_CTL_cable, TB_CTL_dsl
-# (control sockets), TB_PIDS (emulator PIDs). tb_ctl LINK COMMAND... talks to
-# an emulator, e.g. `tb_ctl dsl cut both`.
+# (control sockets; TB_CTL_lte too with the third link), TB_LINKS (the link
+# names set up, in order), TB_PIDS (emulator PIDs). tb_ctl LINK COMMAND...
+# talks to an emulator, e.g. `tb_ctl dsl cut both`.
 
 TB_PIDS=()
+TB_LINKS=()
 
 tb_log() { printf '[testbed] %s\n' "$*" >&2; }
 
@@ -63,6 +71,7 @@ tb_link() {
 	tb_log "linkemu $name pid $pid ${prio[*]}: $rate $delay jitter $jitter loss $loss% queue $queue $extra (log $log)"
 	tb_wait_socket "$sock" "$pid" || { cat "$log" >&2; return 1; }
 	printf -v "TB_CTL_$name" '%s' "$sock"
+	TB_LINKS+=("$name")
 	tb_run ip -n "$TB_NS_C" addr add "$addrc" dev "$devc" || return 1
 	tb_run ip -n "$TB_NS_S" addr add "$addrs" dev "$devs" || return 1
 }
@@ -76,6 +85,8 @@ tb_setup() {
 	LINKEMU=${LINKEMU:-./bin/linkemu}
 	[[ -x $LINKEMU ]] || { tb_log "no emulator binary at $LINKEMU (set LINKEMU)"; return 1; }
 	mkdir -p "$TB_DIR" || return 1
+	TB_LINKS=()
+	unset TB_CTL_lte
 	tb_run ip netns add "$TB_NS_C" || return 1
 	tb_run ip netns add "$TB_NS_S" || { tb_teardown; return 1; }
 	tb_run ip -n "$TB_NS_C" link set lo up &&
@@ -88,9 +99,16 @@ tb_setup() {
 			"${DSL_RATE:-20mbit}" "${DSL_DELAY:-30ms}" "${DSL_JITTER:-0s}" \
 			"${DSL_LOSS:-0}" "${DSL_QUEUE:-auto}" "${DSL_ARGS:-}" ||
 		{ tb_teardown; return 1; }
+	if [[ -n ${LTE_RATE:-} ]]; then
+		tb_link lte up2 10.100.3.2/24 link2 10.100.3.1/24 \
+			"$LTE_RATE" "${LTE_DELAY:-40ms}" "${LTE_JITTER:-0s}" \
+			"${LTE_LOSS:-0}" "${LTE_QUEUE:-auto}" "${LTE_ARGS:-}" ||
+			{ tb_teardown; return 1; }
+	fi
+	return 0
 }
 
-# tb_ctl LINK COMMAND...: send a control command to emulator LINK (cable|dsl).
+# tb_ctl LINK COMMAND...: send a control command to emulator LINK (cable|dsl|lte).
 tb_ctl() {
 	local var=TB_CTL_$1
 	shift
@@ -104,17 +122,21 @@ tb_teardown() {
 	for pid in "${TB_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || continue
 		# Our own child is reaped by wait; otherwise poll for its exit.
-		wait "$pid" 2>/dev/null
+		# (Every status is ignored, so that a caller under set -e survives.)
+		wait "$pid" 2>/dev/null || true
 		for ((i = 0; i < 50; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.05
 		done
-		kill -KILL "$pid" 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null || true
 	done
 	TB_PIDS=()
-	[[ -n ${TB_NS_C:-} ]] && ip netns del "$TB_NS_C" 2>/dev/null
-	[[ -n ${TB_NS_S:-} ]] && ip netns del "$TB_NS_S" 2>/dev/null
-	rm -f "/run/linkemu-cable-$TB_SFX.sock" "/run/linkemu-dsl-$TB_SFX.sock"
+	[[ -n ${TB_NS_C:-} ]] && { ip netns del "$TB_NS_C" 2>/dev/null || true; }
+	[[ -n ${TB_NS_S:-} ]] && { ip netns del "$TB_NS_S" 2>/dev/null || true; }
+	if [[ -n ${TB_SFX:-} ]]; then
+		rm -f "/run/linkemu-cable-$TB_SFX.sock" "/run/linkemu-dsl-$TB_SFX.sock" "/run/linkemu-lte-$TB_SFX.sock"
+	fi
+	TB_LINKS=()
 	return 0
 }
 
