@@ -222,19 +222,8 @@ func (s *Session) snapshotPaths(now time.Time) {
 	anyUsable := false
 	for _, p := range paths {
 		p.mu.Lock()
-		queued := p.queuedLocked()
 		fallback := p.fallbackLocked()
-		sp := sched.Path{
-			ID:       p.id,
-			Usable:   p.usableLocked(now),
-			Rate:     p.stats.DeliveryRate(),
-			OWD:      p.stats.SRTT(),
-			MinRTT:   p.stats.MinRTT(),
-			SRTT:     p.stats.SRTT(),
-			Jitter:   p.stats.Jitter(),
-			Inflight: p.stats.Inflight() + queued,
-			Backup:   p.tier == framing.TierBackup,
-		}
+		sp := p.schedPathLocked(now)
 		p.mu.Unlock()
 		anyUsable = anyUsable || sp.Usable
 		s.schedPaths = append(s.schedPaths, sp)
@@ -280,6 +269,25 @@ func (s *Session) snapshotPaths(now time.Time) {
 	}
 	for len(s.pending) < len(s.schedPaths) {
 		s.pending = append(s.pending, make([]*packetBuf, 0, path.MaxBatch))
+	}
+}
+
+// schedPathLocked is the scheduler's view of p; its OWD is still the SRTT, from which the
+// caller subtracts the return half. p.mu must be held.
+func (p *Path) schedPathLocked(now time.Time) sched.Path {
+	queued := p.queuedLocked()
+	return sched.Path{
+		ID:         p.id,
+		Usable:     p.usableLocked(now),
+		Rate:       p.stats.DeliveryRate(),
+		OWD:        p.stats.SRTT(),
+		MinRTT:     p.stats.MinRTT(),
+		SRTT:       p.stats.SRTT(),
+		Jitter:     p.stats.Jitter(),
+		Inflight:   p.stats.Inflight() + queued,
+		Queued:     queued,
+		PrioQueued: p.prio.bytes,
+		Backup:     p.tier == framing.TierBackup,
 	}
 }
 
@@ -367,20 +375,7 @@ func (s *Session) repairPath(now time.Time) *Path {
 	bestRTT := time.Duration(0)
 	for _, p := range paths {
 		p.mu.Lock()
-		queued := p.queuedLocked()
-		sp = append(sp, sched.Path{
-			ID:         p.id,
-			Usable:     p.usableLocked(now),
-			Rate:       p.stats.DeliveryRate(),
-			OWD:        p.stats.SRTT(),
-			MinRTT:     p.stats.MinRTT(),
-			SRTT:       p.stats.SRTT(),
-			Jitter:     p.stats.Jitter(),
-			Inflight:   p.stats.Inflight() + queued,
-			Queued:     queued,
-			PrioQueued: p.prio.bytes,
-			Backup:     p.tier == framing.TierBackup,
-		})
+		sp = append(sp, p.schedPathLocked(now))
 		p.mu.Unlock()
 		if sp[len(sp)-1].Usable && (bestRTT == 0 || sp[len(sp)-1].MinRTT < bestRTT) {
 			bestRTT = sp[len(sp)-1].MinRTT
