@@ -13,7 +13,7 @@ const (
 	// recordInterval is how often the flight recorder samples every path of a session.
 	recordInterval = 10 * time.Millisecond
 	// recordSamples is how many path samples a session keeps: 40 s of two paths, 27 s of
-	// three. The ring is allocated when the session first carries traffic (≈ 1 MB), and
+	// three. The ring is allocated when the session first carries data (≈ 1.3 MB), and
 	// idle intervals are not recorded.
 	recordSamples = 8192
 )
