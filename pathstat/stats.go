@@ -291,8 +291,14 @@ func (s *Stats) updateRate(at time.Duration, highest, bytes uint64) {
 	// kept up with it. If the path fell behind (sample well below the send
 	// rate, over enough datagrams to tell), the sample measured the path,
 	// however little was offered.
-	behind := sample < behindFraction*sendRate && highest-s.refPN >= behindMinPackets
-	appLimited := sendRate < appLimitedFraction*s.DeliveryRate() && !behind
+	// The sender pushed the path if it kept sending through at least half the interval:
+	// packets sent in one burst (two control datagrams in the same instant, a flow's first
+	// flight) give an "infinite" send rate that proves nothing about the path; taken as
+	// pushing, such a sample set a fresh path's estimate to a few kB/s (a 60 ms path then
+	// needed seconds to climb back, issue 12).
+	pushed := known && s.refKnown && 2*(e.sentAt-s.refSentAt) >= ackDt
+	behind := pushed && sample < behindFraction*sendRate && highest-s.refPN >= behindMinPackets
+	appLimited := (!pushed || sendRate < appLimitedFraction*s.DeliveryRate()) && !behind
 	if !appLimited || sample > s.DeliveryRate() {
 		s.rate.update(rateRounds, s.round, sample)
 	}

@@ -373,3 +373,20 @@ func TestSparseTrafficKeepsRate(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownSendTimesKeepInitialRate: when a report's packets were sent before the
+// statistics were restarted (a path that comes up restarts them, and the peer's first
+// reports name packets the new ring never saw), the send rate is unknown; such a sample
+// must not be taken for a path falling behind. It set fresh paths' estimates to a few kB/s
+// (issue 12), and a 60 ms path then needed seconds to climb back.
+func TestUnknownSendTimesKeepInitialRate(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := New(t0)
+	s.OnSent(t0, 10, 100) // packets 0..9 went out before the restart
+	s.OnSent(t0.Add(time.Millisecond), 11, 100)
+	s.OnFeedback(t0.Add(20*time.Millisecond), 9, 10, 1000, 20*time.Millisecond, 0)
+	s.OnFeedback(t0.Add(45*time.Millisecond), 11, 12, 1200, 20*time.Millisecond, 0)
+	if got := s.DeliveryRate(); got < DefaultInitialRate {
+		t.Errorf("DeliveryRate = %.0f after a sample with unknown send times, want the initial %.0f", got, float64(DefaultInitialRate))
+	}
+}
