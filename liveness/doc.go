@@ -1,5 +1,5 @@
 // Package liveness is the per-path liveness state machine of bondtun's
-// failover (ALGORITHMS.md §3): it decides, from what the session sends and
+// failover (docs/DECISIONS.md, "Liveness"): it decides, from what the session sends and
 // hears on one path, whether the path may carry new data.
 //
 // States and transitions:

@@ -13,7 +13,7 @@
 //	    gap plus the adaptive hold (see [Buffer.Hold]);
 //
 // or when the buffer is full (the pushed lane's gap is released) or a lane
-// sequence jumps far ahead. See ALGORITHMS.md §2.3.
+// sequence jumps far ahead. See docs/DECISIONS.md, "Reorder".
 //
 // The package starts no goroutines and reads no clock: every method that
 // depends on time takes now. It is allocation-free in steady state.

@@ -29,14 +29,14 @@ func NewEAT() Scheduler { return eat{} }
 func (eat) Name() string { return "eat" }
 
 func (eat) Pick(_ time.Time, size int, paths []Path) int {
-	useBackup, allFull, ok := candidates(paths)
+	useBackup, _, ok := candidates(paths)
 	if !ok {
 		return -1
 	}
 	best, bestT := -1, math.Inf(1)
 	for i := range paths {
 		p := &paths[i]
-		if !eligible(p, useBackup, allFull) {
+		if !isCandidate(p, useBackup) {
 			continue
 		}
 		if t := arrival(p, size); t < bestT || best < 0 {

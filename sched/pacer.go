@@ -17,7 +17,7 @@ const (
 // Pacer spreads one path's sends over time at PacingGain × its delivery rate, a token
 // bucket holding at most PacingBurst of sending. The window caps how much a path has in
 // flight; the pacer keeps that amount from leaving in one burst, which would overflow a
-// bottleneck buffer of about one bandwidth-delay product (ALGORITHMS.md §2: each path is
+// bottleneck buffer of about one bandwidth-delay product (docs/DECISIONS.md: each path is
 // paced at what it delivers). The zero value is ready: its first use has a full bucket.
 // It reads no clock and is not safe for concurrent use.
 type Pacer struct {

@@ -8,15 +8,16 @@
 //     delay equals the other paths' extra one-way delay, so below the fast
 //     path's capacity nothing is added to latency, and at saturation the
 //     split converges to the capacity ratio with packets arriving nearly in
-//     send order (docs: ALGORITHMS.md §2.2).
+//     send order (docs/DECISIONS.md, "Scheduling"). It ignores windows: the
+//     window then meters the local queue into the network.
 //   - DRR is the paper's deficit round robin, closed loop: quanta follow the
 //     measured delivery rates.
 //   - LowLatency picks the smallest one-way delay with room, for small
 //     packets such as inner TCP ACKs (see [IsSmall]).
 //
-// All of them skip a path whose bytes in flight exceed its [Window] unless every
-// candidate does, and use backup
-// paths only when no primary path is usable. Ties go to the lowest index, so
+// DRR and LowLatency skip a path whose bytes in flight exceed its [Window] unless
+// every candidate does; all of them use backup paths only when no primary path is
+// usable. Ties go to the lowest index, so
 // the same input always gives the same pick.
 //
 // The package is pure logic: no goroutines, sockets or clock reads; Pick

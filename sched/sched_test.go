@@ -10,7 +10,7 @@ const ms = time.Millisecond
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Scenario H (DESIGN.md): cable 50 Mbit/s 10 ms one way, DSL 20 Mbit/s 30 ms.
+// Scenario H (docs/BENCHMARKS.md): cable 50 Mbit/s 10 ms one way, DSL 20 Mbit/s 30 ms.
 func cable() Path {
 	return Path{ID: 0x00, Usable: true, Rate: 6.25e6, OWD: 10 * ms, MinRTT: 20 * ms}
 }
@@ -48,8 +48,14 @@ func TestPickScenarios(t *testing.T) {
 		// With a DSL only 5 ms slower, a cable queue of 6 ms (37.5 kB) makes the
 		// cable packet arrive at 16.2 ms and the DSL one at 15.6 ms.
 		{"cable queue past ΔOWD: DSL", 1400, []Path{with(cable(), func(p *Path) { p.Inflight = 162_500 }), with(dsl(), func(p *Path) { p.OWD = 15 * ms })}, 1, 0, 0},
-		// Window of cable = 6.25e6 × (20 ms + QueueTarget 10 ms) = 187.5 kB.
-		{"cable over window", 100, []Path{with(cable(), func(p *Path) { p.Inflight = 187_501 }), dsl()}, 1, 1, 1},
+		// Window of cable = 6.25e6 × (20 ms + QueueTarget 10 ms) = 187.5 kB. DRR and
+		// LowLatency skip it; EAT does not use windows: the cable packet still arrives
+		// 10 ms sooner.
+		{"cable over window", 100, []Path{with(cable(), func(p *Path) { p.Inflight = 187_501 }), dsl()}, 0, 1, 1},
+		// 2 ms beside 60 ms: a 40 ms local queue on the fast path still beats the slow path.
+		{"fast path far over window, still first", 1400, []Path{
+			{ID: 0, Usable: true, Rate: 6.25e6, OWD: 2 * ms, MinRTT: 4 * ms, Inflight: 25_000 + 250_000},
+			{ID: 1, Usable: true, Rate: 6.25e6, OWD: 60 * ms, MinRTT: 120 * ms}}, 0, 1, 1},
 		{"all over window: rule waived", 100, []Path{
 			with(cable(), func(p *Path) { p.Inflight = 400_000 }),
 			with(dsl(), func(p *Path) { p.Inflight = 400_000 })}, 0, 0, 0},
