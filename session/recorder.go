@@ -68,7 +68,7 @@ func (s *Session) recordLocked(now time.Time) {
 		smp.SRTT = p.stats.SRTT()
 		smp.MinRTT = minRTT
 		smp.Jitter = p.stats.Jitter()
-		smp.Window = sched.Window(&sched.Path{Rate: rate, MinRTT: minRTT, SRTT: p.stats.SRTT(), Jitter: p.stats.Jitter()})
+		smp.Window = p.windowLocked()
 		smp.Inflight = p.stats.Inflight()
 		smp.Queue = p.queuedLocked()
 		smp.QueueDelay = p.headWaitLocked(now)

@@ -123,7 +123,7 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 		return
 	}
 	rate := p.stats.DeliveryRate()
-	win := sched.Window(&sched.Path{Rate: rate, MinRTT: p.stats.MinRTT(), SRTT: p.stats.SRTT(), Jitter: p.stats.Jitter()})
+	win := p.windowLocked()
 	if p.outBufs == nil {
 		p.outBufs = make([][]byte, path.MaxBatch)
 		for i := range p.outBufs {
@@ -289,6 +289,12 @@ func (p *Path) schedPathLocked(now time.Time) sched.Path {
 		PrioQueued: p.prio.bytes,
 		Backup:     p.tier == framing.TierBackup,
 	}
+}
+
+// windowLocked is p's in-flight window (sched.Window) from its current statistics. p.mu
+// must be held.
+func (p *Path) windowLocked() int {
+	return sched.Window(&sched.Path{Rate: p.stats.DeliveryRate(), MinRTT: p.stats.MinRTT(), SRTT: p.stats.SRTT(), Jitter: p.stats.Jitter()})
 }
 
 // sendControl sends one control datagram carrying frames on p, at once (control datagrams
