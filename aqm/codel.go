@@ -39,6 +39,15 @@ func New(target, interval time.Duration) *CoDel {
 	return &CoDel{target: target, interval: interval}
 }
 
+// SetInterval changes the interval (zero or less: the default), for a queue whose flows'
+// round trip is known to be longer than the one it was created for.
+func (c *CoDel) SetInterval(interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	c.interval = interval
+}
+
 // OnDequeue is called for each packet leaving the queue at now after waiting sojourn, with
 // extra added to the target for this packet (delay equalization across paths: waiting that
 // long is intended, not a standing queue). It reports whether the packet must be dropped.

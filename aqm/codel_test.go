@@ -81,3 +81,36 @@ func TestCoDelAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocs", n)
 	}
 }
+
+// TestSetInterval: a longer interval waits longer before the first drop and spaces the
+// next ones further apart.
+func TestSetInterval(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	firstDrop := func(c *CoDel) (time.Duration, time.Duration) {
+		var drops []time.Duration
+		for d := time.Duration(0); d < 2*time.Second && len(drops) < 2; d += time.Millisecond {
+			if c.OnDequeue(t0.Add(d), 50*time.Millisecond, 0, false) {
+				drops = append(drops, d)
+			}
+		}
+		if len(drops) < 2 {
+			t.Fatalf("fewer than two drops in 2 s")
+		}
+		return drops[0], drops[1] - drops[0]
+	}
+	c := New(5*time.Millisecond, 0)
+	first, gap := firstDrop(c)
+	if first != DefaultInterval {
+		t.Errorf("default: first drop at %v, want %v", first, DefaultInterval)
+	}
+	c = New(5*time.Millisecond, 0)
+	c.SetInterval(200 * time.Millisecond)
+	first2, gap2 := firstDrop(c)
+	if first2 != 200*time.Millisecond || gap2 < 2*gap-time.Millisecond {
+		t.Errorf("200 ms: first drop at %v, next %v later; want 200ms and ≥ twice the default's %v", first2, gap2, gap)
+	}
+	c.SetInterval(0)
+	if c.interval != DefaultInterval {
+		t.Errorf("SetInterval(0) left %v, want the default", c.interval)
+	}
+}

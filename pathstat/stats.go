@@ -125,6 +125,9 @@ type Stats struct {
 	rate       maxFilter
 	round      int64  // packet-timed round trips seen so far
 	roundEndPN uint64 // the round ends when this packet is acknowledged
+
+	ceiling lossCeiling
+	pipe    fullPipe
 }
 
 // New returns the statistics of a fresh path created at now. LastHeard starts
@@ -165,6 +168,7 @@ func (s *Stats) OnSent(now time.Time, pn uint64, size int) {
 	s.sentBytes += uint64(size)
 	*e = sentPacket{pnPlus1: pn + 1, sentAt: now.Sub(s.base), size: int64(size), cumSent: s.sentBytes}
 	s.inflight += int64(size)
+	s.ceiling.onSent(s.inflight)
 	s.sent++
 	s.nextPN = pn + 1
 }
@@ -203,6 +207,7 @@ func (s *Stats) OnFeedback(now time.Time, highestPN uint64, packets uint32, byte
 	}
 	if rtt >= 0 {
 		s.rtt.add(now.Sub(s.base), rtt)
+		s.pipe.onRTT(rtt)
 	}
 	if s.hasAcked && highestPN <= s.acked {
 		return
@@ -252,6 +257,7 @@ func (s *Stats) updateLoss(highest uint64, packets uint32, newlyResolved uint64)
 		newLost = min(lost-s.lost, newlyResolved)
 	}
 	s.lost = lost
+	s.ceiling.onResolved(newLost, newlyResolved)
 	sample := float64(newLost) / float64(newlyResolved)
 	s.lossRate += lossGain * (sample - s.lossRate)
 }
@@ -268,6 +274,8 @@ func (s *Stats) updateRate(at time.Duration, highest, bytes uint64) {
 	if highest >= s.roundEndPN { // a packet-timed round trip has passed
 		s.round++
 		s.roundEndPN = s.nextPN
+		s.ceiling.endRound(s.inflight)
+		s.pipe.endRound(s.DeliveryRate(), s.ceiling.bytes > 0, s.MinRTT())
 	}
 	e, known := s.lookup(highest)
 	if !s.haveRef || bytes < s.refBytes || highest <= s.refPN {
@@ -301,6 +309,9 @@ func (s *Stats) updateRate(at time.Duration, highest, bytes uint64) {
 	appLimited := (!pushed || sendRate < appLimitedFraction*s.DeliveryRate()) && !behind
 	if !appLimited || sample > s.DeliveryRate() {
 		s.rate.update(rateRounds, s.round, sample)
+	}
+	if !appLimited {
+		s.pipe.sampled = true
 	}
 	s.setRef(at, highest, e, known, bytes)
 }

@@ -16,6 +16,7 @@ type eat struct{}
 //
 //	(queued + size) / Rate + OWD,   queued = max(0, Inflight − Rate·travelTime)
 //
+// (Rate doubled for a path in startup, see arrival),
 // and picks the earliest. Inflight counts every byte not yet acknowledged,
 // and Rate·travelTime of them are merely travelling (a path's RTT as measured
 // is the time its bytes take to be acknowledged; travelTime is MinRTT plus a
@@ -47,9 +48,16 @@ func (eat) Pick(_ time.Time, size int, paths []Path) int {
 }
 
 // arrival is the expected arrival time of a size-byte packet on p, in
-// seconds from now.
+// seconds from now. A path in startup counts at StartupPacingGain × its rate: its
+// estimate is still growing (it may double per round trip), and its window lets twice the
+// estimate's bandwidth-delay product be in flight; counted at the estimate, that was a
+// round trip of phantom queue, and EAT kept a 60 ms path that could carry 50 Mbit/s to
+// what its 10 Mbit/s initial estimate allowed for 2 s (docs/DECISIONS.md).
 func arrival(p *Path, size int) float64 {
 	rate := p.Rate
+	if p.Startup {
+		rate *= StartupPacingGain
+	}
 	if !(rate >= minRate) { // also catches NaN
 		rate = minRate
 	}

@@ -47,7 +47,7 @@ func TestPacer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var p Pacer
 			for i, s := range tt.steps {
-				if got := p.Allow(t0.Add(s.at), tt.rate, s.size); got != s.want {
+				if got := p.Allow(t0.Add(s.at), PacingRate(tt.rate, false), s.size); got != s.want {
 					t.Fatalf("step %d (%v, %d B): Allow = %v, want %v (tokens %.0f)", i, s.at, s.size, got, s.want, p.tokens)
 				}
 			}
@@ -61,6 +61,6 @@ func BenchmarkPacer(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		now = now.Add(time.Microsecond)
-		p.Allow(now, 12.5e6, 1500)
+		p.Allow(now, PacingRate(12.5e6, false), 1500)
 	}
 }

@@ -39,6 +39,8 @@ type Path struct {
 	MinRTT     time.Duration // for the window
 	SRTT       time.Duration // smoothed RTT, for the window's jitter allowance
 	Jitter     time.Duration // packet-to-packet delay variation, for the window
+	Ceiling    int           // loss-bounded in-flight ceiling in bytes, 0 for none (pathstat.Stats.InflightCeiling)
+	Startup    bool          // the path's rate is still growing (pathstat.Stats.Startup): a round trip of allowance
 	Inflight   int           // bytes sent and not yet acknowledged, including the local queue
 	Queued     int           // of Inflight, the bytes still in the local queues (for RepairPath)
 	PrioQueued int           // of Queued, the bytes on the local priority queue (for RepairPath)
@@ -81,6 +83,13 @@ const QueueTarget = 10 * time.Millisecond
 // allowance of 5.2 ms cost 16-24 % of the goodput, 6.7 ms nothing).
 const MinQueueAllowance = 7 * time.Millisecond
 
+// CeilingFloorAllowance is what a path's loss ceiling leaves above its bandwidth-delay
+// product: bytes delivered but not yet reported (the receiver reports every 5 ms) count as
+// in flight, and a window of the bare BDP starved the path between reports, its samples
+// fell, and its estimate with them (a 50 Mbit/s link with a 5 ms buffer swung between 34
+// and 49 Mbit/s).
+const CeilingFloorAllowance = 5 * time.Millisecond
+
 // MaxJitterAllowance caps what a path's delay variation adds to its window, and
 // JitterFloor is the part of a path's measured jitter taken as measurement noise (timer
 // ticks, the receiver's processing, a busy CPU: ≈ 0.5–1.2 ms on clean emulated links under
@@ -108,9 +117,25 @@ const (
 // the estimate then learns. It is SRTT − MinRTT, but at most JitterSpreadFactor·(Jitter − JitterFloor) and
 // MaxJitterAllowance: a standing queue raises SRTT without raising the packet-to-packet
 // jitter, and counting it would let the window grow its own queue (docs/DECISIONS.md).
+//
+// A path whose link dropped more than a few percent of a round trip's datagrams has a
+// Ceiling: the window is then at most max(Ceiling, Rate·(travelTime + CeilingFloorAllowance)),
+// so a bottleneck buffer shallower than the queue allowance is not overrun round after
+// round, while the path keeps its bandwidth-delay product in flight plus what the
+// receiver's 5 ms report spacing holds as not yet reported.
+//
+// A path in Startup gets at least MinRTT of allowance (a window of about twice its
+// bandwidth-delay product, as BBR's Startup), so its estimate can double per round trip.
 func Window(p *Path) int {
 	allowance := min(max(p.MinRTT*2/3, MinQueueAllowance), QueueTarget)
-	w := p.Rate * (travelTime(p) + allowance).Seconds()
+	if p.Startup {
+		allowance = max(allowance, p.MinRTT)
+	}
+	travel := travelTime(p)
+	w := p.Rate * (travel + allowance).Seconds()
+	if p.Ceiling > 0 {
+		w = min(w, max(float64(p.Ceiling), p.Rate*(travel+CeilingFloorAllowance).Seconds()))
+	}
 	if w < MinWindow || w != w { // w != w: NaN from a bogus rate
 		return MinWindow
 	}

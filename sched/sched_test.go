@@ -107,6 +107,14 @@ func TestWindow(t *testing.T) {
 		{"standing queue", Path{Rate: 12.5e6, MinRTT: 10500 * time.Microsecond, SRTT: 30 * ms}, 218_750},
 		{"noise", Path{Rate: 12.5e6, MinRTT: 10500 * time.Microsecond, SRTT: 30 * ms, Jitter: time.Millisecond}, 218_750},
 		{"floor", Path{Rate: 1e5, MinRTT: 10 * ms}, MinWindow},
+		// A link that dropped a round's datagrams: its ceiling binds, but never below the
+		// bandwidth-delay product (rate · travel time) + 5 ms.
+		{"ceiling", Path{Rate: 6.25e6, MinRTT: 20 * ms, Ceiling: 170_000}, 170_000},
+		{"ceiling above the window", Path{Rate: 6.25e6, MinRTT: 20 * ms, Ceiling: 400_000}, 187_500},
+		{"ceiling below the BDP", Path{Rate: 6.25e6, MinRTT: 20 * ms, Ceiling: 50_000}, 156_250},
+		// Startup: a round trip of allowance, about twice the BDP.
+		{"startup long path", Path{Rate: 2.5e6, MinRTT: 120 * ms, Startup: true}, 600_000},
+		{"startup short path keeps the 7 ms floor", Path{Rate: 12.5e6, MinRTT: 2 * ms, Startup: true}, 112_499}, // float rounding,
 		{"zero", Path{}, MinWindow},
 		{"negative rate", Path{Rate: -5, MinRTT: 10 * ms}, MinWindow},
 	}

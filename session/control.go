@@ -120,7 +120,10 @@ func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
 // minimum RTT when the reports have come another way for returnSwitchReports in a row and
 // their RTT lies well above the minimum: the return half of q's RTT is another path's now
 // (the fastest path died), and a window sized from the old minimum would starve q. Paths
-// of equal delay taking turns carrying the reports change nothing. q.mu must be held.
+// of equal delay taking turns carrying the reports change nothing, nor does anything while
+// q is in startup: its window then allows a round trip of queue, and a minimum restarted
+// on that queue sized a 60 ms path's window from 150 ms, overflowing its buffer (the
+// startup window is twice the old minimum's BDP anyway). q.mu must be held.
 func (q *Path) followReturnPathLocked(via uint8, rtt time.Duration) {
 	if !q.fbViaSet || via == q.fbVia {
 		q.fbVia, q.fbViaSet, q.fbViaRun = via, true, 0
@@ -131,7 +134,7 @@ func (q *Path) followReturnPathLocked(via uint8, rtt time.Duration) {
 		return
 	}
 	min := q.stats.MinRTT()
-	if rtt > min+max(returnSwitchMargin, min/4) {
+	if rtt > min+max(returnSwitchMargin, min/4) && !q.stats.Startup() {
 		q.stats.ResetMinRTT()
 	}
 	q.fbVia, q.fbViaRun = via, 0

@@ -64,7 +64,7 @@ func (s *Session) recordLocked(now time.Time) {
 		smp.Path = p.id
 		smp.State = uint8(p.live.State())
 		smp.RateBps = rate * 8
-		smp.PacingBps = rate * sched.PacingGain * 8
+		smp.PacingBps = sched.PacingRate(rate, p.stats.Startup()) * 8
 		smp.SRTT = p.stats.SRTT()
 		smp.MinRTT = minRTT
 		smp.Jitter = p.stats.Jitter()

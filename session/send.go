@@ -122,8 +122,9 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 	if !p.remote.IsValid() {
 		return
 	}
-	rate := p.stats.DeliveryRate()
+	pace := sched.PacingRate(p.stats.DeliveryRate(), p.stats.Startup())
 	win := p.windowLocked()
+	p.codel.SetInterval(max(codelInterval, p.stats.SRTT()*3/2))
 	if p.outBufs == nil {
 		p.outBufs = make([][]byte, path.MaxBatch)
 		for i := range p.outBufs {
@@ -146,11 +147,12 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 		// Small packets (pings, inner ACKs) pass the window: they are few and tiny, and
 		// waiting for feedback would add up to its spacing to every round trip.
 		if inflight := p.stats.Inflight(); !pb.small && inflight > 0 && inflight+dsize > win {
+			p.stats.OnLimited()
 			break
 		}
 		// Within the window, the pacer spreads what leaves; the session timer drains again
 		// every tick. Small packets pass it too.
-		if !pb.small && !p.pacer.Allow(now, rate, dsize) {
+		if !pb.small && !p.pacer.Allow(now, pace, dsize) {
 			break
 		}
 		if len(out) == len(p.outBufs) {
@@ -284,6 +286,8 @@ func (p *Path) schedPathLocked(now time.Time) sched.Path {
 		MinRTT:     p.stats.MinRTT(),
 		SRTT:       p.stats.SRTT(),
 		Jitter:     p.stats.Jitter(),
+		Ceiling:    p.stats.InflightCeiling(),
+		Startup:    p.stats.Startup(),
 		Inflight:   p.stats.Inflight() + queued,
 		Queued:     queued,
 		PrioQueued: p.prio.bytes,
@@ -294,7 +298,7 @@ func (p *Path) schedPathLocked(now time.Time) sched.Path {
 // windowLocked is p's in-flight window (sched.Window) from its current statistics. p.mu
 // must be held.
 func (p *Path) windowLocked() int {
-	return sched.Window(&sched.Path{Rate: p.stats.DeliveryRate(), MinRTT: p.stats.MinRTT(), SRTT: p.stats.SRTT(), Jitter: p.stats.Jitter()})
+	return sched.Window(&sched.Path{Rate: p.stats.DeliveryRate(), MinRTT: p.stats.MinRTT(), SRTT: p.stats.SRTT(), Jitter: p.stats.Jitter(), Ceiling: p.stats.InflightCeiling(), Startup: p.stats.Startup()})
 }
 
 // sendControl sends one control datagram carrying frames on p, at once (control datagrams

@@ -1,0 +1,84 @@
+package pathstat
+
+import "time"
+
+// Startup, after BBR's (draft-cardwell-iccrg-bbr-congestion-control, "Startup" and
+// "full pipe"): a fresh path's estimate starts at the initial rate and, held to a window of
+// rate·(RTT + a 7–10 ms allowance), grows by only 1 + allowance/RTT per round trip: on a
+// 120 ms path, 8 % per round, so a 20 Mbit/s link took 3–4 s to reach its rate while the
+// inner TCP's slow start overran the local queue (docs/DECISIONS.md). Until the pipe is
+// full, the scheduler gives the path a round trip of queue allowance and a pacing gain of 2,
+// so the estimate can double per round. The pipe is full once three packet-timed rounds
+// that measured the path raised the estimate by less than a quarter, or once a round lost
+// enough datagrams to set the loss ceiling. It stays full: later growth is the ordinary
+// probing of PacingGain. The pipe is also full once a round's smallest RTT sample lies
+// clamp(MinRTT/8, 4 ms, 16 ms) above the path's minimum (HyStart++'s delay increase,
+// RFC 9406 §4.2): a queue is building in the link, and a window of twice the BDP would
+// fill a buffer of one BDP (two 60 ms links with 120 ms buffers lost 5 % of a round's
+// datagrams before the flat estimate ended startup three round trips later). A round measured the path when it took a sample that was not
+// app-limited and the sender reported ([Stats.OnLimited]) that the path's window held back
+// data it had for it (not its pacer: bursts a scheduler hands a path now and then meet
+// the pacer too, at any average rate): a path offered only what its estimate promised (EAT gives
+// a slower path no more than that) delivers what it was given, and the estimate, flat,
+// said nothing about the link; counted, it ended a 50 Mbit/s path's startup at 15.
+const (
+	fullPipeGrowth = 1.25
+	fullPipeRounds = 3
+	// RFC 9406's MIN_RTT_THRESH, MAX_RTT_THRESH, MIN_RTT_DIVISOR and N_RTT_SAMPLE.
+	delayThreshMin  = 4 * time.Millisecond
+	delayThreshMax  = 16 * time.Millisecond
+	delayThreshDiv  = 8
+	delayMinSamples = 8
+)
+
+type fullPipe struct {
+	full    bool
+	bw      float64 // the estimate at the last round that grew it by a quarter
+	flat    int     // rounds since then that measured the path
+	sampled bool    // this round took a sample that was not app-limited
+	limited bool    // this round, the sender held data back for the window
+
+	roundMinRTT time.Duration // the smallest RTT sample of this round
+	rttSamples  int           // RTT samples this round
+}
+
+func (f *fullPipe) onRTT(rtt time.Duration) {
+	if f.rttSamples == 0 || rtt < f.roundMinRTT {
+		f.roundMinRTT = rtt
+	}
+	f.rttSamples++
+}
+
+// endRound closes a packet-timed round trip with the current estimate, whether the loss
+// ceiling is set, and the path's minimum RTT.
+func (f *fullPipe) endRound(estimate float64, lossCeiling bool, minRTT time.Duration) {
+	queueing := f.rttSamples >= delayMinSamples &&
+		f.roundMinRTT > minRTT+min(max(minRTT/delayThreshDiv, delayThreshMin), delayThreshMax)
+	f.rttSamples = 0
+	if f.full {
+		return
+	}
+	if lossCeiling || queueing {
+		f.full = true
+		return
+	}
+	measured := f.sampled && f.limited
+	f.sampled, f.limited = false, false
+	if !measured {
+		return
+	}
+	if estimate >= fullPipeGrowth*f.bw {
+		f.bw, f.flat = estimate, 0
+		return
+	}
+	f.flat++
+	f.full = f.flat >= fullPipeRounds
+}
+
+// OnLimited tells the statistics that the sender had data for the path and held it back
+// because the path's window was full: the rounds it falls in measure the path.
+func (s *Stats) OnLimited() { s.pipe.limited = true }
+
+// Startup reports whether the path is still in startup: its delivery rate has not yet
+// been seen to stop growing (see the package's startup rule above).
+func (s *Stats) Startup() bool { return !s.pipe.full }

@@ -1,0 +1,92 @@
+package pathstat
+
+import (
+	"testing"
+	"time"
+)
+
+// ramp drives l with a sender that keeps rate·(MinRTT + allowance) in flight, the
+// allowance 10 ms, or MinRTT while the path is in startup when startup is set (the rule of
+// sched.Window), and returns when the estimate first reached frac of the link's rate (or
+// max if it never did) and whether the path left startup by then.
+func ramp(l *simLink, s *Stats, startup bool, frac float64, limit time.Duration) (time.Duration, bool) {
+	const tick, size = 50 * time.Microsecond, 1400
+	for ; l.now <= limit; l.now += tick {
+		if s.DeliveryRate() >= frac*l.rate {
+			return l.now, !s.Startup()
+		}
+		allowance := 10 * time.Millisecond
+		if startup && s.Startup() {
+			allowance = max(allowance, s.MinRTT())
+		}
+		if float64(s.Inflight()) < s.DeliveryRate()*(s.MinRTT()+allowance).Seconds() {
+			s.OnSent(l.start.Add(l.now), l.pn, size)
+			l.send(l.now, l.pn, size)
+			l.pn++
+		} else {
+			s.OnLimited() // it always has more to send
+		}
+		l.step(l.now, s)
+	}
+	return limit, !s.Startup()
+}
+
+// TestStartupRampsLongPath: a 20 Mbit/s path with 60 ms each way, starting from the
+// initial 10 Mbit/s estimate. With a 10 ms allowance the window lets the estimate grow by
+// 8 % per round trip; in startup it may double.
+func TestStartupRampsLongPath(t *testing.T) {
+	newLink := func() *simLink {
+		return &simLink{rate: 2.5e6, owd: 60 * time.Millisecond, feedbackEvery: 5 * time.Millisecond, queueLimit: 120 * time.Millisecond, start: simStart}
+	}
+	const limit = 10 * time.Second
+	slow, _ := ramp(newLink(), New(simStart), false, 0.9, limit)
+	s := New(simStart)
+	fast, _ := ramp(newLink(), s, true, 0.9, limit)
+	t.Logf("90 %% of the link's rate after %v with startup, %v without", fast, slow)
+	if fast > time.Second {
+		t.Errorf("with startup the estimate reached 90 %% after %v, want ≤ 1 s", fast)
+	}
+	if 2*fast > slow {
+		t.Errorf("startup %v is not twice as fast as without (%v)", fast, slow)
+	}
+	// Once the link is full, the estimate stops growing and startup ends.
+	l := newLink()
+	s = New(simStart)
+	if _, full := ramp(l, s, true, 2, 3*time.Second); !full {
+		t.Errorf("still in startup after 3 s on a full link (estimate %.2f MB/s)", s.DeliveryRate()/1e6)
+	}
+	// The queue building in the link ends startup (the delay rule) before the buffer, one
+	// BDP, overflows.
+	l = newLink()
+	s = New(simStart)
+	for l.now < 3*time.Second && s.Startup() {
+		ramp(l, s, true, 2, l.now+time.Millisecond)
+	}
+	t.Logf("startup ended at %v, %d datagrams lost", l.now, s.Lost())
+	if s.Startup() || s.Lost() > 0 {
+		t.Errorf("startup still %v at %v, %d datagrams lost; want it over before any loss", s.Startup(), l.now, s.Lost())
+	}
+}
+
+// TestOfferedLoadStaysInStartup: a path offered a steady 2 MB/s (EAT giving a slower path
+// what its estimate promises), never held back by its window, delivers just that; flat
+// as its estimate is, it says nothing about the link, and startup goes on.
+func TestOfferedLoadStaysInStartup(t *testing.T) {
+	l := &simLink{rate: 6.25e6, owd: 30 * time.Millisecond, feedbackEvery: 5 * time.Millisecond, start: simStart}
+	s := New(simStart)
+	l.run(s, 1400, 700*time.Microsecond, 3*time.Second, 100*time.Millisecond)
+	if !s.Startup() {
+		t.Errorf("an offered load the path kept up with ended startup (estimate %.2f MB/s)", s.DeliveryRate()/1e6)
+	}
+}
+
+// TestSparseTrafficStaysInStartup: probes and keepalives measure nothing about the path, so
+// they do not end startup; the first real transfer still ramps fast.
+func TestSparseTrafficStaysInStartup(t *testing.T) {
+	l := &simLink{rate: 2.5e6, owd: 20 * time.Millisecond, feedbackEvery: 5 * time.Millisecond, onArrival: true, start: simStart}
+	s := New(simStart)
+	l.run(s, 200, 50*time.Millisecond, 10*time.Second, 200*time.Millisecond)
+	if !s.Startup() {
+		t.Errorf("sparse traffic ended startup (estimate %.2f MB/s)", s.DeliveryRate()/1e6)
+	}
+}
