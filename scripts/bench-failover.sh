@@ -115,7 +115,9 @@ BIN_GIVEN=${BIN:-}
 if [[ -z ${BIN:-} ]]; then
 	BIN=$WORK/bin
 	fo_log "building into $BIN"
-	go build -o "$BIN/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf
+	# shellcheck source=lib/version.sh
+	source scripts/lib/version.sh
+	bt_build -o "$BIN/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf
 fi
 mkdir -p out
 OUT=out/failover-$(date -u +%Y%m%dT%H%M%SZ).md

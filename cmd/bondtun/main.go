@@ -9,7 +9,7 @@
 //	bondtun status -c FILE --trace F  write its flight recorder to F (CSV, docs/TRACE.md)
 //	bondtun tier -c FILE UPLINK T  switch an uplink to primary, backup or disabled
 //	bondtun down -c FILE           remove what a crashed `up` left behind
-//	bondtun version                print the version
+//	bondtun version                print the version (also --version, -V)
 //	bondtun help [COMMAND]         show help
 package main
 
@@ -19,9 +19,6 @@ import (
 	"io"
 	"os"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 type command struct {
 	name    string
@@ -40,7 +37,7 @@ func init() {
 		{"status", "show the sessions and paths of a running tunnel, or dump its flight recorder (--trace FILE, docs/TRACE.md)", "bondtun status -c FILE [-json] [--trace FILE|-]", runStatus},
 		{"tier", "switch an uplink of a running client to primary, backup or disabled", "bondtun tier -c FILE UPLINK primary|backup|disabled", runTier},
 		{"down", "remove the device, routes and rules a crashed `up` left", "bondtun down -c FILE", runDown},
-		{"version", "print the version", "bondtun version", runVersion},
+		{"version", "print the version stamped at build time (also --version, -V)", "bondtun version | --version | -V", runVersion},
 		{"help", "show help for a command", "bondtun help [COMMAND]", runHelp},
 	}
 }
@@ -58,9 +55,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := args[0]
-	if name == "-h" || name == "--help" {
+	switch name {
+	case "-h", "--help":
 		printHelp(stdout)
 		return 0
+	case "-V", "--version":
+		name = "version"
 	}
 	for _, c := range commands {
 		if c.name != name {
@@ -118,12 +118,4 @@ func runHelp(args []string, _ io.Reader, stdout, _ io.Writer) error {
 		}
 	}
 	return usageErr("unknown command %q", args[0])
-}
-
-func runVersion(args []string, _ io.Reader, stdout, _ io.Writer) error {
-	if len(args) > 0 {
-		return usageErr("takes no arguments")
-	}
-	fmt.Fprintf(stdout, "bondtun %s (protocol 1)\n", version)
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -121,4 +122,38 @@ func loadDemo(t *testing.T, name string) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+func TestVersionFlagsAndFallbacks(t *testing.T) {
+	_, want, _ := runCLI(t, "", "version")
+	for _, flag := range []string{"--version", "-V"} {
+		code, out, stderr := runCLI(t, "", flag)
+		if code != 0 || out != want || stderr != "" {
+			t.Errorf("%s: code %d, stdout %q, stderr %q; want the output of `bondtun version`, %q", flag, code, out, stderr, want)
+		}
+	}
+	vcs := func(rev, modified string) *debug.BuildInfo {
+		return &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}}
+	}
+	tests := []struct {
+		name    string
+		stamped string
+		info    *debug.BuildInfo
+		want    string
+	}{
+		{"stamped wins", "v0.3-2-gabc", vcs("0123456789abcdef0123", "false"), "v0.3-2-gabc"},
+		{"go install of a tagged module", "", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3"},
+		{"checkout, clean", "", vcs("0123456789abcdef0123", "false"), "0123456789ab"},
+		{"checkout, dirty", "", vcs("0123456789abcdef0123", "true"), "0123456789ab-dirty"},
+		{"no information", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+	}
+	for _, tt := range tests {
+		if got := versionString(tt.stamped, tt.info, true); got != tt.want {
+			t.Errorf("%s: versionString = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got := versionString("", nil, false); got != "dev" {
+		t.Errorf("without build info: %q, want dev", got)
+	}
 }

@@ -54,7 +54,7 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 	}
 	root := repoRoot(t)
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/bondtun", "./cmd/linkemu", "./cmd/btperf")
+	build := exec.Command("bash", "-c", `source scripts/lib/version.sh && bt_build -o "$1/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf`, "build", bin)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
