@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -77,16 +76,7 @@ func TestHelpAndVersionOnStdout(t *testing.T) {
 }
 
 func TestBadConfigNamesFileLineAndField(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "bad.yaml")
-	data, err := os.ReadFile("../../configs/client.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := strings.Replace(string(data), "interface: up1", "interface: up0", 1)
-	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeDemoVariant(t, "client.yaml", "interface: up1", "interface: up0")
 	code, _, stderr := runCLI(t, "", "up", "-c", file)
 	if code != 1 || !strings.Contains(stderr, file+":") || !strings.Contains(stderr, "uplinks[1].interface") || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("code %d, stderr %q: want one line naming file, line and field", code, stderr)

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -217,32 +216,22 @@ func writeTrace(device, configPath, file string, stdout io.Writer) error {
 // dumpTraceOnSignal writes the flight recorder to a file beside the control socket each
 // time the process gets SIGUSR1, until ctx ends.
 func dumpTraceOnSignal(ctx context.Context, device, configPath string, trace func(io.Writer) error, log *slog.Logger) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGUSR1)
-	go func() {
-		defer signal.Stop(ch)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ch:
-				sock := statusSocket(device, configPath)
-				file := strings.TrimSuffix(sock, ".sock") + "-trace-" + time.Now().UTC().Format("20060102T150405Z") + ".csv"
-				f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-				if err == nil {
-					err = trace(f)
-					if cerr := f.Close(); err == nil {
-						err = cerr
-					}
-				}
-				if err != nil {
-					log.Warn("flight recorder dump failed", "file", file, "err", err)
-				} else {
-					log.Info("flight recorder written", "file", file)
-				}
+	onSignal(ctx, syscall.SIGUSR1, func() {
+		sock := statusSocket(device, configPath)
+		file := strings.TrimSuffix(sock, ".sock") + "-trace-" + time.Now().UTC().Format("20060102T150405Z") + ".csv"
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err == nil {
+			err = trace(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
 			}
 		}
-	}()
+		if err != nil {
+			log.Warn("flight recorder dump failed", "file", file, "err", err)
+		} else {
+			log.Info("flight recorder written", "file", file)
+		}
+	})
 }
 
 func printStatus(w io.Writer, dev string, snap session.Snapshot) {

@@ -46,9 +46,10 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	level := cfg.LogLevel
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
 	if verbose {
-		level = slog.LevelDebug
+		level.Set(slog.LevelDebug)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	for _, w := range cfg.Warnings {
@@ -57,8 +58,11 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		return errors.New("must run as root (it creates a TUN device and routes)")
 	}
+	// SIGINT and SIGTERM end the run, which removes what it set up; SIGHUP reloads what
+	// can be reloaded and never ends it.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	reloadOnHangup(ctx, cfg.Path, level, verbose, log)
 
 	nl := tun.SystemNetlink()
 	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) { return tun.ResolveUplinkSource(nl, iface) })
