@@ -235,7 +235,7 @@ tunnel_up() {
 }
 # link_up: wait up to 10 s until both ends report LINK's path up.
 link_up() {
-	local w pat="\"Name\":\"$LINK→[^\"]*\",[^}]*\"State\":\"up\""
+	local w pat="\"name\":\"$LINK→[^\"]*\",[^}]*\"liveness\":\"up\""
 	for ((w = 0; w < 100; w++)); do
 		if "${C[@]}" "$BIN/bondtun" status -c configs/client.yaml -json 2>/dev/null | grep -q "$pat" &&
 			"${S[@]}" "$BIN/bondtun" status -c configs/server.yaml -json 2>/dev/null | grep -q "$pat"; then
