@@ -12,6 +12,7 @@
 #   - the cable's address removed and re-added: the cable carries traffic again;
 #   - the cable's address changed (renumbering; the server sees a new outer address):
 #     the cable carries traffic again, without a restart;
+#   - `bondtun check` passes the client's config and fails one that clashes with the host;
 #   - `status` and `status --json` of a client whose tun.name is a pattern (bt%d), with
 #     -c and without (found in /run/bondtun);
 #   - SIGHUP keeps the tunnel running (it reloads the log level);
@@ -74,6 +75,16 @@ leftovers() { # prints what bondtun left in the client namespace
 client_socket() {
 	$C "$BIN/bondtun" status -c "$WORK/client.yaml" --json | sed -n 's/.*"socket":"\([^"]*\)".*/\1/p'
 }
+
+# `bondtun check` in the client namespace, before anything runs: the client's file passes
+# with no warning; one whose allowed_ips are the cable's own network fails, naming the field.
+out=$($C "$BIN/bondtun" check -c "$WORK/client.yaml" 2>&1) || fail "check of the client config: $out"
+grep -q ': ok: client' <<<"$out" || fail "check: $out"
+! grep -q 'warning' <<<"$out" || fail "check warns in the testbed: $out"
+sed 's|allowed_ips: \[10.77.0.0/24\]|allowed_ips: [10.100.1.0/24]|' "$WORK/client.yaml" >"$WORK/clash.yaml"
+if out=$($C "$BIN/bondtun" check -c "$WORK/clash.yaml" 2>&1); then fail "check passed a config that clashes with up0's network: $out"; fi
+grep -q 'peers\[0\].allowed_ips\[0\]: the host already routes 10.100.1.0/24' <<<"$out" || fail "check of a clash: $out"
+echo "E2E check=yes"
 
 $S "$BIN/bondtun" up -c configs/server.yaml 2>"$WORK/server.log" &
 PIDS+=($!)
@@ -162,7 +173,8 @@ SOCK=$(client_socket)
 [[ -S $SOCK ]] || fail "no control socket ($SOCK)"
 # Without -c: every socket in /run/bondtun (other tunnels on the host may answer too, or
 # fail to: only this one's presence counts).
-$C "$BIN/bondtun" status --json 2>/dev/null | grep -qF "\"socket\":\"$SOCK\"" || fail "status without -c did not find $SOCK"
+$C "$BIN/bondtun" status --json >"$WORK/status-all.json" 2>/dev/null || true
+grep -qF "\"socket\":\"$SOCK\"" "$WORK/status-all.json" || fail "status without -c did not find $SOCK"
 echo "E2E status_pattern=yes"
 
 # SIGHUP: the process stays and so does the tunnel.

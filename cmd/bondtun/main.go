@@ -33,6 +33,7 @@ func init() {
 	commands = []command{
 		{"genkey", "print a new private key", "bondtun genkey", runGenkey},
 		{"pubkey", "read a private key on stdin, print its public key", "bondtun pubkey < private.key", runPubkey},
+		{"check", "validate a configuration and the host as `up` would, changing nothing", "bondtun check -c FILE", runCheck},
 		{"up", "bring the tunnel up and run in the foreground", "bondtun up -c FILE [-v]", runUp},
 		{"status", "show the sessions and paths of a running tunnel, or dump its flight recorder (--trace FILE, docs/TRACE.md)", "bondtun status -c FILE [-json] [--trace FILE|-]", runStatus},
 		{"tier", "switch an uplink of a running client to primary, backup or disabled", "bondtun tier -c FILE UPLINK primary|backup|disabled", runTier},
