@@ -19,12 +19,13 @@ func reloadOnHangup(ctx context.Context, path string, level *slog.LevelVar, pinn
 }
 
 // onSignal calls fn, one call at a time, each time the process gets sig, until ctx ends.
-// The handler is installed before onSignal returns.
+// The handler is installed before onSignal returns and stays installed after ctx ends (the
+// signal is then ignored), so that a late signal cannot end the process in the middle of
+// its teardown, which is what the default action of SIGHUP and SIGUSR1 would do.
 func onSignal(ctx context.Context, sig os.Signal, fn func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, sig)
 	go func() {
-		defer signal.Stop(ch)
 		for {
 			select {
 			case <-ctx.Done():

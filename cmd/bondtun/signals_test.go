@@ -75,4 +75,12 @@ func TestHangupReloadsAndDoesNotExit(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// After the run's context ended (its teardown) a SIGHUP must still not end the process:
+	// this test binary would die of it.
+	cancel()
+	time.Sleep(50 * time.Millisecond) // the handler's goroutine sees the end
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
 }

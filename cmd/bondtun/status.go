@@ -160,6 +160,11 @@ func collectStatus(socks []controlSocket) (statusDoc, error) {
 			errs = append(errs, fmt.Errorf("%s: %s", s.Path, strings.TrimSpace(string(raw))))
 			continue
 		}
+		if one.SchemaVersion == 0 {
+			errs = append(errs, fmt.Errorf("%s: the running bondtun answers status without a schema_version (an older version; this one reads schema %d)",
+				s.Path, statusSchemaVersion))
+			continue
+		}
 		if one.SchemaVersion != statusSchemaVersion {
 			errs = append(errs, fmt.Errorf("%s: the running bondtun answers status schema %d, this one reads %d (docs/STATUS.md)",
 				s.Path, one.SchemaVersion, statusSchemaVersion))
