@@ -301,6 +301,7 @@ func TestStatusTextShowsStates(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Fatalf("code %d, stderr %q", code, stderr)
 	}
+	t.Logf("status:\n%s", out)
 	for _, want := range []string{"bt3: client", "standby", "share_%", "reorder:  held 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output has no %q:\n%s", want, out)

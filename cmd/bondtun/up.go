@@ -85,7 +85,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	if _, err := nl.LinkByName(plan.Device); err == nil {
-		return fmt.Errorf("device %s already exists: is bondtun already running? (`bondtun down -c %s` removes leftovers)", plan.Device, cfg.Path)
+		return fmt.Errorf("device %s already exists: is bondtun already running? (`bondtun down -c %s` stops it or removes leftovers)", plan.Device, cfg.Path)
 	}
 	// Leftover rules and routes of a crashed run would make Up fail; they are ours (marked
 	// with bondtun's protocol number, in this config's tables), so remove them.
