@@ -20,7 +20,7 @@ type checker struct {
 // fail records an error for field, placed at the field's line or, when the field is
 // absent, at the line of its nearest present parent.
 func (k *checker) fail(field, format string, args ...any) {
-	k.errs = append(k.errs, &Error{File: k.c.Path, Line: k.c.lineOf(field), Field: field, Msg: fmt.Sprintf(format, args...)})
+	k.errs = append(k.errs, k.c.ErrorAt(field, format, args...))
 }
 
 // lineOf returns the line of field or of its nearest recorded parent, 0 if none.

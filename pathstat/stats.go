@@ -399,6 +399,9 @@ func (s *Stats) Lost() uint64 { return s.lost }
 // Sent returns the number of datagrams recorded by OnSent.
 func (s *Stats) Sent() uint64 { return s.sent }
 
+// SentBytes returns the number of bytes recorded by OnSent.
+func (s *Stats) SentBytes() uint64 { return s.sentBytes }
+
 // LossRate returns the recent loss fraction in [0, 1]: an EWMA (gain 1/8)
 // over feedback frames of the fraction of newly resolved packets that were
 // lost.

@@ -115,7 +115,9 @@ BIN_GIVEN=${BIN:-}
 if [[ -z ${BIN:-} ]]; then
 	BIN=$WORK/bin
 	fo_log "building into $BIN"
-	go build -o "$BIN/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf
+	# shellcheck source=lib/version.sh
+	source scripts/lib/version.sh
+	bt_build -o "$BIN/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf
 fi
 mkdir -p out
 OUT=out/failover-$(date -u +%Y%m%dT%H%M%SZ).md
@@ -233,7 +235,7 @@ tunnel_up() {
 }
 # link_up: wait up to 10 s until both ends report LINK's path up.
 link_up() {
-	local w pat="\"Name\":\"$LINK→[^\"]*\",[^}]*\"State\":\"up\""
+	local w pat="\"name\":\"$LINK→[^\"]*\",[^}]*\"liveness\":\"up\""
 	for ((w = 0; w < 100; w++)); do
 		if "${C[@]}" "$BIN/bondtun" status -c configs/client.yaml -json 2>/dev/null | grep -q "$pat" &&
 			"${S[@]}" "$BIN/bondtun" status -c configs/server.yaml -json 2>/dev/null | grep -q "$pat"; then

@@ -80,7 +80,9 @@ trap 'exit 130' INT TERM
 
 if [[ ${BENCH_BUILD:-1} != 0 ]]; then
 	bn_log "building into $BIN"
-	go build -o "$BIN/" ./cmd/... || exit 1
+	# shellcheck source=lib/version.sh
+	source scripts/lib/version.sh
+	bt_build -o "$BIN/" ./cmd/... || exit 1
 fi
 export LINKEMU=$BIN/linkemu
 for b in bondtun btperf linkemu; do

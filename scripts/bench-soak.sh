@@ -36,7 +36,9 @@ log() { printf '[soak] %s\n' "$*" >&2; }
 if [[ -z ${BIN:-} ]]; then
 	BIN=$WORK/bin
 	log "building into $BIN"
-	go build -o "$BIN/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf
+	# shellcheck source=lib/version.sh
+	source scripts/lib/version.sh
+	bt_build -o "$BIN/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf
 fi
 # shellcheck disable=SC2034 # read by tb_setup
 TB_DIR=$WORK

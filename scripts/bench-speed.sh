@@ -81,6 +81,8 @@ fail() {
 
 sp_log "building wireguard-go, wgkey${BIN:+ (bondtun and btperf from $BIN)}"
 mkdir -p "$SP_BIN" "$WORK/res"
+# shellcheck source=lib/version.sh
+source scripts/lib/version.sh
 go build -o "$SP_BIN/wireguard-go" golang.zx2c4.com/wireguard || fail "cannot build wireguard-go"
 go build -o "$SP_BIN/wgkey" ./scripts/lib/wgkey || fail "cannot build wgkey"
 if [[ -n ${SPEED_REF:-} ]]; then
@@ -88,11 +90,11 @@ if [[ -n ${SPEED_REF:-} ]]; then
 	# compare a change against HEAD in two runs.
 	mkdir -p "$WORK/src"
 	git archive "$SPEED_REF" | tar -x -C "$WORK/src" || fail "cannot export $SPEED_REF"
-	(cd "$WORK/src" && go build -o "$SP_BIN/" ./cmd/bondtun ./cmd/btperf) || fail "cannot build $SPEED_REF"
+	(v=$(bt_version "$SPEED_REF") && cd "$WORK/src" && BT_VERSION=$v bt_build -o "$SP_BIN/" ./cmd/bondtun ./cmd/btperf) || fail "cannot build $SPEED_REF"
 elif [[ -n ${BIN:-} ]]; then
 	for b in bondtun btperf; do ln -s "$(realpath "$BIN/$b")" "$SP_BIN/$b" || fail "no $BIN/$b"; done
 else
-	go build -o "$SP_BIN/" ./cmd/bondtun ./cmd/btperf || fail "cannot build bondtun/btperf"
+	bt_build -o "$SP_BIN/" ./cmd/bondtun ./cmd/btperf || fail "cannot build bondtun/btperf"
 fi
 BT_SRC="working tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 [[ -n ${SPEED_REF:-} ]] && BT_SRC="$SPEED_REF ($(git rev-parse --short "$SPEED_REF"))"

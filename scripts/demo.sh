@@ -25,7 +25,9 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 1
 fi
 scripts/setup.sh
-make_bins() { go build -o bin/ ./cmd/bondtun ./cmd/linkemu ./cmd/btperf; }
+# shellcheck source=lib/version.sh
+source scripts/lib/version.sh
+make_bins() { bt_build -o bin/ ./cmd/bondtun ./cmd/linkemu ./cmd/btperf; }
 echo "== building" >&2
 make_bins
 

@@ -12,8 +12,13 @@
 #   - the cable's address removed and re-added: the cable carries traffic again;
 #   - the cable's address changed (renumbering; the server sees a new outer address):
 #     the cable carries traffic again, without a restart;
-#   - SIGTERM removes the device, routes and rules;
-#   - after a SIGKILL, `bondtun down` removes the leftovers.
+#   - `bondtun check` passes the client's config and fails one that clashes with the host;
+#   - `status` and `status --json` of a client whose tun.name is a pattern (bt%d), with
+#     -c and without (found in /run/bondtun);
+#   - SIGHUP keeps the tunnel running (it reloads the log level);
+#   - SIGTERM removes the device, routes, rules and the control socket;
+#   - `bondtun down` stops a running `up`, which cleans up after itself;
+#   - after a SIGKILL, `bondtun down` removes the leftovers, the stale control socket too.
 # Prints "E2E key=value" lines, exits non-zero on the first failed check.
 # Needs root; cleans up everything it made, also when interrupted.
 set -euo pipefail
@@ -42,8 +47,10 @@ TB_CTL_cable_cmd="$BIN/linkemu ctl $TB_CTL_cable"
 S="ip netns exec $TB_NS_S"
 
 # The client config names only the uplinks' interfaces, so the uplinks follow their
-# addresses (as with DHCP): the renumbering check below needs that.
-sed '/^    address:/d' configs/client.yaml >"$WORK/client.yaml"
+# addresses (as with DHCP): the renumbering check below needs that. Its device is a
+# pattern; in the fresh namespace the kernel names it bt0.
+sed -e '/^    address:/d' -e 's/^  name: bt0$/  name: bt%d/' configs/client.yaml >"$WORK/client.yaml"
+grep -q 'name: bt%d' "$WORK/client.yaml" || fail "client config: no pattern name"
 start_client() {
 	$C "$BIN/bondtun" up -c "$WORK/client.yaml" 2>>"$WORK/client.log" &
 	CLIENT=$!
@@ -57,11 +64,27 @@ wait_tunnel() {
 	done
 	return 1
 }
+SOCK= # the client's control socket, once status has told it
 leftovers() { # prints what bondtun left in the client namespace
 	$C ip link show bt0 2>/dev/null | head -1
 	$C ip rule show | grep -E 'proto (183|0xb7)' || true
 	$C ip route show table all | grep -E 'proto (183|0xb7)' || true
+	if [[ -n $SOCK && -e $SOCK ]]; then echo "control socket $SOCK"; fi
 }
+# client_socket: the control socket the running client reports (status --json).
+client_socket() {
+	$C "$BIN/bondtun" status -c "$WORK/client.yaml" --json | sed -n 's/.*"socket":"\([^"]*\)".*/\1/p'
+}
+
+# `bondtun check` in the client namespace, before anything runs: the client's file passes
+# with no warning; one whose allowed_ips are the cable's own network fails, naming the field.
+out=$($C "$BIN/bondtun" check -c "$WORK/client.yaml" 2>&1) || fail "check of the client config: $out"
+grep -q ': ok: client' <<<"$out" || fail "check: $out"
+! grep -q 'warning' <<<"$out" || fail "check warns in the testbed: $out"
+sed 's|allowed_ips: \[10.77.0.0/24\]|allowed_ips: [10.100.1.0/24]|' "$WORK/client.yaml" >"$WORK/clash.yaml"
+if out=$($C "$BIN/bondtun" check -c "$WORK/clash.yaml" 2>&1); then fail "check passed a config that clashes with up0's network: $out"; fi
+grep -q 'peers\[0\].allowed_ips\[0\]: the host already routes 10.100.1.0/24' <<<"$out" || fail "check of a clash: $out"
+echo "E2E check=yes"
 
 $S "$BIN/bondtun" up -c configs/server.yaml 2>"$WORK/server.log" &
 PIDS+=($!)
@@ -141,15 +164,51 @@ cable_carries cable_after_renumber_back
 
 $C "$BIN/bondtun" status -c "$WORK/client.yaml" -json >"$WORK/status.json" || fail "status"
 echo "E2E status_bytes=$(wc -c <"$WORK/status.json")"
+grep -q '"schema_version":1' "$WORK/status.json" || fail "status --json has no schema_version 1"
+grep -q '"device":"bt0"' "$WORK/status.json" || fail "status --json does not name the pattern's device bt0"
+grep -q '"state":"up"' "$WORK/status.json" || fail "status --json shows no path up"
+$C "$BIN/bondtun" status -c "$WORK/client.yaml" >"$WORK/status.txt" || fail "status (text)"
+grep -q '^bt0: client' "$WORK/status.txt" || fail "status: $(head -1 "$WORK/status.txt")"
+SOCK=$(client_socket)
+[[ -S $SOCK ]] || fail "no control socket ($SOCK)"
+# Without -c: every socket in /run/bondtun (other tunnels on the host may answer too, or
+# fail to: only this one's presence counts).
+$C "$BIN/bondtun" status --json >"$WORK/status-all.json" 2>/dev/null || true
+grep -qF "\"socket\":\"$SOCK\"" "$WORK/status-all.json" || fail "status without -c did not find $SOCK"
+echo "E2E status_pattern=yes"
+
+# SIGHUP: the process stays and so does the tunnel.
+kill -HUP "$CLIENT"
+sleep 0.3
+kill -0 "$CLIENT" 2>/dev/null || fail "SIGHUP ended the client"
+grep -q 'reload: log level applied' "$WORK/client.log" || fail "SIGHUP: no reload logged"
+wait_tunnel || fail "tunnel gone after SIGHUP"
+echo "E2E hup_kept=yes"
 
 kill -TERM "$CLIENT"
-wait "$CLIENT" || fail "client exited with status $? on SIGTERM"
-left=$(leftovers)
-[[ -z $left ]] || fail "left behind after SIGTERM: $left"
+# ended_clean WHAT: the client ended with status 0 and left nothing behind.
+ended_clean() {
+	wait "$CLIENT" || fail "client exited with status $? after $1"
+	left=$(leftovers)
+	[[ -z $left ]] || fail "left behind after $1: $left"
+}
+ended_clean SIGTERM
 echo "E2E clean_exit=yes"
+# restart_client WHICH: start the client again and learn its control socket.
+restart_client() {
+	start_client
+	wait_tunnel || fail "tunnel did not come up the $1 time"
+	SOCK=$(client_socket)
+}
 
-start_client
-wait_tunnel || fail "tunnel did not come up the second time"
+# `bondtun down` stops a running up, which tears down as on SIGTERM.
+restart_client second
+out=$($C "$BIN/bondtun" down -c "$WORK/client.yaml") || fail "bondtun down of a running up: $out"
+grep -q 'stopped the running bondtun up' <<<"$out" || fail "bondtun down did not stop the running up: $out"
+ended_clean "bondtun down of a running up"
+echo "E2E down_stops=yes"
+
+restart_client third
 kill -KILL "$CLIENT"
 wait "$CLIENT" 2>/dev/null || true
 [[ -n $(leftovers) ]] || fail "expected leftovers after SIGKILL (test is not testing anything)"

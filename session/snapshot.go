@@ -1,19 +1,27 @@
 package session
 
-// Snapshot is the state of a node for `bondtun status`, encoded as JSON.
+import "time"
+
+// Snapshot is the state of a node for `bondtun status`, which turns it into the JSON
+// schema of docs/STATUS.md.
 type Snapshot struct {
-	Role     string            `json:"role"` // "client" or "server"
-	Sessions []SessionSnapshot `json:"sessions"`
-	Node     map[string]uint64 `json:"node_counters"`
+	Role     string // "client" or "server"
+	Sessions []SessionSnapshot
+	Node     map[string]uint64 // node counters, counts of datagrams or packets
 }
 
 // SessionSnapshot is one session in a Snapshot.
 type SessionSnapshot struct {
-	Peer     string            `json:"peer"`
-	Cipher   string            `json:"cipher"`
-	Paths    []PathInfo        `json:"paths"`
-	Counters map[string]uint64 `json:"counters"`
-	Reorder  map[string]uint64 `json:"reorder"`
+	Peer     string
+	Cipher   string
+	Paths    []PathInfo
+	Counters map[string]uint64 // counts of packets, except the *_bytes ones
+	Reorder  map[string]uint64 // the reorder buffer's counts of packets and gaps (reorder.Stats)
+	// ReorderHeld is the number of packets the reorder buffer holds now, waiting for a gap.
+	ReorderHeld int
+	// ReorderHold is the buffer's current adaptive hold; ReorderHoldMax the longest a
+	// released gap was held.
+	ReorderHold, ReorderHoldMax time.Duration
 }
 
 func (s *Session) snapshot() SessionSnapshot {
@@ -32,12 +40,14 @@ func (s *Session) snapshot() SessionSnapshot {
 	}
 	s.rxMu.Lock()
 	st := s.reorder.Stats()
-	hold := s.reorder.Hold()
+	ss.ReorderHold = s.reorder.Hold()
+	ss.ReorderHeld = s.reorder.Len()
 	s.rxMu.Unlock()
+	ss.ReorderHoldMax = st.HoldMax
 	ss.Reorder = map[string]uint64{
 		"delivered": st.Delivered, "in_order": st.InOrder, "filled": st.Filled, "paths_past": st.PathsPast,
 		"deadline": st.Deadline, "overflow": st.Overflow, "jumps": st.Jumps, "duplicates": st.Duplicates,
-		"late": st.Late, "hold_us": uint64(hold.Microseconds()), "hold_max_us": uint64(st.HoldMax.Microseconds()),
+		"late": st.Late,
 	}
 	return ss
 }

@@ -11,19 +11,27 @@ import (
 
 // PathInfo is a snapshot of one path, for status output and tests.
 type PathInfo struct {
-	ID         uint8
-	Name       string
-	Remote     netip.AddrPort
-	Validated  bool
-	State      string // liveness: validating, up, suspect, dead, rejoining, down
-	Usable     bool
-	Tier       string // primary, backup or disabled
+	ID        uint8
+	Name      string
+	Remote    netip.AddrPort
+	Validated bool
+	State     string // liveness: validating, up, suspect, dead, rejoining, down
+	Usable    bool
+	Tier      string // primary, backup or disabled
+	// Status is what the path does now, for operators: "up" (a primary carrying data),
+	// "standby" (a backup that is up while a primary is usable), "backup" (a backup
+	// carrying data because no primary is usable), "disabled", "no_remote" (up, but the
+	// server has not learned the client's address on it), or the liveness state when it
+	// is not up (validating, suspect, dead, rejoining, down).
+	Status     string
 	TxPackets  uint64 // datagrams sent (data and control)
+	TxBytes    uint64 // bytes of those datagrams
 	TxLost     uint64 // of those, reported lost by the peer's feedback
 	RxPackets  uint64 // authenticated datagrams received
 	SRTT       time.Duration
 	MinRTT     time.Duration
 	RateBps    float64 // delivery rate estimate, bits per second
+	LossRate   float64 // recent loss fraction, 0..1 (EWMA over feedback reports)
 	InflightB  int
 	LastHeard  time.Duration // since the last sign of life
 	SendErrors uint64
@@ -49,11 +57,13 @@ func (s *Session) Paths() []PathInfo {
 			Usable:     p.usableLocked(now),
 			Tier:       tierName(p.tier),
 			TxPackets:  p.stats.Sent(),
+			TxBytes:    p.stats.SentBytes(),
 			TxLost:     p.stats.Lost(),
 			RxPackets:  rx,
 			SRTT:       p.stats.SRTT(),
 			MinRTT:     p.stats.MinRTT(),
 			RateBps:    p.stats.DeliveryRate() * 8,
+			LossRate:   p.stats.LossRate(),
 			InflightB:  p.stats.Inflight(),
 			SendErrors: p.sendErrs,
 			QueuedB:    p.queuedLocked(),
@@ -65,7 +75,38 @@ func (s *Session) Paths() []PathInfo {
 		p.mu.Unlock()
 		out = append(out, pi)
 	}
+	setStatuses(out)
 	return out
+}
+
+// setStatuses fills in each path's Status, which for a backup depends on whether any
+// primary path is usable (the schedulers use backups only when none is).
+func setStatuses(paths []PathInfo) {
+	primaryUsable := false
+	for _, p := range paths {
+		if p.Usable && p.Tier == "primary" {
+			primaryUsable = true
+		}
+	}
+	for i := range paths {
+		paths[i].Status = pathStatus(paths[i], primaryUsable)
+	}
+}
+
+func pathStatus(p PathInfo, primaryUsable bool) string {
+	switch {
+	case p.Tier == "disabled":
+		return "disabled"
+	case p.State != liveness.Up.String():
+		return p.State
+	case !p.Usable:
+		return "no_remote"
+	case p.Tier == "backup" && primaryUsable:
+		return "standby"
+	case p.Tier == "backup":
+		return "backup"
+	}
+	return "up"
 }
 
 func tierName(t uint8) string {

@@ -4,12 +4,13 @@
 //
 //	bondtun genkey                 print a new private key
 //	bondtun pubkey < private.key   print the public key of a private key
-//	bondtun up -c FILE             bring the tunnel up (foreground; Ctrl-C tears it down)
-//	bondtun status -c FILE [-json] show the sessions and paths of a running tunnel
-//	bondtun status -c FILE --trace F  write its flight recorder to F (CSV, docs/TRACE.md)
+//	bondtun check -c FILE          validate a config and the host as up would, changing nothing
+//	bondtun up -c FILE             bring the tunnel up (foreground; Ctrl-C or SIGTERM tears it down)
+//	bondtun status [-c FILE] [--json]  show running tunnels' sessions and paths (docs/STATUS.md)
+//	bondtun status [-c FILE] --trace F  write a tunnel's flight recorder to F (CSV, docs/TRACE.md)
 //	bondtun tier -c FILE UPLINK T  switch an uplink to primary, backup or disabled
-//	bondtun down -c FILE           remove what a crashed `up` left behind
-//	bondtun version                print the version
+//	bondtun down -c FILE           stop a running up; remove what a crashed one left behind
+//	bondtun version                print the version (also --version, -V)
 //	bondtun help [COMMAND]         show help
 package main
 
@@ -20,28 +21,39 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 type command struct {
 	name    string
-	summary string
+	summary string // one line for the command list
 	usage   string
 	run     func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
+	details string // more for `bondtun help COMMAND`; may be empty
 }
 
 var commands []command
 
 func init() {
 	commands = []command{
-		{"genkey", "print a new private key", "bondtun genkey", runGenkey},
-		{"pubkey", "read a private key on stdin, print its public key", "bondtun pubkey < private.key", runPubkey},
-		{"up", "bring the tunnel up and run in the foreground", "bondtun up -c FILE [-v]", runUp},
-		{"status", "show the sessions and paths of a running tunnel, or dump its flight recorder (--trace FILE, docs/TRACE.md)", "bondtun status -c FILE [-json] [--trace FILE|-]", runStatus},
-		{"tier", "switch an uplink of a running client to primary, backup or disabled", "bondtun tier -c FILE UPLINK primary|backup|disabled", runTier},
-		{"down", "remove the device, routes and rules a crashed `up` left", "bondtun down -c FILE", runDown},
-		{"version", "print the version", "bondtun version", runVersion},
-		{"help", "show help for a command", "bondtun help [COMMAND]", runHelp},
+		{"genkey", "print a new private key", "bondtun genkey", runGenkey, ""},
+		{"pubkey", "read a private key on stdin, print its public key", "bondtun pubkey < private.key", runPubkey, ""},
+		{"check", "validate a configuration and the host as `up` would, changing nothing", "bondtun check -c FILE", runCheck,
+			"Loads FILE (syntax, every field, the keys), then reads the host: the uplinks' interfaces\n" +
+				"and addresses (missing now: a warning), routes `up` would replace or that shadow the\n" +
+				"tunnel's, uplink tables another program uses, a running tunnel of FILE. Exit 0 with a\n" +
+				"summary, or 1 with each error as FILE:LINE: FIELD: MESSAGE."},
+		{"up", "bring the tunnel up and run in the foreground", "bondtun up -c FILE [-v]", runUp,
+			"SIGINT and SIGTERM (or `bondtun down -c FILE`) tear it down; SIGHUP re-reads FILE's\n" +
+				"log_level (-v pins debug); SIGUSR1 writes the flight recorder beside the control socket."},
+		{"status", "show running tunnels: each path's state, RTT, loss, rate, share", "bondtun status [-c FILE] [--json|-json] [--trace FILE|-]", runStatus,
+			"Without -c, every tunnel whose control socket is in /run/bondtun; with -c, FILE's in this\n" +
+				"network namespace. --json prints the schema of docs/STATUS.md; --trace writes the\n" +
+				"flight recorder as CSV (docs/TRACE.md)."},
+		{"tier", "switch an uplink of a running client to primary, backup or disabled", "bondtun tier -c FILE UPLINK primary|backup|disabled", runTier, ""},
+		{"down", "stop a running `up`; remove what a crashed one left", "bondtun down -c FILE", runDown,
+			"Asks FILE's running `up` to shut down over its control socket and waits for its\n" +
+				"teardown, then removes bondtun's rules and routes in FILE's tables, the device and\n" +
+				"stale control sockets."},
+		{"version", "print the version stamped at build time (also --version, -V)", "bondtun version | --version | -V", runVersion, ""},
+		{"help", "show help for a command", "bondtun help [COMMAND]", runHelp, ""},
 	}
 }
 
@@ -58,9 +70,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := args[0]
-	if name == "-h" || name == "--help" {
+	switch name {
+	case "-h", "--help":
 		printHelp(stdout)
 		return 0
+	case "-V", "--version":
+		name = "version"
 	}
 	for _, c := range commands {
 		if c.name != name {
@@ -114,16 +129,11 @@ func runHelp(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	for _, c := range commands {
 		if c.name == args[0] {
 			fmt.Fprintf(stdout, "usage: %s\n\n%s\n", c.usage, c.summary)
+			if c.details != "" {
+				fmt.Fprintf(stdout, "\n%s\n", c.details)
+			}
 			return nil
 		}
 	}
 	return usageErr("unknown command %q", args[0])
-}
-
-func runVersion(args []string, _ io.Reader, stdout, _ io.Writer) error {
-	if len(args) > 0 {
-		return usageErr("takes no arguments")
-	}
-	fmt.Fprintf(stdout, "bondtun %s (protocol 1)\n", version)
-	return nil
 }

@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -76,16 +76,7 @@ func TestHelpAndVersionOnStdout(t *testing.T) {
 }
 
 func TestBadConfigNamesFileLineAndField(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "bad.yaml")
-	data, err := os.ReadFile("../../configs/client.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := strings.Replace(string(data), "interface: up1", "interface: up0", 1)
-	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeDemoVariant(t, "client.yaml", "interface: up1", "interface: up0")
 	code, _, stderr := runCLI(t, "", "up", "-c", file)
 	if code != 1 || !strings.Contains(stderr, file+":") || !strings.Contains(stderr, "uplinks[1].interface") || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("code %d, stderr %q: want one line naming file, line and field", code, stderr)
@@ -121,4 +112,38 @@ func loadDemo(t *testing.T, name string) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+func TestVersionFlagsAndFallbacks(t *testing.T) {
+	_, want, _ := runCLI(t, "", "version")
+	for _, flag := range []string{"--version", "-V"} {
+		code, out, stderr := runCLI(t, "", flag)
+		if code != 0 || out != want || stderr != "" {
+			t.Errorf("%s: code %d, stdout %q, stderr %q; want the output of `bondtun version`, %q", flag, code, out, stderr, want)
+		}
+	}
+	vcs := func(rev, modified string) *debug.BuildInfo {
+		return &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}}
+	}
+	tests := []struct {
+		name    string
+		stamped string
+		info    *debug.BuildInfo
+		want    string
+	}{
+		{"stamped wins", "v0.3-2-gabc", vcs("0123456789abcdef0123", "false"), "v0.3-2-gabc"},
+		{"go install of a tagged module", "", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3"},
+		{"checkout, clean", "", vcs("0123456789abcdef0123", "false"), "0123456789ab"},
+		{"checkout, dirty", "", vcs("0123456789abcdef0123", "true"), "0123456789ab-dirty"},
+		{"no information", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+	}
+	for _, tt := range tests {
+		if got := versionString(tt.stamped, tt.info, true); got != tt.want {
+			t.Errorf("%s: versionString = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got := versionString("", nil, false); got != "dev" {
+		t.Errorf("without build info: %q, want dev", got)
+	}
 }

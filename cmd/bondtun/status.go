@@ -1,84 +1,28 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
 
+	"bondtun/config"
 	"bondtun/session"
 )
 
-// statusDir holds one unix socket per running tunnel, named after its device.
-const statusDir = "/run/bondtun"
-
-// statusSocket names the socket after the device and the configuration file, so that
-// tunnels in different network namespaces (which share /run) do not collide.
-func statusSocket(device, configPath string) string {
-	abs, err := filepath.Abs(configPath)
-	if err != nil {
-		abs = configPath
-	}
-	h := fnv.New32a()
-	h.Write([]byte(abs))
-	return filepath.Join(statusDir, fmt.Sprintf("%s-%08x.sock", device, h.Sum32()))
-}
-
-// controller is what the control socket can reach in a running node.
-type controller struct {
-	snapshot func() session.Snapshot
-	setTier  func(uplink string, tier uint8) error // nil on a server
-	trace    func(io.Writer) error                 // the flight recorder as CSV (docs/TRACE.md)
-}
-
-// serveStatus serves the device's control socket: each connection sends one line, "status"
-// (answered with a JSON snapshot), "trace" (the flight recorder as CSV) or "tier UPLINK
-// TIER" (answered "ok" or "error: …").
-// It returns a function that closes the socket and removes its file.
-func serveStatus(device, configPath string, ctl controller, log *slog.Logger) (func(), error) {
-	if err := os.MkdirAll(statusDir, 0o755); err != nil {
-		return nil, err
-	}
-	path := statusSocket(device, configPath)
-	os.Remove(path) // a leftover of a crashed run; the device check proved none is running
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("status socket: %w", err)
-	}
-	os.Chmod(path, 0o600)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			line, _ := bufio.NewReader(io.LimitReader(c, 512)).ReadString('\n')
-			if err := answer(c, strings.Fields(line), ctl); err != nil {
-				log.Debug("control socket", "err", err)
-			}
-			c.Close()
-		}
-	}()
-	return func() { ln.Close(); os.Remove(path) }, nil
-}
-
-func answer(w io.Writer, cmd []string, ctl controller) error {
+// answer serves the control requests that need the running node (controlServer.answer
+// handles shutdown).
+func answer(w io.Writer, cmd []string, info tunnelInfo, ctl controller) error {
 	switch {
 	case len(cmd) == 0 || cmd[0] == "status":
-		return json.NewEncoder(w).Encode(ctl.snapshot())
+		return json.NewEncoder(w).Encode(newStatusDoc(info, ctl.snapshot(), time.Now()))
 	case cmd[0] == "trace" && len(cmd) == 1 && ctl.trace != nil:
 		return ctl.trace(w)
 	case cmd[0] == "tier" && len(cmd) == 3:
@@ -98,23 +42,6 @@ func answer(w io.Writer, cmd []string, ctl controller) error {
 	}
 	_, err := fmt.Fprintf(w, "error: unknown command %q\n", strings.Join(cmd, " "))
 	return err
-}
-
-// ask sends one command line to the control socket of cfg's tunnel and returns the answer.
-func ask(device, configPath, line string) ([]byte, error) {
-	c, err := net.DialTimeout("unix", statusSocket(device, configPath), 2*time.Second)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s is not up (no %s)", device, statusSocket(device, configPath))
-		}
-		return nil, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, line+"\n"); err != nil {
-		return nil, err
-	}
-	return io.ReadAll(c)
 }
 
 func runTier(args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -137,7 +64,11 @@ func runTier(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out, err := ask(cfg.TUN.Name, cfg.Path, "tier "+pos[0]+" "+pos[1])
+	sock, err := liveSocket(cfg.Path)
+	if err != nil {
+		return err
+	}
+	out, err := ask(sock.Path, "tier "+pos[0]+" "+pos[1])
 	if err != nil {
 		return err
 	}
@@ -170,33 +101,84 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			rest = append(rest, a)
 		}
 	}
-	cfg, _, err := loadConfigFlag("status", rest, stderr)
+	file, _, err := parseConfigFlags("status", rest, stderr)
 	if err != nil {
+		return err
+	}
+	var socks []controlSocket
+	if file != "" {
+		cfg, err := config.Load(file)
+		if err != nil {
+			return err
+		}
+		sock, err := liveSocket(cfg.Path)
+		if err != nil {
+			return err
+		}
+		socks = []controlSocket{sock}
+	} else if socks, err = listControlSockets(""); err != nil {
 		return err
 	}
 	if traceFile != "" {
-		return writeTrace(cfg.TUN.Name, cfg.Path, traceFile, stdout)
+		if len(socks) != 1 {
+			return usageErr("%d control sockets in %s: name the tunnel with -c FILE", len(socks), controlDir)
+		}
+		return writeTrace(socks[0], traceFile, stdout)
 	}
-	raw, err := ask(cfg.TUN.Name, cfg.Path, "status")
-	if err != nil {
-		return err
-	}
+	doc, err := collectStatus(socks)
 	if asJSON {
-		_, err := stdout.Write(raw)
+		if jerr := json.NewEncoder(stdout).Encode(doc); jerr != nil {
+			return jerr
+		}
 		return err
 	}
-	var snap session.Snapshot
-	if err := json.Unmarshal(raw, &snap); err != nil {
-		return err
-	}
-	printStatus(stdout, cfg.TUN.Name, snap)
-	return nil
+	printStatus(stdout, doc)
+	return err
 }
 
-// writeTrace fetches the running tunnel's flight recorder and writes it to file (- for
+// collectStatus asks each socket for its tunnel's status and merges the answers; sockets
+// nobody listens on are listed as stale. The error joins those of the sockets that could
+// not be asked; the document holds the rest.
+func collectStatus(socks []controlSocket) (statusDoc, error) {
+	doc := statusDoc{SchemaVersion: statusSchemaVersion, Tunnels: []tunnelStatus{}, StaleSockets: []string{}}
+	var errs []error
+	for _, s := range socks {
+		raw, err := ask(s.Path, "status")
+		if errors.Is(err, errStaleSocket) {
+			doc.StaleSockets = append(doc.StaleSockets, s.Path)
+			continue
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			continue // ended since it was listed
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var one statusDoc
+		if err := json.Unmarshal(raw, &one); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s", s.Path, strings.TrimSpace(string(raw))))
+			continue
+		}
+		if one.SchemaVersion == 0 {
+			errs = append(errs, fmt.Errorf("%s: the running bondtun answers status without a schema_version (an older version; this one reads schema %d)",
+				s.Path, statusSchemaVersion))
+			continue
+		}
+		if one.SchemaVersion != statusSchemaVersion {
+			errs = append(errs, fmt.Errorf("%s: the running bondtun answers status schema %d, this one reads %d (docs/STATUS.md)",
+				s.Path, one.SchemaVersion, statusSchemaVersion))
+			continue
+		}
+		doc.Tunnels = append(doc.Tunnels, one.Tunnels...)
+	}
+	return doc, errors.Join(errs...)
+}
+
+// writeTrace fetches a running tunnel's flight recorder and writes it to file (- for
 // stdout).
-func writeTrace(device, configPath, file string, stdout io.Writer) error {
-	raw, err := ask(device, configPath, "trace")
+func writeTrace(sock controlSocket, file string, stdout io.Writer) error {
+	raw, err := ask(sock.Path, "trace")
 	if err != nil {
 		return err
 	}
@@ -210,64 +192,58 @@ func writeTrace(device, configPath, file string, stdout io.Writer) error {
 	if err := os.WriteFile(file, raw, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "flight recorder of %s written to %s (%d bytes); plot it with scripts/plot-trace.sh\n", device, file, len(raw))
+	fmt.Fprintf(stdout, "flight recorder of %s written to %s (%d bytes); plot it with scripts/plot-trace.sh\n", sock.Device, file, len(raw))
 	return nil
 }
 
 // dumpTraceOnSignal writes the flight recorder to a file beside the control socket each
 // time the process gets SIGUSR1, until ctx ends.
-func dumpTraceOnSignal(ctx context.Context, device, configPath string, trace func(io.Writer) error, log *slog.Logger) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGUSR1)
-	go func() {
-		defer signal.Stop(ch)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ch:
-				sock := statusSocket(device, configPath)
-				file := strings.TrimSuffix(sock, ".sock") + "-trace-" + time.Now().UTC().Format("20060102T150405Z") + ".csv"
-				f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-				if err == nil {
-					err = trace(f)
-					if cerr := f.Close(); err == nil {
-						err = cerr
-					}
-				}
-				if err != nil {
-					log.Warn("flight recorder dump failed", "file", file, "err", err)
-				} else {
-					log.Info("flight recorder written", "file", file)
-				}
+func dumpTraceOnSignal(ctx context.Context, sock string, trace func(io.Writer) error, log *slog.Logger) {
+	onSignal(ctx, syscall.SIGUSR1, func() {
+		file := strings.TrimSuffix(sock, ".sock") + "-trace-" + time.Now().UTC().Format("20060102T150405Z") + ".csv"
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err == nil {
+			err = trace(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
 			}
 		}
-	}()
+		if err != nil {
+			log.Warn("flight recorder dump failed", "file", file, "err", err)
+		} else {
+			log.Info("flight recorder written", "file", file)
+		}
+	})
 }
 
-func printStatus(w io.Writer, dev string, snap session.Snapshot) {
-	fmt.Fprintf(w, "%s: %s, %d session(s)\n", dev, snap.Role, len(snap.Sessions))
-	for _, s := range snap.Sessions {
-		fmt.Fprintf(w, "\npeer %s (%s)\n", s.Peer, s.Cipher)
-		fmt.Fprintf(w, "  %-28s %-6s %-8s %9s %9s %10s %8s %8s %8s\n", "path", "state", "tier", "srtt_ms", "min_ms", "rate_mbit", "tx", "lost", "rx")
-		for _, p := range s.Paths {
-			state := "down"
-			switch {
-			case p.Usable:
-				state = "up"
-			case p.Validated:
-				state = "quiet"
-			}
-			fmt.Fprintf(w, "  %-28s %-6s %-8s %9.1f %9.1f %10.1f %8d %8d %8d\n", p.Name, state, p.Tier,
-				ms(p.SRTT), ms(p.MinRTT), p.RateBps/1e6, p.TxPackets, p.TxLost, p.RxPackets)
-		}
-		fmt.Fprintf(w, "  counters: %s\n", kv(s.Counters))
-		fmt.Fprintf(w, "  reorder:  %s\n", kv(s.Reorder))
+func printStatus(w io.Writer, doc statusDoc) {
+	if len(doc.Tunnels) == 0 && len(doc.StaleSockets) == 0 {
+		fmt.Fprintf(w, "no bondtun tunnel is running (no control socket in %s)\n", controlDir)
 	}
-	fmt.Fprintf(w, "\nnode: %s\n", kv(snap.Node))
+	for i, t := range doc.Tunnels {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s: %s, up %s, pid %d, %s, %d session(s)\n", t.Device, t.Role,
+			(time.Duration(t.UptimeS) * time.Second).String(), t.PID, t.Config, len(t.Sessions))
+		for _, s := range t.Sessions {
+			fmt.Fprintf(w, "\npeer %s (%s)\n", s.Peer, s.Cipher)
+			fmt.Fprintf(w, "  %-28s %-10s %-8s %8s %8s %10s %7s %7s %9s %8s %9s\n",
+				"path", "state", "tier", "srtt_ms", "min_ms", "rate_mbit", "loss_%", "share_%", "tx", "lost", "rx")
+			for _, p := range s.Paths {
+				fmt.Fprintf(w, "  %-28s %-10s %-8s %8.1f %8.1f %10.1f %7.2f %7.1f %9d %8d %9d\n", p.Name, p.State, p.Tier,
+					p.SRTTMs, p.MinRTTMs, p.RateBps/1e6, 100*p.LossRatio, 100*p.TxShare, p.TxPackets, p.TxLostPackets, p.RxPackets)
+			}
+			r := s.Reorder
+			fmt.Fprintf(w, "  reorder:  held %d, hold %.1f ms (max %.1f ms), %s\n", r.HeldPackets, r.HoldMs, r.HoldMaxMs, kv(r.Counters))
+			fmt.Fprintf(w, "  counters: %s\n", kv(s.Counters))
+		}
+		fmt.Fprintf(w, "\nnode: %s\n", kv(t.NodeCounters))
+	}
+	for _, s := range doc.StaleSockets {
+		fmt.Fprintf(w, "stale control socket %s: its `up` is gone; `bondtun down -c FILE` cleans up after it\n", s)
+	}
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func kv(m map[string]uint64) string {
 	keys := make([]string, 0, len(m))

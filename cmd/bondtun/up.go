@@ -17,28 +17,38 @@ import (
 	"bondtun/tun"
 )
 
-func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Config, bool, error) {
+// parseConfigFlags parses the -c FILE and -v flags of a command; FILE may be empty.
+func parseConfigFlags(name string, args []string, stderr io.Writer) (file string, verbose bool, err error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("c", "", "configuration file (YAML)")
-	verbose := fs.Bool("v", false, "log at debug level")
+	fs.StringVar(&file, "c", "", "configuration file (YAML)")
+	fs.BoolVar(&verbose, "v", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, false, errHelpShown
+			return "", false, errHelpShown
 		}
-		return nil, false, usageErr("%v", err)
+		return "", false, usageErr("%v", err)
 	}
 	if fs.NArg() > 0 {
-		return nil, false, usageErr("unexpected argument %q", fs.Arg(0))
+		return "", false, usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	if *file == "" {
-		return nil, false, usageErr("missing -c FILE")
-	}
-	cfg, err := config.Load(*file)
+	return file, verbose, nil
+}
+
+// loadConfigFlag parses the flags of a command that needs -c FILE and loads the file.
+func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Config, bool, error) {
+	file, verbose, err := parseConfigFlags(name, args, stderr)
 	if err != nil {
 		return nil, false, err
 	}
-	return cfg, *verbose, nil
+	if file == "" {
+		return nil, false, usageErr("missing -c FILE")
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, false, err
+	}
+	return cfg, verbose, nil
 }
 
 func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
@@ -46,9 +56,10 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	level := cfg.LogLevel
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
 	if verbose {
-		level = slog.LevelDebug
+		level.Set(slog.LevelDebug)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	for _, w := range cfg.Warnings {
@@ -57,8 +68,16 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		return errors.New("must run as root (it creates a TUN device and routes)")
 	}
+	// SIGINT and SIGTERM end the run, which removes what it set up; SIGHUP reloads what
+	// can be reloaded and never ends it.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ctx, shutdown := context.WithCancel(ctx) // `bondtun down`'s request on the control socket
+	defer shutdown()
+	reloadOnHangup(ctx, cfg.Path, level, verbose, log)
+	if err := claimControlSockets(cfg.Path, log); err != nil {
+		return err
+	}
 
 	nl := tun.SystemNetlink()
 	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) { return tun.ResolveUplinkSource(nl, iface) })
@@ -66,7 +85,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	if _, err := nl.LinkByName(plan.Device); err == nil {
-		return fmt.Errorf("device %s already exists: is bondtun already running? (`bondtun down -c %s` removes leftovers)", plan.Device, cfg.Path)
+		return fmt.Errorf("device %s already exists: is bondtun already running? (`bondtun down -c %s` stops it or removes leftovers)", plan.Device, cfg.Path)
 	}
 	// Leftover rules and routes of a crashed run would make Up fail; they are ours (marked
 	// with bondtun's protocol number, in this config's tables), so remove them.
@@ -78,6 +97,14 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		return fmt.Errorf("create TUN %s: %w", plan.Device, err)
 	}
 	plan.Device = name
+	// The control socket is closed last, after the teardown: `down` takes its
+	// disappearance for the end of the run.
+	ctl, err := listenControl(name, cfg.Path, shutdown, log)
+	if err != nil {
+		dev.Close()
+		return err
+	}
+	defer ctl.Close()
 	host := tun.NewHost(nl, log)
 	if err := host.Up(plan); err != nil {
 		dev.Close()
@@ -100,12 +127,8 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if closeStatus, err := serveStatus(name, cfg.Path, controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace}, log); err == nil {
-			defer closeStatus()
-		} else {
-			log.Warn("no status socket", "err", err)
-		}
-		dumpTraceOnSignal(ctx, name, cfg.Path, c.WriteTrace, log)
+		ctl.set(controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace})
+		dumpTraceOnSignal(ctx, ctl.info.Socket, c.WriteTrace, log)
 		if err := c.Connect(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -120,12 +143,8 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if closeStatus, err := serveStatus(name, cfg.Path, controller{snapshot: sv.Snapshot, trace: sv.WriteTrace}, log); err == nil {
-		defer closeStatus()
-	} else {
-		log.Warn("no status socket", "err", err)
-	}
-	dumpTraceOnSignal(ctx, name, cfg.Path, sv.WriteTrace, log)
+	ctl.set(controller{snapshot: sv.Snapshot, trace: sv.WriteTrace})
+	dumpTraceOnSignal(ctx, ctl.info.Socket, sv.WriteTrace, log)
 	log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
 	return sv.Run(ctx)
 }

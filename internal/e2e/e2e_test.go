@@ -45,8 +45,9 @@ func requireRootAndTools(t *testing.T) {
 // the tunnel, a verified transfer each way, both uplinks carrying tunnel traffic in both
 // directions, a verified transfer across a cable cut, the cable coming back after a restore,
 // after its address was removed and re-added and after it was renumbered (the server follows
-// the new outer address), a clean exit on SIGTERM and a full cleanup by `bondtun down` after
-// SIGKILL.
+// the new outer address), `bondtun check` on a good and a clashing config, status of a
+// pattern-named device, SIGHUP keeping the tunnel, a clean exit on SIGTERM, `bondtun down`
+// stopping a running up, and a full cleanup by `bondtun down` after SIGKILL.
 func TestTunnelOverEmulatedLinks(t *testing.T) {
 	requireRootAndTools(t)
 	if testing.Short() {
@@ -54,7 +55,7 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 	}
 	root := repoRoot(t)
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/bondtun", "./cmd/linkemu", "./cmd/btperf")
+	build := exec.Command("bash", "-c", `source scripts/lib/version.sh && bt_build -o "$1/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf`, "build", bin)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -85,7 +86,7 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 	if _, ok := got["PASS"]; !ok && !strings.Contains(string(out), "E2E PASS") {
 		t.Fatal("scripts/e2e.sh did not report PASS")
 	}
-	for _, k := range []string{"clean_exit", "crash_cleanup", "verified",
+	for _, k := range []string{"clean_exit", "crash_cleanup", "verified", "check", "status_pattern", "hup_kept", "down_stops",
 		"cable_after_restore", "cable_after_readd", "cable_after_renumber", "cable_after_renumber_back"} {
 		if got[k] != "yes" {
 			t.Errorf("%s = %q, want yes", k, got[k])

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"bondtun/config"
+	"bondtun/tun"
+	"bondtun/tun/tuntest"
+)
+
+// lineOf is the 1-based line of the first line of file containing s.
+func lineOf(t *testing.T, file, s string) int {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(data), "\n") {
+		if strings.Contains(l, s) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%s has no line with %q", file, s)
+	return 0
+}
+
+// ipnet parses an address with its prefix length, keeping the host bits.
+func ipnet(s string) *net.IPNet {
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil {
+		panic(err)
+	}
+	n.IP = ip
+	return n
+}
+
+func fakeCheckHost(nl *tuntest.Netlink, names map[int]string) checkHost {
+	return checkHost{nl: nl, linkName: func(i int) string { return names[i] }}
+}
+
+// TestCheckFindsHostConflicts runs the checks against a fake host with one uplink missing,
+// one without an address, a host route the tunnel would replace, a more specific one
+// inside the tunnel's routes, and both uplink tables in use by another program; and
+// checks each finding names the right line and field, and nothing on the host changed.
+func TestCheckFindsHostConflicts(t *testing.T) {
+	useControlDir(t)
+	// No uplink addresses: they are looked up on the interfaces. A /16 routed into the tunnel.
+	file := writeDemoVariant(t, "client.yaml",
+		"    address: 10.100.1.2\n", "",
+		"    address: 10.100.2.2\n", "",
+		"  mtu: 0", "  mtu: 0\n  routes: [10.50.0.0/16]")
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl := tuntest.New()
+	eth0 := nl.AddLink("eth0", 1500)
+	nl.SetLinkUp("eth0")
+	nl.AddLink("up1", 1500) // down, no address; up0 does not exist
+	nl.AddRoute(netlink.Route{Dst: ipnet("10.77.0.0/24"), LinkIndex: eth0, Protocol: unix.RTPROT_KERNEL})
+	nl.AddRoute(netlink.Route{Dst: ipnet("10.50.3.0/24"), LinkIndex: eth0, Protocol: unix.RTPROT_STATIC})
+	nl.AddRoute(netlink.Route{Dst: ipnet("10.60.0.0/16"), LinkIndex: eth0, Protocol: unix.RTPROT_STATIC}) // unrelated
+	nl.AddRoute(netlink.Route{LinkIndex: eth0, Table: 51821, Protocol: unix.RTPROT_STATIC})
+	nl.AddRoute(netlink.Route{LinkIndex: eth0, Table: 51820, Protocol: tun.RTProtBondtun}) // bondtun's own leftover
+	nl.AddRule(netlink.Rule{Table: 51820, Priority: 32000, Mark: 0xca6c, Invert: true})    // wg-quick's
+	before := nl.Dump()
+
+	got := runChecks(cfg, fakeCheckHost(nl, map[int]string{eth0: "eth0"}))
+
+	up0 := lineOf(t, file, "interface: up0")
+	up1 := lineOf(t, file, "interface: up1")
+	uplinks := lineOf(t, file, "uplinks:")
+	allowed := lineOf(t, file, "allowed_ips:")
+	routes := lineOf(t, file, "routes:")
+	want := []struct {
+		warning bool
+		text    string
+	}{
+		{true, fmt.Sprintf("%s:%d: uplinks[0].interface: no interface \"up0\" on this host now", file, up0)},
+		{true, fmt.Sprintf("%s:%d: uplinks[1].interface: interface \"up1\" is down", file, up1)},
+		{true, fmt.Sprintf("%s:%d: uplinks[1].interface: tun: interface \"up1\" has no global address", file, up1)},
+		// No table: line, so the nearest parent (the uplink's item, at its first key).
+		{false, fmt.Sprintf("%s:%d: uplinks[0].table: table 51820 is used by another program (rule priority 32000)", file, uplinks+1)},
+		{false, fmt.Sprintf("%s:%d: uplinks[1].table: table 51821 is used by another program (route dev eth0 proto 4)", file, up1-1)},
+		{false, fmt.Sprintf("%s:%d: peers[0].allowed_ips[0]: the host already routes 10.77.0.0/24 (dev eth0 proto 2)", file, allowed)},
+		{true, fmt.Sprintf("%s:%d: tun.addresses[0]: the tunnel's network 10.77.0.0/24 overlaps the host's 10.77.0.0/24", file, lineOf(t, file, "addresses:"))},
+		{true, fmt.Sprintf("%s:%d: tun.routes[0]: the host's more specific route 10.50.3.0/24 (dev eth0 proto 4) keeps that traffic out of the tunnel", file, routes)},
+	}
+	var texts []string
+	for _, f := range got {
+		texts = append(texts, fmt.Sprintf("warning=%v %v", f.warning, f.err))
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d findings, want %d:\n%s", len(got), len(want), strings.Join(texts, "\n"))
+	}
+	for _, w := range want {
+		found := false
+		for _, f := range got {
+			if f.warning == w.warning && strings.HasPrefix(f.err.Error(), w.text) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no finding (warning=%v) starting %q in:\n%s", w.warning, w.text, strings.Join(texts, "\n"))
+		}
+	}
+	if ops := nl.Ops(); len(ops) != 0 {
+		t.Errorf("check changed the host: %q", ops)
+	}
+	if after := nl.Dump(); after != before {
+		t.Errorf("host state changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestCheckCleanHost: with the uplinks present and addressed and nothing in the way, the
+// demo client passes; the key file permission warning of the loader is reported.
+func TestCheckCleanHost(t *testing.T) {
+	useControlDir(t)
+	cfg := loadDemo(t, "client.yaml")
+	nl := tuntest.New()
+	for i, name := range []string{"up0", "up1"} {
+		nl.AddLink(name, 1500)
+		nl.SetLinkUp(name)
+		nl.AddAddr(name, netlink.Addr{IPNet: ipnet(fmt.Sprintf("10.100.%d.2/24", i+1))})
+	}
+	if got := runChecks(cfg, fakeCheckHost(nl, nil)); len(got) != 0 {
+		t.Fatalf("findings on a clean host: %v", got[0].err)
+	}
+	cfg.Warnings = []string{"key.txt is accessible by group or others"}
+	got := runChecks(cfg, fakeCheckHost(nl, nil))
+	if len(got) != 1 || !got[0].warning || !strings.Contains(got[0].err.Error(), "key.txt") {
+		t.Fatalf("findings %v; want the loader's key file warning", got)
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	useControlDir(t)
+	code, out, stderr := runCLI(t, "", "check", "-c", "../../configs/server.yaml")
+	if code != 0 || !strings.Contains(out, "../../configs/server.yaml: ok: server on port 7350") {
+		t.Fatalf("check of the demo server: code %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	bad := writeDemoVariant(t, "server.yaml", "port: 7350", "port: 70000")
+	code, out, stderr = runCLI(t, "", "check", "-c", bad)
+	if code != 1 || out != "" || !strings.Contains(stderr, bad+":") || !strings.Contains(stderr, "listen.port") {
+		t.Fatalf("check of a bad file: code %d, stdout %q, stderr %q; want file, line and field", code, out, stderr)
+	}
+	if code, _, stderr := runCLI(t, "", "check"); code != 2 || !strings.Contains(stderr, "missing -c FILE") {
+		t.Fatalf("check without -c: code %d, stderr %q", code, stderr)
+	}
+}
