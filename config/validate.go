@@ -70,7 +70,7 @@ func (k *checker) root() {
 	case c.Version != Version:
 		k.fail("version", "unsupported version %d (this build reads version %d)", c.Version, Version)
 	}
-	if c.PrivateKey.IsZero() {
+	if c.PrivateKey.IsZero() && c.SecretFile == "" {
 		k.fail("private_key", "required (or private_key_file)")
 	}
 	switch c.LogLevel {

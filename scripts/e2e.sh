@@ -44,6 +44,8 @@ S="ip netns exec $TB_NS_S"
 # The client config names only the uplinks' interfaces, so the uplinks follow their
 # addresses (as with DHCP): the renumbering check below needs that.
 sed '/^    address:/d' configs/client.yaml >"$WORK/client.yaml"
+# `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
+chmod 600 "$WORK/client.yaml" configs/server.yaml
 start_client() {
 	$C "$BIN/bondtun" up -c "$WORK/client.yaml" 2>>"$WORK/client.log" &
 	CLIENT=$!

@@ -6,11 +6,12 @@ import (
 	"io"
 	"os"
 
+	"bondtun/config"
 	"bondtun/tun"
 )
 
 func runDown(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfigFlag("down", args, stderr)
+	cfg, _, err := loadConfigFlag("down", args, stderr, config.LoadPublic)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"bondtun/config"
 	"bondtun/session"
 )
 
@@ -48,16 +49,11 @@ type controller struct {
 // TIER" (answered "ok" or "error: …").
 // It returns a function that closes the socket and removes its file.
 func serveStatus(device, configPath string, ctl controller, log *slog.Logger) (func(), error) {
-	if err := os.MkdirAll(statusDir, 0o755); err != nil {
-		return nil, err
-	}
 	path := statusSocket(device, configPath)
-	os.Remove(path) // a leftover of a crashed run; the device check proved none is running
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
-	os.Chmod(path, 0o600)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -73,6 +69,54 @@ func serveStatus(device, configPath string, ctl controller, log *slog.Logger) (f
 		}
 	}()
 	return func() { ln.Close(); os.Remove(path) }, nil
+}
+
+// listenPrivate listens on the unix socket path inside a directory only this user may
+// enter, so the socket is never reachable by others, not even for the moment between
+// bind(2) (which creates it with the process's umask) and a chmod. The directory is
+// created 0700, or tightened to 0700 if an older bondtun made it 0755, and must be a
+// real directory (not a symbolic link) owned by this user. The socket is then made 0600
+// as well. Changing the umask instead would race with every other goroutine creating
+// files (umask is per process); see docs/DECISIONS.md.
+func listenPrivate(path string) (net.Listener, error) {
+	dir := filepath.Dir(path)
+	if err := privateDir(dir); err != nil {
+		return nil, err
+	}
+	os.Remove(path) // a leftover of a crashed run; the device check proved none is running
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// privateDir makes dir a directory of mode 0700 owned by the effective user.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to this user", dir, sys.Uid)
+	}
+	if st.Mode().Perm() != 0o700 {
+		return os.Chmod(dir, 0o700)
+	}
+	return nil
 }
 
 func answer(w io.Writer, cmd []string, ctl controller) error {
@@ -133,7 +177,7 @@ func runTier(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if _, err := session.ParseTier(pos[1]); err != nil {
 		return usageErr("%v", err)
 	}
-	cfg, _, err := loadConfigFlag("tier", rest, stderr)
+	cfg, _, err := loadConfigFlag("tier", rest, stderr, config.LoadPublic)
 	if err != nil {
 		return err
 	}
@@ -170,7 +214,7 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			rest = append(rest, a)
 		}
 	}
-	cfg, _, err := loadConfigFlag("status", rest, stderr)
+	cfg, _, err := loadConfigFlag("status", rest, stderr, config.LoadPublic)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,9 @@ import (
 	"bondtun/tun"
 )
 
-func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Config, bool, error) {
+// loadConfigFlag parses -c FILE and -v and loads FILE with load: config.Load (with the
+// private key) for `up`, config.LoadPublic for every other command, which never needs it.
+func loadConfigFlag(name string, args []string, stderr io.Writer, load func(string) (*config.Config, error)) (*config.Config, bool, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("c", "", "configuration file (YAML)")
@@ -34,7 +36,7 @@ func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Confi
 	if *file == "" {
 		return nil, false, usageErr("missing -c FILE")
 	}
-	cfg, err := config.Load(*file)
+	cfg, err := load(*file)
 	if err != nil {
 		return nil, false, err
 	}
@@ -42,8 +44,11 @@ func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Confi
 }
 
 func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
-	cfg, verbose, err := loadConfigFlag("up", args, stderr)
+	cfg, verbose, err := loadConfigFlag("up", args, stderr, config.Load)
 	if err != nil {
+		return err
+	}
+	if err := config.CheckSecretPermissions(cfg); err != nil {
 		return err
 	}
 	level := cfg.LogLevel
