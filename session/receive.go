@@ -1,10 +1,12 @@
 package session
 
 import (
+	"errors"
 	"net/netip"
 	"time"
 
 	"bondtun/classify"
+	"bondtun/crypto"
 	"bondtun/framing"
 	"bondtun/path"
 )
@@ -23,6 +25,9 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	plain, err := s.open.Open(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:], b[:framing.HeaderLen], hdr.PathID, hdr.PacketNumber)
 	if err != nil {
 		s.counters.RxAuthFail.Add(1)
+		if errors.Is(err, crypto.ErrIntegrityLimit) {
+			s.keysUsedUp(err)
+		}
 		return false
 	}
 	inner, err := framing.ParseInnerHeader(plain)
