@@ -33,7 +33,12 @@ const (
 	DefaultTUNName   = "bt0"
 	DefaultPort      = 7350
 	DefaultScheduler = SchedulerEAT
-	DefaultTableBase = 51820 // uplink i gets policy routing table DefaultTableBase+i
+	// DefaultTableBase numbers the uplinks' policy routing tables: uplink i gets table
+	// TableBase+i (7350..7365), unless it sets its own. 7350 is bondtun's default port,
+	// as wg-quick numbers its table after its port (51820), so the two never collide; it
+	// is also clear of the traditional 1..252 range of /etc/iproute2/rt_tables and of
+	// the tables other tools take by default (Tailscale 52, strongSwan 220).
+	DefaultTableBase = 7350
 	MaxUplinks       = 16
 	MinMTU           = 1280
 	MaxMTU           = 9000
@@ -74,6 +79,10 @@ type Config struct {
 	Listen     *Listen  // server only; nil on a client
 	Peers      []Peer   // client: exactly 1; server: at least 1
 	Scheduler  string   // eat|drr|lowlatency; default eat
+	// TableBase (table_base) numbers the uplinks' policy routing tables (client only):
+	// uplink i without its own table gets TableBase+i. Default DefaultTableBase; 0 on a
+	// server.
+	TableBase int
 
 	// SecretFile is the file that holds the private key: Path for an inline
 	// private_key, else the private_key_file, resolved against Path's directory.
@@ -106,7 +115,7 @@ type Uplink struct {
 	Interface string     // network interface to bind to; empty if only Address is set
 	Address   netip.Addr // source address to bind to; invalid (zero) if unset
 	Gateway   netip.Addr // next hop; invalid (zero) means the route is "dev Interface"
-	Table     int        // policy routing table; default DefaultTableBase + index
+	Table     int        // policy routing table; default TableBase + index
 	Tier      Tier       // default TierPrimary
 }
 

@@ -118,7 +118,7 @@ func TestLoadDemo(t *testing.T) {
 		{"server mtu", sv.MTU(), 1440},
 		{"client uplink 1", cl.Uplinks[1], Uplink{Name: "dsl", Interface: "up1",
 			Address: netip.MustParseAddr("10.100.2.2"), Gateway: netip.MustParseAddr("10.100.2.1"),
-			Table: 51821, Tier: TierPrimary}},
+			Table: DefaultTableBase + 1, Tier: TierPrimary}},
 		{"client endpoint", cl.Peers[0].Endpoint, netip.MustParseAddrPort("10.99.0.1:7350")},
 		{"server listen", *sv.Listen, Listen{Port: 7350, Addresses: []netip.Addr{netip.MustParseAddr("10.99.0.1")}}},
 		{"keys pair up: client pins server", cl.Peers[0].PublicKey, sv.PrivateKey.Public()},

@@ -61,6 +61,10 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 			s, err := w.str(v, field)
 			c.Scheduler = s
 			return err
+		case "table_base":
+			n, err := w.integer(v, field)
+			c.TableBase = n
+			return err
 		}
 		return w.unknown(k, field)
 	})
