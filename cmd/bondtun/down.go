@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 
 	"bondtun/config"
@@ -18,11 +19,21 @@ func runDown(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		return errors.New("must run as root")
 	}
-	plan, err := hostPlan(cfg, nil)
+	nl := tun.SystemNetlink()
+	// An uplink named only by its interface gets the source it has now, so that Cleanup
+	// removes only this instance's rules; if it has none, its table's bondtun rules are
+	// taken as this instance's (tables are per instance, see table_base).
+	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) {
+		a, err := tun.ResolveUplinkSource(nl, iface)
+		if err != nil {
+			return netip.Addr{}, nil
+		}
+		return a, nil
+	})
 	if err != nil {
 		return err
 	}
-	if err := tun.Cleanup(tun.SystemNetlink(), plan); err != nil {
+	if err := tun.Cleanup(nl, plan); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "removed what bondtun had set up for %s (device %s", cfg.Path, plan.Device)
