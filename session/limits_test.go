@@ -2,7 +2,9 @@ package session
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"bondtun/crypto"
 	"bondtun/framing"
+	"bondtun/path"
 )
 
 // waitNewSession sends packets from the client until its session is not old any more
@@ -105,4 +108,40 @@ func TestPacketNumberExhaustionEndsSession(t *testing.T) {
 			t.Fatalf("path %s went on to packet number %d", p.name, pn)
 		}
 	}
+}
+
+// TestIntegrityLimitEndsSession: once the server's receive key saw its integrity limit of
+// forgeries (made small here), it ends the session, and the client opens a new one.
+func TestIntegrityLimitEndsSession(t *testing.T) {
+	const limit = 8
+	tp := newTestPairLimits(t, crypto.Limits{}, crypto.Limits{FailedOpen: limit})
+	old := tp.client.Session()
+	srv := tp.server.Sessions()[0]
+	conn, err := path.Listen(path.ListenOptions{Addr: netip.MustParseAddrPort("127.0.0.1:0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	forged := make([]byte, 64)
+	forged[0] = byte(framing.TypeData)
+	forged[1] = srv.pathList()[0].id
+	binary.BigEndian.PutUint16(forged[2:4], srv.local)
+	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(tp.server.Port()))
+	for range limit {
+		if _, err := conn.WriteBatch([][]byte{forged}, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the server session to end", func() bool {
+		select {
+		case <-srv.keysDone:
+			return true
+		default:
+			return false
+		}
+	})
+	if !errors.Is(srv.keysErr, crypto.ErrIntegrityLimit) || srv.open.FailedOpens() != limit {
+		t.Fatalf("ended with %v after %d failed opens, want ErrIntegrityLimit after %d", srv.keysErr, srv.open.FailedOpens(), limit)
+	}
+	waitNewSession(t, tp, old)
 }
