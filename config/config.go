@@ -33,7 +33,12 @@ const (
 	DefaultTUNName   = "bt0"
 	DefaultPort      = 7350
 	DefaultScheduler = SchedulerEAT
-	DefaultTableBase = 51820 // uplink i gets policy routing table DefaultTableBase+i
+	// DefaultTableBase numbers the uplinks' policy routing tables: uplink i gets table
+	// TableBase+i (7350..7365), unless it sets its own. 7350 is bondtun's default port,
+	// as wg-quick numbers its table after its port (51820), so the two never collide; it
+	// is also clear of the traditional 1..252 range of /etc/iproute2/rt_tables and of
+	// the tables other tools take by default (Tailscale 52, strongSwan 220).
+	DefaultTableBase = 7350
 	MaxUplinks       = 16
 	MinMTU           = 1280
 	MaxMTU           = 9000
@@ -67,19 +72,25 @@ const (
 type Config struct {
 	Path       string            // file the config came from, as given to Load/Parse
 	Version    int               // format version; must be [Version]
-	PrivateKey crypto.PrivateKey // this side's key (private_key or private_key_file)
+	PrivateKey crypto.PrivateKey // this side's key (private_key or private_key_file); zero after LoadPublic
 	LogLevel   slog.Level        // debug|info|warn|error; default info
 	TUN        TUN
 	Uplinks    []Uplink // client only, 1..16
 	Listen     *Listen  // server only; nil on a client
 	Peers      []Peer   // client: exactly 1; server: at least 1
 	Scheduler  string   // eat|drr|lowlatency; default eat
+	// TableBase (table_base) numbers the uplinks' policy routing tables (client only):
+	// uplink i without its own table gets TableBase+i. Default DefaultTableBase; 0 on a
+	// server.
+	TableBase int
 
-	// Warnings lists non-fatal findings (such as a group- or world-readable
-	// private_key_file) that the caller should log.
-	Warnings []string
+	// SecretFile is the file that holds the private key: Path for an inline
+	// private_key, else the private_key_file, resolved against Path's directory.
+	// Empty for a Config built in Go. [CheckSecretPermissions] checks its mode.
+	SecretFile string
 
-	lines map[string]int // field path -> line, for error messages; nil if built in Go
+	secretField string         // "private_key" or "private_key_file", for errors
+	lines       map[string]int // field path -> line, for error messages; nil if built in Go
 }
 
 // TUN configures the tunnel interface.
@@ -101,7 +112,7 @@ type Uplink struct {
 	Interface string     // network interface to bind to; empty if only Address is set
 	Address   netip.Addr // source address to bind to; invalid (zero) if unset
 	Gateway   netip.Addr // next hop; invalid (zero) means the route is "dev Interface"
-	Table     int        // policy routing table; default DefaultTableBase + index
+	Table     int        // policy routing table; default TableBase + index
 	Tier      Tier       // default TierPrimary
 }
 
@@ -165,26 +176,39 @@ func (c *Config) MTU() int {
 	return autoMTUIPv4Outer
 }
 
-// Load reads, decodes, populates and validates the config file at path.
+// Load reads, decodes, populates and validates the config file at path, private key
+// included. Only `up` needs the key; everything else uses [LoadPublic].
 func Load(path string) (*Config, error) {
+	return load(path, true)
+}
+
+// LoadPublic is [Load] without the secret: private_key is not parsed and
+// private_key_file is not opened (only recorded in SecretFile), so PrivateKey is
+// zero. The rest is validated as by Load. `status`, `tier` and `down` use it: they
+// need the device name and the tables, never the key.
+func LoadPublic(path string) (*Config, error) {
+	return load(path, false)
+}
+
+func load(path string, secrets bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	return parse(path, data, readKeyFile, secrets)
 }
 
 // Parse decodes, populates and validates data, the contents of the file at path. path
 // names the file in errors and anchors a relative private_key_file, the only file
 // Parse reads.
 func Parse(path string, data []byte) (*Config, error) {
-	return parse(path, data, readKeyFile)
+	return parse(path, data, readKeyFile, true)
 }
 
 // parse is Parse with the key file reader injected, so that fuzzing never opens
-// files named by random input.
-func parse(path string, data []byte, readKey keyFileReader) (*Config, error) {
-	c, err := decode(path, data, readKey)
+// files named by random input; secrets false leaves the private key out (LoadPublic).
+func parse(path string, data []byte, readKey keyFileReader, secrets bool) (*Config, error) {
+	c, err := decode(path, data, readKey, secrets)
 	if err != nil {
 		return nil, err
 	}

@@ -19,8 +19,8 @@ import (
 // It stops at the first error, which is therefore the first in file order. The
 // version is checked before anything else so that a file written for a newer format
 // gets "unsupported version" rather than "unknown field".
-func decode(path string, data []byte, readKey keyFileReader) (*Config, error) {
-	w := &walker{file: path, lines: make(map[string]int), readKey: readKey}
+func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Config, error) {
+	w := &walker{file: path, lines: make(map[string]int), readKey: readKey, secrets: secrets}
 	root, err := w.parseDocument(data)
 	if err != nil {
 		return nil, err
@@ -60,6 +60,10 @@ func decode(path string, data []byte, readKey keyFileReader) (*Config, error) {
 		case "scheduler":
 			s, err := w.str(v, field)
 			c.Scheduler = s
+			return err
+		case "table_base":
+			n, err := w.integer(v, field)
+			c.TableBase = n
 			return err
 		}
 		return w.unknown(k, field)
@@ -111,12 +115,16 @@ func hasKey(m *yaml.Node, key string) bool {
 }
 
 func (w *walker) privateKey(v *yaml.Node, field string, c *Config) error {
-	if !c.PrivateKey.IsZero() {
+	if c.SecretFile != "" {
 		return w.errAt(v, field, "set only one of private_key and private_key_file")
 	}
 	s, err := w.str(v, field)
 	if err != nil {
 		return err
+	}
+	c.SecretFile, c.secretField = w.file, field
+	if !w.secrets {
+		return nil
 	}
 	k, err := crypto.ParsePrivateKey(s)
 	if err != nil {
@@ -126,34 +134,32 @@ func (w *walker) privateKey(v *yaml.Node, field string, c *Config) error {
 	return nil
 }
 
-// keyFileReader returns the contents and permission bits of a key file.
-type keyFileReader func(name string) (data []byte, perm os.FileMode, err error)
+// keyFileReader returns the contents of a key file.
+type keyFileReader func(name string) ([]byte, error)
 
 // readKeyFile reads a key file. Only regular files are opened (checked with Stat
 // first, since merely opening some devices has effects or blocks), and only the first
 // few KiB are read.
-func readKeyFile(name string) ([]byte, os.FileMode, error) {
+func readKeyFile(name string) ([]byte, error) {
 	st, err := os.Stat(name)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s is not a regular file", name)
+		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize))
-	return data, st.Mode().Perm(), err
+	return io.ReadAll(io.LimitReader(f, maxKeyFileSize))
 }
 
 // privateKeyFile reads the key from a file, relative to the config file's directory.
-// Loose permissions are a warning, not an error: the operator may keep keys on a
-// filesystem without modes.
+// Its permissions are not checked here: [CheckSecretPermissions] does, for `up`.
 func (w *walker) privateKeyFile(v *yaml.Node, field string, c *Config) error {
-	if !c.PrivateKey.IsZero() {
+	if c.SecretFile != "" {
 		return w.errAt(v, field, "set only one of private_key and private_key_file")
 	}
 	name, err := w.str(v, field)
@@ -163,17 +169,17 @@ func (w *walker) privateKeyFile(v *yaml.Node, field string, c *Config) error {
 	if !filepath.IsAbs(name) {
 		name = filepath.Join(filepath.Dir(w.file), name)
 	}
-	data, perm, err := w.readKey(name)
+	c.SecretFile, c.secretField = name, field
+	if !w.secrets {
+		return nil
+	}
+	data, err := w.readKey(name)
 	if err != nil {
 		return &Error{File: w.file, Line: v.Line, Field: field, Msg: err.Error(), Err: err}
 	}
 	k, err := crypto.ParsePrivateKey(strings.TrimSpace(string(data)))
 	if err != nil {
 		return &Error{File: w.file, Line: v.Line, Field: field, Msg: name + ": bad key: " + err.Error(), Err: err}
-	}
-	if perm&0o077 != 0 {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d: %s: %s is accessible by group or others (mode %#o); use chmod 600",
-			w.file, v.Line, field, name, perm))
 	}
 	c.PrivateKey = k
 	return nil

@@ -3,25 +3,37 @@ package config
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 )
 
 // noKeyFiles stands in for the file system: random input must not open files.
-func noKeyFiles(name string) ([]byte, os.FileMode, error) {
-	return nil, 0, fmt.Errorf("open %s: %w", name, fs.ErrNotExist)
+func noKeyFiles(name string) ([]byte, error) {
+	return nil, fmt.Errorf("open %s: %w", name, fs.ErrNotExist)
 }
 
 // FuzzParse checks that Parse never panics on any input, and that what it accepts is
-// a fixed point: populating again changes nothing and validating again passes.
+// a fixed point: populating again changes nothing and validating again passes. What
+// Parse accepts, the LoadPublic mode (no secrets) accepts too, with the same result but
+// the key.
 // Seeds are in testdata/fuzz/FuzzParse (the example configs and broken variants).
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(clientYAML))
 	f.Add([]byte(serverYAML))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := parse("fuzz.yaml", data, noKeyFiles)
+		c, err := parse("fuzz.yaml", data, noKeyFiles, true)
+		pub, perr := parse("fuzz.yaml", data, noKeyFiles, false)
+		if err == nil && perr != nil {
+			t.Fatalf("accepted with the key, refused without it: %v", perr)
+		}
+		if err == nil {
+			withKey := *c
+			withKey.PrivateKey = pub.PrivateKey
+			if !pub.PrivateKey.IsZero() || !reflect.DeepEqual(withKey, *pub) {
+				t.Fatal("the config without the key differs in more than the key")
+			}
+		}
 		if err != nil {
 			if c != nil {
 				t.Fatal("Parse returned a config with an error")

@@ -19,6 +19,9 @@ type walker struct {
 	file    string
 	lines   map[string]int
 	readKey keyFileReader
+	// secrets: parse private_key and read private_key_file. Without it (LoadPublic)
+	// they are only recorded: the key stays zero and its file is never opened.
+	secrets bool
 }
 
 // errAt builds an *Error for field at node n.

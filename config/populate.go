@@ -7,10 +7,13 @@ func populate(c *Config) {
 	if c.TUN.Name == "" {
 		c.TUN.Name = DefaultTUNName
 	}
+	if c.TableBase == 0 && c.Listen == nil {
+		c.TableBase = DefaultTableBase
+	}
 	for i := range c.Uplinks {
 		u := &c.Uplinks[i]
 		if u.Table == 0 {
-			u.Table = DefaultTableBase + i
+			u.Table = c.TableBase + i
 		}
 		if u.Tier == "" {
 			u.Tier = TierPrimary

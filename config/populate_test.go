@@ -14,15 +14,23 @@ func TestPopulate(t *testing.T) {
 		{
 			name: "empty gets defaults",
 			in:   Config{},
-			want: Config{TUN: TUN{Name: "bt0"}, Scheduler: "eat"},
+			want: Config{TUN: TUN{Name: "bt0"}, Scheduler: "eat", TableBase: DefaultTableBase},
 		},
 		{
 			name: "uplink table and tier by index",
 			in:   Config{Uplinks: []Uplink{{Name: "a"}, {Name: "b", Table: 7}, {Name: "c", Tier: TierBackup}}},
-			want: Config{TUN: TUN{Name: "bt0"}, Scheduler: "eat", Uplinks: []Uplink{
-				{Name: "a", Table: 51820, Tier: TierPrimary},
+			want: Config{TUN: TUN{Name: "bt0"}, Scheduler: "eat", TableBase: DefaultTableBase, Uplinks: []Uplink{
+				{Name: "a", Table: DefaultTableBase, Tier: TierPrimary},
 				{Name: "b", Table: 7, Tier: TierPrimary},
-				{Name: "c", Table: 51822, Tier: TierBackup},
+				{Name: "c", Table: DefaultTableBase + 2, Tier: TierBackup},
+			}},
+		},
+		{
+			name: "table_base numbers the auto tables",
+			in:   Config{TableBase: 1000, Uplinks: []Uplink{{Name: "a"}, {Name: "b", Table: 7}}},
+			want: Config{TUN: TUN{Name: "bt0"}, Scheduler: "eat", TableBase: 1000, Uplinks: []Uplink{
+				{Name: "a", Table: 1000, Tier: TierPrimary},
+				{Name: "b", Table: 7, Tier: TierPrimary},
 			}},
 		},
 		{

@@ -13,8 +13,9 @@ import (
 // checker collects validation errors so that validate can report the first one in
 // file order, whatever order the rules run in.
 type checker struct {
-	c    *Config
-	errs []*Error
+	c       *Config
+	errs    []*Error
+	badBase bool // table_base failed: the auto tables derived from it are not reported again
 }
 
 // fail records an error for field, placed at the field's line or, when the field is
@@ -47,6 +48,7 @@ func validate(c *Config) error {
 	k := &checker{c: c}
 	k.root()
 	k.tun()
+	k.tableBase()
 	if c.IsClient() {
 		k.uplinks()
 	}
@@ -70,7 +72,7 @@ func (k *checker) root() {
 	case c.Version != Version:
 		k.fail("version", "unsupported version %d (this build reads version %d)", c.Version, Version)
 	}
-	if c.PrivateKey.IsZero() {
+	if c.PrivateKey.IsZero() && c.SecretFile == "" {
 		k.fail("private_key", "required (or private_key_file)")
 	}
 	switch c.LogLevel {

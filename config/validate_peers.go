@@ -14,6 +14,29 @@ const (
 	maxTable           = 1<<31 - 1
 )
 
+// tableBase checks table_base: only a client numbers tables, and the range of auto
+// tables it starts must hold MaxUplinks tables clear of the kernel's reserved ones.
+func (k *checker) tableBase() {
+	c := k.c
+	if c.Listen != nil {
+		if c.TableBase != 0 {
+			k.fail("table_base", "only a client has uplink routing tables; remove it from a server")
+		}
+		return
+	}
+	last := c.TableBase + MaxUplinks - 1
+	k.badBase = true
+	switch {
+	case c.TableBase < 1 || c.TableBase > maxTable-(MaxUplinks-1):
+		k.fail("table_base", "%d is out of range 1..%d (or 0 for %d)", c.TableBase, maxTable-(MaxUplinks-1), DefaultTableBase)
+	case c.TableBase <= lastReservedTable && last >= firstReservedTable:
+		k.fail("table_base", "tables %d..%d would include the kernel's reserved %d..%d (default, main, local)",
+			c.TableBase, last, firstReservedTable, lastReservedTable)
+	default:
+		k.badBase = false
+	}
+}
+
 func (k *checker) uplinks() {
 	ups := k.c.Uplinks
 	if len(ups) > MaxUplinks {
@@ -74,6 +97,9 @@ func (k *checker) uplinkRoute(f string, u Uplink) {
 		case u.Gateway == u.Address:
 			k.fail(f+".gateway", "%s is the uplink's own address", u.Gateway)
 		}
+	}
+	if _, explicit := k.c.lines[f+".table"]; !explicit && k.badBase {
+		return // the table came from table_base, whose error says it all
 	}
 	if u.Table < 1 || u.Table > maxTable {
 		k.fail(f+".table", "%d is out of range 1..%d (or 0 for auto)", u.Table, maxTable)

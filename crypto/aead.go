@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -16,6 +17,33 @@ const TagSize = 16
 // ErrOpen is returned by [AEAD.Open] for any datagram that does not
 // authenticate. It carries no detail: the receiver drops and counts.
 var ErrOpen = errors.New("crypto: message authentication failed")
+
+// Errors of a key that must not be used any more; the session ends (or, once rekeying
+// exists, changes keys) on any of them. None is a panic: a long-lived session that runs
+// out ends cleanly.
+var (
+	// ErrPacketNumberExhausted: the path's packet number passed [MaxPacketNumber], so
+	// the nonce would repeat.
+	ErrPacketNumberExhausted = errors.New("crypto: packet numbers of this key are used up")
+	// ErrKeyExhausted: the key sealed as many datagrams as its confidentiality limit
+	// allows ([Limits.Seal]).
+	ErrKeyExhausted = errors.New("crypto: key reached its confidentiality limit")
+	// ErrIntegrityLimit: as many datagrams failed to open as the integrity limit allows
+	// ([Limits.FailedOpen]); Open refuses everything from then on.
+	ErrIntegrityLimit = errors.New("crypto: key reached its integrity limit")
+)
+
+// Limits bound the use of one key (see limits.go for the figures and their sources).
+type Limits struct {
+	Seal       uint64 // datagrams the key may seal, over all paths
+	FailedOpen uint64 // datagrams that may fail to open under it
+}
+
+// DefaultLimits returns the limits of cipher id: its confidentiality and integrity
+// limits.
+func DefaultLimits(id CipherID) Limits {
+	return Limits{Seal: id.ConfidentialityLimit(), FailedOpen: id.IntegrityLimit()}
+}
 
 // noncePool holds the nonce scratch buffers of Seal and Open.
 //
@@ -31,15 +59,30 @@ var noncePool = sync.Pool{New: func() any { return new([NonceSize]byte) }}
 // every path without nonce reuse as long as each path's packet numbers never
 // repeat under the key (docs/PROTOCOL.md §3).
 //
+// It enforces the key's usage limits where their counters live: it counts the
+// datagrams it sealed and those that failed to open (one atomic add each), and
+// refuses to go past [Limits].
+//
 // An AEAD is safe for concurrent use and allocates nothing per packet.
 type AEAD struct {
-	aead cipher.AEAD
-	iv   [NonceSize]byte
-	id   CipherID
+	aead   cipher.AEAD
+	iv     [NonceSize]byte
+	id     CipherID
+	limits Limits
+	sealed atomic.Uint64 // datagrams sealed (or refused at the limit)
+	failed atomic.Uint64 // datagrams that failed to open
 }
 
-// NewAEAD returns the AEAD for cipher id keyed with k.
+// NewAEAD returns the AEAD for cipher id keyed with k, with the cipher's
+// [DefaultLimits].
 func NewAEAD(id CipherID, k DirectionKeys) (*AEAD, error) {
+	return NewAEADWithLimits(id, k, DefaultLimits(id))
+}
+
+// NewAEADWithLimits is [NewAEAD] with explicit limits, which must not exceed the
+// cipher's defaults; a zero field means the default. Tests use small limits to reach
+// them in a few packets.
+func NewAEADWithLimits(id CipherID, k DirectionKeys, lim Limits) (*AEAD, error) {
 	var (
 		a   cipher.AEAD
 		err error
@@ -61,8 +104,21 @@ func NewAEAD(id CipherID, k DirectionKeys) (*AEAD, error) {
 	if a.NonceSize() != NonceSize || a.Overhead() != TagSize {
 		return nil, fmt.Errorf("crypto: %v: unexpected nonce or tag size", id)
 	}
-	return &AEAD{aead: a, iv: k.IV, id: id}, nil
+	def := DefaultLimits(id)
+	if lim.Seal == 0 || lim.Seal > def.Seal {
+		lim.Seal = def.Seal
+	}
+	if lim.FailedOpen == 0 || lim.FailedOpen > def.FailedOpen {
+		lim.FailedOpen = def.FailedOpen
+	}
+	return &AEAD{aead: a, iv: k.IV, id: id, limits: lim}, nil
 }
+
+// Sealed returns how many datagrams a has sealed.
+func (a *AEAD) Sealed() uint64 { return min(a.sealed.Load(), a.limits.Seal) }
+
+// FailedOpens returns how many datagrams failed to open under a.
+func (a *AEAD) FailedOpens() uint64 { return a.failed.Load() }
 
 // Cipher returns the cipher id a was created with.
 func (a *AEAD) Cipher() CipherID { return a.id }
@@ -86,34 +142,52 @@ func (a *AEAD) nonce(n *[NonceSize]byte, pathID uint8, pn uint64) {
 // appended output must not overlap aad.
 //
 // The caller must never seal two datagrams with the same (pathID, pn) under
-// one key. Seal panics if pn exceeds [MaxPacketNumber], because the nonce
-// would repeat: the session must rekey before that.
-func (a *AEAD) Seal(dst, plaintext, aad []byte, pathID uint8, pn uint64) []byte {
+// one key. Seal returns [ErrPacketNumberExhausted] if pn exceeds
+// [MaxPacketNumber] (the nonce would repeat), and [ErrKeyExhausted] once the
+// key has sealed [Limits.Seal] datagrams; it then writes nothing. The session
+// must change keys or end before either.
+func (a *AEAD) Seal(dst, plaintext, aad []byte, pathID uint8, pn uint64) ([]byte, error) {
 	if pn > MaxPacketNumber {
-		panic("crypto: packet number exceeds 48 bits")
+		return nil, ErrPacketNumberExhausted
+	}
+	if a.sealed.Add(1) > a.limits.Seal {
+		return nil, ErrKeyExhausted
 	}
 	n := noncePool.Get().(*[NonceSize]byte)
 	a.nonce(n, pathID, pn)
 	out := a.aead.Seal(dst, n[:], plaintext, aad)
 	noncePool.Put(n)
-	return out
+	return out, nil
 }
 
 // Open authenticates and decrypts ciphertext (which ends with the tag) and
 // aad, and appends the plaintext to dst, like [cipher.AEAD.Open]. To open in
 // place use ciphertext[:0] as dst. It returns [ErrOpen] if the datagram does
 // not authenticate under (pathID, pn); dst's appended bytes are then
-// unspecified.
+// unspecified. Failures are counted; the one that reaches [Limits.FailedOpen],
+// and every call after it, returns [ErrIntegrityLimit] instead, without
+// trying: past that many forgeries the key's integrity bound no longer holds.
 func (a *AEAD) Open(dst, ciphertext, aad []byte, pathID uint8, pn uint64) ([]byte, error) {
+	if a.failed.Load() >= a.limits.FailedOpen {
+		return nil, ErrIntegrityLimit
+	}
 	if pn > MaxPacketNumber || len(ciphertext) < TagSize {
-		return nil, ErrOpen
+		return nil, a.openFailed()
 	}
 	n := noncePool.Get().(*[NonceSize]byte)
 	a.nonce(n, pathID, pn)
 	out, err := a.aead.Open(dst, n[:], ciphertext, aad)
 	noncePool.Put(n)
 	if err != nil {
-		return nil, ErrOpen
+		return nil, a.openFailed()
 	}
 	return out, nil
+}
+
+// openFailed counts a failed open and returns its error.
+func (a *AEAD) openFailed() error {
+	if a.failed.Add(1) >= a.limits.FailedOpen {
+		return ErrIntegrityLimit
+	}
+	return ErrOpen
 }

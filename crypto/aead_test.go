@@ -52,7 +52,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 				}
 				hdr, payload := datagram(size)
 				want := bytes.Clone(payload)
-				sealed := tx.Seal(payload[:0], payload, hdr, 0x21, 12345)
+				sealed := mustSeal(t, tx, payload[:0], payload, hdr, 0x21, 12345)
 				if len(sealed) != size+TagSize {
 					t.Fatalf("sealed %d bytes, want %d", len(sealed), size+TagSize)
 				}
@@ -78,7 +78,7 @@ func TestTamper(t *testing.T) {
 		t.Run(id.String(), func(t *testing.T) {
 			a := newTestAEAD(t, id, testKeys(t))
 			hdr, payload := datagram(48)
-			sealed := a.Seal(nil, payload, hdr, 1, 2)
+			sealed := mustSeal(t, a, nil, payload, hdr, 1, 2)
 			for i := range sealed {
 				ct := bytes.Clone(sealed)
 				ct[i] ^= 0x01
@@ -102,7 +102,7 @@ func TestOpenWrongParameters(t *testing.T) {
 		a := newTestAEAD(t, id, testKeys(t))
 		other := newTestAEAD(t, id, testKeys(t))
 		hdr, payload := datagram(32)
-		sealed := a.Seal(nil, payload, hdr, 0x12, 1000)
+		sealed := mustSeal(t, a, nil, payload, hdr, 0x12, 1000)
 		tests := []struct {
 			name   string
 			a      *AEAD
@@ -161,14 +161,105 @@ func TestNonceUnique(t *testing.T) {
 	}
 }
 
-func TestSealPanicsPastMaxPacketNumber(t *testing.T) {
+// mustSeal seals or fails the test.
+func mustSeal(tb testing.TB, a *AEAD, dst, plaintext, aad []byte, pathID uint8, pn uint64) []byte {
+	tb.Helper()
+	out, err := a.Seal(dst, plaintext, aad, pathID, pn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// TestSealPastMaxPacketNumber: a packet number past 48 bits is an error, not a
+// panic, and uses up nothing of the key's limit.
+func TestSealPastMaxPacketNumber(t *testing.T) {
 	a := newTestAEAD(t, CipherAES256GCM, testKeys(t))
-	defer func() {
-		if recover() == nil {
-			t.Fatal("Seal did not panic")
+	mustSeal(t, a, nil, nil, nil, 0, MaxPacketNumber)
+	out, err := a.Seal(nil, []byte("x"), nil, 0, MaxPacketNumber+1)
+	if !errors.Is(err, ErrPacketNumberExhausted) || out != nil {
+		t.Fatalf("Seal past the limit: %x, %v; want ErrPacketNumberExhausted", out, err)
+	}
+	if a.Sealed() != 1 {
+		t.Fatalf("Sealed() = %d, want 1", a.Sealed())
+	}
+}
+
+// TestSealLimit: a key with a confidentiality limit of n seals n datagrams, on any
+// mix of paths, and refuses the next ones without writing to dst.
+func TestSealLimit(t *testing.T) {
+	for _, id := range allCiphers {
+		t.Run(id.String(), func(t *testing.T) {
+			const n = 5
+			k := testKeys(t)
+			a, err := NewAEADWithLimits(id, k, Limits{Seal: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rx := newTestAEAD(t, id, k)
+			hdr, payload := datagram(40)
+			for i := range uint64(n) {
+				ct := mustSeal(t, a, nil, payload, hdr, uint8(i%2), i)
+				if _, err := rx.Open(nil, ct, hdr, uint8(i%2), i); err != nil {
+					t.Fatalf("datagram %d within the limit does not open: %v", i, err)
+				}
+			}
+			dst := make([]byte, 0, 64)
+			for i := range 3 {
+				out, err := a.Seal(dst, payload, hdr, 7, uint64(100+i))
+				if !errors.Is(err, ErrKeyExhausted) || out != nil || !bytes.Equal(dst[:cap(dst)], make([]byte, 64)) {
+					t.Fatalf("seal %d past the limit: %v, want ErrKeyExhausted and nothing written", n+i, err)
+				}
+			}
+			if a.Sealed() != n {
+				t.Fatalf("Sealed() = %d, want %d", a.Sealed(), n)
+			}
+		})
+	}
+}
+
+// TestIntegrityLimit: after Limits.FailedOpen forgeries the key opens nothing, not
+// even a genuine datagram.
+func TestIntegrityLimit(t *testing.T) {
+	const n = 4
+	k := testKeys(t)
+	tx := newTestAEAD(t, CipherChaCha20Poly1305, k)
+	rx, err := NewAEADWithLimits(CipherChaCha20Poly1305, k, Limits{FailedOpen: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, payload := datagram(40)
+	good := mustSeal(t, tx, nil, payload, hdr, 1, 1)
+	forged := bytes.Clone(good)
+	forged[0] ^= 1
+	for i := 1; i <= n; i++ {
+		_, err := rx.Open(nil, forged, hdr, 1, 1)
+		want := ErrOpen
+		if i == n {
+			want = ErrIntegrityLimit
 		}
-	}()
-	a.Seal(nil, nil, nil, 0, MaxPacketNumber+1)
+		if !errors.Is(err, want) {
+			t.Fatalf("forgery %d: %v, want %v", i, err, want)
+		}
+	}
+	if _, err := rx.Open(nil, good, hdr, 1, 1); !errors.Is(err, ErrIntegrityLimit) {
+		t.Fatalf("genuine datagram after the limit: %v, want ErrIntegrityLimit", err)
+	}
+	if rx.FailedOpens() != n {
+		t.Fatalf("FailedOpens() = %d, want %d", rx.FailedOpens(), n)
+	}
+}
+
+// TestLimitsClampedToCipher: limits above the cipher's own, or zero, are the
+// cipher's.
+func TestLimitsClampedToCipher(t *testing.T) {
+	a, err := NewAEADWithLimits(CipherAES256GCM, testKeys(t), Limits{Seal: 1 << 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.limits != DefaultLimits(CipherAES256GCM) {
+		t.Fatalf("limits %+v, want %+v", a.limits, DefaultLimits(CipherAES256GCM))
+	}
 }
 
 func TestNewAEADUnknownCipher(t *testing.T) {
@@ -191,7 +282,7 @@ func TestSealOpenAllocs(t *testing.T) {
 			var pn uint64
 			allocs := testing.AllocsPerRun(1000, func() {
 				pn++
-				sealed := a.Seal(buf[:0], buf[:1400], hdr, 5, pn)
+				sealed, _ := a.Seal(buf[:0], buf[:1400], hdr, 5, pn)
 				if _, err := a.Open(sealed[:0], sealed, hdr, 5, pn); err != nil {
 					t.Fatal(err)
 				}
@@ -213,8 +304,11 @@ func TestConcurrentSeal(t *testing.T) {
 			hdr, payload := datagram(100)
 			for i := range 200 {
 				pn := uint64(g*1000 + i)
-				sealed := a.Seal(nil, payload, hdr, uint8(g), pn)
-				if _, err := a.Open(nil, sealed, hdr, uint8(g), pn); err != nil {
+				sealed, err := a.Seal(nil, payload, hdr, uint8(g), pn)
+				if err == nil {
+					_, err = a.Open(nil, sealed, hdr, uint8(g), pn)
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
@@ -241,7 +335,9 @@ func BenchmarkSeal(b *testing.B) {
 				var pn uint64
 				for b.Loop() {
 					pn++
-					a.Seal(buf[:0], buf[:size], hdr, 1, pn)
+					if _, err := a.Seal(buf[:0], buf[:size], hdr, 1, pn); err != nil {
+						b.Fatal(err)
+					}
 				}
 			})
 		}
@@ -254,7 +350,7 @@ func BenchmarkOpen(b *testing.B) {
 			b.Run(fmt.Sprintf("%v/%d", id, size), func(b *testing.B) {
 				a := newTestAEAD(b, id, testKeys(b))
 				hdr, payload := datagram(size)
-				sealed := a.Seal(nil, payload, hdr, 1, 7)
+				sealed := mustSeal(b, a, nil, payload, hdr, 1, 7)
 				out := make([]byte, 0, size)
 				b.ReportAllocs()
 				b.SetBytes(int64(size))

@@ -15,7 +15,7 @@ func ExampleReplayWindow() {
 
 	const pathID, pn = 0x10, 42
 	header := []byte{0x01, pathID, 0, 7, 0, 0, 0, 0, 0, pn} // the cleartext header is the aad
-	datagram := tx.Seal(nil, []byte("inner packet"), header, pathID, pn)
+	datagram, _ := tx.Seal(nil, []byte("inner packet"), header, pathID, pn)
 
 	var window crypto.ReplayWindow
 	receive := func() {

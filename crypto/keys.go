@@ -95,13 +95,20 @@ func (k PrivateKey) Public() PublicKey { return k.pub }
 // IsZero reports whether k is the zero PrivateKey, which is not a key.
 func (k PrivateKey) IsZero() bool { return k.pub == PublicKey{} }
 
-// String returns the text form of k: base64 of its seed. It is the secret
-// itself, so callers must not log it; it exists for key generation tools
-// and config files.
-func (k PrivateKey) String() string { return base64.StdEncoding.EncodeToString(k.seed[:]) }
+// String returns "PrivateKey(redacted)", never the secret, so that a key
+// logged or printed by mistake (%v, %s, a struct holding it) leaks nothing.
+// [PrivateKey.SecretText] is the text form for the few places that need it.
+func (PrivateKey) String() string { return "PrivateKey(redacted)" }
 
-// MarshalText implements [encoding.TextMarshaler] with the text form.
-func (k PrivateKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+// GoString hides the secret from %#v as well.
+func (PrivateKey) GoString() string { return "crypto.PrivateKey(redacted)" }
+
+// SecretText returns the text form of k: standard base64 of its seed, as in
+// the YAML `private_key` and the output of `bondtun genkey`. It is the secret
+// itself: call it only to hand the key to its owner (key generation, writing
+// a key file), never for logs or status. PrivateKey has no MarshalText on
+// purpose, so encoding/json and friends cannot serialise the secret either.
+func (k PrivateKey) SecretText() string { return base64.StdEncoding.EncodeToString(k.seed[:]) }
 
 // UnmarshalText implements [encoding.TextUnmarshaler] with [ParsePrivateKey].
 func (k *PrivateKey) UnmarshalText(text []byte) error {

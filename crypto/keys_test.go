@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -17,7 +19,7 @@ func TestGenerateKeyRoundTrip(t *testing.T) {
 	if k.IsZero() {
 		t.Fatal("generated key is zero")
 	}
-	k2, err := ParsePrivateKey(k.String())
+	k2, err := ParsePrivateKey(k.SecretText())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,15 +100,11 @@ func TestKeyTextMarshaling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := k.MarshalText()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var k2 PrivateKey
-	if err := k2.UnmarshalText(text); err != nil || k2 != k {
+	if err := k2.UnmarshalText([]byte(k.SecretText())); err != nil || k2 != k {
 		t.Fatalf("PrivateKey text round trip: %v", err)
 	}
-	text, err = k.Public().MarshalText()
+	text, err := k.Public().MarshalText()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,12 +134,51 @@ func FuzzParseKey(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if k.String() != s {
+		if k.SecretText() != s {
 			t.Fatalf("private key printed differently from its input")
 		}
-		k2, err := ParsePrivateKey(k.String())
+		k2, err := ParsePrivateKey(k.SecretText())
 		if err != nil || k2 != k || k2.Public() != k.Public() {
 			t.Fatalf("private key did not round-trip: %v", err)
 		}
 	})
+}
+
+// TestPrivateKeyPrintsRedacted: every way fmt, encoding/json or a struct
+// holding the key may print it shows no byte of the secret's text form.
+func TestPrivateKeyPrintsRedacted(t *testing.T) {
+	k, err := GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := k.SecretText()
+	holder := struct {
+		Name string
+		Key  PrivateKey
+	}{"x", k}
+	js, err := json.Marshal(holder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{
+		"String": k.String(),
+		"%v":     fmt.Sprintf("%v", k),
+		"%s":     fmt.Sprintf("[%s]", k),
+		"%+v":    fmt.Sprintf("%+v", k),
+		"%#v":    fmt.Sprintf("%#v", k),
+		"%x":     fmt.Sprintf("%x", k),
+		"struct": fmt.Sprintf("%v %+v %#v", holder, holder, holder),
+		"json":   string(js),
+	}
+	for name, out := range outputs {
+		if strings.Contains(out, secret) || strings.Contains(out, secret[:16]) {
+			t.Errorf("%s leaks the secret: %q", name, out)
+		}
+	}
+	if outputs["%v"] != "PrivateKey(redacted)" {
+		t.Errorf("%%v = %q, want PrivateKey(redacted)", outputs["%v"])
+	}
+	if !strings.Contains(outputs["struct"], "redacted") {
+		t.Errorf("a struct holding the key prints %q", outputs["struct"])
+	}
 }

@@ -1,9 +1,12 @@
 package crypto
 
-// Key-use limits. This package does not rekey; the session counts packets
-// per key and must rekey (new TLS-exported keys) before a limit is reached.
-// Figures are from RFC 9001 §6.6 (QUIC-TLS), whose packet sizes (up to
-// 2^16 bytes) cover bondtun's MTU-sized datagrams.
+// Key-use limits. [AEAD] enforces the confidentiality and integrity limits
+// (its Seal and Open return errors past them, see [Limits]); the session
+// enforces the packet number limit per path and ends when any is reached,
+// since this package does not rekey. Figures are from RFC 9001 §6.6
+// (QUIC-TLS; derived in its Appendix B), whose packet sizes (up to 2^16
+// bytes) cover bondtun's MTU-sized datagrams; docs/PROTOCOL.md "Key usage
+// limits" has the table.
 const (
 	// MaxPacketNumber is the largest packet number: the header carries 48
 	// bits (docs/PROTOCOL.md §3). A path must never wrap under one key.

@@ -156,7 +156,10 @@ func checkDerivedKeys(t *testing.T, client, server *tls.Conn) {
 			t.Fatal(err)
 		}
 		msg := []byte("hello over the data plane")
-		ct := tx.Seal(nil, msg, nil, 3, 9)
+		ct, err := tx.Seal(nil, msg, nil, 3, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
 		pt, err := rx.Open(nil, ct, nil, 3, 9)
 		if err != nil || !bytes.Equal(pt, msg) {
 			t.Fatalf("%v: open with derived keys: %v", id, err)

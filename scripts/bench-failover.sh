@@ -253,6 +253,8 @@ cut_link() {
 	tb=$(fo_now)
 	awk -v a="$ta" -v b="$tb" 'BEGIN { printf "%.6f", (a + b) / 2 }'
 }
+# `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
+chmod 600 configs/server.yaml configs/client.yaml
 for ((r = 1; r <= REPS; r++)); do
 	fo_log "bondtun rep $r/$REPS: starting server and client"
 	"${S[@]}" "$BIN/bondtun" up -c configs/server.yaml 2>>"$WORK/server.log" &

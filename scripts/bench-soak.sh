@@ -49,6 +49,8 @@ C=(ip netns exec "$TB_NS_C")
 S=(ip netns exec "$TB_NS_S")
 "${S[@]}" "$BIN/btperf" server -l 0.0.0.0:5201 >"$WORK/btperf.log" 2>&1 &
 PIDS+=($!)
+# `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
+chmod 600 configs/server.yaml configs/client.yaml
 "${S[@]}" "$BIN/bondtun" up -c configs/server.yaml 2>"$WORK/server.log" &
 PIDS+=($!)
 sleep 0.3

@@ -231,6 +231,8 @@ check_mptcp() {
 
 # start_bondtun: server then client, wait up to 15 s for ping through the tunnel.
 start_bondtun() {
+	# `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
+	chmod 600 configs/server.yaml configs/client.yaml
 	ip netns exec "$TB_NS_S" "$BIN/bondtun" up -c configs/server.yaml 2>"$WORK/server.log" &
 	BT_S=$!
 	PIDS+=("$BT_S")

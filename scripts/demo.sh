@@ -80,6 +80,8 @@ cable=$(download 10.100.1.2 10.100.1.1 cable)
 dsl=$(download 10.100.2.2 10.100.2.1 dsl)
 
 echo "== starting bondtun server and client" >&2
+# `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
+chmod 600 configs/server.yaml configs/client.yaml
 $S ./bin/bondtun up -c configs/server.yaml 2>"$WORK/server.log" &
 PIDS+=($!)
 sleep 0.3

@@ -51,6 +51,8 @@ S="ip netns exec $TB_NS_S"
 # pattern; in the fresh namespace the kernel names it bt0.
 sed -e '/^    address:/d' -e 's/^  name: bt0$/  name: bt%d/' configs/client.yaml >"$WORK/client.yaml"
 grep -q 'name: bt%d' "$WORK/client.yaml" || fail "client config: no pattern name"
+# `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
+chmod 600 "$WORK/client.yaml" configs/server.yaml
 start_client() {
 	$C "$BIN/bondtun" up -c "$WORK/client.yaml" 2>>"$WORK/client.log" &
 	CLIENT=$!

@@ -77,6 +77,8 @@ type ClientConfig struct {
 	// changed, before the uplink is used again, so the host's policy routing can follow
 	// (tun.Host.RefreshUplink). An error keeps the uplink down.
 	OnUplinkChange func(name string, source netip.Addr) error
+
+	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 }
 
 // Client is the client side: it keeps one session with the server over all its uplinks.
@@ -198,6 +200,12 @@ func (c *Client) Run(ctx context.Context) error {
 		s := c.Session()
 		if s != nil {
 			err := s.serveControl(ctx)
+			if errors.Is(err, errKeysUsedUp) {
+				// Resuming would keep the keys: end the session (BYE) and open a new one.
+				// The host's routes stay; packets meanwhile count as TxNoSession.
+				c.endSession(s, true)
+				continue
+			}
 			if ctx.Err() == nil && !errors.Is(err, errPeerBye) {
 				// The data paths may be fine: keep the session, move its control channel.
 				c.log.Warn("control channel lost; resuming it", "err", err)
@@ -359,6 +367,7 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 		allowed:     c.cfg.AllowedIPs,
 		scheduler:   c.cfg.Scheduler,
 		deliver:     c.tunw,
+		limits:      c.cfg.limits,
 	})
 	if err != nil {
 		ctrl.Close()

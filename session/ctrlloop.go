@@ -19,7 +19,8 @@ var errCtrlUplinkDead = errors.New("the control channel's uplink is dead")
 
 // serveControl runs the control channel of s: it answers nothing but sends a KEEPALIVE
 // every keepaliveInterval, and returns when ctx is done, the peer says BYE or ERROR, the
-// channel breaks or stays silent for controlIdleTimeout, or (client) its uplink died.
+// channel breaks or stays silent for controlIdleTimeout, (client) its uplink died, or the
+// session's keys are used up (errKeysUsedUp: the caller ends the session with BYE).
 func (s *Session) serveControl(ctx context.Context) error {
 	c := s.ctrl.Load()
 	errc := make(chan error, 1)
@@ -49,6 +50,8 @@ func (s *Session) serveControl(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.keysDone:
+			return s.keysErr
 		case err := <-errc:
 			return err
 		case <-check.C:

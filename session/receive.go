@@ -1,46 +1,66 @@
 package session
 
 import (
+	"errors"
 	"net/netip"
 	"time"
 
 	"bondtun/classify"
+	"bondtun/crypto"
 	"bondtun/framing"
 	"bondtun/path"
 )
 
+// rxResult is what receive did with a datagram.
+type rxResult uint8
+
+const (
+	// rxRejected: dropped, and nothing but a counter changed; the session needs no flush.
+	rxRejected rxResult = iota
+	// rxAccepted: authenticated and new; it changed the session's state, which the
+	// receiver flushes at the end of its batch.
+	rxAccepted
+	// rxKept: accepted, and the session keeps pb (in or released by the reorder buffer)
+	// until flush hands it back.
+	rxKept
+)
+
 // receive handles one datagram in pb.data[:pb.n] whose header parsed as hdr and whose receiver
-// index is this session's. It reports whether it kept pb: a data packet waiting in (or
-// released by) the reorder buffer belongs to the session until flush hands it back.
-// Only a datagram that authenticates changes any state.
-func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, hdr framing.Header, pb *packetBuf) bool {
+// index is this session's. Only a datagram that authenticates changes any state: the path
+// lookup and the AEAD open come first and need no lock, so a forgery with a known receiver
+// index costs one failed open and a counter, never rxMu, and its rxRejected result keeps the
+// receiver from flushing (draining the reorder buffer of) the session for it.
+func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, hdr framing.Header, pb *packetBuf) rxResult {
 	p := s.byID[hdr.PathID].Load()
 	if p == nil || p.conn.Load() != conn {
 		s.counters.RxNoPath.Add(1)
-		return false
+		return rxRejected
 	}
 	b := pb.data[:pb.n]
 	plain, err := s.open.Open(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:], b[:framing.HeaderLen], hdr.PathID, hdr.PacketNumber)
 	if err != nil {
 		s.counters.RxAuthFail.Add(1)
-		return false
+		if errors.Is(err, crypto.ErrIntegrityLimit) {
+			s.keysUsedUp(err)
+		}
+		return rxRejected
 	}
 	inner, err := framing.ParseInnerHeader(plain)
 	if err != nil {
 		s.counters.RxBadInner.Add(1)
-		return false
+		return rxRejected
 	}
 	payload := plain[framing.InnerHeaderLen:]
 
 	s.rxMu.Lock()
 	if s.closed.Load() {
 		s.rxMu.Unlock()
-		return false
+		return rxRejected
 	}
 	if !p.replay.Update(hdr.PacketNumber) {
 		s.rxMu.Unlock()
 		s.counters.RxReplay.Add(1)
-		return false
+		return rxRejected
 	}
 	s.lastAuth.Store(now.UnixNano())
 	newest := !p.rxAny || hdr.PacketNumber > p.rxHighest
@@ -56,14 +76,14 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 		s.reorder.Seen(now, p.id, s.senderTimeLocked(inner.SendTime))
 		s.rxMu.Unlock()
 		s.handleControl(now, p, inner, payload)
-		return false
+		return rxAccepted
 	}
 	s.counters.RxPackets.Add(1)
 	s.counters.RxBytes.Add(uint64(len(payload)))
 	if len(payload) > 0 && !s.isAllowed(classify.Src(payload)) { // empty: a placeholder
 		s.rxMu.Unlock()
 		s.counters.RxNotAllowed.Add(1)
-		return false
+		return rxAccepted // the path's receive counters moved
 	}
 	lane := inner.Lane
 	seq := uint64(inner.LaneSeq)
@@ -79,8 +99,9 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	s.rxMu.Unlock()
 	if !kept {
 		s.counters.RxReorderDropped.Add(1)
+		return rxAccepted
 	}
-	return kept
+	return rxKept
 }
 
 // noteArrivalLocked updates p's receive counters, which FEEDBACK reports. rxMu must be held.

@@ -87,7 +87,8 @@ type receiver struct {
 }
 
 // handle processes one datagram in pb.data[:pb.n] from from. It reports whether the
-// session kept pb.
+// session kept pb. Only a session whose state the datagram changed is flushed at the end
+// of the batch: a rejected datagram (forged, replayed, …) takes no session lock here.
 func (r *receiver) handle(now time.Time, pb *packetBuf, from netip.AddrPort) bool {
 	hdr, err := framing.ParseHeader(pb.data[:pb.n])
 	if err != nil {
@@ -99,7 +100,10 @@ func (r *receiver) handle(now time.Time, pb *packetBuf, from netip.AddrPort) boo
 		r.nc.RxNoSession.Add(1)
 		return false
 	}
-	kept := s.receive(now, r.conn, from, hdr, pb)
+	res := s.receive(now, r.conn, from, hdr, pb)
+	if res == rxRejected {
+		return false
+	}
 	if r.nt == 0 || r.touched[r.nt-1] != s {
 		if r.nt == len(r.touched) {
 			r.flush(now)
@@ -107,7 +111,7 @@ func (r *receiver) handle(now time.Time, pb *packetBuf, from netip.AddrPort) boo
 		r.touched[r.nt] = s
 		r.nt++
 	}
-	return kept
+	return res == rxKept
 }
 
 func (r *receiver) flush(now time.Time) {

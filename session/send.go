@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"bondtun/classify"
+	"bondtun/crypto"
 	"bondtun/framing"
 	"bondtun/path"
 	"bondtun/sched"
@@ -168,14 +169,13 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 			p.codelDrops++
 			s.counters.TxQueueDropped.Add(1)
 		}
-		pn := p.pn
-		p.pn++
 		ob := p.outBufs[len(out)]
-		hdr := framing.Header{Type: framing.TypeData, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
-		hdr.Put(ob)
-		end := framing.PayloadOffset + pb.n
-		sealed := s.seal.Seal(ob[framing.HeaderLen:framing.HeaderLen], pb.data[framing.HeaderLen:end], ob[:framing.HeaderLen], p.id, pn)
-		dgram := ob[:framing.HeaderLen+len(sealed)]
+		dgram, pn, err := s.sealLocked(p, framing.TypeData, ob, pb.data[framing.HeaderLen:framing.PayloadOffset+pb.n])
+		if err != nil {
+			putBuf(pb)
+			s.counters.TxDropped.Add(1)
+			break // the session ends (keysUsedUp); what is sealed already still goes
+		}
 		p.stats.OnSent(now, pn, len(dgram))
 		p.rememberLocked(pn, pb, now)
 		bytes += uint64(len(dgram))
@@ -315,15 +315,14 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 		return
 	}
 	b := p.ctrl[:]
-	pn := p.pn
-	p.pn++
-	hdr := framing.Header{Type: framing.TypeControl, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
-	hdr.Put(b)
 	inner := framing.InnerHeader{SendTime: framing.Timestamp(now, s.epoch)}
 	inner.Put(b[framing.HeaderLen:])
 	end := framing.PayloadOffset + copy(b[framing.PayloadOffset:], frames)
-	sealed := s.seal.Seal(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:end], b[:framing.HeaderLen], p.id, pn)
-	p.out[0] = b[:framing.HeaderLen+len(sealed)]
+	dgram, pn, err := s.sealLocked(p, framing.TypeControl, b, b[framing.HeaderLen:end])
+	if err != nil {
+		return // the session ends (keysUsedUp)
+	}
+	p.out[0] = dgram
 	p.stats.OnSent(now, pn, len(p.out[0]))
 	p.rememberLocked(pn, nil, now)
 	p.live.OnSent(now)
@@ -332,6 +331,29 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 		s.log.Debug("control send failed", "path", p.name, "err", err)
 		s.onSendErrorLocked(now, p, err)
 	}
+}
+
+// sealLocked builds one datagram of type t in out: the header with p's next packet
+// number, then plain (the inner header and payload, which may already sit at
+// out[HeaderLen:]) sealed. It returns the datagram and its packet number. When p's packet
+// numbers or the key's confidentiality limit are used up it returns the error, uses no
+// packet number and sends nothing, and the session ends (keysUsedUp): no panic, however
+// long the session lived. p.mu must be held.
+func (s *Session) sealLocked(p *Path, t framing.MsgType, out, plain []byte) ([]byte, uint64, error) {
+	if p.pn > framing.MaxPacketNumber { // the header cannot carry it, and the nonce would repeat
+		s.keysUsedUp(crypto.ErrPacketNumberExhausted)
+		return nil, 0, crypto.ErrPacketNumberExhausted
+	}
+	pn := p.pn
+	hdr := framing.Header{Type: t, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
+	hdr.Put(out)
+	sealed, err := s.seal.Seal(out[framing.HeaderLen:framing.HeaderLen], plain, out[:framing.HeaderLen], p.id, pn)
+	if err != nil {
+		s.keysUsedUp(err)
+		return nil, 0, err
+	}
+	p.pn++
+	return out[:framing.HeaderLen+len(sealed)], pn, nil
 }
 
 // repair re-sends the packets the peer reported lost on lost, ahead of the bulk queue of

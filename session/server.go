@@ -38,6 +38,8 @@ type ServerConfig struct {
 	Peers     []PeerConfig
 	Scheduler string
 	Logger    *slog.Logger
+
+	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 }
 
 // maxPendingHandshakes bounds the unauthenticated TCP connections a server serves at once.

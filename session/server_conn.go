@@ -78,6 +78,8 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn) {
 		return // resumed on another connection, which serves it now
 	case errors.Is(err, errPeerBye):
 		sv.removeSession(ps, s, false)
+	case errors.Is(err, errKeysUsedUp):
+		sv.removeSession(ps, s, true) // BYE: the client opens a new session with new keys
 	default:
 		// The control channel broke, maybe with the uplink that carried it; the data paths
 		// may still work. Keep the session while authenticated datagrams arrive; the client
@@ -120,6 +122,7 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		scheduler:   sv.cfg.Scheduler,
 		deliver:     sv.tunw,
 		isServer:    true,
+		limits:      sv.cfg.limits,
 	})
 	if err != nil {
 		return nil, err
@@ -210,6 +213,9 @@ func (sv *Server) watchIdle(ctx context.Context, ps *peerState, s *Session) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-s.keysDone:
+			sv.removeSession(ps, s, false) // no channel to say BYE on; the client's session ends too
 			return
 		case now := <-t.C:
 			if ps.sess.Load() != s {

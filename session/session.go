@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -35,6 +36,7 @@ type sessionParams struct {
 	scheduler   string
 	deliver     Deliverer
 	isServer    bool
+	limits      crypto.Limits // key usage limits; zero fields: the cipher's (tests set small ones)
 }
 
 // Session is one established session with a peer: keys, paths, scheduler, reorder buffer.
@@ -89,6 +91,13 @@ type Session struct {
 	counters Counters
 	closed   atomic.Bool
 	done     chan struct{}
+
+	// keysDone is closed when a key of the session may not be used any more (packet
+	// numbers, confidentiality or integrity limit): serveControl then ends the session,
+	// and the client opens a new one with new keys. keysErr says why.
+	keysDone chan struct{}
+	keysOnce sync.Once
+	keysErr  error
 	wg       sync.WaitGroup
 }
 
@@ -111,11 +120,11 @@ type Counters struct {
 }
 
 func newSession(p sessionParams) (*Session, error) {
-	seal, err := crypto.NewAEAD(p.cipher, p.send)
+	seal, err := crypto.NewAEADWithLimits(p.cipher, p.send, p.limits)
 	if err != nil {
 		return nil, err
 	}
-	open, err := crypto.NewAEAD(p.cipher, p.recv)
+	open, err := crypto.NewAEADWithLimits(p.cipher, p.recv, p.limits)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +154,7 @@ func newSession(p sessionParams) (*Session, error) {
 		released: make([]*packetBuf, 0, reorderMaxPackets),
 		pkts:     make([][]byte, 0, reorderMaxPackets),
 		done:     make(chan struct{}),
+		keysDone: make(chan struct{}),
 	}
 	// The sender's local queues mean lane order is not send order across paths, so the
 	// reorder buffer's rule (b) (every path delivered past the gap) does not hold: gaps wait
@@ -211,6 +221,19 @@ func (s *Session) Close() {
 		p.releaseQueuesLocked()
 		p.mu.Unlock()
 	}
+}
+
+// errKeysUsedUp is what serveControl returns when the session's keys reached a limit.
+var errKeysUsedUp = errors.New("the session's keys reached their usage limit")
+
+// keysUsedUp records that a key of s reached a limit (err, from crypto): s must end. It
+// is safe to call from any goroutine, with any lock held, any number of times.
+func (s *Session) keysUsedUp(err error) {
+	s.keysOnce.Do(func() {
+		s.keysErr = fmt.Errorf("%w: %w", errKeysUsedUp, err)
+		s.log.Warn("session keys used up; ending the session (a new one gets new keys)", "peer", s.peerName, "err", err)
+		close(s.keysDone)
+	})
 }
 
 // isAllowed reports whether an inner packet from src may come from this peer.

@@ -35,6 +35,8 @@ type testPair struct {
 	fromClientTUN chan []byte
 	serverKey     crypto.PrivateKey
 	clientKey     crypto.PrivateKey
+	serverLimits  crypto.Limits // key usage limits (zero: the cipher's)
+	clientLimits  crypto.Limits
 	cancel        context.CancelFunc
 	stopOnce      sync.Once
 	wg            sync.WaitGroup
@@ -70,6 +72,7 @@ func startServer(t *testing.T, ctx context.Context, tp *testPair, clientPub cryp
 		Identity:  tp.serverKey,
 		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Peers:     []PeerConfig{{Name: "client", Key: clientPub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(clientInner, 32)}}},
+		limits:    tp.serverLimits,
 	}, tp.serverTUN.TUN())
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +99,7 @@ func newClient(t *testing.T, tp *testPair, serverPub crypto.PublicKey) {
 			{Name: "b", Source: netip.MustParseAddr("127.0.0.2")},
 		},
 		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")},
+		limits:     tp.clientLimits,
 	}, tp.clientTUN.TUN())
 	if err != nil {
 		t.Fatal(err)
@@ -105,8 +109,14 @@ func newClient(t *testing.T, tp *testPair, serverPub crypto.PublicKey) {
 
 func newTestPair(t *testing.T) *testPair {
 	t.Helper()
+	return newTestPairLimits(t, crypto.Limits{}, crypto.Limits{})
+}
+
+// newTestPairLimits is newTestPair with key usage limits for each side's keys.
+func newTestPairLimits(t *testing.T, client, server crypto.Limits) *testPair {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	tp := &testPair{cancel: cancel}
+	tp := &testPair{cancel: cancel, clientLimits: client, serverLimits: server}
 	tp.clientKey = newKey(t)
 	startServer(t, ctx, tp, tp.clientKey.Public())
 	newClient(t, tp, tp.serverKey.Public())

@@ -11,26 +11,47 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Cleanup removes what a bondtun using p may have left behind after a
-// crash, for `bondtun down`: every rule and route marked [RTProtBondtun] that
-// points at one of p's uplink tables, bondtun-marked main-table routes to
-// p's inner destinations, and the device p.Device if it exists. It never
-// touches an entry without bondtun's mark or outside p's tables, so another
-// bondtun instance with other tables is left alone. Cleanup is idempotent;
-// entries already gone are not errors.
+// Cleanup removes what a bondtun using p may have left behind after a crash, for
+// `bondtun down` and for `up` before it starts: the rules marked [RTProtBondtun] from
+// p's uplink sources into p's uplink tables, the bondtun-marked routes of those tables,
+// bondtun-marked main-table routes to p's inner destinations through p.Device, and the
+// device p.Device if it exists. This instance is known by its device and its tables; it
+// never touches an entry without bondtun's mark, another device's routes, or a rule from
+// another source. An uplink table that another bondtun's rule points at (same table, a
+// source not in p) is left alone entirely, and reported: two instances must not share
+// tables (give each its own table_base). An uplink whose source p does not know (zero)
+// claims every bondtun rule into its table. Cleanup is idempotent; entries already gone
+// are not errors.
 func Cleanup(nl Netlink, p Plan) error {
 	var errs []error
-	tables := p.tables()
 	inner := make(map[netip.Prefix]bool)
 	for _, r := range p.innerRoutes() {
 		inner[r] = true
 	}
-	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		errs = append(errs, cleanupRules(nl, family, tables))
-		for _, t := range slices.Sorted(maps.Keys(tables)) {
-			errs = append(errs, cleanupRoutes(nl, family, t, nil))
+	devIndex := 0 // routes through a deleted device are gone with it
+	if p.Device != "" {
+		if link, err := nl.LinkByName(p.Device); err == nil {
+			devIndex = link.Attrs().Index
 		}
-		errs = append(errs, cleanupRoutes(nl, family, unix.RT_TABLE_MAIN, inner))
+	}
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		tables := p.tables()
+		shared, err := sharedTables(nl, family, p)
+		if err != nil {
+			errs = append(errs, err)
+			shared = nil
+		}
+		for _, e := range shared {
+			errs = append(errs, fmt.Errorf("tun: cleanup: %w; left alone", e))
+			delete(tables, e.table)
+		}
+		errs = append(errs, cleanupRules(nl, family, p, tables))
+		for _, t := range slices.Sorted(maps.Keys(tables)) {
+			errs = append(errs, cleanupRoutes(nl, family, t, nil, 0))
+		}
+		if devIndex != 0 {
+			errs = append(errs, cleanupRoutes(nl, family, unix.RT_TABLE_MAIN, inner, devIndex))
+		}
 	}
 	if p.Device != "" {
 		errs = append(errs, cleanupDevice(nl, p.Device))
@@ -38,14 +59,59 @@ func Cleanup(nl Netlink, p Plan) error {
 	return errors.Join(errs...)
 }
 
-func cleanupRules(nl Netlink, family int, tables map[int]bool) error {
+// sharedTableError says that another bondtun's rule points at one of this plan's tables.
+type sharedTableError struct {
+	table int
+	rule  string
+}
+
+func (e *sharedTableError) Error() string {
+	return fmt.Sprintf("routing table %d is also used by another bondtun (rule %s); give each instance its own table_base", e.table, e.rule)
+}
+
+// ownRule reports whether the bondtun-marked rule r belongs to plan p: it points at one of
+// p's uplink tables from that uplink's source (or the source is unknown).
+func ownRule(p Plan, r netlink.Rule) bool {
+	for _, u := range p.Uplinks {
+		if u.Table != r.Table {
+			continue
+		}
+		if !u.Source.IsValid() {
+			return true
+		}
+		src, ok := prefixOf(r.Src)
+		return ok && src.Addr() == u.Source.Unmap()
+	}
+	return false
+}
+
+// sharedTables lists p's uplink tables that a bondtun rule of another instance points at.
+func sharedTables(nl Netlink, family int, p Plan) ([]*sharedTableError, error) {
+	rules, err := nl.RuleList(family)
+	if err != nil {
+		return nil, fmt.Errorf("tun: list rules: %w", err)
+	}
+	tables := p.tables()
+	var shared []*sharedTableError
+	seen := make(map[int]bool)
+	for _, r := range rules {
+		if r.Protocol != RTProtBondtun || !tables[r.Table] || seen[r.Table] || ownRule(p, r) {
+			continue
+		}
+		seen[r.Table] = true
+		shared = append(shared, &sharedTableError{table: r.Table, rule: fmt.Sprintf("from %v lookup %d pref %d", r.Src, r.Table, r.Priority)})
+	}
+	return shared, nil
+}
+
+func cleanupRules(nl Netlink, family int, p Plan, tables map[int]bool) error {
 	rules, err := nl.RuleList(family)
 	if err != nil {
 		return fmt.Errorf("tun: cleanup: list rules: %w", err)
 	}
 	var errs []error
 	for _, r := range rules {
-		if r.Protocol != RTProtBondtun || !tables[r.Table] {
+		if r.Protocol != RTProtBondtun || !tables[r.Table] || !ownRule(p, r) {
 			continue
 		}
 		if err := nl.RuleDel(&r); err != nil && !isGone(err) {
@@ -55,9 +121,9 @@ func cleanupRules(nl Netlink, family int, tables map[int]bool) error {
 	return errors.Join(errs...)
 }
 
-// cleanupRoutes deletes bondtun-marked routes of table; when only is
-// non-nil, just those whose destination is in it.
-func cleanupRoutes(nl Netlink, family, table int, only map[netip.Prefix]bool) error {
+// cleanupRoutes deletes bondtun-marked routes of table; when only is non-nil, just those
+// whose destination is in it, and when ifindex is not 0, just those through that device.
+func cleanupRoutes(nl Netlink, family, table int, only map[netip.Prefix]bool, ifindex int) error {
 	filter := &netlink.Route{Table: table, Protocol: RTProtBondtun}
 	routes, err := nl.RouteListFiltered(family, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
 	if err != nil {
@@ -67,6 +133,9 @@ func cleanupRoutes(nl Netlink, family, table int, only map[netip.Prefix]bool) er
 	for _, r := range routes {
 		if r.Protocol != RTProtBondtun || r.Table != table {
 			continue // belt and braces: never trust a filter to be applied
+		}
+		if ifindex != 0 && r.LinkIndex != ifindex {
+			continue // another device's: another instance's, or the administrator's
 		}
 		if only != nil {
 			dst, ok := prefixOf(r.Dst)

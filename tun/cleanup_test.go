@@ -37,6 +37,7 @@ func TestCleanup(t *testing.T) {
 		seed     func(f *tuntest.Netlink, up0 int)
 		wantOps  []string
 		wantLeft []string // lines that must survive in the dump
+		wantErr  string   // substring of Cleanup's error; "" for none
 	}{
 		{
 			name: "crash leftovers removed, foreign entries kept",
@@ -52,7 +53,7 @@ func TestCleanup(t *testing.T) {
 				f.AddRoute(netlink.Route{LinkIndex: up0, Dst: mustIPNet("0.0.0.0/0"), Table: 60000,
 					Protocol: tun.RTProtBondtun}) // another bondtun's table
 				f.AddRoute(netlink.Route{LinkIndex: up0, Dst: mustIPNet("192.168.50.0/24"),
-					Protocol: tun.RTProtBondtun}) // inner route in main, via a wrong device
+					Protocol: tun.RTProtBondtun}) // our inner route's prefix, but through another device
 				f.AddRoute(netlink.Route{LinkIndex: up0, Dst: mustIPNet("172.16.0.0/12"),
 					Protocol: tun.RTProtBondtun}) // bondtun-marked but not in the plan
 				f.AddRoute(netlink.Route{LinkIndex: 1, Dst: mustIPNet("0.0.0.0/1"), Protocol: tun.RTProtBondtun})
@@ -62,7 +63,6 @@ func TestCleanup(t *testing.T) {
 				"ip rule del from 10.100.2.2 lookup 51821 pref 10001 proto bondtun",
 				"ip route del default via 10.100.1.1 dev up0 table 51820 proto bondtun",
 				"ip route del 0.0.0.0/1 dev bt0 proto bondtun",
-				"ip route del 192.168.50.0/24 dev up0 proto bondtun",
 				"ip link del dev bt0",
 			},
 			wantLeft: []string{
@@ -71,8 +71,38 @@ func TestCleanup(t *testing.T) {
 				"10.0.0.0/8 dev up0 table 51820 proto static",
 				"default dev up0 table 60000 proto bondtun",
 				"172.16.0.0/12 dev up0 proto bondtun",
+				"192.168.50.0/24 dev up0 proto bondtun",
 				"default via 10.100.1.1 dev up0 proto dhcp",
 			},
+		},
+		{
+			// Another bondtun (bt1) configured with the same tables: its rule comes from
+			// another source. Table 51820 is then left alone entirely, and said so; the
+			// other table, and what is bt0's own, is still cleaned.
+			name: "a table shared with another instance is left alone",
+			seed: func(f *tuntest.Netlink, up0 int) {
+				bt1 := f.AddLink("bt1", 1420)
+				f.AddRule(rule("10.100.1.2/32", 51820, 10000, tun.RTProtBondtun))
+				f.AddRule(rule("10.100.2.2/32", 51821, 10001, tun.RTProtBondtun))
+				f.AddRule(rule("10.200.0.2/32", 51820, 10000, tun.RTProtBondtun)) // bt1's
+				f.AddRoute(netlink.Route{LinkIndex: up0, Dst: mustIPNet("0.0.0.0/0"), Gw: net.ParseIP("10.100.1.1"),
+					Table: 51820, Protocol: tun.RTProtBondtun})
+				f.AddRoute(netlink.Route{LinkIndex: up0, Dst: mustIPNet("0.0.0.0/0"), Gw: net.ParseIP("10.100.2.1"),
+					Table: 51821, Protocol: tun.RTProtBondtun})
+				f.AddRoute(netlink.Route{LinkIndex: bt1, Dst: mustIPNet("0.0.0.0/1"), Protocol: tun.RTProtBondtun}) // bt1's
+			},
+			wantOps: []string{
+				"ip rule del from 10.100.2.2 lookup 51821 pref 10001 proto bondtun",
+				"ip route del default via 10.100.2.1 dev up0 table 51821 proto bondtun",
+				"ip link del dev bt0",
+			},
+			wantLeft: []string{
+				"from 10.100.1.2 lookup 51820 pref 10000 proto bondtun",
+				"from 10.200.0.2 lookup 51820 pref 10000 proto bondtun",
+				"default via 10.100.1.1 dev up0 table 51820 proto bondtun",
+				"0.0.0.0/1 dev bt1 proto bondtun",
+			},
+			wantErr: "routing table 51820 is also used by another bondtun (rule from 10.200.0.2/32 lookup 51820 pref 10000)",
 		},
 		{
 			name:     "clean host: only the device goes",
@@ -85,8 +115,9 @@ func TestCleanup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newHostFake()
 			tc.seed(f, 2)
-			if err := tun.Cleanup(f, cleanupPlan); err != nil {
-				t.Fatalf("Cleanup: %v", err)
+			err := tun.Cleanup(f, cleanupPlan)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Cleanup: %v, want error %q", err, tc.wantErr)
 			}
 			got := f.Ops()
 			// Map order over tables is not fixed; compare as sets.
@@ -99,7 +130,7 @@ func TestCleanup(t *testing.T) {
 					t.Errorf("%q was removed; state:\n%s", line, dump)
 				}
 			}
-			if err := tun.Cleanup(f, cleanupPlan); err != nil || len(f.Ops()) != 0 {
+			if err := tun.Cleanup(f, cleanupPlan); (err != nil) != (tc.wantErr != "") || len(f.Ops()) != 0 {
 				t.Errorf("second Cleanup: err %v, or it made changes", err)
 			}
 		})
@@ -138,7 +169,7 @@ func TestCleanupAfterUp(t *testing.T) {
 func TestCleanupReportsErrorsButContinues(t *testing.T) {
 	f := newHostFake()
 	f.AddRoute(netlink.Route{LinkIndex: 2, Dst: mustIPNet("0.0.0.0/0"), Table: 51820, Protocol: tun.RTProtBondtun})
-	f.FailAt = 1 // the first rule listing
+	f.FailAt = 2 // the first rule listing (after looking up the device)
 	if err := tun.Cleanup(f, cleanupPlan); err == nil {
 		t.Fatal("Cleanup hid the listing error")
 	}

@@ -34,7 +34,12 @@
 // [Host.Up] applies a [Plan]; every route and rule it adds carries the routing
 // protocol number [RTProtBondtun], which is how [Cleanup] recognises bondtun's
 // entries and leaves everything else alone (the same idea as tailscale's and
-// wg-quick's markers).
+// wg-quick's markers). Within bondtun's entries, an instance is known by its
+// device (main-table routes go through it) and its uplink tables with the
+// rules from its uplink sources: another instance's are never touched. Routes
+// are added, never blindly replaced: an existing route with the same table and
+// destination is replaced only if it is this instance's own, otherwise Up
+// fails and names it.
 package tun
 
 // VirtioNetHdrLen is the size of the virtio-net header that a vnet-hdr TUN

@@ -77,6 +77,16 @@ func (h *Host) Up(p Plan) error {
 
 // apply makes the changes of Up, recording an undo step after each one.
 func (h *Host) apply(p Plan) error {
+	// The uplink tables must be this instance's alone before anything changes.
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		shared, err := sharedTables(h.nl, family, p)
+		if err != nil {
+			return err
+		}
+		if len(shared) > 0 {
+			return fmt.Errorf("tun: %w", shared[0])
+		}
+	}
 	dev, err := h.nl.LinkByName(p.Device)
 	if err != nil {
 		return fmt.Errorf("tun: device %q: %w", p.Device, err)
@@ -108,7 +118,13 @@ func (h *Host) apply(p Plan) error {
 	h.record("link up", func() error { return h.nl.LinkSetDown(dev) })
 
 	for _, dst := range p.innerRoutes() {
-		if err := h.addRoute(deviceRoute(dst, dev.Attrs().Index)); err != nil {
+		// A main-table route is this instance's own if it goes through its device: the
+		// device is new, so such a route is a leftover of ours or the kernel's prefix
+		// route for the device's own address (proto kernel), which an inner route of the
+		// same prefix takes over.
+		ifindex := dev.Attrs().Index
+		own := func(r netlink.Route) bool { return r.LinkIndex == ifindex }
+		if err := h.addRoute(deviceRoute(dst, ifindex), own); err != nil {
 			return fmt.Errorf("tun: route %v via %q: %w", dst, p.Device, err)
 		}
 	}
@@ -128,7 +144,7 @@ func (h *Host) addUplink(u UplinkRoute, prio int) error {
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", u.Interface, err)
 	}
-	if err := h.addRoute(uplinkRoute(u, link.Attrs().Index)); err != nil {
+	if err := h.addRoute(uplinkRoute(u, link.Attrs().Index), ownUplinkRoute); err != nil {
 		return fmt.Errorf("default route in table %d: %w", u.Table, err)
 	}
 	rule := uplinkRule(u, prio)
@@ -140,12 +156,57 @@ func (h *Host) addUplink(u UplinkRoute, prio int) error {
 	return nil
 }
 
-func (h *Host) addRoute(r *netlink.Route) error {
-	if err := h.nl.RouteReplace(r); err != nil {
+// ownUplinkRoute reports whether r, found in one of this instance's uplink tables, is its
+// own: bondtun's mark is enough there, since Up first makes sure no other bondtun's rule
+// points at those tables (sharedTables).
+func ownUplinkRoute(r netlink.Route) bool { return r.Protocol == RTProtBondtun }
+
+// addRoute adds r ("ip route add"), so a route the administrator made is never replaced.
+// If a route with r's table and destination exists, it is replaced only when own says it
+// is this instance's (a leftover of a crash, or its own route being refreshed); otherwise
+// addRoute fails naming it.
+func (h *Host) addRoute(r *netlink.Route, own func(netlink.Route) bool) error {
+	err := h.nl.RouteAdd(r)
+	if errors.Is(err, unix.EEXIST) {
+		old, found, lerr := findRoute(h.nl, r)
+		switch {
+		case lerr != nil:
+			return lerr
+		case found && !own(old):
+			return fmt.Errorf("a route to %v already exists in table %d (%s) and was not made by this bondtun: "+
+				"it is left alone; remove it or route another prefix", r.Dst, r.Table, describeRoute(old))
+		}
+		err = h.nl.RouteReplace(r)
+	}
+	if err != nil {
 		return err
 	}
 	h.record(fmt.Sprintf("route %v table %d", r.Dst, r.Table), func() error { return h.nl.RouteDel(r) })
 	return nil
+}
+
+// findRoute returns the route of r's table with r's destination, if there is one.
+func findRoute(nl Netlink, r *netlink.Route) (netlink.Route, bool, error) {
+	dst, _ := prefixOf(r.Dst)
+	family := netlink.FAMILY_V6
+	if dst.Addr().Is4() {
+		family = netlink.FAMILY_V4
+	}
+	routes, err := nl.RouteListFiltered(family, &netlink.Route{Table: r.Table}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return netlink.Route{}, false, fmt.Errorf("list routes of table %d: %w", r.Table, err)
+	}
+	for _, x := range routes {
+		if d, ok := prefixOf(x.Dst); x.Table == r.Table && (ok && d == dst || !ok && dst.Bits() == 0) {
+			return x, true, nil
+		}
+	}
+	return netlink.Route{}, false, nil
+}
+
+// describeRoute names what identifies a route's owner: its protocol and device index.
+func describeRoute(r netlink.Route) string {
+	return fmt.Sprintf("proto %d, ifindex %d", r.Protocol, r.LinkIndex)
 }
 
 func (h *Host) record(what string, fn func() error) {
@@ -201,7 +262,7 @@ func (h *Host) RefreshUplink(name string, source netip.Addr) error {
 	if err != nil {
 		return fmt.Errorf("tun: uplink %q: interface %q: %w", name, u.Interface, err)
 	}
-	if err := h.addRoute(uplinkRoute(u, link.Attrs().Index)); err != nil {
+	if err := h.addRoute(uplinkRoute(u, link.Attrs().Index), ownUplinkRoute); err != nil {
 		return fmt.Errorf("tun: uplink %q: default route in table %d: %w", name, u.Table, err)
 	}
 	if u.Source != old.Source {

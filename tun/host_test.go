@@ -74,11 +74,11 @@ var hostCases = []struct {
 			"ip link set dev bt0 mtu 1400",
 			"ip addr add 10.99.0.2/24 dev bt0",
 			"ip link set dev bt0 up",
-			"ip route replace 0.0.0.0/1 dev bt0 proto bondtun",
-			"ip route replace 128.0.0.0/1 dev bt0 proto bondtun",
-			"ip route replace default via 10.100.1.1 dev up0 table 51820 proto bondtun",
+			"ip route add 0.0.0.0/1 dev bt0 proto bondtun",
+			"ip route add 128.0.0.0/1 dev bt0 proto bondtun",
+			"ip route add default via 10.100.1.1 dev up0 table 51820 proto bondtun",
 			"ip rule add from 10.100.1.2 lookup 51820 pref 10000 proto bondtun",
-			"ip route replace default via 10.100.2.1 dev up1 table 51821 proto bondtun",
+			"ip route add default via 10.100.2.1 dev up1 table 51821 proto bondtun",
 			"ip rule add from 10.100.2.2 lookup 51821 pref 10001 proto bondtun",
 		},
 	},
@@ -96,11 +96,11 @@ var hostCases = []struct {
 		wantUp: []string{
 			"ip addr add 10.99.0.2/24 dev bt0",
 			"ip link set dev bt0 up",
-			"ip route replace 0.0.0.0/1 dev bt0 proto bondtun",
-			"ip route replace 128.0.0.0/1 dev bt0 proto bondtun",
-			"ip route replace default dev up0 table 100 proto bondtun",
+			"ip route add 0.0.0.0/1 dev bt0 proto bondtun",
+			"ip route add 128.0.0.0/1 dev bt0 proto bondtun",
+			"ip route add default dev up0 table 100 proto bondtun",
 			"ip rule add from 100.64.7.9 lookup 100 pref 2000 proto bondtun",
-			"ip route replace default dev up1 table 101 proto bondtun",
+			"ip route add default dev up1 table 101 proto bondtun",
 			"ip rule add from 100.65.0.3 lookup 101 pref 2001 proto bondtun",
 		},
 	},
@@ -118,13 +118,13 @@ var hostCases = []struct {
 			"ip addr add 10.99.0.2/24 dev bt0",
 			"ip addr add fd00:99::2/64 dev bt0",
 			"ip link set dev bt0 up",
-			"ip route replace 0.0.0.0/1 dev bt0 proto bondtun",
-			"ip route replace 128.0.0.0/1 dev bt0 proto bondtun",
-			"ip -6 route replace ::/1 dev bt0 proto bondtun",
-			"ip -6 route replace 8000::/1 dev bt0 proto bondtun",
-			"ip route replace default via 10.100.1.1 dev up0 table 51820 proto bondtun",
+			"ip route add 0.0.0.0/1 dev bt0 proto bondtun",
+			"ip route add 128.0.0.0/1 dev bt0 proto bondtun",
+			"ip -6 route add ::/1 dev bt0 proto bondtun",
+			"ip -6 route add 8000::/1 dev bt0 proto bondtun",
+			"ip route add default via 10.100.1.1 dev up0 table 51820 proto bondtun",
 			"ip rule add from 10.100.1.2 lookup 51820 pref 10000 proto bondtun",
-			"ip -6 route replace default via fe80::1 dev up1 table 51821 proto bondtun",
+			"ip -6 route add default via fe80::1 dev up1 table 51821 proto bondtun",
 			"ip -6 rule add from 2001:db8:1::2 lookup 51821 pref 10001 proto bondtun",
 		},
 	},
@@ -137,8 +137,22 @@ var hostCases = []struct {
 		wantUp: []string{
 			"ip addr add 10.99.0.1/24 dev bt0",
 			"ip link set dev bt0 up",
-			"ip route replace 192.168.50.0/24 dev bt0 proto bondtun",
-			"ip route replace 192.168.60.0/24 dev bt0 proto bondtun",
+			"ip route add 192.168.50.0/24 dev bt0 proto bondtun",
+			"ip route add 192.168.60.0/24 dev bt0 proto bondtun",
+		},
+	},
+	{
+		// The demo client: its peer's allowed_ips are its own address's subnet, whose
+		// prefix route the kernel made when the link came up; the inner route takes it over.
+		name: "client/inner route equal to the device address's prefix",
+		plan: tun.Plan{
+			Device: "bt0", Addresses: []netip.Prefix{pfx("10.77.0.2/24")},
+			Routes: []netip.Prefix{pfx("10.77.0.0/24")},
+		},
+		wantUp: []string{
+			"ip addr add 10.77.0.2/24 dev bt0",
+			"ip link set dev bt0 up",
+			"ip route replace 10.77.0.0/24 dev bt0 proto bondtun",
 		},
 	},
 	{
@@ -390,5 +404,111 @@ func TestRefreshUplink(t *testing.T) {
 	}
 	if got := f.Dump(); stripMTU(got) != stripMTU(before) {
 		t.Errorf("after Down:\n%s\nwant\n%s", got, before)
+	}
+}
+
+// TestHostRouteOwnership: Up adds routes, never replacing one it did not make. A route
+// the administrator made to an inner destination, or another bondtun's route through
+// its own device, makes Up fail with a clear error and leaves the host as it was; a
+// bondtun leftover in this instance's own uplink table is replaced; a rule of another
+// bondtun into this instance's tables makes Up refuse before any change.
+func TestHostRouteOwnership(t *testing.T) {
+	plan := tun.Plan{
+		Device: "bt0", Addresses: []netip.Prefix{pfx("10.99.0.2/24")},
+		Routes: []netip.Prefix{pfx("192.168.50.0/24")},
+		Uplinks: []tun.UplinkRoute{
+			{Name: "cable", Interface: "up0", Source: ip("10.100.1.2"), Gateway: ip("10.100.1.1"), Table: 7350},
+		},
+	}
+	cases := []struct {
+		name    string
+		seed    func(f *tuntest.Netlink)
+		wantErr string   // "" for success
+		wantOps []string // success: the route operations Up made
+	}{
+		{
+			name: "administrator's route to an inner destination",
+			seed: func(f *tuntest.Netlink) {
+				f.AddRoute(netlink.Route{LinkIndex: 2, Dst: mustIPNet("192.168.50.0/24"), Gw: net.ParseIP("10.100.1.9").To4(),
+					Protocol: unix.RTPROT_STATIC})
+			},
+			wantErr: "a route to 192.168.50.0/24 already exists in table 254 (proto 4, ifindex 2) and was not made by this bondtun",
+		},
+		{
+			name: "another bondtun's route through its own device",
+			seed: func(f *tuntest.Netlink) {
+				bt1 := f.AddLink("bt1", 1420)
+				f.SetLinkUp("bt1")
+				f.AddRoute(netlink.Route{LinkIndex: bt1, Dst: mustIPNet("192.168.50.0/24"), Protocol: tun.RTProtBondtun})
+			},
+			wantErr: "was not made by this bondtun",
+		},
+		{
+			name: "administrator's route in the uplink table",
+			seed: func(f *tuntest.Netlink) {
+				f.AddRoute(netlink.Route{LinkIndex: 2, Dst: mustIPNet("0.0.0.0/0"), Table: 7350, Protocol: unix.RTPROT_STATIC})
+			},
+			wantErr: "a route to 0.0.0.0/0 already exists in table 7350",
+		},
+		{
+			name: "another bondtun's rule into the uplink table",
+			seed: func(f *tuntest.Netlink) {
+				f.AddRule(rule("10.200.0.2/32", 7350, 10000, tun.RTProtBondtun))
+			},
+			wantErr: "routing table 7350 is also used by another bondtun",
+		},
+		{
+			name: "the kernel's prefix route of the device's address is taken over",
+			seed: func(f *tuntest.Netlink) {
+				f.AddRoute(netlink.Route{LinkIndex: 1, Dst: mustIPNet("192.168.50.0/24"), Protocol: unix.RTPROT_KERNEL})
+			},
+			wantOps: []string{
+				"ip route replace 192.168.50.0/24 dev bt0 proto bondtun",
+				"ip route add default via 10.100.1.1 dev up0 table 7350 proto bondtun",
+			},
+		},
+		{
+			name: "own leftover in the uplink table is replaced",
+			seed: func(f *tuntest.Netlink) {
+				f.AddRoute(netlink.Route{LinkIndex: 2, Dst: mustIPNet("0.0.0.0/0"), Gw: net.ParseIP("10.100.1.7").To4(),
+					Table: 7350, Protocol: tun.RTProtBondtun})
+			},
+			wantOps: []string{
+				"ip route add 192.168.50.0/24 dev bt0 proto bondtun",
+				"ip route replace default via 10.100.1.1 dev up0 table 7350 proto bondtun",
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newHostFake()
+			tc.seed(f)
+			before := f.Dump()
+			err := tun.NewHost(f, quiet).Up(plan)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Up: %v, want error containing %q", err, tc.wantErr)
+				}
+				if got := f.Dump(); stripMTU(got) != stripMTU(before) {
+					t.Fatalf("failed Up changed the host:\n%s\nwant\n%s", got, before)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Up: %v", err)
+			}
+			var routeOps []string
+			for _, op := range f.Ops() {
+				if strings.Contains(op, " route ") {
+					routeOps = append(routeOps, op)
+				}
+			}
+			if !slices.Equal(routeOps, tc.wantOps) {
+				t.Fatalf("route ops:\n%s\nwant:\n%s", strings.Join(routeOps, "\n"), strings.Join(tc.wantOps, "\n"))
+			}
+			if strings.Contains(f.Dump(), "10.100.1.7") {
+				t.Fatal("the leftover route is still there")
+			}
+		})
 	}
 }

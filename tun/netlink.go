@@ -35,6 +35,7 @@ type Netlink interface {
 	AddrList(link netlink.Link, family int) ([]netlink.Addr, error)
 	AddrAdd(link netlink.Link, addr *netlink.Addr) error
 	AddrDel(link netlink.Link, addr *netlink.Addr) error
+	RouteAdd(route *netlink.Route) error
 	RouteReplace(route *netlink.Route) error
 	RouteDel(route *netlink.Route) error
 	RouteListFiltered(family int, filter *netlink.Route, filterMask uint64) ([]netlink.Route, error)
@@ -63,6 +64,7 @@ func (systemNetlink) LinkSetMTU(l netlink.Link, mtu int) error      { return net
 func (systemNetlink) LinkDel(l netlink.Link) error                  { return netlink.LinkDel(l) }
 func (systemNetlink) AddrAdd(l netlink.Link, a *netlink.Addr) error { return netlink.AddrAdd(l, a) }
 func (systemNetlink) AddrDel(l netlink.Link, a *netlink.Addr) error { return netlink.AddrDel(l, a) }
+func (systemNetlink) RouteAdd(r *netlink.Route) error               { return netlink.RouteAdd(r) }
 func (systemNetlink) RouteReplace(r *netlink.Route) error           { return netlink.RouteReplace(r) }
 func (systemNetlink) RouteDel(r *netlink.Route) error               { return netlink.RouteDel(r) }
 func (systemNetlink) RuleAdd(r *netlink.Rule) error                 { return netlink.RuleAdd(r) }

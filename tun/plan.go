@@ -123,7 +123,7 @@ func (p Plan) innerRoutes() []netip.Prefix {
 	return out
 }
 
-// deviceRoute is "ip route replace DST dev IFINDEX proto bondtun" in the
+// deviceRoute is "ip route add DST dev IFINDEX proto bondtun" in the
 // main table.
 func deviceRoute(dst netip.Prefix, ifindex int) *netlink.Route {
 	r := &netlink.Route{
@@ -138,7 +138,7 @@ func deviceRoute(dst netip.Prefix, ifindex int) *netlink.Route {
 	return r
 }
 
-// uplinkRoute is "ip route replace default [via GW] dev IFINDEX table T
+// uplinkRoute is "ip route add default [via GW] dev IFINDEX table T
 // proto bondtun".
 func uplinkRoute(u UplinkRoute, ifindex int) *netlink.Route {
 	src := u.Source.Unmap()

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -334,6 +335,66 @@ func TestSystemHostIPv6(t *testing.T) {
 	}
 	if err := h.Down(); err != nil {
 		t.Fatalf("Down: %v", err)
+	}
+	checkNoBondtunEntries(t)
+}
+
+// TestSystemRouteOwnership checks the route ownership rules against the real kernel in a
+// fresh namespace: "ip route add" refuses a route the administrator made to an inner
+// destination (Up fails and leaves it), and a bondtun-marked leftover in the instance's
+// own uplink table is replaced (a crash left it, the route is found with the kernel's
+// own representation of a default route), as is the kernel's prefix route of the device's
+// address when an inner route has that prefix.
+func TestSystemRouteOwnership(t *testing.T) {
+	enterFreshNetns(t)
+	addUplink(t, "up0", "10.100.1.2/24")
+	nl := tun.SystemNetlink()
+	dev, name, err := tun.Create("bt%d", 1420)
+	if err != nil {
+		t.Skipf("cannot create TUN: %v", err)
+	}
+	defer dev.Close()
+	up0, err := netlink.LinkByName("up0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := tun.Plan{
+		Device: name, Addresses: []netip.Prefix{pfx("10.99.0.2/24")},
+		Routes:  []netip.Prefix{pfx("192.168.50.0/24"), pfx("10.99.0.0/24")}, // the second is the address's prefix
+		Uplinks: []tun.UplinkRoute{{Name: "cable", Interface: "up0", Source: ip("10.100.1.2"), Gateway: ip("10.100.1.1"), Table: 7350}},
+	}
+
+	admin := &netlink.Route{LinkIndex: up0.Attrs().Index, Dst: mustIPNet("192.168.50.0/24"),
+		Gw: net.ParseIP("10.100.1.9").To4(), Protocol: unix.RTPROT_STATIC}
+	if err := netlink.RouteAdd(admin); err != nil {
+		t.Fatal(err)
+	}
+	h := tun.NewHost(nl, quiet)
+	if err := h.Up(plan); err == nil || !strings.Contains(err.Error(), "was not made by this bondtun") {
+		t.Fatalf("Up over the administrator's route: %v", err)
+	}
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: admin.Dst}, netlink.RT_FILTER_DST)
+	if err != nil || len(routes) != 1 || routes[0].Protocol != unix.RTPROT_STATIC || !routes[0].Gw.Equal(admin.Gw) {
+		t.Fatalf("the administrator's route changed: %+v, %v", routes, err)
+	}
+	if err := netlink.RouteDel(admin); err != nil {
+		t.Fatal(err)
+	}
+
+	leftover := &netlink.Route{LinkIndex: up0.Attrs().Index, Dst: mustIPNet("0.0.0.0/0"), Gw: net.ParseIP("10.100.1.7").To4(),
+		Table: 7350, Protocol: tun.RTProtBondtun}
+	if err := netlink.RouteAdd(leftover); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Up(plan); err != nil {
+		t.Fatalf("Up over its own leftover: %v", err)
+	}
+	routes, err = netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: 7350}, netlink.RT_FILTER_TABLE)
+	if err != nil || len(routes) != 1 || !routes[0].Gw.Equal(net.ParseIP("10.100.1.1")) {
+		t.Fatalf("table 7350 after Up: %+v, %v; want only the plan's default route", routes, err)
+	}
+	if err := h.Down(); err != nil {
+		t.Fatal(err)
 	}
 	checkNoBondtunEntries(t)
 }

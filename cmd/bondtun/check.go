@@ -123,14 +123,13 @@ func describeConfig(cfg *config.Config) string {
 	return fmt.Sprintf("server on port %d, device %s, %s", cfg.Listen.Port, cfg.TUN.Name, plural(len(cfg.Peers), "peer"))
 }
 
-// checkKeyFilePermissions reports what the loader found about the files that hold secrets:
-// a private_key_file that group or others can read (config.Load's warnings).
+// checkKeyFilePermissions refuses, as `up` does, a private key in a file that group or
+// others can read (the YAML holding it inline, or its private_key_file).
 func checkKeyFilePermissions(cfg *config.Config, _ checkHost) []finding {
-	var out []finding
-	for _, w := range cfg.Warnings {
-		out = append(out, warning(errors.New(w)))
+	if err := config.CheckSecretPermissions(cfg); err != nil {
+		return []finding{problem(err)}
 	}
-	return out
+	return nil
 }
 
 // checkKeys builds the TLS configuration `up` builds from the keys (the loader decoded
@@ -205,9 +204,10 @@ func hasAddress(nl hostReader, link netlink.Link, a netip.Addr) bool {
 }
 
 // checkUplinkTables looks for routes and rules that another program put in or pointed at
-// an uplink's policy routing table (wg-quick, for one, uses table 51820 by default, which
-// is also bondtun's first). `up` would replace that table's default route, and the
-// other program's rules would send its traffic out of the uplink.
+// an uplink's policy routing table (wg-quick, for one, numbers its table 51820 after its
+// port; bondtun's default table_base, 7350, keeps clear of it, but an explicit table or
+// table_base may not). `up` would replace that table's default route, and the other
+// program's rules would send its traffic out of the uplink.
 func checkUplinkTables(cfg *config.Config, host checkHost) []finding {
 	if !cfg.IsClient() {
 		return nil
@@ -371,6 +371,7 @@ func (readOnly) LinkDel(netlink.Link) error                { return errReadOnly 
 func (readOnly) AddrAdd(netlink.Link, *netlink.Addr) error { return errReadOnly }
 func (readOnly) AddrDel(netlink.Link, *netlink.Addr) error { return errReadOnly }
 func (readOnly) RouteReplace(*netlink.Route) error         { return errReadOnly }
+func (readOnly) RouteAdd(*netlink.Route) error             { return errReadOnly }
 func (readOnly) RouteDel(*netlink.Route) error             { return errReadOnly }
 func (readOnly) RuleAdd(*netlink.Rule) error               { return errReadOnly }
 func (readOnly) RuleDel(*netlink.Rule) error               { return errReadOnly }

@@ -67,9 +67,9 @@ func TestCheckFindsHostConflicts(t *testing.T) {
 	nl.AddRoute(netlink.Route{Dst: ipnet("10.77.0.0/24"), LinkIndex: eth0, Protocol: unix.RTPROT_KERNEL})
 	nl.AddRoute(netlink.Route{Dst: ipnet("10.50.3.0/24"), LinkIndex: eth0, Protocol: unix.RTPROT_STATIC})
 	nl.AddRoute(netlink.Route{Dst: ipnet("10.60.0.0/16"), LinkIndex: eth0, Protocol: unix.RTPROT_STATIC}) // unrelated
-	nl.AddRoute(netlink.Route{LinkIndex: eth0, Table: 51821, Protocol: unix.RTPROT_STATIC})
-	nl.AddRoute(netlink.Route{LinkIndex: eth0, Table: 51820, Protocol: tun.RTProtBondtun}) // bondtun's own leftover
-	nl.AddRule(netlink.Rule{Table: 51820, Priority: 32000, Mark: 0xca6c, Invert: true})    // wg-quick's
+	nl.AddRoute(netlink.Route{LinkIndex: eth0, Table: 7351, Protocol: unix.RTPROT_STATIC})
+	nl.AddRoute(netlink.Route{LinkIndex: eth0, Table: 7350, Protocol: tun.RTProtBondtun}) // bondtun's own leftover
+	nl.AddRule(netlink.Rule{Table: 7350, Priority: 32000, Mark: 0xca6c, Invert: true})    // another program's
 	before := nl.Dump()
 
 	got := runChecks(cfg, fakeCheckHost(nl, map[int]string{eth0: "eth0"}))
@@ -87,8 +87,8 @@ func TestCheckFindsHostConflicts(t *testing.T) {
 		{true, fmt.Sprintf("%s:%d: uplinks[1].interface: interface \"up1\" is down", file, up1)},
 		{true, fmt.Sprintf("%s:%d: uplinks[1].interface: tun: interface \"up1\" has no global address", file, up1)},
 		// No table: line, so the nearest parent (the uplink's item, at its first key).
-		{false, fmt.Sprintf("%s:%d: uplinks[0].table: table 51820 is used by another program (rule priority 32000)", file, uplinks+1)},
-		{false, fmt.Sprintf("%s:%d: uplinks[1].table: table 51821 is used by another program (route dev eth0 proto 4)", file, up1-1)},
+		{false, fmt.Sprintf("%s:%d: uplinks[0].table: table 7350 is used by another program (rule priority 32000)", file, uplinks+1)},
+		{false, fmt.Sprintf("%s:%d: uplinks[1].table: table 7351 is used by another program (route dev eth0 proto 4)", file, up1-1)},
 		{false, fmt.Sprintf("%s:%d: peers[0].allowed_ips[0]: the host already routes 10.77.0.0/24 (dev eth0 proto 2)", file, allowed)},
 		{true, fmt.Sprintf("%s:%d: tun.addresses[0]: the tunnel's network 10.77.0.0/24 overlaps the host's 10.77.0.0/24", file, lineOf(t, file, "addresses:"))},
 		{true, fmt.Sprintf("%s:%d: tun.routes[0]: the host's more specific route 10.50.3.0/24 (dev eth0 proto 4) keeps that traffic out of the tunnel", file, routes)},
@@ -123,7 +123,11 @@ func TestCheckFindsHostConflicts(t *testing.T) {
 // demo client passes; the key file permission warning of the loader is reported.
 func TestCheckCleanHost(t *testing.T) {
 	useControlDir(t)
-	cfg := loadDemo(t, "client.yaml")
+	file := writeDemoVariant(t, "client.yaml") // 0600: the checkout's mode is the clone's
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 	nl := tuntest.New()
 	for i, name := range []string{"up0", "up1"} {
 		nl.AddLink(name, 1500)
@@ -133,17 +137,20 @@ func TestCheckCleanHost(t *testing.T) {
 	if got := runChecks(cfg, fakeCheckHost(nl, nil)); len(got) != 0 {
 		t.Fatalf("findings on a clean host: %v", got[0].err)
 	}
-	cfg.Warnings = []string{"key.txt is accessible by group or others"}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	got := runChecks(cfg, fakeCheckHost(nl, nil))
-	if len(got) != 1 || !got[0].warning || !strings.Contains(got[0].err.Error(), "key.txt") {
-		t.Fatalf("findings %v; want the loader's key file warning", got)
+	if len(got) != 1 || got[0].warning || !strings.Contains(got[0].err.Error(), "chmod 600 "+file) {
+		t.Fatalf("findings %v; want one problem: the inline key readable by others, with the chmod", got)
 	}
 }
 
 func TestCheckCommand(t *testing.T) {
 	useControlDir(t)
-	code, out, stderr := runCLI(t, "", "check", "-c", "../../configs/server.yaml")
-	if code != 0 || !strings.Contains(out, "../../configs/server.yaml: ok: server on port 7350") {
+	good := writeDemoVariant(t, "server.yaml")
+	code, out, stderr := runCLI(t, "", "check", "-c", good)
+	if code != 0 || !strings.Contains(out, good+": ok: server on port 7350") {
 		t.Fatalf("check of the demo server: code %d, stdout %q, stderr %q", code, out, stderr)
 	}
 	bad := writeDemoVariant(t, "server.yaml", "port: 7350", "port: 70000")

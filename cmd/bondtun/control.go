@@ -216,18 +216,17 @@ type controlServer struct {
 // listenControl creates the control socket of configPath's tunnel on device. shutdown is
 // what the "shutdown" request calls.
 func listenControl(device, configPath string, shutdown func(), log *slog.Logger) (*controlServer, error) {
-	if err := os.MkdirAll(controlDir, 0o755); err != nil {
-		return nil, err
+	if err := privateDir(controlDir); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	path := controlSocketPath(device, configPath)
 	if err := removeIfStale(path, configPath, log); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	os.Chmod(path, 0o600)
 	abs, err := filepath.Abs(configPath)
 	if err != nil {
 		abs = configPath
@@ -241,6 +240,52 @@ func listenControl(device, configPath string, shutdown func(), log *slog.Logger)
 	}
 	go s.serve()
 	return s, nil
+}
+
+// listenPrivate listens on the unix socket path inside a directory only this user may
+// enter, so the socket is never reachable by others, not even for the moment between
+// bind(2) (which creates it with the process's umask) and a chmod. The directory is
+// created 0700, or tightened to 0700 if an older bondtun made it 0755, and must be a
+// real directory (not a symbolic link) owned by this user. The socket is then made 0600
+// as well. Changing the umask instead would race with every other goroutine creating
+// files (umask is per process); see docs/DECISIONS.md.
+func listenPrivate(path string) (net.Listener, error) {
+	if err := privateDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// privateDir makes dir a directory of mode 0700 owned by the effective user.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to this user", dir, sys.Uid)
+	}
+	if st.Mode().Perm() != 0o700 {
+		return os.Chmod(dir, 0o700)
+	}
+	return nil
 }
 
 // set makes the node reachable through the socket.

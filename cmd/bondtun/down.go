@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -26,7 +27,7 @@ const downWait = 20 * time.Second
 // cannot hit an unrelated process that reused a stale PID, and it works across PID
 // namespaces. The process ID it reports comes from the socket's peer credentials.
 func runDown(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfigFlag("down", args, stderr)
+	cfg, _, err := loadConfigFlag("down", args, stderr, config.LoadPublic)
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,17 @@ func stopRunning(path string) (int, error) {
 // no device (a pattern name and no socket telling the real one) only the rules and routes.
 // It returns a description of what it cleaned.
 func cleanupAfter(cfg *config.Config, devices []string) (string, error) {
-	plan, err := hostPlan(cfg, nil)
+	nl := tun.SystemNetlink()
+	// An uplink named only by its interface gets the source it has now, so that Cleanup
+	// removes only this instance's rules; if it has none, its table's bondtun rules are
+	// taken as this instance's (tables are per instance, see table_base).
+	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) {
+		a, err := tun.ResolveUplinkSource(nl, iface)
+		if err != nil {
+			return netip.Addr{}, nil
+		}
+		return a, nil
+	})
 	if err != nil {
 		return "", err
 	}
@@ -116,10 +127,10 @@ func cleanupAfter(cfg *config.Config, devices []string) (string, error) {
 	plan.Device = ""
 	for _, d := range devices {
 		plan.Device = d
-		errs = append(errs, tun.Cleanup(tun.SystemNetlink(), plan))
+		errs = append(errs, tun.Cleanup(nl, plan))
 	}
 	if len(devices) == 0 {
-		errs = append(errs, tun.Cleanup(tun.SystemNetlink(), plan))
+		errs = append(errs, tun.Cleanup(nl, plan))
 	}
 	parts := []string{"routes"}
 	if len(devices) > 0 {

@@ -17,7 +17,7 @@ func runGenkey(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, k.String())
+	fmt.Fprintln(stdout, k.SecretText()) // the one place the secret is printed: to its owner
 	return nil
 }
 

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"net"
+	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -145,5 +148,101 @@ func TestVersionFlagsAndFallbacks(t *testing.T) {
 	}
 	if got := versionString("", nil, false); got != "dev" {
 		t.Errorf("without build info: %q, want dev", got)
+	}
+}
+
+// writeConfig writes the demo client config, changed by edit, with mode, and returns its path.
+func writeConfig(t *testing.T, edit func(string) string, mode os.FileMode) string {
+	t.Helper()
+	data, err := os.ReadFile("../../configs/client.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte(edit(string(data))), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, mode); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestUpRefusesReadableKey: `up` stops before touching the host when the YAML holding
+// the key inline is readable by others, and says how to fix it.
+func TestUpRefusesReadableKey(t *testing.T) {
+	file := writeConfig(t, func(s string) string { return s }, 0o644)
+	code, out, stderr := runCLI(t, "", "up", "-c", file)
+	if code != 1 || out != "" || !strings.Contains(stderr, "chmod 600 "+file) ||
+		!strings.Contains(stderr, file+":") || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("code %d, stderr %q: want one line naming %s with the chmod", code, stderr, file)
+	}
+}
+
+// TestStatusDoesNotLoadKey: status, tier and down read the config without its private
+// key, so a key file that is missing (or a key that does not parse) does not matter to
+// them; they fail only for what they need (here: no tunnel is running).
+func TestStatusDoesNotLoadKey(t *testing.T) {
+	useControlDir(t)
+	cases := map[string]func(string) string{
+		"missing key file": func(s string) string {
+			return regexp.MustCompile(`(?m)^private_key: .*$`).ReplaceAllString(s, "private_key_file: /nonexistent/bondtun.key")
+		},
+		"bad inline key": func(s string) string {
+			return regexp.MustCompile(`(?m)^private_key: .*$`).ReplaceAllString(s, `private_key: "not a key"`)
+		},
+	}
+	for name, edit := range cases {
+		t.Run(name, func(t *testing.T) {
+			file := writeConfig(t, edit, 0o600)
+			for _, args := range [][]string{{"status", "-c", file}, {"tier", "-c", file, "cable", "backup"}} {
+				code, _, stderr := runCLI(t, "", args...)
+				if code != 1 || !strings.Contains(stderr, "is not running") {
+					t.Errorf("%v: code %d, stderr %q: want only 'is not running'", args, code, stderr)
+				}
+			}
+			if code, _, stderr := runCLI(t, "", "up", "-c", file); code != 1 || !strings.Contains(stderr, "private_key") {
+				t.Errorf("up: code %d, stderr %q: want the key error", code, stderr)
+			}
+		})
+	}
+}
+
+// TestListenPrivate: the control socket lives in a 0700 directory (an older 0755 one is
+// tightened before the socket exists) and is 0600 itself; a symbolic link in place of
+// the directory is refused.
+func TestListenPrivate(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "run")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "bt0.sock")
+	ln, err := listenPrivate(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for path, want := range map[string]os.FileMode{dir: 0o700, sock: 0o600} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %04o, want %04o", path, got, want)
+		}
+	}
+	if c, err := net.Dial("unix", sock); err != nil {
+		t.Errorf("socket does not accept: %v", err)
+	} else {
+		c.Close()
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if ln2, err := listenPrivate(filepath.Join(link, "x.sock")); err == nil {
+		ln2.Close()
+		t.Fatal("listened in a directory reached through a symbolic link")
 	}
 }

@@ -46,9 +46,6 @@ func reloadLogLevel(path string, level *slog.LevelVar, pinned bool, log *slog.Lo
 		log.Error("reload: configuration refused; running state unchanged", "err", err)
 		return
 	}
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
-	}
 	if pinned {
 		log.Info("reload: log level stays debug (-v); other settings apply only on restart", "file", path)
 		return

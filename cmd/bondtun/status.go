@@ -60,7 +60,7 @@ func runTier(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if _, err := session.ParseTier(pos[1]); err != nil {
 		return usageErr("%v", err)
 	}
-	cfg, _, err := loadConfigFlag("tier", rest, stderr)
+	cfg, _, err := loadConfigFlag("tier", rest, stderr, config.LoadPublic)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	var socks []controlSocket
 	if file != "" {
-		cfg, err := config.Load(file)
+		cfg, err := config.LoadPublic(file)
 		if err != nil {
 			return err
 		}

@@ -35,8 +35,10 @@ func parseConfigFlags(name string, args []string, stderr io.Writer) (file string
 	return file, verbose, nil
 }
 
-// loadConfigFlag parses the flags of a command that needs -c FILE and loads the file.
-func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Config, bool, error) {
+// loadConfigFlag parses the flags of a command that needs -c FILE and loads the file with
+// load: config.Load (with the private key) for `up`, config.LoadPublic for every other
+// command, which never needs it.
+func loadConfigFlag(name string, args []string, stderr io.Writer, load func(string) (*config.Config, error)) (*config.Config, bool, error) {
 	file, verbose, err := parseConfigFlags(name, args, stderr)
 	if err != nil {
 		return nil, false, err
@@ -44,7 +46,7 @@ func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Confi
 	if file == "" {
 		return nil, false, usageErr("missing -c FILE")
 	}
-	cfg, err := config.Load(file)
+	cfg, err := load(file)
 	if err != nil {
 		return nil, false, err
 	}
@@ -52,8 +54,11 @@ func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Confi
 }
 
 func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
-	cfg, verbose, err := loadConfigFlag("up", args, stderr)
+	cfg, verbose, err := loadConfigFlag("up", args, stderr, config.Load)
 	if err != nil {
+		return err
+	}
+	if err := config.CheckSecretPermissions(cfg); err != nil {
 		return err
 	}
 	level := new(slog.LevelVar)
@@ -62,9 +67,6 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		level.Set(slog.LevelDebug)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
-	}
 	if os.Geteuid() != 0 {
 		return errors.New("must run as root (it creates a TUN device and routes)")
 	}

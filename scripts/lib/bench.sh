@@ -242,6 +242,7 @@ bn_shares() {
 # Sets BN_BT_S and BN_BT_C (PIDs, also in PIDS).
 bn_bondtun_start() {
 	local sc=$1 cc=$2 lp=$3 end
+	chmod 600 "$sc" "$cc" # `bondtun up` refuses a private key others can read
 	ip netns exec "$TB_NS_S" "$BIN/bondtun" up -c "$sc" 2>"$lp-server.log" &
 	BN_BT_S=$!
 	PIDS+=("$BN_BT_S")

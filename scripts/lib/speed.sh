@@ -99,6 +99,8 @@ sp_start_bondtun() {
 	local skey ckey spub cpub pid
 	skey=$("$SP_BIN/bondtun" genkey) && ckey=$("$SP_BIN/bondtun" genkey) || return 1
 	spub=$("$SP_BIN/bondtun" pubkey <<<"$skey") && cpub=$("$SP_BIN/bondtun" pubkey <<<"$ckey") || return 1
+	# Created 0600 before the keys go in: `bondtun up` refuses a key others can read.
+	install -m 600 /dev/null "$SP_WORK/server.yaml" && install -m 600 /dev/null "$SP_WORK/client.yaml" || return 1
 	cat >"$SP_WORK/server.yaml" <<EOF
 version: 1
 private_key: "$skey"

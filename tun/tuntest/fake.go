@@ -2,7 +2,7 @@
 // that host configuration can be tested without root. Every change is
 // rendered as one ip(8)-style line, e.g.
 //
-//	ip route replace default via 10.100.1.1 dev up0 table 51820 proto bondtun
+//	ip route add default via 10.100.1.1 dev up0 table 7350 proto bondtun
 //
 // and the fake keeps the resulting links, addresses, routes and rules so
 // tests can check what is left behind with [Netlink.Dump].
@@ -61,7 +61,8 @@ func (f *Netlink) AddLink(name string, mtu int) int {
 	return idx
 }
 
-// SetLinkUp marks an interface up without recording an operation.
+// SetLinkUp marks an interface up without recording an operation (and without
+// the kernel's prefix routes; seed those with AddRoute if a test needs them).
 func (f *Netlink) SetLinkUp(name string) {
 	if l := f.byName(name); l != nil {
 		l.attrs.Flags |= net.FlagUp
@@ -176,12 +177,44 @@ func (f *Netlink) setFlag(link netlink.Link, up bool) error {
 	}
 	if up {
 		l.attrs.Flags |= net.FlagUp
+		for _, a := range l.addrs {
+			f.addPrefixRoute(l, a)
+		}
 		f.ops = append(f.ops, "ip link set dev "+l.attrs.Name+" up")
 	} else {
 		l.attrs.Flags &^= net.FlagUp
+		// Like the kernel, a link going down loses its IPv4 routes.
+		f.routes = slices.DeleteFunc(f.routes, func(r netlink.Route) bool {
+			return r.LinkIndex == l.attrs.Index && familyOf(dstIP(&r)) == netlink.FAMILY_V4
+		})
 		f.ops = append(f.ops, "ip link set dev "+l.attrs.Name+" down")
 	}
 	return nil
+}
+
+// addPrefixRoute adds, as the kernel does for an IPv4 address on an up link, the
+// address's prefix route ("proto kernel scope link") to the main table. IPv6 prefix
+// routes (metric 256) are not modelled: bondtun's metric-0 routes coexist with them.
+func (f *Netlink) addPrefixRoute(l *fakeLink, a netlink.Addr) {
+	if l.attrs.Flags&net.FlagUp == 0 || a.IP.To4() == nil {
+		return
+	}
+	if ones, bits := a.Mask.Size(); ones == bits {
+		return // a /32 has no prefix route
+	}
+	dst := &net.IPNet{IP: a.IP.To4().Mask(a.Mask), Mask: a.Mask}
+	r := netlink.Route{LinkIndex: l.attrs.Index, Dst: dst, Protocol: unix.RTPROT_KERNEL, Scope: netlink.SCOPE_LINK}
+	if f.sameRoute(&r) < 0 {
+		f.routes = append(f.routes, r)
+	}
+}
+
+// delPrefixRoute removes the kernel's prefix route of address a of l, if there is one.
+func (f *Netlink) delPrefixRoute(l *fakeLink, a netlink.Addr) {
+	f.routes = slices.DeleteFunc(f.routes, func(r netlink.Route) bool {
+		return r.LinkIndex == l.attrs.Index && r.Protocol == unix.RTPROT_KERNEL && r.Dst != nil &&
+			r.Dst.String() == (&net.IPNet{IP: a.IP.Mask(a.Mask), Mask: a.Mask}).String()
+	})
 }
 
 // LinkSetMTU implements [tun.Netlink].

@@ -31,7 +31,9 @@ func (f *Netlink) AddrList(link netlink.Link, family int) ([]netlink.Addr, error
 	return out, nil
 }
 
-// AddrAdd implements [tun.Netlink]; an existing address gives EEXIST.
+// AddrAdd implements [tun.Netlink]; an existing address gives EEXIST. Like the
+// kernel, an IPv4 address on an up link brings its prefix route (proto kernel),
+// and AddrDel takes it away again.
 func (f *Netlink) AddrAdd(link netlink.Link, addr *netlink.Addr) error {
 	if err := f.call(); err != nil {
 		return err
@@ -44,6 +46,7 @@ func (f *Netlink) AddrAdd(link netlink.Link, addr *netlink.Addr) error {
 		return fmt.Errorf("addr add %s: %w", addr.IPNet, unix.EEXIST)
 	}
 	l.addrs = append(l.addrs, *addr)
+	f.addPrefixRoute(l, *addr)
 	f.ops = append(f.ops, fmt.Sprintf("ip addr add %s dev %s", addr.IPNet, l.attrs.Name))
 	return nil
 }
@@ -61,18 +64,33 @@ func (f *Netlink) AddrDel(link netlink.Link, addr *netlink.Addr) error {
 	if i < 0 {
 		return fmt.Errorf("addr del %s: %w", addr.IPNet, unix.EADDRNOTAVAIL)
 	}
+	f.delPrefixRoute(l, l.addrs[i])
 	l.addrs = slices.Delete(l.addrs, i, i+1)
 	f.ops = append(f.ops, fmt.Sprintf("ip addr del %s dev %s", addr.IPNet, l.attrs.Name))
 	return nil
 }
 
-// RouteReplace implements [tun.Netlink]. Like the kernel, it replaces a
-// route with the same table and destination, and refuses an IPv4 route
+// RouteAdd implements [tun.Netlink]. Like the kernel ("ip route add"), it
+// refuses with EEXIST a route whose table, destination, TOS and metric are
+// those of an existing route, whoever made it, and refuses an IPv4 route
 // through a link that is down.
-func (f *Netlink) RouteReplace(r *netlink.Route) error {
+func (f *Netlink) RouteAdd(r *netlink.Route) error {
 	if err := f.call(); err != nil {
 		return err
 	}
+	if err := f.routeLink(r); err != nil {
+		return err
+	}
+	if f.sameRoute(r) >= 0 {
+		return fmt.Errorf("route add %s: %w", f.routeString(r), unix.EEXIST)
+	}
+	f.routes = append(f.routes, *r)
+	f.ops = append(f.ops, "ip "+v6Flag(dstIP(r))+"route add "+f.routeString(r))
+	return nil
+}
+
+// routeLink checks the link a new route goes through, as the kernel does.
+func (f *Netlink) routeLink(r *netlink.Route) error {
 	l := f.byIndex(r.LinkIndex)
 	if l == nil {
 		return fmt.Errorf("route via ifindex %d: %w", r.LinkIndex, unix.ENODEV)
@@ -80,9 +98,29 @@ func (f *Netlink) RouteReplace(r *netlink.Route) error {
 	if l.attrs.Flags&net.FlagUp == 0 && familyOf(dstIP(r)) == netlink.FAMILY_V4 {
 		return fmt.Errorf("route via %s: %w", l.attrs.Name, unix.ENETDOWN)
 	}
-	i := slices.IndexFunc(f.routes, func(x netlink.Route) bool {
-		return table(x.Table) == table(r.Table) && dstString(&x) == dstString(r)
+	return nil
+}
+
+// sameRoute returns the index of the route the kernel would take for r's key
+// (table, destination, TOS, metric), or -1.
+func (f *Netlink) sameRoute(r *netlink.Route) int {
+	return slices.IndexFunc(f.routes, func(x netlink.Route) bool {
+		return table(x.Table) == table(r.Table) && dstString(&x) == dstString(r) &&
+			x.Tos == r.Tos && x.Priority == r.Priority
 	})
+}
+
+// RouteReplace implements [tun.Netlink]. Like the kernel, it replaces a
+// route with the same table, destination, TOS and metric (whoever made it),
+// and refuses an IPv4 route through a link that is down.
+func (f *Netlink) RouteReplace(r *netlink.Route) error {
+	if err := f.call(); err != nil {
+		return err
+	}
+	if err := f.routeLink(r); err != nil {
+		return err
+	}
+	i := f.sameRoute(r)
 	if i >= 0 {
 		f.routes[i] = *r
 	} else {

@@ -21,6 +21,16 @@ func TestFakeErrors(t *testing.T) {
 		{name: "route via down link", want: unix.ENETDOWN, op: func(f *Netlink, l netlink.Link) error {
 			return f.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: dst})
 		}},
+		{name: "add over an existing route", want: unix.EEXIST, op: func(f *Netlink, l netlink.Link) error {
+			if err := f.LinkSetUp(l); err != nil {
+				return err
+			}
+			f.AddRoute(netlink.Route{LinkIndex: l.Attrs().Index, Dst: dst, Protocol: unix.RTPROT_STATIC})
+			return f.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: dst, Protocol: 0xb7})
+		}},
+		{name: "add via down link", want: unix.ENETDOWN, op: func(f *Netlink, l netlink.Link) error {
+			return f.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: dst})
+		}},
 		{name: "delete missing route", want: unix.ESRCH, op: func(f *Netlink, l netlink.Link) error {
 			return f.RouteDel(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: dst})
 		}},
