@@ -105,7 +105,7 @@ func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
 			rtt = d
 		}
 	}
-	q.followReturnPathLocked(via.id, rtt)
+	s.followReturnPathLocked(q, via.id, rtt)
 	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt, framing.DurationOf16(fb.Delay))
 	if fb.HighestPN > q.ackedPN || q.ackedPN == 0 {
 		q.ackedPN = fb.HighestPN
@@ -117,14 +117,14 @@ func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
 }
 
 // followReturnPathLocked notes which path carried a report taken about q, and restarts q's
-// minimum RTT when the reports have come another way for returnSwitchReports in a row and
-// their RTT lies well above the minimum: the return half of q's RTT is another path's now
-// (the fastest path died), and a window sized from the old minimum would starve q. Paths
-// of equal delay taking turns carrying the reports change nothing, nor does anything while
-// q is in startup: its window then allows a round trip of queue, and a minimum restarted
-// on that queue sized a 60 ms path's window from 150 ms, overflowing its buffer (the
-// startup window is twice the old minimum's BDP anyway). q.mu must be held.
-func (q *Path) followReturnPathLocked(via uint8, rtt time.Duration) {
+// minimum RTT when the reports have come another way for returnSwitchReports in a row,
+// their RTT lies well above the minimum, and the path that carried them before is no
+// longer up: the return half of q's RTT is another path's now (the fastest path died), and
+// a window sized from the old minimum would starve q. Paths of equal delay taking turns
+// carrying the reports change nothing, nor does a switch while the old return path is
+// still up: the RTT's rise is then q's own queue (after a startup overshoot, a 60 ms
+// path's minimum restarted at 200 ms and its window overran the link). q.mu must be held.
+func (s *Session) followReturnPathLocked(q *Path, via uint8, rtt time.Duration) {
 	if !q.fbViaSet || via == q.fbVia {
 		q.fbVia, q.fbViaSet, q.fbViaRun = via, true, 0
 		return
@@ -134,7 +134,10 @@ func (q *Path) followReturnPathLocked(via uint8, rtt time.Duration) {
 		return
 	}
 	min := q.stats.MinRTT()
-	if rtt > min+max(returnSwitchMargin, min/4) && !q.stats.Startup() {
+	if rtt > min+max(returnSwitchMargin, min/4) {
+		if old := s.byID[q.fbVia].Load(); old != nil && old.up.Load() {
+			return // keep counting: the old path may yet be found dead (a cut is, in ≈ 0.1 s)
+		}
 		q.stats.ResetMinRTT()
 	}
 	q.fbVia, q.fbViaRun = via, 0
@@ -459,6 +462,7 @@ func (s *Session) onLiveness(now time.Time, p *Path, tr liveness.Transition) {
 		level = slog.LevelDebug // retries after socket errors: one line per second otherwise
 	}
 	s.log.Log(context.Background(), level, "path "+tr.To.String(), "peer", s.peerName, "path", p.name, "was", tr.From.String(), "srtt", p.stats.SRTT().Round(100*time.Microsecond))
+	p.up.Store(tr.To == liveness.Up)
 	if tr.Restart() {
 		p.stats = pathstat.New(now) // rejoin with the rate estimate restarted low
 		p.ackedPN = 0

@@ -112,13 +112,15 @@ func TestReturnPathChangeRestartsMinRTT(t *testing.T) {
 		name    string
 		rtt     time.Duration // RTT of the samples after the switch
 		reports int
-		startup bool // the reports before the switch are sparse (1 datagram each, not 20): q stays in startup
+		oldUp   bool // the path that carried the reports before is still up
+		dies    bool // … until after the switch's reports, then one more report
 		restart bool
 	}{
-		{"longer return, for good", 60 * time.Millisecond, 10, false, true},
-		{"longer return, a few reports only", 60 * time.Millisecond, returnSwitchReports - 1, false, false},
-		{"equal paths taking turns", 41 * time.Millisecond, 10, false, false},
-		{"in startup: the rise may be q's own queue", 60 * time.Millisecond, 10, true, false},
+		{"longer return, for good", 60 * time.Millisecond, 10, false, false, true},
+		{"longer return, a few reports only", 60 * time.Millisecond, returnSwitchReports - 1, false, false, false},
+		{"equal paths taking turns", 41 * time.Millisecond, 10, false, false, false},
+		{"old return path still up: the rise is q's own queue", 60 * time.Millisecond, 10, true, false, false},
+		{"old return path found dead later", 60 * time.Millisecond, 10, true, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := bareSession(t)
@@ -132,34 +134,24 @@ func TestReturnPathChangeRestartsMinRTT(t *testing.T) {
 			}
 			t0 := time.Now()
 			pn := uint64(0)
-			// Each report covers a train of n datagrams sent back to back, rtt before it.
-			report := func(at time.Time, via *Path, rtt time.Duration, n int) {
+			report := func(at time.Time, via *Path, rtt time.Duration) {
 				q.mu.Lock()
-				for range n {
-					q.stats.OnSent(at.Add(-rtt), pn, 1000)
-					pn++
-				}
-				q.pn = pn
-				if n > 1 {
-					q.stats.OnLimited() // a train held back by the window
-				}
+				q.stats.OnSent(at.Add(-rtt), pn, 1000)
+				q.pn = pn + 1
 				q.mu.Unlock()
-				s.onFeedback(at, via, framing.Feedback{PathID: q.id, HighestPN: pn - 1, Packets: uint32(pn), Bytes: pn * 1000})
+				s.onFeedback(at, via, framing.Feedback{PathID: q.id, HighestPN: pn, Packets: uint32(pn + 1), Bytes: (pn + 1) * 1000})
+				pn++
 			}
-			// 4 MB/s for 0.4 s: enough packet-timed rounds at a steady rate to end startup;
-			// 200 kB/s proves nothing about the path.
-			train := 20
-			if tc.startup {
-				train = 1
+			for i := 0; i < 20; i++ {
+				report(t0.Add(time.Duration(i)*5*time.Millisecond), fast, 40*time.Millisecond)
 			}
-			for i := 0; i < 80; i++ {
-				report(t0.Add(time.Duration(i)*5*time.Millisecond), fast, 40*time.Millisecond, train)
-			}
-			if q.stats.Startup() != tc.startup {
-				t.Fatalf("Startup() = %v before the switch, want %v", q.stats.Startup(), tc.startup)
-			}
+			fast.up.Store(tc.oldUp)
 			for i := 0; i < tc.reports; i++ {
-				report(t0.Add(time.Duration(100+i)*5*time.Millisecond), other, tc.rtt, 1)
+				report(t0.Add(time.Duration(100+i)*5*time.Millisecond), other, tc.rtt)
+			}
+			if tc.dies {
+				fast.up.Store(false)
+				report(t0.Add(time.Duration(100+tc.reports)*5*time.Millisecond), other, tc.rtt)
 			}
 			got := q.stats.MinRTT()
 			if restarted := got > 40*time.Millisecond+time.Millisecond; restarted != tc.restart {

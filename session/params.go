@@ -50,8 +50,9 @@ const (
 
 	// returnSwitchReports and returnSwitchMargin: when this many FEEDBACK reports in a row
 	// about a path came on another path than before, with an RTT more than
-	// max(returnSwitchMargin, MinRTT/4) above the path's minimum, the path's minimum RTT is
-	// restarted (its samples' return half changed; followReturnPathLocked).
+	// max(returnSwitchMargin, MinRTT/4) above the path's minimum, and the path that carried
+	// them before is no longer up, the path's minimum RTT is restarted (its samples' return
+	// half changed; followReturnPathLocked).
 	returnSwitchReports = 8
 	returnSwitchMargin  = 5 * time.Millisecond
 

@@ -23,6 +23,9 @@ type Path struct {
 	id   uint8
 	name string                    // e.g. "cable→0" for logs and status
 	conn atomic.Pointer[path.Conn] // the socket; replaced when the uplink's address changes
+	// up mirrors liveness state Up (set under mu by onLiveness), so that another path's
+	// feedback handler can ask without taking mu (followReturnPathLocked).
+	up atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	remote  netip.AddrPort
