@@ -57,6 +57,8 @@ func (nc *NodeCounters) snapshot() map[string]uint64 {
 		"rx_datagrams": nc.RxDatagrams.Load(), "rx_truncated": nc.RxTruncated.Load(),
 		"rx_bad_header": nc.RxBadHeader.Load(), "rx_no_session": nc.RxNoSession.Load(),
 		"tx_no_session": nc.TxNoSession.Load(), "tx_no_route": nc.TxNoRoute.Load(), "tx_not_ip": nc.TxNotIP.Load(),
+		"handshakes_refused": nc.HandshakesRefused.Load(), "handshakes_preempted": nc.HandshakesPreempted.Load(),
+		"handshakes_failed": nc.HandshakesFailed.Load(),
 	}
 }
 
