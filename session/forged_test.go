@@ -14,7 +14,7 @@ type rxState struct {
 	rxAny                bool
 	rxHighest, rxDatagrm uint64
 	rxPackets            uint32
-	rxFrom               netip.AddrPort
+	rxRemote             netip.AddrPort
 	lastAuth             int64
 	nackN                int
 	reorderLen           int
@@ -24,7 +24,7 @@ type rxState struct {
 func rxStateOf(s *Session, p *Path) rxState {
 	s.rxMu.Lock()
 	defer s.rxMu.Unlock()
-	return rxState{p.rxAny, p.rxHighest, p.rxDatagram, p.rxPackets, p.rxFrom, s.lastAuth.Load(), s.nackN, s.reorder.Len(), s.reorder.Stats()}
+	return rxState{p.rxAny, p.rxHighest, p.rxDatagram, p.rxPackets, p.rxRemote, s.lastAuth.Load(), s.nackN, s.reorder.Len(), s.reorder.Stats()}
 }
 
 // handleLocked runs one datagram through a receiver (and its end-of-batch flush) while

@@ -64,6 +64,17 @@ const (
 	returnSwitchReports = 8
 	returnSwitchMargin  = 5 * time.Millisecond
 
+	// Path validation (migrate.go, RFC 9000 §8): a new source address of a path gets at
+	// most pathAmplification times the bytes it sent before it answers (RFC 9000 §8.1's
+	// factor); pathChallengeTries PATH_CHALLENGEs, pathChallengeRetry apart, then the
+	// validation fails (600 ms: a NAT rebinding's new address answers within a round trip,
+	// and the path goes on sending to its old address meanwhile); a path starts a
+	// validation at most once per pathValidateEvery.
+	pathAmplification  = 3
+	pathChallengeRetry = 200 * time.Millisecond
+	pathChallengeTries = 3
+	pathValidateEvery  = 250 * time.Millisecond
+
 	// maxPaths is the number of path ids (uplink id and address id are 4 bits each).
 	maxPaths = 256
 	// reorderMaxPackets bounds the packets held for reordering per session.

@@ -36,6 +36,9 @@ func (s *Session) snapshot() SessionSnapshot {
 			"rx_packets": c.RxPackets.Load(), "rx_bytes": c.RxBytes.Load(), "rx_replay": c.RxReplay.Load(),
 			"rx_auth_fail": c.RxAuthFail.Load(), "rx_bad_inner": c.RxBadInner.Load(), "rx_no_path": c.RxNoPath.Load(),
 			"rx_not_allowed": c.RxNotAllowed.Load(), "rx_reorder_dropped": c.RxReorderDropped.Load(),
+			"path_challenges": c.PathChallenges.Load(), "path_moves": c.PathMoves.Load(),
+			"path_validations_failed": c.PathValidationsFailed.Load(), "path_validations_limited": c.PathValidationsLimited.Load(),
+			"path_amplification_limited": c.PathAmplificationLimited.Load(),
 		},
 	}
 	s.rxMu.Lock()
