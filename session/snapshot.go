@@ -12,11 +12,14 @@ type Snapshot struct {
 
 // SessionSnapshot is one session in a Snapshot.
 type SessionSnapshot struct {
-	Peer     string
-	Cipher   string
-	Paths    []PathInfo
-	Counters map[string]uint64 // counts of packets, except the *_bytes ones
-	Reorder  map[string]uint64 // the reorder buffer's counts of packets and gaps (reorder.Stats)
+	Peer   string
+	Cipher string
+	// ReceiverIndex is the index the peer puts in the datagrams it sends to this node (in
+	// the clear on the wire, docs/PROTOCOL.md §3).
+	ReceiverIndex uint16
+	Paths         []PathInfo
+	Counters      map[string]uint64 // counts of packets, except the *_bytes ones
+	Reorder       map[string]uint64 // the reorder buffer's counts of packets and gaps (reorder.Stats)
 	// ReorderHeld is the number of packets the reorder buffer holds now, waiting for a gap.
 	ReorderHeld int
 	// ReorderHold is the buffer's current adaptive hold; ReorderHoldMax the longest a
@@ -27,9 +30,10 @@ type SessionSnapshot struct {
 func (s *Session) snapshot() SessionSnapshot {
 	c := &s.counters
 	ss := SessionSnapshot{
-		Peer:   s.peerName,
-		Cipher: s.cipherName,
-		Paths:  s.Paths(),
+		Peer:          s.peerName,
+		Cipher:        s.cipherName,
+		ReceiverIndex: s.local,
+		Paths:         s.Paths(),
 		Counters: map[string]uint64{
 			"tx_packets": c.TxPackets.Load(), "tx_bytes": c.TxBytes.Load(), "tx_dropped": c.TxDropped.Load(),
 			"tx_queue_dropped": c.TxQueueDropped.Load(), "tx_repaired": c.TxRepaired.Load(), "tx_inner_retx": c.TxInnerRetx.Load(), "rx_lost": c.RxLost.Load(),
