@@ -19,6 +19,11 @@ const (
 	// FramePathStatus tells the peer the tier of one path (the client's uplink
 	// tier), so both directions use the same primary/backup/disabled policy.
 	FramePathStatus FrameType = 5
+	// FramePathChallenge asks the peer to echo 8 unpredictable bytes, to prove that a new
+	// source address of a path is the peer's (RFC 9000 §8.2).
+	FramePathChallenge FrameType = 6
+	// FramePathResponse echoes a PATH_CHALLENGE's bytes on the same path.
+	FramePathResponse FrameType = 7
 )
 
 // Path tiers carried by PATH_STATUS.
@@ -41,6 +46,10 @@ func (t FrameType) String() string {
 		return "NACK"
 	case FramePathStatus:
 		return "PATH_STATUS"
+	case FramePathChallenge:
+		return "PATH_CHALLENGE"
+	case FramePathResponse:
+		return "PATH_RESPONSE"
 	}
 	return "UNKNOWN"
 }
@@ -55,6 +64,7 @@ const (
 	FeedbackBodyLen = 1 + 6 + 4 + 8 + 2 + 2
 	NackBodyLen     = 1 + 6 + 2
 	PathStatusLen   = 1 + 1
+	PathDataLen     = 8 // PATH_CHALLENGE and PATH_RESPONSE
 )
 
 // MaxFrameBody is the largest body a frame's one-byte length can describe.
@@ -136,6 +146,48 @@ func ParsePathStatus(body []byte) (PathStatus, error) {
 		return PathStatus{}, ErrTier
 	}
 	return PathStatus{PathID: body[0], Tier: body[1]}, nil
+}
+
+// PathChallenge is a PATH_CHALLENGE frame. Data must be unpredictable (from a CSPRNG).
+type PathChallenge struct {
+	Data [PathDataLen]byte
+}
+
+// PathResponse is a PATH_RESPONSE frame: the Data of the challenge it answers.
+type PathResponse struct {
+	Data [PathDataLen]byte
+}
+
+// Len returns the encoded size of the frame, header included.
+func (PathChallenge) Len() int { return FrameHeaderLen + PathDataLen }
+
+// Len returns the encoded size of the frame, header included.
+func (PathResponse) Len() int { return FrameHeaderLen + PathDataLen }
+
+// Append appends the encoded frame to b.
+func (f PathChallenge) Append(b []byte) []byte {
+	return append(append(b, byte(FramePathChallenge), PathDataLen), f.Data[:]...)
+}
+
+// Append appends the encoded frame to b.
+func (f PathResponse) Append(b []byte) []byte {
+	return append(append(b, byte(FramePathResponse), PathDataLen), f.Data[:]...)
+}
+
+// ParsePathChallenge decodes a PATH_CHALLENGE body as returned by [FrameReader.Next].
+func ParsePathChallenge(body []byte) (PathChallenge, error) {
+	if len(body) != PathDataLen {
+		return PathChallenge{}, ErrFrameLen
+	}
+	return PathChallenge{Data: [PathDataLen]byte(body)}, nil
+}
+
+// ParsePathResponse decodes a PATH_RESPONSE body as returned by [FrameReader.Next].
+func ParsePathResponse(body []byte) (PathResponse, error) {
+	if len(body) != PathDataLen {
+		return PathResponse{}, ErrFrameLen
+	}
+	return PathResponse{Data: [PathDataLen]byte(body)}, nil
 }
 
 // Len returns the encoded size of the frame, header included.
@@ -279,6 +331,8 @@ func frameBodyLen(t FrameType) int {
 		return NackBodyLen
 	case FramePathStatus:
 		return PathStatusLen
+	case FramePathChallenge, FramePathResponse:
+		return PathDataLen
 	}
 	return -1
 }

@@ -19,6 +19,13 @@ func randFeedback(r *rand.Rand) Feedback {
 	}
 }
 
+func randPathData(r *rand.Rand) (d [PathDataLen]byte) {
+	for i := range d {
+		d[i] = byte(r.Uint32())
+	}
+	return d
+}
+
 // frameCodec adapts one frame type to a common shape for table-driven round trips.
 type frameCodec struct {
 	name   string
@@ -67,6 +74,22 @@ var frameCodecs = []frameCodec{
 			return f.Append(nil), f.Len(), f
 		},
 		parse: func(b []byte) (any, error) { return ParsePathStatus(b) },
+	},
+	{
+		name: "path challenge", typ: FramePathChallenge,
+		random: func(r *rand.Rand) ([]byte, int, any) {
+			f := PathChallenge{Data: randPathData(r)}
+			return f.Append(nil), f.Len(), f
+		},
+		parse: func(b []byte) (any, error) { return ParsePathChallenge(b) },
+	},
+	{
+		name: "path response", typ: FramePathResponse,
+		random: func(r *rand.Rand) ([]byte, int, any) {
+			f := PathResponse{Data: randPathData(r)}
+			return f.Append(nil), f.Len(), f
+		},
+		parse: func(b []byte) (any, error) { return ParsePathResponse(b) },
 	},
 }
 

@@ -93,6 +93,18 @@ func appendReencodedFrame(t *testing.T, b []byte, typ FrameType, body []byte) []
 			enc, v = p.Append(nil), p
 			again, err = ParsePathStatus(enc[FrameHeaderLen:])
 		}
+	case FramePathChallenge:
+		var p PathChallenge
+		if p, err = ParsePathChallenge(body); err == nil {
+			enc, v = p.Append(nil), p
+			again, err = ParsePathChallenge(enc[FrameHeaderLen:])
+		}
+	case FramePathResponse:
+		var p PathResponse
+		if p, err = ParsePathResponse(body); err == nil {
+			enc, v = p.Append(nil), p
+			again, err = ParsePathResponse(enc[FrameHeaderLen:])
+		}
 	}
 	if enc == nil {
 		b = append(b, byte(typ), byte(len(body)))
@@ -184,10 +196,12 @@ func writeFuzzSeeds(t *testing.T) {
 			"reserved": cat([]byte{0x91}, v["data-header"][1:], v["data-inner-header"], pad),
 		},
 		"FuzzFrames": {
-			"all":       cat(v["probe"], v["probe-ack"], v["feedback"]),
-			"unknown":   cat([]byte{0xc8, 3, 'a', 'b', 'c'}, v["probe"]),
-			"truncated": cat(v["probe"], v["feedback"][:9]),
-			"bad-len":   {byte(FrameProbe), 2, 0, 0},
+			"all":        cat(v["probe"], v["probe-ack"], v["feedback"]),
+			"unknown":    cat([]byte{0xc8, 3, 'a', 'b', 'c'}, v["probe"]),
+			"truncated":  cat(v["probe"], v["feedback"][:9]),
+			"bad-len":    {byte(FrameProbe), 2, 0, 0},
+			"path":       cat(v["path-challenge"], v["path-response"], v["probe"]),
+			"path-short": {byte(FramePathChallenge), 7, 1, 2, 3, 4, 5, 6, 7},
 		},
 		"FuzzHello": {
 			"golden":  body(v["hello-message"]),

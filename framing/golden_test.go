@@ -25,7 +25,7 @@ type field struct {
 
 type goldenCase struct {
 	name   string
-	value  any // Header, InnerHeader, Probe, ProbeAck, Feedback, Hello or Welcome
+	value  any // a header, a frame, or a whole control message
 	fields []field
 }
 
@@ -95,6 +95,16 @@ var goldenCases = []goldenCase{
 		{1, "path id 0x10"},
 		{1, "tier 1 (backup)"},
 	}},
+	{"path-challenge", PathChallenge{Data: [8]byte{0x5c, 0x0f, 0xfe, 0xe1, 0x2b, 0x9a, 0x47, 0x03}}, []field{
+		{1, "frame type 6 (PATH_CHALLENGE)"},
+		{1, "body length 8"},
+		{8, "challenge data (8 random bytes)"},
+	}},
+	{"path-response", PathResponse{Data: [8]byte{0x5c, 0x0f, 0xfe, 0xe1, 0x2b, 0x9a, 0x47, 0x03}}, []field{
+		{1, "frame type 7 (PATH_RESPONSE)"},
+		{1, "body length 8"},
+		{8, "the challenge's data, echoed"},
+	}},
 	{"hello-message", goldenHello, []field{
 		{1, "control message type 1 (HELLO)"},
 		{2, "body length 28"},
@@ -159,6 +169,10 @@ func goldenEncode(v any) ([]byte, error) {
 		return v.Append(nil), nil
 	case PathStatus:
 		return v.Append(nil), nil
+	case PathChallenge:
+		return v.Append(nil), nil
+	case PathResponse:
+		return v.Append(nil), nil
 	case Hello:
 		body, err := v.Append(nil)
 		return AppendCtrl(nil, CtrlHello, body), err
@@ -179,7 +193,7 @@ func goldenDecode(like any, b []byte) (any, error) {
 		return ParseHeader(append(bytes.Clone(b), make([]byte, MinDatagramLen-HeaderLen)...))
 	case InnerHeader:
 		return ParseInnerHeader(b)
-	case Probe, ProbeAck, Feedback, Nack, PathStatus:
+	case Probe, ProbeAck, Feedback, Nack, PathStatus, PathChallenge, PathResponse:
 		r := NewFrameReader(b)
 		_, body, ok := r.Next()
 		if !ok {
@@ -197,6 +211,10 @@ func goldenDecode(like any, b []byte) (any, error) {
 			return ParseNack(body)
 		case PathStatus:
 			return ParsePathStatus(body)
+		case PathChallenge:
+			return ParsePathChallenge(body)
+		case PathResponse:
+			return ParsePathResponse(body)
 		}
 		return ParseFeedback(body)
 	case Hello, Welcome, Resume:

@@ -92,25 +92,6 @@ WORK=$(mktemp -d /tmp/bondtun-failover.XXXXXX)
 PIDS=()
 tb_cleanup_on_exit
 
-# forget PID: drop a PID we have waited for from the cleanup list.
-forget() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-	PIDS=("${keep[@]}")
-}
-# stop PID: TERM, wait up to 5 s, then KILL; forget it.
-stop() {
-	local i
-	kill -TERM "$1" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-	forget "$1"
-}
-
 BIN_GIVEN=${BIN:-}
 if [[ -z ${BIN:-} ]]; then
 	BIN=$WORK/bin
@@ -176,8 +157,8 @@ cut_run() {
 	tb_ctl "$LINK" cut both >/dev/null
 	tb=$(fo_now)
 	wait "$bp" || rc=$?
-	forget "$bp"
-	stop "$smp"
+	tb_forget "$bp"
+	tb_stop "$smp"
 	tb_ctl "$LINK" restore both >/dev/null
 	tcut=$(awk -v a="$ta" -v b="$tb" -v t0="$t0" 'BEGIN { printf "%.3f", (a + b) / 2 - t0 }')
 	secs=$(sed -n 's/^RESULT .*secs=\([0-9.]*\).*/\1/p' "$out")
@@ -308,14 +289,14 @@ for ((r = 1; r <= REPS; r++)); do
 	tb_ctl "$LINK" restore both >/dev/null
 	trest=$(fo_now)
 	wait "$bp" || true
-	forget "$bp"
-	stop "$smp"
+	tb_forget "$bp"
+	tb_stop "$smp"
 	rest=$(fo_first_traffic "$trest" "$RESTORE_MBPS" <"$WORK/restore-$r.samples")
 	say "REP system=bondtun scenario=$SCEN rep=$r idle_resume_s=$idle lost_after=$lost idle_detect_s=$detect (client $dc, server $ds) restore_s=$rest"
 	echo "idle_resume_s=$idle idle_detect_s=$detect restore_s=$rest" >>"$WORK/bondtun-idle.reps"
 
-	stop "$cli"
-	stop "$srv"
+	tb_stop "$cli"
+	tb_stop "$srv"
 	"${C[@]}" "$BIN/bondtun" down -c configs/client.yaml >/dev/null 2>&1 || true
 	"${S[@]}" "$BIN/bondtun" down -c configs/server.yaml >/dev/null 2>&1 || true
 done

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"bondtun/framing"
@@ -10,8 +11,9 @@ import (
 	"bondtun/pathstat"
 )
 
-// handleControl processes the frames of an authenticated control datagram that came on p.
-func (s *Session) handleControl(now time.Time, p *Path, inner framing.InnerHeader, frames []byte) {
+// handleControl processes the frames of an authenticated control datagram that came on p
+// from from.
+func (s *Session) handleControl(now time.Time, p *Path, from netip.AddrPort, inner framing.InnerHeader, frames []byte) {
 	if framing.ValidateFrames(frames) != nil {
 		s.counters.RxBadInner.Add(1)
 		return
@@ -56,6 +58,19 @@ func (s *Session) handleControl(now time.Time, p *Path, inner framing.InnerHeade
 				}
 				q.mu.Unlock()
 			}
+		case framing.FramePathChallenge:
+			ch, err := framing.ParsePathChallenge(body)
+			if err != nil {
+				return
+			}
+			var buf [framing.FrameHeaderLen + framing.PathDataLen]byte
+			s.sendControl(now, p, framing.PathResponse(ch).Append(buf[:0]))
+		case framing.FramePathResponse:
+			r, err := framing.ParsePathResponse(body)
+			if err != nil {
+				return
+			}
+			s.onPathResponse(now, p, from, r)
 		case framing.FrameNack:
 			nack, err := framing.ParseNack(body)
 			if err != nil {
@@ -433,6 +448,7 @@ func (s *Session) probePaths(now time.Time) {
 			probe := framing.Probe{ID: p.probeID}
 			s.sendControlLocked(now, p, probe.Append(buf[:0]))
 		}
+		s.tickValidationLocked(now, p)
 		p.mu.Unlock()
 	}
 }

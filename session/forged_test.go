@@ -14,7 +14,7 @@ type rxState struct {
 	rxAny                bool
 	rxHighest, rxDatagrm uint64
 	rxPackets            uint32
-	rxFrom               netip.AddrPort
+	rxRemote             netip.AddrPort
 	lastAuth             int64
 	nackN                int
 	reorderLen           int
@@ -24,7 +24,7 @@ type rxState struct {
 func rxStateOf(s *Session, p *Path) rxState {
 	s.rxMu.Lock()
 	defer s.rxMu.Unlock()
-	return rxState{p.rxAny, p.rxHighest, p.rxDatagram, p.rxPackets, p.rxFrom, s.lastAuth.Load(), s.nackN, s.reorder.Len(), s.reorder.Stats()}
+	return rxState{p.rxAny, p.rxHighest, p.rxDatagram, p.rxPackets, p.rxRemote, s.lastAuth.Load(), s.nackN, s.reorder.Len(), s.reorder.Stats()}
 }
 
 // handleLocked runs one datagram through a receiver (and its end-of-batch flush) while
@@ -119,3 +119,58 @@ func TestForgedDatagramChangesNoState(t *testing.T) {
 type discard struct{}
 
 func (discard) Deliver([][]byte) {}
+
+// TestRejectedDatagramsAllocateNothing: every kind of datagram the receiver drops before
+// authentication (a malformed header, an unknown receiver index, an unknown path, a wrong
+// tag under a known index) costs no allocation, so a flood of them makes no garbage.
+func TestRejectedDatagramsAllocateNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	s := bareSession(t)
+	s.local, s.remote, s.isServer = 0x1234, 0x1234, true
+	p := &Path{id: 0x10, name: "test", remote: netip.MustParseAddrPort("192.0.2.1:7350")}
+	if err := s.addPath(p); err != nil {
+		t.Fatal(err)
+	}
+	s.deliver = discard{}
+	nc := &NodeCounters{}
+	r := &receiver{lookup: func(idx uint16) *Session {
+		if idx == s.local {
+			return s
+		}
+		return nil
+	}, nc: nc}
+	var buf [framing.PayloadOffset + 1200 + framing.TagLen]byte
+	p.mu.Lock()
+	genuine, _, err := s.sealLocked(p, framing.TypeData, buf[:], buf[framing.HeaderLen:framing.PayloadOffset+1200])
+	p.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := append([]byte(nil), genuine...)
+	forged[len(forged)-1] ^= 1
+	unknownIndex := append([]byte(nil), genuine...)
+	unknownIndex[2] ^= 0xff
+	unknownPath := append([]byte(nil), genuine...)
+	unknownPath[1] = 0x77
+	from := netip.MustParseAddrPort("198.51.100.7:4444")
+	pb := getBuf()
+	defer putBuf(pb)
+	for name, d := range map[string][]byte{"short": genuine[:20], "unknown index": unknownIndex, "unknown path": unknownPath, "forged": forged} {
+		allocs := testing.AllocsPerRun(200, func() {
+			pb.n = copy(pb.data[:], d)
+			if r.handle(time.Now(), pb, from) {
+				t.Fatal("a rejected datagram was kept")
+			}
+			r.flush(time.Now())
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %.1f allocations per datagram", name, allocs)
+		}
+	}
+	if nc.RxBadHeader.Load() == 0 || nc.RxNoSession.Load() == 0 || s.counters.RxNoPath.Load() == 0 || s.counters.RxAuthFail.Load() == 0 {
+		t.Fatalf("not every kind was rejected where expected: header %d, session %d, path %d, auth %d",
+			nc.RxBadHeader.Load(), nc.RxNoSession.Load(), s.counters.RxNoPath.Load(), s.counters.RxAuthFail.Load())
+	}
+}

@@ -4,8 +4,17 @@ import "time"
 
 // Timers and limits of the session layer, in one place.
 const (
-	// handshakeTimeout bounds the TLS handshake plus the HELLO/WELCOME exchange.
+	// handshakeTimeout bounds the TLS handshake plus the HELLO/WELCOME exchange (on the
+	// server: HELLO must come within it of the accept).
 	handshakeTimeout = 10 * time.Second
+	// tlsTimeout bounds the server's TLS handshake of an accepted connection, the phase in
+	// which the client is not yet authenticated and holds one of the handshake slots
+	// (admit.go). TLS 1.3 needs one round trip of the server's after the accept (the
+	// ClientHello is sent with the TCP handshake's last ACK), plus the client's certificate
+	// flight: 3 s covers a 1 s round trip (a loaded LTE or satellite uplink) plus one lost
+	// flight re-sent after TCP's initial 1 s RTO (RFC 6298 §2) and its second round trip,
+	// and a slow-loris client holds a slot for 3 s instead of 10 s.
+	tlsTimeout = 3 * time.Second
 	// keepaliveInterval is how often an idle control channel carries a KEEPALIVE.
 	keepaliveInterval = 10 * time.Second
 	// controlIdleTimeout closes a control channel that has been silent this long.
@@ -55,6 +64,17 @@ const (
 	// half changed; followReturnPathLocked).
 	returnSwitchReports = 8
 	returnSwitchMargin  = 5 * time.Millisecond
+
+	// Path validation (migrate.go, RFC 9000 §8): a new source address of a path gets at
+	// most pathAmplification times the bytes it sent before it answers (RFC 9000 §8.1's
+	// factor); pathChallengeTries PATH_CHALLENGEs, pathChallengeRetry apart, then the
+	// validation fails (600 ms: a NAT rebinding's new address answers within a round trip,
+	// and the path goes on sending to its old address meanwhile); a path starts a
+	// validation at most once per pathValidateEvery.
+	pathAmplification  = 3
+	pathChallengeRetry = 200 * time.Millisecond
+	pathChallengeTries = 3
+	pathValidateEvery  = 250 * time.Millisecond
 
 	// maxPaths is the number of path ids (uplink id and address id are 4 bits each).
 	maxPaths = 256

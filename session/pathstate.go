@@ -35,8 +35,16 @@ type Path struct {
 	live    *liveness.Path // validating, up, suspect, dead, rejoining or down
 	downErr time.Time      // when a socket error took the path down (zero: not so)
 	probeID uint32         // outstanding probe
-	resend  bool           // stopped being usable: re-send its unacknowledged packets elsewhere
-	ackedPN uint64         // highest packet number the peer reported
+	// Server: a new source address being validated before it becomes remote (migrate.go).
+	cand      netip.AddrPort // zero: none
+	candData  [framing.PathDataLen]byte
+	candStart time.Time // when its validation started (also: the last one started)
+	candSent  time.Time // when the last PATH_CHALLENGE went to it
+	candTries int       // PATH_CHALLENGEs sent to it
+	candRecv  uint64    // bytes of authenticated datagrams received from it
+	candBytes uint64    // bytes sent to it (at most pathAmplification × candRecv)
+	resend    bool      // stopped being usable: re-send its unacknowledged packets elsewhere
+	ackedPN   uint64    // highest packet number the peer reported
 	// The newest FEEDBACK taken (the same report may come on two paths).
 	fbSeen    bool
 	fbHighest uint64
@@ -73,7 +81,7 @@ type Path struct {
 	lastRecv   time.Time
 	rxGap      time.Duration // smoothed time between arrivals (gain 1/16); busyGap after a pause
 	rxDatagram uint64
-	rxFrom     netip.AddrPort // where the newest datagram came from (server: the path's remote)
+	rxRemote   netip.AddrPort // server: a copy of remote, guarded by rxMu (written under both locks)
 }
 
 // queuedLocked is the number of datagram bytes waiting in p's local queues. mu must be held.

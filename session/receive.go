@@ -65,17 +65,16 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	s.lastAuth.Store(now.UnixNano())
 	newest := !p.rxAny || hdr.PacketNumber > p.rxHighest
 	s.noteArrivalLocked(now, p, hdr.PacketNumber, inner.SendTime, pb.n)
-	if s.isServer && newest && from != p.rxFrom {
-		// Follow the client only forward: a late datagram from before a NAT rebinding (or a
-		// replayed old one) must not move the path back.
-		p.rxFrom = from
-		s.learnRemote(now, p, from)
+	if s.isServer && from != p.rxRemote {
+		// Not from the path's address: its first address, or a new one to validate
+		// (migrate.go). The common case, from the path's address, takes no other lock.
+		s.noteSourceLocked(now, p, from, pb.n, newest)
 	}
 	if hdr.Type == framing.TypeControl {
 		// A control datagram shows how far its path has delivered (reorder rule b).
 		s.reorder.Seen(now, p.id, s.senderTimeLocked(inner.SendTime))
 		s.rxMu.Unlock()
-		s.handleControl(now, p, inner, payload)
+		s.handleControl(now, p, from, inner, payload)
 		return rxAccepted
 	}
 	s.counters.RxPackets.Add(1)
@@ -132,24 +131,6 @@ func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime 
 	}
 	p.lastRecv = now
 	p.rxDatagram++
-}
-
-// learnRemote makes from the address of p (server side): the first authenticated datagram
-// validates the path, and a later one from elsewhere moves it (NAT rebinding, roaming).
-func (s *Session) learnRemote(now time.Time, p *Path, from netip.AddrPort) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.remote != from {
-		if p.remote.IsValid() {
-			s.log.Info("path moved", "peer", s.peerName, "path", p.name, "from", p.remote, "to", from)
-		}
-		p.remote = from
-		if !p.downErr.IsZero() { // sends to the old address failed; try the new one now
-			p.downErr = time.Time{}
-			s.onLiveness(now, p, p.live.OnLocalUp(now))
-		}
-	}
-
 }
 
 // senderTimeLocked turns a 16-bit sender timestamp into a time on a fixed base, unwrapping it

@@ -18,6 +18,12 @@ type NodeCounters struct {
 	TxNoSession atomic.Uint64
 	TxNoRoute   atomic.Uint64
 	TxNotIP     atomic.Uint64
+	// Server: TCP connections to the control port that got no TLS handshake (a per-source
+	// limit, or every slot busy), whose handshake a newcomer preempted, and whose
+	// handshake failed or timed out (admit.go).
+	HandshakesRefused   atomic.Uint64
+	HandshakesPreempted atomic.Uint64
+	HandshakesFailed    atomic.Uint64
 }
 
 // routineReceive reads datagrams from conn until it is closed, and hands each to the session

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -311,8 +312,16 @@ func (s *Session) sendControl(now time.Time, p *Path, frames []byte) {
 
 // sendControlLocked is sendControl with p.mu held.
 func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
-	if !p.remote.IsValid() || framing.PayloadOffset+len(frames)+framing.TagLen > len(p.ctrl) {
-		return
+	s.sendControlToLocked(now, p, p.remote, frames)
+}
+
+// sendControlToLocked sends one control datagram carrying frames on p to dst, which is
+// p.remote or an address being validated (migrate.go); the datagram is
+// framing.Overhead+len(frames) bytes long. It returns whether it was sealed and handed to
+// the socket. p.mu must be held.
+func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort, frames []byte) bool {
+	if !dst.IsValid() || framing.PayloadOffset+len(frames)+framing.TagLen > len(p.ctrl) {
+		return false
 	}
 	b := p.ctrl[:]
 	inner := framing.InnerHeader{SendTime: framing.Timestamp(now, s.epoch)}
@@ -320,17 +329,20 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 	end := framing.PayloadOffset + copy(b[framing.PayloadOffset:], frames)
 	dgram, pn, err := s.sealLocked(p, framing.TypeControl, b, b[framing.HeaderLen:end])
 	if err != nil {
-		return // the session ends (keysUsedUp)
+		return false // the session ends (keysUsedUp)
 	}
 	p.out[0] = dgram
 	p.stats.OnSent(now, pn, len(p.out[0]))
 	p.rememberLocked(pn, nil, now)
 	p.live.OnSent(now)
-	if _, err := p.conn.Load().WriteBatch(p.out[:], p.remote); err != nil {
+	if _, err := p.conn.Load().WriteBatch(p.out[:], dst); err != nil {
 		p.sendErrs++
 		s.log.Debug("control send failed", "path", p.name, "err", err)
-		s.onSendErrorLocked(now, p, err)
+		if dst == p.remote {
+			s.onSendErrorLocked(now, p, err)
+		}
 	}
+	return true
 }
 
 // sealLocked builds one datagram of type t in out: the header with p's next packet

@@ -42,9 +42,6 @@ type ServerConfig struct {
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 }
 
-// maxPendingHandshakes bounds the unauthenticated TCP connections a server serves at once.
-const maxPendingHandshakes = 64
-
 type peerState struct {
 	cfg  PeerConfig
 	sess atomic.Pointer[Session]
@@ -57,16 +54,16 @@ type route struct {
 
 // Server is the server side: one TUN, one socket per address, one session per connected peer.
 type Server struct {
-	cfg     ServerConfig
-	log     *slog.Logger
-	dev     wgtun.Device
-	tunw    *tunWriter
-	tlsCfg  *tls.Config
-	lns     []net.Listener
-	conns   []*path.Conn // by address id
-	byKey   map[crypto.PublicKey]*peerState
-	routes  []route // longest prefix first
-	pending chan struct{}
+	cfg    ServerConfig
+	log    *slog.Logger
+	dev    wgtun.Device
+	tunw   *tunWriter
+	tlsCfg *tls.Config
+	lns    []net.Listener
+	conns  []*path.Conn // by address id
+	byKey  map[crypto.PublicKey]*peerState
+	routes []route    // longest prefix first
+	admit  *admission // which TCP connections get a TLS handshake
 
 	mu       sync.Mutex // guards index allocation
 	sessions [1 << 16]atomic.Pointer[Session]
@@ -90,7 +87,8 @@ func NewServer(cfg ServerConfig, dev wgtun.Device) (*Server, error) {
 	if len(cfg.Addresses) > 16 {
 		return nil, fmt.Errorf("at most 16 listen addresses, have %d", len(cfg.Addresses))
 	}
-	sv := &Server{cfg: cfg, log: cfg.Logger, dev: dev, byKey: map[crypto.PublicKey]*peerState{}, pending: make(chan struct{}, maxPendingHandshakes)}
+	sv := &Server{cfg: cfg, log: cfg.Logger, dev: dev, byKey: map[crypto.PublicKey]*peerState{}}
+	sv.admit = newAdmission(defaultAdmit, &sv.counters)
 	sv.tunw = newTUNWriter(dev, sv.log)
 	for _, pc := range cfg.Peers {
 		ps := &peerState{cfg: pc}
@@ -219,16 +217,19 @@ func (sv *Server) routineAccept(ctx context.Context, ln net.Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		select {
-		case sv.pending <- struct{}{}:
-		default:
-			raw.Close() // too many handshakes in progress
+		var src netip.Addr
+		if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
+			src = ta.AddrPort().Addr()
+		}
+		t := sv.admit.admit(time.Now(), src, func() { raw.Close() })
+		if t == nil {
+			raw.Close() // a per-source limit, or every slot busy (counted)
 			continue
 		}
 		sv.wg.Add(1)
 		go func() {
 			defer sv.wg.Done()
-			sv.handleConn(ctx, raw)
+			sv.handleConn(ctx, raw, t)
 		}()
 	}
 }

@@ -15,46 +15,45 @@ import (
 
 // handleConn authenticates one control connection, answers its HELLO, installs the session
 // and serves its control channel. Nothing is created before the TLS handshake has proved
-// the client holds a configured key.
-func (sv *Server) handleConn(ctx context.Context, raw net.Conn) {
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			<-sv.pending
-		}
-	}
-	defer release()
-	raw.SetDeadline(time.Now().Add(handshakeTimeout))
+// the client holds a configured key. t is the connection's handshake slot (admit.go),
+// given back when the TLS handshake ends.
+func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
+	accepted := time.Now()
+	raw.SetDeadline(accepted.Add(tlsTimeout))
 	tc := tls.Server(raw, sv.tlsCfg)
-	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	hctx, cancel := context.WithTimeout(ctx, tlsTimeout)
 	err := tc.HandshakeContext(hctx)
 	cancel()
+	var key crypto.PublicKey
+	if err == nil {
+		key, err = crypto.PeerPublicKey(tc.ConnectionState())
+	}
+	ps := sv.byKey[key]
+	if err == nil && ps == nil { // VerifyConnection already refused unknown keys
+		err = crypto.ErrUnauthorizedKey
+	}
+	sv.admit.done(time.Now(), t, err == nil)
 	if err != nil {
+		sv.counters.HandshakesFailed.Add(1)
 		if sv.logLimit.allow(time.Now(), time.Second) {
 			sv.log.Info("control handshake failed", "remote", raw.RemoteAddr(), "err", err)
 		}
 		raw.Close()
 		return
 	}
-	key, err := crypto.PeerPublicKey(tc.ConnectionState())
-	ps := sv.byKey[key]
-	if err != nil || ps == nil { // VerifyConnection already refused unknown keys
-		tc.Close()
-		return
-	}
+	raw.SetDeadline(accepted.Add(handshakeTimeout)) // the client is authenticated: HELLO may take longer
 	c := &ctrlConn{Conn: tc}
 	var s *Session
-	t, msg, err := c.recv()
+	mt, msg, err := c.recv()
 	switch {
 	case err != nil:
 		err = fmt.Errorf("read HELLO: %w", err)
-	case t == framing.CtrlHello:
+	case mt == framing.CtrlHello:
 		s, err = sv.accept(c, ps, raw.LocalAddr(), msg)
-	case t == framing.CtrlResume:
+	case mt == framing.CtrlResume:
 		s, err = sv.resume(c, ps, msg)
 	default:
-		err = fmt.Errorf("expected HELLO or RESUME, got control message %d", t)
+		err = fmt.Errorf("expected HELLO or RESUME, got control message %d", mt)
 	}
 	if err != nil {
 		sv.log.Warn("session refused", "peer", ps.cfg.Name, "remote", raw.RemoteAddr(), "err", err)
@@ -64,8 +63,7 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn) {
 		return
 	}
 	raw.SetDeadline(time.Time{})
-	release()
-	if t == framing.CtrlResume {
+	if mt == framing.CtrlResume {
 		sv.log.Info("control channel resumed", "peer", ps.cfg.Name, "remote", raw.RemoteAddr())
 	} else {
 		sv.log.Info("session established", "peer", ps.cfg.Name, "remote", raw.RemoteAddr(), "paths", len(s.pathList()), "cipher", s.cipherName)

@@ -89,6 +89,7 @@ type Session struct {
 	rec   recorder   // the flight recorder (recorder.go)
 
 	counters Counters
+	moveLog  rateLimit // path moves are logged at most once a second
 	closed   atomic.Bool
 	done     chan struct{}
 
@@ -117,6 +118,11 @@ type Counters struct {
 	RxLost                                     atomic.Uint64
 	RxReplay, RxAuthFail, RxBadInner, RxNoPath atomic.Uint64
 	RxNotAllowed, RxReorderDropped             atomic.Uint64
+	// Path migration (server, migrate.go): validations started, paths moved, validations
+	// that got no answer, new addresses ignored because a validation started too recently,
+	// and PATH_CHALLENGEs not sent because of the anti-amplification cap.
+	PathChallenges, PathMoves, PathValidationsFailed atomic.Uint64
+	PathValidationsLimited, PathAmplificationLimited atomic.Uint64
 }
 
 func newSession(p sessionParams) (*Session, error) {

@@ -450,29 +450,45 @@ func TestTierSwitchReachesServer(t *testing.T) {
 	}
 }
 
-// TestRebindFollowsNewAddress moves uplink b to a new source address mid-session (as after
-// DHCP renumbering): the server must follow the new address from the first authenticated
-// datagram, and traffic must keep flowing in both directions.
+// TestRebindFollowsNewAddress moves uplink b to a new source port (a NAT rebinding) or a
+// new source address (DHCP renumbering) mid-session: the server must validate the new
+// address (PATH_CHALLENGE, PATH_RESPONSE) and move the path there, once, and traffic must
+// keep flowing in both directions.
 func TestRebindFollowsNewAddress(t *testing.T) {
-	tp := newTestPair(t)
-	if err := tp.client.rebind(1, netip.MustParseAddr("127.0.0.3")); err != nil {
-		t.Fatal(err)
-	}
-	srv := tp.server.Sessions()[0]
-	waitFor(t, "server follows b to 127.0.0.3", func() bool {
-		for _, p := range srv.Paths() {
-			if strings.HasPrefix(p.Name, "b→") && p.Remote.Addr() == netip.MustParseAddr("127.0.0.3") {
-				return true
+	for _, tc := range []struct{ name, addr string }{{"new port", "127.0.0.2"}, {"new address", "127.0.0.3"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := newTestPair(t)
+			srv := tp.server.Sessions()[0]
+			var before netip.AddrPort
+			for _, p := range srv.Paths() {
+				if strings.HasPrefix(p.Name, "b→") {
+					before = p.Remote
+				}
 			}
-		}
-		return false
-	})
-	for i := uint32(0); i < 50; i++ {
-		tp.serverTUN.Outbound <- udpPacket(serverInner, clientInner, i, 1000)
-		if p := recvPacket(t, tp.fromClientTUN); binary.BigEndian.Uint32(p[28:32]) != i {
-			t.Fatalf("packet %d lost after the rebind", i)
-		}
-		tp.clientTUN.Outbound <- udpPacket(clientInner, serverInner, i, 1000)
-		recvPacket(t, tp.fromServerTUN)
+			to := netip.MustParseAddr(tc.addr)
+			if err := tp.client.rebind(1, to); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "server moves b to the new socket", func() bool {
+				for _, p := range srv.Paths() {
+					if strings.HasPrefix(p.Name, "b→") && p.Remote != before && p.Remote.Addr() == to {
+						return true
+					}
+				}
+				return false
+			})
+			for i := uint32(0); i < 50; i++ {
+				tp.serverTUN.Outbound <- udpPacket(serverInner, clientInner, i, 1000)
+				if p := recvPacket(t, tp.fromClientTUN); binary.BigEndian.Uint32(p[28:32]) != i {
+					t.Fatalf("packet %d lost after the rebind", i)
+				}
+				tp.clientTUN.Outbound <- udpPacket(clientInner, serverInner, i, 1000)
+				recvPacket(t, tp.fromServerTUN)
+			}
+			c := srv.Counters()
+			if c.PathMoves.Load() != 1 || c.PathChallenges.Load() < 1 {
+				t.Fatalf("%d moves after %d challenges; want 1 move", c.PathMoves.Load(), c.PathChallenges.Load())
+			}
+		})
 	}
 }

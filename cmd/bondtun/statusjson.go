@@ -36,6 +36,7 @@ type tunnelStatus struct {
 type sessionStatus struct {
 	Peer     string            `json:"peer"`
 	Cipher   string            `json:"cipher"`
+	RxIndex  uint16            `json:"receiver_index"`
 	Paths    []pathStatus      `json:"paths"`
 	Reorder  reorderStatus     `json:"reorder"`
 	Counters map[string]uint64 `json:"counters"`
@@ -101,9 +102,10 @@ func newStatusDoc(info tunnelInfo, snap session.Snapshot, now time.Time) statusD
 
 func newSessionStatus(s session.SessionSnapshot) sessionStatus {
 	ss := sessionStatus{
-		Peer:   s.Peer,
-		Cipher: s.Cipher,
-		Paths:  []pathStatus{},
+		Peer:    s.Peer,
+		Cipher:  s.Cipher,
+		RxIndex: s.ReceiverIndex,
+		Paths:   []pathStatus{},
 		Reorder: reorderStatus{
 			HeldPackets: s.ReorderHeld,
 			HoldMs:      ms(s.ReorderHold),

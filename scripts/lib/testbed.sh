@@ -166,6 +166,24 @@ tb_cleanup() {
 	[[ -n ${WORK:-} ]] && rm -rf "$WORK"
 	return 0
 }
+# tb_forget PID: drop a PID we have waited for from the cleanup list (PIDS).
+tb_forget() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+# tb_stop PID: TERM, wait up to 5 s, then KILL; forget it.
+tb_stop() {
+	local i
+	kill -TERM "$1" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	tb_forget "$1"
+}
 tb_cleanup_on_exit() {
 	trap tb_cleanup EXIT
 	trap 'exit 130' INT TERM

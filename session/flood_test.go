@@ -1,0 +1,125 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// floodControlPort attacks the server's control port from sources 127.0.0.first..first+n-1,
+// two connections at a time from each, until ctx is done: each connects again and again, alternately as a slow-loris
+// TLS client (five bytes of a record header announcing 16 KiB, then silence until the
+// server closes) and as a garbage client (64 random bytes). A pause of pause between
+// attempts keeps the test's CPU modest.
+func floodControlPort(ctx context.Context, wg *sync.WaitGroup, port, first, n int, pause time.Duration) {
+	dst := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	for i := range 2 * n {
+		src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(first+i%n))}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{LocalAddr: src, Timeout: time.Second}
+			for k := i / n; ctx.Err() == nil; k++ {
+				c, err := d.DialContext(ctx, "tcp", dst.String())
+				if err == nil {
+					stop := context.AfterFunc(ctx, func() { c.Close() })
+					if k%2 == 0 {
+						c.Write([]byte{0x16, 0x03, 0x01, 0x40, 0x00}) // handshake record, 16 KiB, never sent
+					} else {
+						junk := make([]byte, 64)
+						rand.Read(junk)
+						c.Write(junk)
+					}
+					io.Copy(io.Discard, c) // until the server closes it
+					stop()
+					c.Close()
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(pause):
+				}
+			}
+		}()
+	}
+}
+
+// TestKnownPeerConnectsDuringHandshakeFlood: while 40 sources keep every handshake slot
+// strangers may use filled with slow-loris and garbage TLS connections, a configured
+// client whose address the server has never seen still gets a session, and it works.
+//
+// Before admit.go the slow-loris connections held all 64 slots, each for the whole 10 s
+// handshake deadline and taken again at once, so such a client was refused for as long as
+// the flood lasted. Now a newcomer is refused only while the oldest stranger's handshake is
+// younger than preemptAge (250 ms; TestAdmitSharePreemptsOldest checks the rule itself),
+// and at worst until one times out (tlsTimeout, 3 s). The 10 s bound is a liveness bound
+// above both, so that a slow CI machine (or -race) cannot make the test flaky; the time
+// taken is logged (≈ 0.2 s here).
+func TestKnownPeerConnectsDuringHandshakeFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods loopback for a few seconds")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tp := &testPair{cancel: cancel}
+	tp.clientKey = newKey(t)
+	startServer(t, ctx, tp, tp.clientKey.Public())
+	t.Cleanup(tp.stop)
+
+	floodCtx, stopFlood := context.WithCancel(ctx)
+	var floodWG sync.WaitGroup
+	defer func() { stopFlood(); floodWG.Wait() }()
+	floodControlPort(floodCtx, &floodWG, tp.server.Port(), 10, 40, 25*time.Millisecond)
+	share := defaultAdmit.slots - defaultAdmit.reserved
+	waitFor(t, "the flood to fill the strangers' share of handshake slots", func() bool {
+		_, unknown := tp.server.admit.inProgress()
+		return unknown == share && tp.server.counters.HandshakesRefused.Load() > 0
+	})
+
+	newClient(t, tp, tp.serverKey.Public())
+	start := time.Now()
+	const bound = 10 * time.Second
+	attempts := 0
+	for {
+		attempts++
+		cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
+		err := tp.client.Connect(cctx)
+		ccancel()
+		if err == nil {
+			break
+		}
+		if time.Since(start) > bound {
+			t.Fatalf("no session within %v of flooding (%d attempts): %v", bound, attempts, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(start)
+	tp.wg.Add(1)
+	go func() {
+		defer tp.wg.Done()
+		tp.client.Run(ctx)
+	}()
+	nc := &tp.server.counters
+	t.Logf("session after %v (%d attempts); server: %d refused, %d preempted, %d failed handshakes",
+		took.Round(time.Millisecond), attempts, nc.HandshakesRefused.Load(), nc.HandshakesPreempted.Load(), nc.HandshakesFailed.Load())
+	waitFor(t, "a client path validated", func() bool {
+		for _, p := range tp.client.Session().Paths() {
+			if p.Validated {
+				return true
+			}
+		}
+		return false
+	})
+	tp.clientTUN.Outbound <- udpPacket(clientInner, serverInner, 1, 200)
+	recvPacket(t, tp.fromServerTUN)
+
+	// The client's source is good now: it takes a reserved slot whatever strangers hold.
+	tk := tp.server.admit.admit(time.Now(), netip.MustParseAddr("127.0.0.1"), func() {})
+	if tk == nil || !tk.good {
+		t.Fatalf("after a completed handshake the client's source is not good: %+v", tk)
+	}
+	tp.server.admit.done(time.Now(), tk, false)
+}
