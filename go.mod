@@ -1,4 +1,4 @@
-module bondtun
+module github.com/bondtun/bondtun
 
 go 1.26.0
 

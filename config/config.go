@@ -21,7 +21,7 @@ import (
 	"strings"
 	"unicode"
 
-	"bondtun/crypto"
+	"github.com/bondtun/bondtun/crypto"
 )
 
 // Version is the only configuration format version this build reads.

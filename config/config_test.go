@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"bondtun/crypto"
+	"github.com/bondtun/bondtun/crypto"
 )
 
 // Demo keys (also in configs/). Public knowledge; tests only.

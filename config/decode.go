@@ -12,7 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"bondtun/crypto"
+	"github.com/bondtun/bondtun/crypto"
 )
 
 // decode turns the file's text into a Config without defaults or cross-field checks.

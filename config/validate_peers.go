@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"bondtun/crypto"
+	"github.com/bondtun/bondtun/crypto"
 )
 
 // Policy routing tables the kernel reserves: 253 default, 254 main, 255 local.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"bondtun/crypto"
+	"github.com/bondtun/bondtun/crypto"
 )
 
 // validClient builds a populated, valid client config in Go (no line numbers).

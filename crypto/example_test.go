@@ -3,7 +3,7 @@ package crypto_test
 import (
 	"fmt"
 
-	"bondtun/crypto"
+	"github.com/bondtun/bondtun/crypto"
 )
 
 // The receive path of one datagram: a cheap replay check, then the AEAD,

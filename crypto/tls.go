@@ -14,7 +14,7 @@ import (
 
 // ALPN is the application protocol both sides of the control channel
 // negotiate; a peer that does not speak it fails the handshake.
-const ALPN = "bondtun/1"
+const ALPN = "github.com/bondtun/bondtun/1"
 
 // ErrUnauthorizedKey is wrapped by the errors of a handshake that met a peer
 // key that is not pinned (client side) or not authorized (server side, when

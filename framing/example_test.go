@@ -3,7 +3,7 @@ package framing_test
 import (
 	"fmt"
 
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // A receiver validates a control payload, then acts on each frame it knows.

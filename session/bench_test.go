@@ -12,7 +12,7 @@ import (
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // memTUN is an allocation-free TUN for benchmarks: Read hands out copies of one UDP packet

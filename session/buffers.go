@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // maxInnerMTU bounds the inner MTU a session supports; it sizes the packet buffers.

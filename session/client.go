@@ -14,9 +14,9 @@ import (
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
-	"bondtun/crypto"
-	"bondtun/framing"
-	"bondtun/path"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/path"
 )
 
 // UplinkConfig is one of the client's uplinks.

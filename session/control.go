@@ -6,9 +6,9 @@ import (
 	"net/netip"
 	"time"
 
-	"bondtun/framing"
-	"bondtun/liveness"
-	"bondtun/pathstat"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/liveness"
+	"github.com/bondtun/bondtun/pathstat"
 )
 
 // handleControl processes the frames of an authenticated control datagram that came on p

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"bondtun/framing"
-	"bondtun/liveness"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/liveness"
 )
 
 // errPeerBye is returned by serveControl when the peer ended the session.

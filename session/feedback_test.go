@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"bondtun/crypto"
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // bareSession is a session with no sockets or goroutines, for driving its handlers directly.

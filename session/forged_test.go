@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"bondtun/framing"
-	"bondtun/reorder"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/reorder"
 )
 
 // rxState is what a datagram may change in a session, apart from counters.

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"bondtun/crypto"
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // ProtocolVersion is the version of docs/PROTOCOL.md this package speaks.

@@ -10,9 +10,9 @@ import (
 
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
-	"bondtun/crypto"
-	"bondtun/framing"
-	"bondtun/path"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/path"
 )
 
 // waitNewSession sends packets from the client until its session is not old any more

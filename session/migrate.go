@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"time"
 
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // Path migration (server side), after QUIC's path validation (RFC 9000 §8.2, §9):

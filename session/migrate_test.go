@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // sealedControl returns a genuine control datagram with no frames that the client would

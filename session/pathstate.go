@@ -6,13 +6,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"bondtun/aqm"
-	"bondtun/crypto"
-	"bondtun/framing"
-	"bondtun/liveness"
-	"bondtun/path"
-	"bondtun/pathstat"
-	"bondtun/sched"
+	"github.com/bondtun/bondtun/aqm"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/liveness"
+	"github.com/bondtun/bondtun/path"
+	"github.com/bondtun/bondtun/pathstat"
+	"github.com/bondtun/bondtun/sched"
 )
 
 // Path is one (client uplink × server address) pair of a session, seen from this side.

@@ -5,10 +5,10 @@ import (
 	"net/netip"
 	"time"
 
-	"bondtun/classify"
-	"bondtun/crypto"
-	"bondtun/framing"
-	"bondtun/path"
+	"github.com/bondtun/bondtun/classify"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/path"
 )
 
 // rxResult is what receive did with a datagram.

@@ -5,8 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"bondtun/framing"
-	"bondtun/path"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/path"
 )
 
 // NodeCounters count what a node drops before any session is found.

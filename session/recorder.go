@@ -4,9 +4,9 @@ import (
 	"io"
 	"time"
 
-	"bondtun/flightrec"
-	"bondtun/liveness"
-	"bondtun/sched"
+	"github.com/bondtun/bondtun/flightrec"
+	"github.com/bondtun/bondtun/liveness"
+	"github.com/bondtun/bondtun/sched"
 )
 
 const (

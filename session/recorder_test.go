@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"bondtun/flightrec"
+	"github.com/bondtun/bondtun/flightrec"
 )
 
 // TestFlightRecorder sends traffic through two real sessions over loopback and checks that

@@ -11,8 +11,8 @@ import (
 
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
-	"bondtun/crypto"
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // TestControlChannelResumed: when the control connection breaks, the client moves it to a

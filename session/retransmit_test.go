@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"bondtun/classify"
+	"github.com/bondtun/bondtun/classify"
 )
 
 // tcpSegment is an IPv4 TCP segment from 10.0.0.1:sport to 10.0.0.2:80 with n payload bytes.

@@ -6,11 +6,11 @@ import (
 	"syscall"
 	"time"
 
-	"bondtun/classify"
-	"bondtun/crypto"
-	"bondtun/framing"
-	"bondtun/path"
-	"bondtun/sched"
+	"github.com/bondtun/bondtun/classify"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/path"
+	"github.com/bondtun/bondtun/sched"
 )
 
 // SendBatch schedules n inner packets. Packet i is

@@ -17,10 +17,10 @@ import (
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
-	"bondtun/classify"
-	"bondtun/crypto"
-	"bondtun/framing"
-	"bondtun/path"
+	"github.com/bondtun/bondtun/classify"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/path"
 )
 
 // PeerConfig is one client a server accepts.

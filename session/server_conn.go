@@ -9,8 +9,8 @@ import (
 	"net/netip"
 	"time"
 
-	"bondtun/crypto"
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // handleConn authenticates one control connection, answers its HELLO, installs the session

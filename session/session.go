@@ -9,13 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"bondtun/aqm"
-	"bondtun/crypto"
-	"bondtun/framing"
-	"bondtun/liveness"
-	"bondtun/pathstat"
-	"bondtun/reorder"
-	"bondtun/sched"
+	"github.com/bondtun/bondtun/aqm"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/liveness"
+	"github.com/bondtun/bondtun/pathstat"
+	"github.com/bondtun/bondtun/reorder"
+	"github.com/bondtun/bondtun/sched"
 )
 
 // Deliverer receives the inner packets a session releases in order: pkts[i] is one packet.

@@ -16,9 +16,9 @@ import (
 
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
-	"bondtun/crypto"
-	"bondtun/framing"
-	"bondtun/path"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/path"
 )
 
 var (

@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"time"
 
-	"bondtun/framing"
-	"bondtun/liveness"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/liveness"
 )
 
 // PathInfo is a snapshot of one path, for status output and tests.

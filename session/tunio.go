@@ -8,7 +8,7 @@ import (
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // tunWriteCap is the capacity of a TUN write buffer: room for the kernel's virtio header and

@@ -3,7 +3,7 @@ package session
 import (
 	"time"
 
-	"bondtun/framing"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // txQueue is a FIFO of packets waiting to be sent on one path: bondtun's own queue in front

@@ -6,9 +6,9 @@ import (
 	"net/netip"
 	"time"
 
-	"bondtun/liveness"
-	"bondtun/netmon"
-	"bondtun/path"
+	"github.com/bondtun/bondtun/liveness"
+	"github.com/bondtun/bondtun/netmon"
+	"github.com/bondtun/bondtun/path"
 )
 
 // startReceiver runs a receive loop on conn until conn is closed.

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"bondtun/tun"
-	"bondtun/tun/tuntest"
+	"github.com/bondtun/bondtun/tun"
+	"github.com/bondtun/bondtun/tun/tuntest"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"bondtun/tun"
+	"github.com/bondtun/bondtun/tun"
 
 	"golang.org/x/sys/unix"
 	wgtun "golang.zx2c4.com/wireguard/tun"

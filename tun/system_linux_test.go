@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"bondtun/tun"
+	"github.com/bondtun/bondtun/tun"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"

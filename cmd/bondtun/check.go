@@ -11,9 +11,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"bondtun/config"
-	"bondtun/crypto"
-	"bondtun/tun"
+	"github.com/bondtun/bondtun/config"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/tun"
 )
 
 // hostReader is the read-only part of tun.Netlink: all that `bondtun check` may use.

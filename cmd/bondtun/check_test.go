@@ -10,9 +10,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"bondtun/config"
-	"bondtun/tun"
-	"bondtun/tun/tuntest"
+	"github.com/bondtun/bondtun/config"
+	"github.com/bondtun/bondtun/tun"
+	"github.com/bondtun/bondtun/tun/tuntest"
 )
 
 // lineOf is the 1-based line of the first line of file containing s.

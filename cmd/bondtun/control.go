@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"bondtun/session"
+	"github.com/bondtun/bondtun/session"
 )
 
 // controlDir holds one unix socket per running `bondtun up`, named DEVICE-KEY.sock:

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"bondtun/config"
-	"bondtun/tun"
+	"github.com/bondtun/bondtun/config"
+	"github.com/bondtun/bondtun/tun"
 )
 
 // downWait is how long `down` waits for a running `up` to finish its teardown after the

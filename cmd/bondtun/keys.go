@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"bondtun/crypto"
+	"github.com/bondtun/bondtun/crypto"
 )
 
 func runGenkey(args []string, _ io.Reader, stdout, _ io.Writer) error {

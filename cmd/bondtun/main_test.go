@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"bondtun/config"
+	"github.com/bondtun/bondtun/config"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {

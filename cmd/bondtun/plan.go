@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 
-	"bondtun/config"
-	"bondtun/session"
-	"bondtun/tun"
+	"github.com/bondtun/bondtun/config"
+	"github.com/bondtun/bondtun/session"
+	"github.com/bondtun/bondtun/tun"
 )
 
 // hostPlan is what `up` installs and `down` removes for cfg. resolve looks up an uplink's

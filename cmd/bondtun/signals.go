@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"bondtun/config"
+	"github.com/bondtun/bondtun/config"
 )
 
 // reloadOnHangup makes SIGHUP re-read the configuration file at path, until ctx ends, and

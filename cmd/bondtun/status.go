@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"bondtun/config"
-	"bondtun/session"
+	"github.com/bondtun/bondtun/config"
+	"github.com/bondtun/bondtun/session"
 )
 
 // answer serves the control requests that need the running node (controlServer.answer

@@ -20,8 +20,8 @@ import (
 
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
-	"bondtun/crypto"
-	"bondtun/session"
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/session"
 )
 
 // useControlDir points controlDir at a fresh temporary directory for the test.

@@ -3,7 +3,7 @@ package main
 import (
 	"time"
 
-	"bondtun/session"
+	"github.com/bondtun/bondtun/session"
 )
 
 // statusSchemaVersion is the version of the status JSON (docs/STATUS.md). It changes only

@@ -12,9 +12,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"bondtun/config"
-	"bondtun/session"
-	"bondtun/tun"
+	"github.com/bondtun/bondtun/config"
+	"github.com/bondtun/bondtun/session"
+	"github.com/bondtun/bondtun/tun"
 )
 
 // parseConfigFlags parses the -c FILE and -v flags of a command; FILE may be empty.

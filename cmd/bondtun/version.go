@@ -5,7 +5,7 @@ import (
 	"io"
 	"runtime/debug"
 
-	"bondtun/session"
+	"github.com/bondtun/bondtun/session"
 )
 
 // version is stamped at build time with

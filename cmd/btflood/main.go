@@ -31,8 +31,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"bondtun/framing"
-	"bondtun/path"
+	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/path"
 )
 
 const usage = `usage:

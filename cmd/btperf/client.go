@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"bondtun/internal/perf"
+	"github.com/bondtun/bondtun/internal/perf"
 )
 
 // clientConfig is the parsed command line of "btperf client".

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"bondtun/internal/perf"
+	"github.com/bondtun/bondtun/internal/perf"
 )
 
 // startServer serves TCP tests, over MPTCP if asked, on a loopback port until the test ends.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"bondtun/internal/perf"
+	"github.com/bondtun/bondtun/internal/perf"
 )
 
 // errUsage is returned after a flag error has already been printed.

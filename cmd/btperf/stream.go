@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"bondtun/internal/perf"
+	"github.com/bondtun/bondtun/internal/perf"
 )
 
 // chunkLen is the size of one read or write on a data connection.

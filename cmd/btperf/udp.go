@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"bondtun/internal/perf"
+	"github.com/bondtun/bondtun/internal/perf"
 )
 
 const (

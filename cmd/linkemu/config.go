@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"bondtun/linkemu"
+	"github.com/bondtun/bondtun/linkemu"
 )
 
 // dirFlags holds one direction's shaping flags as typed on the command

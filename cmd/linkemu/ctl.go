@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"bondtun/linkemu"
+	"github.com/bondtun/bondtun/linkemu"
 )
 
 // The control protocol is one command per line; every reply is zero or more

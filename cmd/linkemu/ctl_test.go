@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"bondtun/linkemu"
+	"github.com/bondtun/bondtun/linkemu"
 )
 
 func TestParseCommand(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"bondtun/linkemu"
+	"github.com/bondtun/bondtun/linkemu"
 )
 
 // earlySlack is how early the writer may deliver a packet: packets due

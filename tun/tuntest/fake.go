@@ -15,7 +15,7 @@ import (
 	"slices"
 	"strings"
 
-	"bondtun/tun"
+	"github.com/bondtun/bondtun/tun"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"bondtun/tun"
+	"github.com/bondtun/bondtun/tun"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
