@@ -85,8 +85,8 @@ type ClientConfig struct {
 type Client struct {
 	cfg     ClientConfig
 	log     *slog.Logger
-	dev     wgtun.Device
-	tunw    *tunWriter
+	dev     wgtun.Device // the TUN device; nil for a message client
+	inner   Deliverer    // where released packets go: the TUN writer, or the library's connection
 	uplinks []*path.Conn
 	index   uint16
 
@@ -95,23 +95,37 @@ type Client struct {
 	current  atomic.Pointer[Session] // c.sess, for the per-datagram lookup without c.mu
 	tiers    [16]uint8               // current tier per uplink index
 	counters NodeCounters
+	messages bool // a message client (NewMessageClient)
 	wg       sync.WaitGroup
 }
 
 // NewClient opens one UDP socket per uplink. dev is the TUN device (or a fake); the client
 // reads and writes it but does not configure it.
 func NewClient(cfg ClientConfig, dev wgtun.Device) (*Client, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return buildClient(cfg, dev, newTUNWriter(dev, cfg.Logger), false)
+}
+
+// NewMessageClient is NewClient for a client without TUN (the library, package bond): what
+// the caller passes to Send are opaque messages, carried in one lane and so kept in order,
+// and what the server's side sends is handed to d.
+func NewMessageClient(cfg ClientConfig, d Deliverer) (*Client, error) {
+	return buildClient(cfg, nil, d, true)
+}
+
+func buildClient(cfg ClientConfig, dev wgtun.Device, inner Deliverer, messages bool) (*Client, error) {
 	if len(cfg.Uplinks) == 0 || len(cfg.Uplinks) > 16 {
 		return nil, fmt.Errorf("need 1 to 16 uplinks, have %d", len(cfg.Uplinks))
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev}
+	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, messages: messages}
 	for i, u := range cfg.Uplinks {
 		c.tiers[i] = u.tier()
 	}
-	c.tunw = newTUNWriter(dev, c.log)
 	for _, u := range cfg.Uplinks {
 		opts := path.ListenOptions{Device: u.Device}
 		if u.Source.IsValid() {
@@ -129,6 +143,10 @@ func NewClient(cfg ClientConfig, dev wgtun.Device) (*Client, error) {
 	c.index = binary.BigEndian.Uint16(b[:])
 	return c, nil
 }
+
+// Close closes the client's sockets. Run does it when it returns; Close is for a client
+// whose Connect failed, or that is dropped without Run.
+func (c *Client) Close() { c.closeSockets() }
 
 func (c *Client) closeSockets() {
 	c.mu.Lock()
@@ -177,6 +195,10 @@ func (c *Client) Connect(ctx context.Context) error {
 	return c.connect(ctx)
 }
 
+// ErrPeerClosed is what a message client's Run returns when the server ended the session
+// (BYE): the library's connection is over. A TUN client opens a new session instead.
+var ErrPeerClosed = errors.New("the peer closed the session")
+
 // Run moves packets until ctx is done, re-establishing the session whenever the control
 // channel breaks. Connect must have succeeded first. It closes the sockets when it returns
 // but not the TUN device, which belongs to the caller.
@@ -190,12 +212,11 @@ func (c *Client) Run(ctx context.Context) error {
 		defer close(watchDone)
 		c.watchUplinks(watchCtx)
 	}()
-	tunDone := make(chan struct{})
-	go func() {
-		defer close(tunDone)
-		routineReadTUN(c.dev, c.log, c.handleTUN)
-	}()
+	if c.dev != nil {
+		go routineReadTUN(c.dev, c.log, c.Send) // ends when the caller closes the device
+	}
 	backoff := time.Second
+	var result error
 	for {
 		s := c.Session()
 		if s != nil {
@@ -219,6 +240,10 @@ func (c *Client) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
+			if c.messages && errors.Is(err, errPeerBye) {
+				result = ErrPeerClosed
+				break
+			}
 		}
 		if err := c.connect(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -238,12 +263,13 @@ func (c *Client) Run(ctx context.Context) error {
 	<-watchDone
 	c.closeSockets()
 	c.wg.Wait()
-	_ = tunDone // the TUN reader ends when the caller closes the device
-	return nil
+	return result
 }
 
-// handleTUN sends a batch read from the TUN to the session, if there is one.
-func (c *Client) handleTUN(bufs [][]byte, sizes []int, n int) {
+// Send sends a batch of inner packets (SendBatch's form) on the current session, or counts
+// them as TxNoSession between sessions. One goroutine at a time may call it: the TUN
+// reader, or the library's writer.
+func (c *Client) Send(bufs [][]byte, sizes []int, n int) {
 	s := c.Session()
 	if s == nil {
 		c.counters.TxNoSession.Add(uint64(n))
@@ -366,7 +392,8 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 		recv:        recv,
 		allowed:     c.cfg.AllowedIPs,
 		scheduler:   c.cfg.Scheduler,
-		deliver:     c.tunw,
+		deliver:     c.inner,
+		messages:    c.messages,
 		limits:      c.cfg.limits,
 	})
 	if err != nil {

@@ -79,7 +79,7 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	}
 	s.counters.RxPackets.Add(1)
 	s.counters.RxBytes.Add(uint64(len(payload)))
-	if len(payload) > 0 && !s.isAllowed(classify.Src(payload)) { // empty: a placeholder
+	if len(payload) > 0 && !s.messages && !s.isAllowed(classify.Src(payload)) { // empty: a placeholder
 		s.rxMu.Unlock()
 		s.counters.RxNotAllowed.Add(1)
 		return rxAccepted // the path's receive counters moved

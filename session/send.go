@@ -35,10 +35,14 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 			continue
 		}
 		pkt := bufs[i][framing.PayloadOffset : framing.PayloadOffset+size]
-		flow := classify.FlowHash(pkt)
-		lane := classify.LaneOf(flow)
+		var flow uint64
+		var lane uint8
+		if !s.messages { // a message connection keeps its order: one lane
+			flow = classify.FlowHash(pkt)
+			lane = classify.LaneOf(flow)
+		}
 		small := sched.IsSmall(size)
-		resent := !small && s.isRetransmission(pkt, flow, lane)
+		resent := !small && !s.messages && s.isRetransmission(pkt, flow, lane)
 		if resent {
 			s.counters.TxInnerRetx.Add(1)
 		}

@@ -71,7 +71,8 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 	err = s.serveControl(ctx)
 	switch {
 	case ctx.Err() != nil:
-		return // Run tears every session down
+		// Run ends every session, but this one may have been installed after it looked.
+		sv.removeSession(ps, s, true)
 	case s.ctrl.Load() != c:
 		return // resumed on another connection, which serves it now
 	case errors.Is(err, errPeerBye):
@@ -120,6 +121,7 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		scheduler:   sv.cfg.Scheduler,
 		deliver:     sv.tunw,
 		isServer:    true,
+		messages:    sv.handler != nil,
 		limits:      sv.cfg.limits,
 	})
 	if err != nil {
@@ -139,6 +141,9 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 			}
 		}
 	}
+	if sv.handler != nil {
+		s.deliver = sv.handler.SessionStarted(ps.cfg.Name, s) // before any datagram can reach s
+	}
 	s.local = sv.allocIndex(s)
 	w := framing.Welcome{Version: ProtocolVersion, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
 	body, err := w.Append(nil)
@@ -150,6 +155,9 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 	if err != nil {
 		sv.sessions[s.local].CompareAndSwap(s, nil)
 		s.Close()
+		if sv.handler != nil {
+			sv.handler.SessionEnded(ps.cfg.Name, s)
+		}
 		return nil, fmt.Errorf("send WELCOME: %w", err)
 	}
 	s.start()

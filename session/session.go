@@ -36,6 +36,7 @@ type sessionParams struct {
 	scheduler   string
 	deliver     Deliverer
 	isServer    bool
+	messages    bool          // opaque messages in one lane, not IP packets (the library)
 	limits      crypto.Limits // key usage limits; zero fields: the cipher's (tests set small ones)
 }
 
@@ -44,6 +45,7 @@ type Session struct {
 	log        *slog.Logger
 	peerName   string
 	isServer   bool
+	messages   bool // opaque messages in lane 0, not IP packets: no flow lanes, no allowed_ips
 	cipherName string
 	local      uint16 // receiver index the peer puts in datagrams to us
 	remote     uint16 // receiver index we put in datagrams to the peer
@@ -143,6 +145,7 @@ func newSession(p sessionParams) (*Session, error) {
 		log:        p.log,
 		peerName:   p.peerName,
 		isServer:   p.isServer,
+		messages:   p.messages,
 		local:      p.localIndex,
 		remote:     p.remoteIndex,
 		seal:       seal,
