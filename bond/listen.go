@@ -175,7 +175,9 @@ func (h *listenerHandler) SessionEnded(peer string, s *session.Session) {
 }
 
 // sessionSender sends on one session of the listener (replaced when the peer reconnects).
-type sessionSender struct{ s atomic.Pointer[session.Session] }
+type sessionSender struct {
+	s atomic.Pointer[session.Session]
+}
 
 func (ss *sessionSender) send(bufs [][]byte, sizes []int, n int) {
 	if s := ss.s.Load(); s != nil {
