@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/signal"
 	"syscall"
 
@@ -67,8 +66,8 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		level.Set(slog.LevelDebug)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if os.Geteuid() != 0 {
-		return errors.New("must run as root (it creates a TUN device and routes)")
+	if err := requireCaps(upNeeds(cfg, currentHost())); err != nil {
+		return err
 	}
 	// SIGINT and SIGTERM end the run, which removes what it set up; SIGHUP reloads what
 	// can be reloaded and never ends it.
