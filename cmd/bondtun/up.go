@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -95,6 +96,10 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	dev, name, err := tun.Create(plan.Device, plan.MTU)
 	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			// CAP_NET_ADMIN is there (checked above): the device node's mode stops this user.
+			return fmt.Errorf("create TUN %s: %w (a user other than root needs read and write access to /dev/net/tun; udev makes it 0666)", plan.Device, err)
+		}
 		return fmt.Errorf("create TUN %s: %w", plan.Device, err)
 	}
 	plan.Device = name
