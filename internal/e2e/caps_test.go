@@ -141,6 +141,22 @@ exec setpriv --reuid=%d --regid=%d --clear-groups --no-new-privs %s %s up -c %s`
 
 	srv, cli := up(nsS, server, "+net_admin"), up(nsC, client, "+net_admin")
 	start("server", srv)
+	// Today a client's up ends if its first connect is refused: start it once the server listens.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ss, _ := exec.Command("ip", "netns", "exec", nsS, "ss", "-Hltn", "sport", "= :7350").Output()
+		if len(bytes.TrimSpace(ss)) > 0 {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatal("the server's up exited (its output follows)")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server's up does not listen on 7350 after 10 s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
+	}
 	start("client", cli)
 	// The tunnel is up once a ping through it is answered; the session needs a handshake
 	// first, so retry until a deadline.
