@@ -31,8 +31,8 @@ func runDown(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("must run as root")
+	if err := requireCaps([]capNeed{{needNetAdmin.cap, needNetAdmin.name, "to remove the device, routes and policy rules"}}); err != nil {
+		return err
 	}
 	socks, err := listControlSockets(cfg.Path)
 	if err != nil {

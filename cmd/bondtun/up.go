@@ -67,8 +67,8 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		level.Set(slog.LevelDebug)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if os.Geteuid() != 0 {
-		return errors.New("must run as root (it creates a TUN device and routes)")
+	if err := requireCaps(upNeeds(cfg, currentHost())); err != nil {
+		return err
 	}
 	// SIGINT and SIGTERM end the run, which removes what it set up; SIGHUP reloads what
 	// can be reloaded and never ends it.
@@ -96,6 +96,10 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	dev, name, err := tun.Create(plan.Device, plan.MTU)
 	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			// CAP_NET_ADMIN is there (checked above): the device node's mode stops this user.
+			return fmt.Errorf("create TUN %s: %w (a user other than root needs read and write access to /dev/net/tun; udev makes it 0666)", plan.Device, err)
+		}
 		return fmt.Errorf("create TUN %s: %w", plan.Device, err)
 	}
 	plan.Device = name
