@@ -78,14 +78,14 @@ type Config struct {
 	Uplinks    []Uplink // client only, 1..16
 	Listen     *Listen  // server only; nil on a client
 	Peers      []Peer   // client: exactly 1; server: at least 1
-	// Gateway (gateway, server only) forwards the peers' traffic on to other networks
-	// and masquerades it; nil: the server forwards nothing.
-	Gateway   *Gateway
 	Scheduler  string   // eat|drr|lowlatency; default eat
 	// TableBase (table_base) numbers the uplinks' policy routing tables (client only):
 	// uplink i without its own table gets TableBase+i. Default DefaultTableBase; 0 on a
 	// server.
 	TableBase int
+	// Gateway (gateway, server only) forwards the peers' traffic on to other networks
+	// and masquerades it; nil: the server forwards nothing.
+	Gateway *Gateway
 
 	// SecretFile is the file that holds the private key: Path for an inline
 	// private_key, else the private_key_file, resolved against Path's directory.
