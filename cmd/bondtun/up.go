@@ -125,6 +125,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		cc := clientConfig(cfg, plan)
 		cc.Logger = log
 		cc.OnUplinkChange = host.RefreshUplink
+		resolveByName(&cc, cfg, plan, log)
 		c, err := session.NewClient(cc, dev)
 		if err != nil {
 			return err
