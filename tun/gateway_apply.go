@@ -18,16 +18,31 @@ type NFT func(stdin string, args ...string) ([]byte, error)
 // ErrNoNFT: the nft tool is not installed.
 var ErrNoNFT = errors.New("the nft tool is not installed (Debian: apt-get install nftables)")
 
+// nftPath returns the nft binary: from PATH, else /usr/sbin/nft (PATH of a service may
+// lack sbin).
+func nftPath() (string, error) {
+	if bin, err := exec.LookPath("nft"); err == nil {
+		return bin, nil
+	}
+	if _, err := os.Stat("/usr/sbin/nft"); err != nil {
+		return "", ErrNoNFT
+	}
+	return "/usr/sbin/nft", nil
+}
+
+// NFTInstalled reports whether the nft tool is there.
+func NFTInstalled() bool {
+	_, err := nftPath()
+	return err == nil
+}
+
 // SystemNFT runs /usr/sbin/nft (or nft from PATH) in the calling thread's network
 // namespace.
 func SystemNFT() NFT {
 	return func(stdin string, args ...string) ([]byte, error) {
-		bin, err := exec.LookPath("nft")
+		bin, err := nftPath()
 		if err != nil {
-			if _, serr := os.Stat("/usr/sbin/nft"); serr != nil {
-				return nil, ErrNoNFT
-			}
-			bin = "/usr/sbin/nft"
+			return nil, err
 		}
 		cmd := exec.Command(bin, args...)
 		cmd.Stdin = strings.NewReader(stdin)

@@ -61,6 +61,7 @@ var checks = []func(cfg *config.Config, host checkHost) []finding{
 	checkUplinkTables,
 	checkRoutes,
 	checkRunning,
+	checkGateway,
 }
 
 // runChecks runs every check on cfg.

@@ -140,6 +140,11 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		}
 		return c.Run(ctx)
 	}
+	stopGateway, err := startGateway(cfg, name, log)
+	if err != nil {
+		return err
+	}
+	defer stopGateway()
 	sc := serverConfig(cfg)
 	sc.Logger = log
 	sv, err := session.NewServer(sc, dev)
