@@ -77,6 +77,11 @@ type ClientConfig struct {
 	// changed, before the uplink is used again, so the host's policy routing can follow
 	// (tun.Host.RefreshUplink). An error keeps the uplink down.
 	OnUplinkChange func(name string, source netip.Addr) error
+	// ResolveEndpoint, if set, is called at the start of every connect (not of a resume)
+	// and its answer replaces Endpoint: a server named by DNS name is re-resolved each
+	// time a new session is needed, so it may move. An error fails that connect like an
+	// unreachable server.
+	ResolveEndpoint func(ctx context.Context) (netip.AddrPort, error)
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 }
@@ -281,6 +286,15 @@ func (c *Client) Send(bufs [][]byte, sizes []int, n int) {
 // connect dials the server from the first uplink that works, runs the handshake and
 // installs the new session with one path per uplink × server address.
 func (c *Client) connect(ctx context.Context) error {
+	if c.cfg.ResolveEndpoint != nil {
+		ep, err := c.cfg.ResolveEndpoint(ctx)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock() // only this goroutine (Connect, then Run) reads it without c.mu
+		c.cfg.Endpoint = ep
+		c.mu.Unlock()
+	}
 	tlsCfg, err := crypto.ClientTLSConfig(c.cfg.Identity, c.cfg.ServerKey)
 	if err != nil {
 		return err

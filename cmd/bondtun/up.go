@@ -129,6 +129,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		cc := clientConfig(cfg, plan)
 		cc.Logger = log
 		cc.OnUplinkChange = host.RefreshUplink
+		resolveByName(&cc, cfg, plan, log)
 		c, err := session.NewClient(cc, dev)
 		if err != nil {
 			return err
@@ -143,6 +144,11 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		}
 		return c.Run(ctx)
 	}
+	stopGateway, err := startGateway(cfg, name, log)
+	if err != nil {
+		return err
+	}
+	defer stopGateway()
 	sc := serverConfig(cfg)
 	sc.Logger = log
 	sv, err := session.NewServer(sc, dev)
