@@ -83,6 +83,8 @@ type Config struct {
 	// uplink i without its own table gets TableBase+i. Default DefaultTableBase; 0 on a
 	// server.
 	TableBase int
+	// Metrics configures the Prometheus endpoint; nil (no metrics section): none.
+	Metrics *Metrics
 
 	// SecretFile is the file that holds the private key: Path for an inline
 	// private_key, else the private_key_file, resolved against Path's directory.

@@ -56,6 +56,9 @@ func validate(c *Config) error {
 		k.listen()
 	}
 	k.peers()
+	if c.Metrics != nil {
+		k.metrics()
+	}
 	if len(k.errs) == 0 {
 		return nil
 	}
