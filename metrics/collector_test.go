@@ -8,7 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -304,4 +306,31 @@ func TestListenBusyPort(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "metrics:") {
 		t.Errorf("error %q does not say it is the metrics endpoint", err)
 	}
+}
+
+// fakeSnapshot has one session with one path that has been heard, so that every family
+// has a sample.
+func fakeSnapshot() session.Snapshot {
+	return session.Snapshot{
+		Role: "server",
+		Node: map[string]uint64{"rx_datagrams": 1},
+		Sessions: []session.SessionSnapshot{{
+			Peer: "p", Cipher: "AES-256-GCM",
+			Counters: map[string]uint64{"tx_bytes": 1},
+			Reorder:  map[string]uint64{"late": 1},
+			Paths:    []session.PathInfo{{Name: "a→10.0.0.1:7350", Status: "up", Tier: "primary", LastHeard: time.Millisecond}},
+		}},
+	}
+}
+
+// gather collects c alone.
+func gather(t *testing.T, c *Collector) []*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
 }
