@@ -86,6 +86,8 @@ type Config struct {
 	// Gateway (gateway, server only) forwards the peers' traffic on to other networks
 	// and masquerades it; nil: the server forwards nothing.
 	Gateway *Gateway
+	// Metrics configures the Prometheus endpoint; nil (no metrics section): none.
+	Metrics *Metrics
 
 	// SecretFile is the file that holds the private key: Path for an inline
 	// private_key, else the private_key_file, resolved against Path's directory.

@@ -84,7 +84,7 @@ func TestLoadConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(files) < 4 {
-		t.Fatalf("found %d files in configs/, want at least 4", len(files))
+		t.Fatalf("found %d YAML files in configs/, want at least 4", len(files))
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -69,6 +69,9 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 			n, err := w.integer(v, field)
 			c.TableBase = n
 			return err
+		case "metrics":
+			c.Metrics = &Metrics{}
+			return w.metrics(v, field, c.Metrics)
 		}
 		return w.unknown(k, field)
 	})

@@ -14,12 +14,13 @@ import (
 // every key listed here and that docs/CONFIG.md documents exactly these keys. A new key is
 // added here, in its section's decoder and in docs/CONFIG.md.
 var knownKeys = map[string][]string{
-	"":          {"version", "private_key", "private_key_file", "log_level", "tun", "uplinks", "listen", "peers", "scheduler", "table_base", "gateway"},
+	"":          {"version", "private_key", "private_key_file", "log_level", "tun", "uplinks", "listen", "peers", "scheduler", "table_base", "gateway", "metrics"},
 	"tun":       {"name", "addresses", "mtu", "routes"},
 	"uplinks[]": {"name", "interface", "address", "gateway", "table", "tier"},
 	"listen":    {"port", "addresses"},
 	"peers[]":   {"name", "public_key", "endpoint", "allowed_ips"},
 	"gateway":   {"out", "forward", "nat"},
+	"metrics":   {"listen"},
 }
 
 // knownKey reports whether the mapping at field path field ("", "tun", "uplinks[2]", ...)

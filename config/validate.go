@@ -59,6 +59,9 @@ func validate(c *Config) error {
 	if c.Gateway != nil {
 		k.gateway()
 	}
+	if c.Metrics != nil {
+		k.metrics()
+	}
 	if len(k.errs) == 0 {
 		return nil
 	}

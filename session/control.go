@@ -487,6 +487,7 @@ func (s *Session) onLiveness(now time.Time, p *Path, tr liveness.Transition) {
 		// New traffic moves off at once (the path is not usable any more); what is in flight
 		// on it is re-sent on the other paths by the timer (resendInflight), outside p.mu.
 		p.resend = true
+		p.failovers++
 	}
 }
 

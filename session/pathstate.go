@@ -64,6 +64,7 @@ type Path struct {
 	outBufs    [][]byte      // sealed datagrams of one drain, path.MaxBatch of bufSize
 	outs       [][]byte      // views of outBufs handed to WriteBatch
 	repairs    uint64        // packets of other paths re-sent on this one
+	failovers  uint64        // times it left liveness up, its traffic moved to other paths
 	codelDrops uint64        // packets CoDel dropped from the bulk queue
 	codel      *aqm.CoDel    // drops from the bulk queue when it stands too long
 	pacer      sched.Pacer   // spreads the window's sends at the delivery rate

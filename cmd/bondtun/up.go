@@ -80,6 +80,11 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err := claimControlSockets(cfg.Path, log); err != nil {
 		return err
 	}
+	mx, err := startMetrics(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer mx.Close()
 
 	nl := tun.SystemNetlink()
 	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) { return tun.ResolveUplinkSource(nl, iface) })
@@ -135,6 +140,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 			return err
 		}
 		ctl.set(controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace})
+		mx.set(c.Snapshot)
 		dumpTraceOnSignal(ctx, ctl.info.Socket, c.WriteTrace, log)
 		if err := c.Connect(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -156,6 +162,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	ctl.set(controller{snapshot: sv.Snapshot, trace: sv.WriteTrace})
+	mx.set(sv.Snapshot)
 	dumpTraceOnSignal(ctx, ctl.info.Socket, sv.WriteTrace, log)
 	log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
 	return sv.Run(ctx)
