@@ -83,6 +83,10 @@ type ClientConfig struct {
 	// unreachable server.
 	ResolveEndpoint func(ctx context.Context) (netip.AddrPort, error)
 
+	// Network is where the sockets come from; nil: the host's (path.Host). Tests put an
+	// in-memory network here (internal/memnet).
+	Network path.Network
+
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 }
 
@@ -92,7 +96,8 @@ type Client struct {
 	log     *slog.Logger
 	dev     wgtun.Device // the TUN device; nil for a message client
 	inner   Deliverer    // where released packets go: the TUN writer, or the library's connection
-	uplinks []*path.Conn
+	net     path.Network
+	uplinks []path.Transport
 	index   uint16
 
 	mu       sync.Mutex
@@ -127,7 +132,10 @@ func buildClient(cfg ClientConfig, dev wgtun.Device, inner Deliverer, messages b
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, messages: messages}
+	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, messages: messages, net: cfg.Network}
+	if c.net == nil {
+		c.net = path.Host
+	}
 	for i, u := range cfg.Uplinks {
 		c.tiers[i] = u.tier()
 	}
@@ -136,7 +144,7 @@ func buildClient(cfg ClientConfig, dev wgtun.Device, inner Deliverer, messages b
 		if u.Source.IsValid() {
 			opts.Addr = netip.AddrPortFrom(u.Source, 0)
 		}
-		conn, err := path.Listen(opts)
+		conn, err := c.net.ListenPacket(opts)
 		if err != nil {
 			c.closeSockets()
 			return nil, fmt.Errorf("uplink %s: %w", u.Name, err)
@@ -169,7 +177,7 @@ func (c *Client) uplinkConfigs() []UplinkConfig {
 }
 
 // uplinkConn is the current socket of uplink i.
-func (c *Client) uplinkConn(i int) *path.Conn {
+func (c *Client) uplinkConn(i int) path.Transport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.uplinks[i]
@@ -311,7 +319,7 @@ func (c *Client) connect(ctx context.Context) error {
 	var lastErr error
 	for ui, u := range uplinks {
 		dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
 		if err != nil {
 			cancel()
 			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
@@ -344,7 +352,7 @@ func (c *Client) resume(ctx context.Context, s *Session) error {
 	for _, ui := range c.uplinkOrder(s, len(uplinks)) {
 		u := uplinks[ui]
 		dctx, cancel := context.WithTimeout(ctx, resumeTimeout)
-		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
 		if err != nil {
 			cancel()
 			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
@@ -428,7 +436,7 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 				tier:   tiers[ui],
 				remote: a.AddrPort,
 			}
-			p.conn.Store(c.uplinkConn(ui))
+			p.setTransport(c.uplinkConn(ui))
 			if err := s.addPath(p); err != nil {
 				ctrl.Close()
 				return err

@@ -21,8 +21,8 @@ import (
 // Lock order: Session.rxMu, then Path.mu.
 type Path struct {
 	id   uint8
-	name string                    // e.g. "cable→0" for logs and status
-	conn atomic.Pointer[path.Conn] // the socket; replaced when the uplink's address changes
+	name string                       // e.g. "cable→0" for logs and status
+	conn atomic.Pointer[transportRef] // the socket; replaced when the uplink's address changes
 	// up mirrors liveness state Up (set under mu by onLiveness), so that another path's
 	// feedback handler can ask without taking mu (followReturnPathLocked).
 	up atomic.Bool
@@ -84,6 +84,20 @@ type Path struct {
 	rxDatagram uint64
 	rxRemote   netip.AddrPort // server: a copy of remote, guarded by rxMu (written under both locks)
 }
+
+// transportRef holds a path's transport (an interface) for atomic.Pointer.
+type transportRef struct{ t path.Transport }
+
+// transport is the transport p sends on now (nil before it has one).
+func (p *Path) transport() path.Transport {
+	if r := p.conn.Load(); r != nil {
+		return r.t
+	}
+	return nil
+}
+
+// setTransport makes p send on t (a new path, or its uplink's socket replaced).
+func (p *Path) setTransport(t path.Transport) { p.conn.Store(&transportRef{t}) }
 
 // queuedLocked is the number of datagram bytes waiting in p's local queues. mu must be held.
 func (p *Path) queuedLocked() int { return p.prio.bytes + p.bulk.bytes }

@@ -30,9 +30,9 @@ const (
 // lookup and the AEAD open come first and need no lock, so a forgery with a known receiver
 // index costs one failed open and a counter, never rxMu, and its rxRejected result keeps the
 // receiver from flushing (draining the reorder buffer of) the session for it.
-func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, hdr framing.Header, pb *packetBuf) rxResult {
+func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPort, hdr framing.Header, pb *packetBuf) rxResult {
 	p := s.byID[hdr.PathID].Load()
-	if p == nil || p.conn.Load() != conn {
+	if p == nil || p.transport() != conn {
 		s.counters.RxNoPath.Add(1)
 		return rxRejected
 	}

@@ -196,7 +196,7 @@ func (s *Session) writeLocked(now time.Time, p *Path, out [][]byte, bytes uint64
 		return
 	}
 	p.live.OnSent(now)
-	sent, err := p.conn.Load().WriteBatch(out, p.remote)
+	sent, err := p.transport().WriteBatch(out, p.remote)
 	s.counters.TxPackets.Add(uint64(sent))
 	s.counters.TxBytes.Add(bytes)
 	if err != nil {
@@ -339,7 +339,7 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 	p.stats.OnSent(now, pn, len(p.out[0]))
 	p.rememberLocked(pn, nil, now)
 	p.live.OnSent(now)
-	if _, err := p.conn.Load().WriteBatch(p.out[:], dst); err != nil {
+	if _, err := p.transport().WriteBatch(p.out[:], dst); err != nil {
 		p.sendErrs++
 		s.log.Debug("control send failed", "path", p.name, "err", err)
 		if dst == p.remote {

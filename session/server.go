@@ -38,6 +38,8 @@ type ServerConfig struct {
 	Peers     []PeerConfig
 	Scheduler string
 	Logger    *slog.Logger
+	// Network is where the sockets come from; nil: the host's (path.Host).
+	Network path.Network
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 }
@@ -61,7 +63,8 @@ type Server struct {
 	handler SessionHandler // a message server's sessions' Deliverers, without one
 	tlsCfg  *tls.Config
 	lns     []net.Listener
-	conns   []*path.Conn // by address id
+	net     path.Network
+	conns   []path.Transport // by address id
 	byKey   map[crypto.PublicKey]*peerState
 	routes  []route    // longest prefix first
 	admit   *admission // which TCP connections get a TLS handshake
@@ -119,7 +122,10 @@ func newServer(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Addresses) > 16 {
 		return nil, fmt.Errorf("at most 16 listen addresses, have %d", len(cfg.Addresses))
 	}
-	sv := &Server{cfg: cfg, log: cfg.Logger, byKey: map[crypto.PublicKey]*peerState{}}
+	sv := &Server{cfg: cfg, log: cfg.Logger, byKey: map[crypto.PublicKey]*peerState{}, net: cfg.Network}
+	if sv.net == nil {
+		sv.net = path.Host
+	}
 	sv.admit = newAdmission(defaultAdmit, &sv.counters)
 	for _, pc := range cfg.Peers {
 		ps := &peerState{cfg: pc}
@@ -145,11 +151,7 @@ func newServer(cfg ServerConfig) (*Server, error) {
 	}
 	for _, a := range addrs {
 		ap := netip.AddrPortFrom(a, uint16(cfg.Port))
-		host := ap.String()
-		if !a.IsValid() {
-			host = fmt.Sprintf(":%d", cfg.Port)
-		}
-		ln, err := net.Listen("tcp", host)
+		ln, err := sv.net.ListenTCP(ap)
 		if err != nil {
 			sv.closeAll()
 			return nil, fmt.Errorf("control listener: %w", err)
@@ -164,7 +166,7 @@ func newServer(cfg ServerConfig) (*Server, error) {
 		if !a.IsValid() {
 			opts.Addr = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(cfg.Port))
 		}
-		conn, err := path.Listen(opts)
+		conn, err := sv.net.ListenPacket(opts)
 		if err != nil {
 			sv.closeAll()
 			return nil, err

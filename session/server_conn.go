@@ -135,7 +135,7 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 				id:   u.ID<<4 | a.ID,
 				name: fmt.Sprintf("%s→%s", printable([]byte(u.Name)), a.AddrPort),
 			}
-			p.conn.Store(sv.conns[i])
+			p.setTransport(sv.conns[i])
 			if err := s.addPath(p); err != nil {
 				return nil, fmt.Errorf("bad HELLO: %w", err)
 			}

@@ -315,7 +315,7 @@ func TestReplayedDatagramDropped(t *testing.T) {
 	s.sendControlLocked(time.Now(), p, frames[:0])
 	dgram := append([]byte(nil), p.out[0]...)
 	p.mu.Unlock()
-	if _, err := p.conn.Load().WriteBatch([][]byte{dgram}, p.remote); err != nil {
+	if _, err := p.transport().WriteBatch([][]byte{dgram}, p.remote); err != nil {
 		t.Fatal(err)
 	}
 	srv := tp.server.Sessions()[0]
