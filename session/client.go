@@ -79,6 +79,7 @@ type ClientConfig struct {
 	OnUplinkChange func(name string, source netip.Addr) error
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
+	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
 }
 
 // Client is the client side: it keeps one session with the server over all its uplinks.
@@ -261,6 +262,7 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	hello := &framing.Hello{
 		Version:       ProtocolVersion,
+		Caps:          framing.CapKeyUpdate,
 		Ciphers:       cipherIDs(crypto.PreferredCiphers()),
 		ReceiverIndex: c.index,
 	}
@@ -368,6 +370,9 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 		scheduler:   c.cfg.Scheduler,
 		deliver:     c.tunw,
 		limits:      c.cfg.limits,
+		keyUpdate:   w.Caps&framing.CapKeyUpdate != 0,
+		exporter:    exporterOf(ctrl),
+		rekey:       c.cfg.rekey,
 	})
 	if err != nil {
 		ctrl.Close()

@@ -37,13 +37,24 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 		return rxRejected
 	}
 	b := pb.data[:pb.n]
-	plain, err := s.open.Open(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:], b[:framing.HeaderLen], hdr.PathID, hdr.PacketNumber)
+	// The key phase picks the key, without a lock (rekey.go); only an authenticated
+	// datagram may then change which keys are current.
+	g := s.keys.cur.Load()
+	key, which := g.openFor(hdr.KeyPhase, now.UnixNano())
+	if key == nil {
+		s.counters.RxAuthFail.Add(1) // the other phase, and the peer cannot update keys
+		return rxRejected
+	}
+	plain, err := key.Open(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:], b[:framing.HeaderLen], hdr.PathID, hdr.PacketNumber)
 	if err != nil {
 		s.counters.RxAuthFail.Add(1)
 		if errors.Is(err, crypto.ErrIntegrityLimit) {
 			s.keysUsedUp(err)
 		}
 		return rxRejected
+	}
+	if which != keyCur || (!g.heard && s.keys.enabled) {
+		s.onKeyOpened(now, g, which)
 	}
 	inner, err := framing.ParseInnerHeader(plain)
 	if err != nil {

@@ -40,6 +40,7 @@ type ServerConfig struct {
 	Logger    *slog.Logger
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
+	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
 }
 
 type peerState struct {
