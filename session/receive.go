@@ -36,16 +36,9 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 		s.counters.RxNoPath.Add(1)
 		return rxRejected
 	}
-	b := pb.data[:pb.n]
 	// The key phase picks the key, without a lock (rekey.go); only an authenticated
 	// datagram may then change which keys are current.
-	g := s.keys.cur.Load()
-	key, which := g.openFor(hdr.KeyPhase, now.UnixNano())
-	if key == nil {
-		s.counters.RxAuthFail.Add(1) // the other phase, and the peer cannot update keys
-		return rxRejected
-	}
-	plain, err := key.Open(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:], b[:framing.HeaderLen], hdr.PathID, hdr.PacketNumber)
+	plain, g, which, err := s.openDatagram(now, hdr, pb.data[:pb.n])
 	if err != nil {
 		s.counters.RxAuthFail.Add(1)
 		if errors.Is(err, crypto.ErrIntegrityLimit) {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
 )
 
 // Key update (docs/PROTOCOL.md §1 "Key update", docs/DECISIONS.md): QUIC's design (RFC
@@ -57,6 +59,37 @@ func (g *keyGen) openFor(phase bool, now int64) (*crypto.AEAD, int) {
 		return g.prevOpen, keyPrev
 	}
 	return g.nextOpen, keyNext
+}
+
+// openDatagram opens the datagram b (header hdr) in place with the key its phase picks in
+// the current generation, which it returns with the key used. It takes no lock.
+//
+// The other phase during the overlap is the previous generation's, unless the peer already
+// started the next update, which it may if its estimate of the overlap is shorter than
+// ours (another path's SRTT): a datagram that does not open with the previous key is then
+// tried with the next one. A failed open in place destroys the ciphertext, so that case
+// keeps a copy; it happens only in the overlap after an update.
+func (s *Session) openDatagram(now time.Time, hdr framing.Header, b []byte) ([]byte, *keyGen, int, error) {
+	g := s.keys.cur.Load()
+	key, which := g.openFor(hdr.KeyPhase, now.UnixNano())
+	if key == nil {
+		return nil, g, which, crypto.ErrOpen // the other phase, and the peer cannot update keys
+	}
+	ct, aad := b[framing.HeaderLen:], b[:framing.HeaderLen]
+	if which != keyPrev || g.nextOpen == nil {
+		plain, err := key.Open(ct[:0], ct, aad, hdr.PathID, hdr.PacketNumber)
+		return plain, g, which, err
+	}
+	save := getBuf()
+	n := copy(save.data[:], ct)
+	plain, err := key.Open(ct[:0], ct, aad, hdr.PathID, hdr.PacketNumber)
+	if err != nil && !errors.Is(err, crypto.ErrIntegrityLimit) {
+		copy(ct, save.data[:n])
+		plain, err = g.nextOpen.Open(ct[:0], ct, aad, hdr.PathID, hdr.PacketNumber)
+		which = keyNext
+	}
+	putBuf(save)
+	return plain, g, which, err
 }
 
 // rekeyConfig holds what tests (and the debug knob) change of the key update policy.
