@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -275,4 +276,76 @@ func TestNoKeyUpdateWithoutCapability(t *testing.T) {
 	if s.keys.cur.Load() != g {
 		t.Fatal("the timer changed the keys")
 	}
+}
+
+// fakeExporter is a deterministic TLS exporter for sessions without a handshake.
+func fakeExporter(label string, _ []byte, n int) ([]byte, error) {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = label[i%len(label)] + byte(i)
+	}
+	return b, nil
+}
+
+// TestKeyPhaseForgeriesChangeNothing: forged datagrams of either phase, before an update,
+// during the overlap (where the other phase costs two opens) and after it, are counted,
+// change no key state, and allocate nothing.
+func TestKeyPhaseForgeriesChangeNothing(t *testing.T) {
+	s, err := newSession(sessionParams{
+		log: bareSession(t).log, peerName: "test", cipher: crypto.CipherChaCha20Poly1305, scheduler: "eat",
+		isServer: true, keyUpdate: true, exporter: fakeExporter,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.local, s.remote = 0x1234, 0x1234
+	p := &Path{id: 0x10, name: "test", remote: netip.MustParseAddrPort("192.0.2.1:7350")}
+	if err := s.addPath(p); err != nil {
+		t.Fatal(err)
+	}
+	s.deliver = discard{}
+	r := &receiver{lookup: func(uint16) *Session { return s }, nc: &NodeCounters{}}
+	forged := make([]byte, 200)
+	hdr := framing.Header{Type: framing.TypeData, PathID: p.id, Receiver: s.local, PacketNumber: 7}
+	from := netip.MustParseAddrPort("192.0.2.1:7350")
+	pb := getBuf()
+	defer putBuf(pb)
+	try := func(stage string) {
+		t.Helper()
+		g := s.keys.cur.Load()
+		for _, phase := range []bool{false, true} {
+			hdr.KeyPhase = phase
+			hdr.Put(forged)
+			fails := s.counters.RxAuthFail.Load()
+			run := func() {
+				pb.n = copy(pb.data[:], forged)
+				if r.handle(time.Now(), pb, from) {
+					t.Fatal("a forged datagram was kept")
+				}
+			}
+			if raceEnabled {
+				run()
+			} else if allocs := testing.AllocsPerRun(100, run); allocs != 0 {
+				t.Errorf("%s, phase %v: %.1f allocations per datagram", stage, phase, allocs)
+			}
+			if s.keys.cur.Load() != g || s.counters.RxAuthFail.Load() == fails {
+				t.Fatalf("%s, phase %v: keys changed or the forgery was not counted", stage, phase)
+			}
+		}
+	}
+	try("generation 0")
+	s.keys.mu.Lock()
+	if err := s.keys.switchLocked(time.Now(), s.keys.cur.Load(), true); err != nil {
+		t.Fatal(err)
+	}
+	s.keys.mu.Unlock()
+	if g := s.keys.cur.Load(); g.prevOpen == nil || time.Now().UnixNano() >= g.prevUntil {
+		t.Fatal("not in the overlap")
+	}
+	try("overlap")
+	s.tickKeys(time.Now().Add(time.Hour)) // ends the overlap
+	if s.keys.cur.Load().prevOpen != nil {
+		t.Fatal("the previous key outlived its overlap")
+	}
+	try("after the overlap")
 }
