@@ -164,6 +164,9 @@ func (ks *keyState) init(p sessionParams) error {
 		ks.interval = rekeyInterval
 		if d := debugRekeyInterval(); d > 0 {
 			ks.interval = d
+			if p.log != nil {
+				p.log.Warn("debug: BONDTUN_DEBUG_REKEY_INTERVAL sets the key update interval", "interval", d)
+			}
 		}
 	}
 	ks.floor = p.rekey.overlapFloor
