@@ -282,7 +282,11 @@ func (s *Session) noteKeyAckedLocked(now time.Time, q *Path, highest uint64) {
 
 // tickKeys is the timer's key update check: it keeps the overlap up to date, ends the
 // previous key's overlap, and starts an update when the current keys are old or have
-// sealed rekeyPackets datagrams, as soon as the last update is confirmed.
+// sealed rekeyPackets datagrams, as soon as the last update is confirmed. It is correct
+// however often it runs (the receive path picks keys by the time itself): running late only
+// delays an update, or the dropping of a previous key, by as much.
+//
+// It runs on the timer goroutine only.
 func (s *Session) tickKeys(now time.Time) {
 	ks := &s.keys
 	if !ks.enabled {
@@ -326,6 +330,14 @@ func (s *Session) keyOverlap() time.Duration {
 		p.mu.Unlock()
 	}
 	return min(max(3*srtt, s.keys.floor), rekeyOverlapMax)
+}
+
+// wipe clears the update secrets when the session closes.
+func (ks *keyState) wipe() {
+	ks.mu.Lock()
+	ks.sendSecret.Wipe()
+	ks.recvSecret.Wipe()
+	ks.mu.Unlock()
 }
 
 // exporterOf is the TLS exporter of a control connection.

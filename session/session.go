@@ -213,6 +213,7 @@ func (s *Session) Close() {
 	}
 	close(s.done)
 	s.wg.Wait()
+	s.keys.wipe()
 	s.rxMu.Lock()
 	s.released = s.reorder.Drain(time.Now().Add(time.Hour), s.released[:0])
 	for _, b := range s.released {
