@@ -88,6 +88,7 @@ type ClientConfig struct {
 	Network path.Network
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
+	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
 }
 
 // Client is the client side: it keeps one session with the server over all its uplinks.
@@ -309,6 +310,7 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	hello := &framing.Hello{
 		Version:       ProtocolVersion,
+		Caps:          framing.CapKeyUpdate,
 		Ciphers:       cipherIDs(crypto.PreferredCiphers()),
 		ReceiverIndex: c.index,
 	}
@@ -417,6 +419,9 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 		deliver:     c.inner,
 		messages:    c.messages,
 		limits:      c.cfg.limits,
+		keyUpdate:   w.Caps&framing.CapKeyUpdate != 0,
+		exporter:    exporterOf(ctrl),
+		rekey:       c.cfg.rekey,
 	})
 	if err != nil {
 		ctrl.Close()

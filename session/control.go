@@ -122,6 +122,7 @@ func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
 	}
 	s.followReturnPathLocked(q, via.id, rtt)
 	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt, framing.DurationOf16(fb.Delay))
+	s.noteKeyAckedLocked(now, q, fb.HighestPN)
 	if fb.HighestPN > q.ackedPN || q.ackedPN == 0 {
 		q.ackedPN = fb.HighestPN
 		s.onLiveness(now, q, q.live.OnHeard(now, rtt))
@@ -215,6 +216,7 @@ func (s *Session) routineTimers() {
 			s.probePaths(now)
 			s.resendInflight(now)
 			s.serviceQueues(now)
+			s.tickKeys(now)
 			if s.sendsTiers && now.Sub(lastTiers) >= tierInterval {
 				s.sendTiers(now)
 				lastTiers = now

@@ -27,14 +27,17 @@ type Path struct {
 	// feedback handler can ask without taking mu (followReturnPathLocked).
 	up atomic.Bool
 
-	mu      sync.Mutex // guards the fields below
-	remote  netip.AddrPort
-	pn      uint64 // next packet number to send
-	stats   *pathstat.Stats
-	tier    uint8          // framing.TierPrimary, TierBackup or TierDisabled
-	live    *liveness.Path // validating, up, suspect, dead, rejoining or down
-	downErr time.Time      // when a socket error took the path down (zero: not so)
-	probeID uint32         // outstanding probe
+	mu     sync.Mutex // guards the fields below
+	remote netip.AddrPort
+	pn     uint64 // next packet number to send
+	// The key generation of the last datagram sealed on the path, and the packet number
+	// of its first datagram here (rekey.go); packet numbers go on across generations.
+	txGen, genFirstPN uint64
+	stats             *pathstat.Stats
+	tier              uint8          // framing.TierPrimary, TierBackup or TierDisabled
+	live              *liveness.Path // validating, up, suspect, dead, rejoining or down
+	downErr           time.Time      // when a socket error took the path down (zero: not so)
+	probeID           uint32         // outstanding probe
 	// Server: a new source address being validated before it becomes remote (migrate.go).
 	cand      netip.AddrPort // zero: none
 	candData  [framing.PathDataLen]byte

@@ -36,14 +36,18 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 		s.counters.RxNoPath.Add(1)
 		return rxRejected
 	}
-	b := pb.data[:pb.n]
-	plain, err := s.open.Open(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:], b[:framing.HeaderLen], hdr.PathID, hdr.PacketNumber)
+	// The key phase picks the key, without a lock (rekey.go); only an authenticated
+	// datagram may then change which keys are current.
+	plain, g, which, err := s.openDatagram(now, hdr, pb.data[:pb.n])
 	if err != nil {
 		s.counters.RxAuthFail.Add(1)
 		if errors.Is(err, crypto.ErrIntegrityLimit) {
 			s.keysUsedUp(err)
 		}
 		return rxRejected
+	}
+	if which != keyCur || (!g.heard && s.keys.enabled) {
+		s.onKeyOpened(now, g, which)
 	}
 	inner, err := framing.ParseInnerHeader(plain)
 	if err != nil {

@@ -351,7 +351,7 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 
 // sealLocked builds one datagram of type t in out: the header with p's next packet
 // number, then plain (the inner header and payload, which may already sit at
-// out[HeaderLen:]) sealed. It returns the datagram and its packet number. When p's packet
+// out[HeaderLen:]) sealed with the current key generation (rekey.go). It returns the datagram and its packet number. When p's packet
 // numbers or the key's confidentiality limit are used up it returns the error, uses no
 // packet number and sends nothing, and the session ends (keysUsedUp): no panic, however
 // long the session lived. p.mu must be held.
@@ -361,12 +361,16 @@ func (s *Session) sealLocked(p *Path, t framing.MsgType, out, plain []byte) ([]b
 		return nil, 0, crypto.ErrPacketNumberExhausted
 	}
 	pn := p.pn
-	hdr := framing.Header{Type: t, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
+	g := s.keys.cur.Load()
+	hdr := framing.Header{Type: t, KeyPhase: g.phase, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
 	hdr.Put(out)
-	sealed, err := s.seal.Seal(out[framing.HeaderLen:framing.HeaderLen], plain, out[:framing.HeaderLen], p.id, pn)
+	sealed, err := g.seal.Seal(out[framing.HeaderLen:framing.HeaderLen], plain, out[:framing.HeaderLen], p.id, pn)
 	if err != nil {
 		s.keysUsedUp(err)
 		return nil, 0, err
+	}
+	if g.gen != p.txGen {
+		p.txGen, p.genFirstPN = g.gen, pn // a FEEDBACK covering pn confirms the generation
 	}
 	p.pn++
 	return out[:framing.HeaderLen+len(sealed)], pn, nil

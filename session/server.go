@@ -42,6 +42,7 @@ type ServerConfig struct {
 	Network path.Network
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
+	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
 }
 
 type peerState struct {

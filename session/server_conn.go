@@ -123,6 +123,9 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		isServer:    true,
 		messages:    sv.handler != nil,
 		limits:      sv.cfg.limits,
+		keyUpdate:   h.Caps&framing.CapKeyUpdate != 0,
+		exporter:    exporterOf(c),
+		rekey:       sv.cfg.rekey,
 	})
 	if err != nil {
 		return nil, err
@@ -145,7 +148,7 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		s.deliver = sv.handler.SessionStarted(ps.cfg.Name, s) // before any datagram can reach s
 	}
 	s.local = sv.allocIndex(s)
-	w := framing.Welcome{Version: ProtocolVersion, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
+	w := framing.Welcome{Version: ProtocolVersion, Caps: h.Caps & framing.CapKeyUpdate, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
 	body, err := w.Append(nil)
 	if err == nil {
 		c.SetWriteDeadline(time.Now().Add(handshakeTimeout))
