@@ -30,8 +30,11 @@ type lane[T any] struct {
 func (b *Buffer[T]) insert(t int64, id uint8, seq uint64, sent int64, item T) bool {
 	ln := &b.lanes[id]
 	if !ln.started {
-		// The first packet of a lane starts it: no waiting for seq 0.
+		// The first packet of a lane starts it (at 0, or at its own sequence).
 		ln.started, ln.next = true, seq
+		if b.cfg.StartAtZero {
+			ln.next = 0
+		}
 	}
 	switch {
 	case seq < ln.next:

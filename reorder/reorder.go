@@ -45,6 +45,11 @@ type Config struct {
 	// MinHold and MaxHold clamp the adaptive hold. Defaults 2 ms and
 	// 500 ms; MinHold is lowered to MaxHold if it is larger.
 	MinHold, MaxHold time.Duration
+	// StartAtZero says every lane's first sequence is 0, as in a bondtun session: a lane
+	// whose first packet to arrive is a later one (its first packets took a slower path)
+	// waits for the earlier ones as for any gap. Without it a lane starts at whatever
+	// comes first, and earlier packets arriving after it are late.
+	StartAtZero bool
 }
 
 func (c Config) withDefaults() Config {

@@ -153,6 +153,9 @@ func newSession(p sessionParams) (*Session, error) {
 		reorder: reorder.New[*packetBuf](reorder.Config{
 			MaxPackets: reorderMaxPackets,
 			MaxHold:    reorderMaxHold,
+			// Lane sequences start at 0 in every session (laneSeq): the first packets of a
+			// lane that took the slower path are waited for, not dropped as late.
+			StartAtZero: true,
 		}),
 		rxBase:   now,
 		released: make([]*packetBuf, 0, reorderMaxPackets),

@@ -9,12 +9,13 @@
 //
 // The listener prints, when the sender is done:
 //
-//	LIBRARY paths=2 messages=47935 bytes=67108864 lost=0 reordered=0 mbps=812.4 shares=0.52,0.48
+//	LIBRARY paths=2 messages=47935 bytes=67108864 lost=0 reordered=0 reader_dropped=0 mbps=812.4 shares=0.52,0.48
 //
 // paths: the paths that carried at least 1 % of the datagrams; lost: messages never
-// delivered (from the gaps in their numbers); reordered: messages delivered out of order
-// or twice (always 0: the connection keeps the order); shares: each path's part of the
-// received datagrams.
+// delivered (from the gaps in their numbers), reader_dropped of them because this reader
+// fell ReceiveQueue messages behind; reordered: messages delivered out of order or twice
+// (always 0: the connection keeps the order); shares: each path's part of the received
+// datagrams.
 package main
 
 import (
@@ -191,8 +192,8 @@ func receive(c *bond.Conn) error {
 	if d := last.Sub(first).Seconds(); d > 0 {
 		mbps = float64(bytes) * 8 / d / 1e6
 	}
-	fmt.Printf("LIBRARY paths=%d messages=%d bytes=%d lost=%d reordered=%d mbps=%.1f shares=%s\n",
-		used, n, bytes, next-min(next, n-reordered), reordered, mbps, strings.Join(shares, ","))
+	fmt.Printf("LIBRARY paths=%d messages=%d bytes=%d lost=%d reordered=%d reader_dropped=%d mbps=%.1f shares=%s\n",
+		used, n, bytes, next-min(next, n-reordered), reordered, c.Stats().Dropped, mbps, strings.Join(shares, ","))
 	return nil
 }
 
