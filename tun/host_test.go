@@ -519,7 +519,7 @@ func TestHostUplinksNotReady(t *testing.T) {
 		Routes: []netip.Prefix{pfx("0.0.0.0/0")},
 		Uplinks: []tun.UplinkRoute{
 			{Name: "cable", Interface: "up0", Source: ip("10.100.1.2"), Gateway: ip("10.100.1.1"), Table: 7350},
-			{Name: "dsl", Interface: "up1", Gateway: ip("10.100.2.1"), Table: 7351},                         // no address yet
+			{Name: "dsl", Interface: "up1", Gateway: ip("10.100.2.1"), Table: 7351},                           // no address yet
 			{Name: "lte", Interface: "up9", Source: ip("10.100.3.2"), Gateway: ip("10.100.3.1"), Table: 7352}, // no interface yet
 			{Name: "sat", Interface: "up2", Source: ip("10.100.4.2"), Gateway: ip("10.100.4.1"), Table: 7353}, // down
 		},
