@@ -388,6 +388,10 @@ func (c *Client) resumeRetrying(ctx context.Context, s *Session, bo *backoff, sl
 // sleepOrWake waits d, until ctx is done, or until an uplink comes up (wakeUp), and reports
 // whether it was not cut short by ctx.
 func (c *Client) sleepOrWake(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-c.wake: // an uplink that came up before this wait, while a session ran
+	default:
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
