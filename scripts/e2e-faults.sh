@@ -7,6 +7,8 @@
 #   - the DSL link appears (its emulator starts, creating up1): it joins, and a download
 #     through the tunnel is carried by both uplinks;
 #   - the server restarts under the running client: traffic resumes, the client never exits;
+#   - whole-host mode with tun.while_down: direct: the tunnel's default routes are there
+#     only while a session is;
 #   - a client whose config pins another server key ends at once, saying so, and leaves
 #     nothing behind.
 # BIN (default ./bin) must hold bondtun, linkemu and btperf. Prints "FAULTS key=value"
@@ -35,7 +37,10 @@ TB_DIR=$WORK LINKEMU=$BIN/linkemu TB_DEFER_DSL=1
 tb_setup "$SFX" 2>"$WORK/testbed.log" || fail "testbed setup"
 C="ip netns exec $TB_NS_C"
 S="ip netns exec $TB_NS_S"
-cp configs/client.yaml "$WORK/client.yaml"
+# A whole-host client (default route into the tunnel) that routes directly while the
+# tunnel is down (tun.while_down: direct): the default route's halves come and go.
+sed 's|^  mtu: 0 .*|  mtu: 0\n  routes: [0.0.0.0/0]\n  while_down: direct|' configs/client.yaml >"$WORK/client.yaml"
+grep -q 'while_down: direct' "$WORK/client.yaml" || fail "client config: no while_down"
 chmod 600 "$WORK/client.yaml" configs/server.yaml
 $C ip link show up1 >/dev/null 2>&1 && fail "up1 exists before the DSL link was added"
 
@@ -69,11 +74,15 @@ grep -q 'no session; retrying' "$WORK/client.log" || fail "the client does not s
 grep -q 'uplink not ready' "$WORK/client.log" || fail "the client does not say the DSL uplink is not ready"
 $C ip link show bt0 >/dev/null || fail "no tunnel device while waiting"
 echo "FAULTS waits_without_server=yes"
+# default_via_tunnel: the default route's halves go into bt0.
+default_via_tunnel() { $C ip route show 0.0.0.0/1 | grep -q 'dev bt0'; }
+default_via_tunnel && fail "while_down: direct, but the default route goes into the tunnel before any session"
 
 start_server
 t0=$(date +%s%N)
 wait_tunnel 10 || fail "the tunnel did not come up after the server started"
 echo "FAULTS server_late=yes server_late_ms=$((($(date +%s%N) - t0) / 1000000))"
+default_via_tunnel || fail "session up, but the default route does not go into the tunnel"
 
 $S "$BIN/btperf" server -l 0.0.0.0:5201 >"$WORK/btperf.log" 2>&1 &
 PIDS+=($!)
@@ -97,13 +106,19 @@ $C ip rule show | grep -q 'from 10.100.2.2 lookup 7351' || fail "no policy rule 
 
 # The server restarts under the running client.
 tb_stop "$SERVER"
-sleep 1
+for ((i = 0; i < 30; i++)); do
+	default_via_tunnel || break
+	sleep 0.1
+done
+default_via_tunnel && fail "the server is down, but the default route still goes into the tunnel (while_down: direct)"
+echo "FAULTS direct_while_down=yes"
 alive "with the server stopped"
 start_server
 t0=$(date +%s%N)
 wait_tunnel 10 || fail "traffic did not resume after the server restarted"
 alive "after the server restarted"
 echo "FAULTS server_restart=yes resume_ms=$((($(date +%s%N) - t0) / 1000000))"
+default_via_tunnel || fail "the session is back, but not the default route into the tunnel"
 
 tb_stop "$CLIENT"
 left=$($C ip rule show | grep -E 'proto (183|0xb7)' || true)

@@ -12,7 +12,8 @@ import (
 // uplink exists and before the server listens keeps running, and both join later without
 // a restart, traffic flowing over both uplinks; the server restarted under the running
 // client, traffic resumes without the client exiting; a wrong server key ends `up` at
-// once with an error naming the key problem, leaving nothing behind.
+// once with an error naming the key problem, leaving nothing behind; in whole-host mode with
+// tun.while_down: direct, the default routes into the tunnel are there only with a session.
 func TestFaultsOverEmulatedLinks(t *testing.T) {
 	requireRootAndTools(t)
 	if testing.Short() {
@@ -48,7 +49,7 @@ func TestFaultsOverEmulatedLinks(t *testing.T) {
 	if !strings.Contains(string(out), "FAULTS PASS") {
 		t.Fatal("scripts/e2e-faults.sh did not report PASS")
 	}
-	for _, k := range []string{"waits_without_server", "server_late", "dsl_late", "server_restart", "wrong_key_ends"} {
+	for _, k := range []string{"waits_without_server", "server_late", "dsl_late", "server_restart", "direct_while_down", "wrong_key_ends"} {
 		if got[k] != "yes" {
 			t.Errorf("%s = %q, want yes", k, got[k])
 		}
