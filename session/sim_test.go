@@ -76,20 +76,28 @@ type simNode struct {
 	ctrl   *ctrlConn // its control channel then
 }
 
-// simLinks sets both directions of the links between A and S and between B and S.
-func simLinks(n *memnet.Network, a, b memnet.LinkConfig) {
-	n.SetLink(simA, simS, a)
-	n.SetLink(simS, simA, a)
-	n.SetLink(simB, simS, b)
-	n.SetLink(simS, simB, b)
-}
+// simUplink is the client's address on uplink i: 10.0.i+1.2 (simA, simB, …).
+func simUplink(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i + 1), 2}) }
 
-// newSim starts both ends on links a and b and waits until the client has a session whose
-// paths are both usable. It must run inside a synctest bubble.
+// newSim starts both ends on links a (uplink A) and b (uplink B), each the same both ways,
+// and waits until the client has a session whose paths are both usable. It must run inside
+// a synctest bubble.
 func newSim(t *testing.T, seed uint64, a, b memnet.LinkConfig) *simNode {
 	t.Helper()
+	return newSimN(t, seed, []memnet.LinkConfig{a, b}, []memnet.LinkConfig{a, b})
+}
+
+// newSimN is newSim with one uplink per entry of up (client to server) and down (server to
+// client).
+func newSimN(t *testing.T, seed uint64, up, down []memnet.LinkConfig) *simNode {
+	t.Helper()
 	n := memnet.New(seed)
-	simLinks(n, a, b)
+	var uplinks []UplinkConfig
+	for i := range up {
+		n.SetLink(simUplink(i), simS, up[i])
+		n.SetLink(simS, simUplink(i), down[i])
+		uplinks = append(uplinks, UplinkConfig{Name: string(rune('a' + i)), Source: simUplink(i)})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sn := &simNode{t: t, net: n, rec: &simRecorder{}, cancel: cancel}
 	serverKey, clientKey := newKey(t), newKey(t)
@@ -114,7 +122,7 @@ func newSim(t *testing.T, seed uint64, a, b memnet.LinkConfig) *simNode {
 		ServerName: "server",
 		ServerKey:  serverKey.Public(),
 		Endpoint:   netip.AddrPortFrom(simS, 7350),
-		Uplinks:    []UplinkConfig{{Name: "a", Source: simA}, {Name: "b", Source: simB}},
+		Uplinks:    uplinks,
 		Network:    n,
 	}, &simRecorder{})
 	if err != nil {
@@ -131,11 +139,11 @@ func newSim(t *testing.T, seed uint64, a, b memnet.LinkConfig) *simNode {
 	}()
 	for range 100 {
 		time.Sleep(10 * time.Millisecond)
-		if s := cl.Session(); s != nil && s.usablePaths() == 2 {
+		if s := cl.Session(); s != nil && s.usablePaths() == len(up) {
 			break
 		}
 	}
-	if s := cl.Session(); s == nil || s.usablePaths() != 2 {
+	if s := cl.Session(); s == nil || s.usablePaths() != len(up) {
 		t.Fatal("the paths did not come up in 1 s")
 	}
 	sn.start = time.Now()
