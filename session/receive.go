@@ -120,6 +120,7 @@ func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime 
 	p.rxPackets++
 	p.rxBytes += uint64(size)
 	p.rxDirty = true
+	s.rxPending = true
 	if p.lastRecv.IsZero() {
 		p.rxGap = busyGap
 	} else {
@@ -161,11 +162,17 @@ func (s *Session) flush(now time.Time) {
 		b = s.nackFramesLocked(frames[:0])
 		b = s.feedbackFramesLocked(now, b)
 	}
+	// Arrivals to report, or packets held for reordering: the timer must run within a tick.
+	wake := s.rxPending || s.reorder.Len() > 0
+	s.rxPending = false
 	s.rxMu.Unlock()
 	if len(b) > 0 {
 		if p := s.bestPath(now); p != nil {
 			s.sendControl(now, p, b)
 		}
+	}
+	if wake {
+		s.wakeTimer(now)
 	}
 }
 

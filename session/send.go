@@ -86,6 +86,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		p.mu.Unlock()
 		s.pending[k] = s.pending[k][:0]
 	}
+	s.wakeTimer(now) // queued packets, and the sent ones' deadlines: within a tick
 }
 
 // isRetransmission reports whether pkt is an inner TCP segment that re-sends data its flow
