@@ -64,7 +64,13 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	}
 	s.lastAuth.Store(now.UnixNano())
 	newest := !p.rxAny || hdr.PacketNumber > p.rxHighest
+	dirty, pending := p.rxDirty, s.rxPending
 	s.noteArrivalLocked(now, p, hdr.PacketNumber, inner.SendTime, pb.n)
+	if hdr.Type == framing.TypeControl && !elicitsFeedback(payload) {
+		// Counted, and reported with the next FEEDBACK, but it asks for none: two idle
+		// peers would otherwise report each other's reports forever.
+		p.rxDirty, s.rxPending = dirty, pending
+	}
 	if s.isServer && from != p.rxRemote {
 		// Not from the path's address: its first address, or a new one to validate
 		// (migrate.go). The common case, from the path's address, takes no other lock.
@@ -101,6 +107,26 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 		return rxAccepted
 	}
 	return rxKept
+}
+
+// elicitsFeedback reports whether a control datagram carrying frames asks the receiver for
+// a FEEDBACK about it: unless it carries only FEEDBACK and NACK frames, which are
+// themselves reports (QUIC's ACK-only packets, RFC 9000 §13.2.1). Such a datagram is
+// counted and reported with the next FEEDBACK something else prompts, and its sender
+// counts it neither in flight nor as owed an answer (sendControlToLocked).
+func elicitsFeedback(frames []byte) bool {
+	r := framing.NewFrameReader(frames)
+	n := 0
+	for {
+		typ, _, ok := r.Next()
+		if !ok {
+			return n == 0 || r.Err() != nil
+		}
+		if typ != framing.FrameFeedback && typ != framing.FrameNack {
+			return true
+		}
+		n++
+	}
 }
 
 // noteArrivalLocked updates p's receive counters, which FEEDBACK reports. rxMu must be held.

@@ -106,6 +106,7 @@ type timerReason uint8
 const (
 	reasonNone      timerReason = iota // no deadline: only a wake brings the timer back
 	reasonActive                       // a tick from now
+	reasonFeedback                     // arrivals to report, FEEDBACK due
 	reasonLiveness                     // a path's liveness event (probe, suspect, dead, hold-down)
 	reasonReceive                      // a path's arrivals stopping: failover hold, live set
 	reasonPath                         // socket error retry, path validation
@@ -134,14 +135,18 @@ func (s *Session) nextTimer(now time.Time) time.Time {
 	return d.at
 }
 
-// timerDeadline is nextTimer with the reason. While anything is active it is a tick from
-// now, as the timer always ran before; otherwise the earliest future event among the
-// paths' liveness (next probe, suspect and dead deadlines, hold-downs), the receive-side
-// failover thresholds a path crosses when its arrivals stop, a socket error's retry, a path
-// validation's next challenge, the recorder while traffic flows, the client's tiers, the
-// control channel's KEEPALIVE and uplink check (only while some path is dead or down: the
-// check fails otherwise), and the server's data-idle end. An event that lies in the past
-// (the state did not move on it) counts as a tick from now, never as a spin.
+// timerDeadline is nextTimer with the reason. While anything is active (packets held for
+// reordering or queued locally, losses to report, a resend pending) it is a tick from now,
+// as the timer always ran before; otherwise the earliest future event among: the next
+// FEEDBACK when arrivals are unreported; the paths' liveness (liveness.NextDeadline: next
+// probe, suspect and dead deadlines, hold-downs); a socket error's retry and a path
+// validation's next challenge; while traffic flows, the recorder's next sample, the live
+// set's update and the receive-side failover thresholds a path crosses when its arrivals
+// stop (they shape the reorder buffer's holds, and an idle buffer holds nothing: the first
+// run after traffic resumes sets them); the client's tiers; the control channel's
+// KEEPALIVE and uplink check (only while some path is dead or down: the check fails
+// otherwise); and the server's data-idle end. An event that lies in the past (the state
+// did not move on it) counts as a tick from now, never as a spin.
 func (s *Session) timerDeadline(now time.Time) deadline {
 	t := &s.tm
 	var d deadline
@@ -157,32 +162,39 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 
 	s.rxMu.Lock()
 	active = s.reorder.Len() > 0 || s.nackN > 0
-	busy := false
-	for _, p := range paths {
-		if p.rxDirty {
-			active = true
+	unreported, busy := false, false
+	var rx deadline // receive-side thresholds, which matter only while traffic flows
+	rxAt := func(ev time.Time) {
+		if !ev.IsZero() {
+			rx.add(maxTime(ev, next), reasonReceive)
 		}
+	}
+	for _, p := range paths {
+		unreported = unreported || p.rxDirty
 		if !p.rxAny {
 			continue
 		}
 		if p.rxGap < busyGap {
 			busy = true
 			if ev := p.lastRecv.Add(max(silentMin, silentGaps*p.rxGap)); ev.After(now) {
-				at(ev, reasonReceive) // failoverHoldLocked: it goes silent
+				rxAt(ev) // failoverHoldLocked: it goes silent
 			}
 		}
 		if ev := p.lastRecv.Add(rxSilence); ev.After(t.lastLive) {
-			at(maxTime(ev, t.lastLive.Add(liveInterval)), reasonReceive) // updateLiveLocked
+			rxAt(maxTime(ev, t.lastLive.Add(liveInterval))) // updateLiveLocked
 		}
 	}
 	if busy { // othersDeliverLocked changes when a path's last arrival is silentMin old
 		for _, p := range paths {
 			if ev := p.lastRecv.Add(silentMin); p.rxAny && ev.After(now) {
-				at(ev, reasonReceive)
+				rxAt(ev)
 			}
 		}
 	}
 	s.rxMu.Unlock()
+	if unreported { // FEEDBACK is due feedbackInterval after the last one
+		at(t.lastFeedback.Add(feedbackInterval), reasonFeedback)
+	}
 
 	deadOrDown := false
 	for _, p := range paths {
@@ -193,7 +205,7 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 		st := p.live.State()
 		deadOrDown = deadOrDown || st == liveness.Dead || st == liveness.Down
 		if p.remote.IsValid() { // a path without an address sends nothing, owes nothing
-			at(p.live.NextEvent(), reasonLiveness)
+			at(p.live.NextDeadline(), reasonLiveness)
 		}
 		if st == liveness.Down && !p.downErr.IsZero() {
 			at(p.downErr.Add(socketErrorRetry), reasonPath)
@@ -213,6 +225,9 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 	if s.counters.TxPackets.Load() != s.rec.lastTx || s.counters.RxPackets.Load() != s.rec.lastRx {
 		at(t.lastRecord.Add(recordInterval), reasonTraffic)
 		at(t.lastLive.Add(liveInterval), reasonTraffic)
+		if !rx.at.IsZero() {
+			d.add(rx.at, rx.why)
+		}
 	}
 	if s.sendsTiers {
 		at(t.lastTiers.Add(tierInterval), reasonTiers)
