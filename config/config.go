@@ -83,6 +83,11 @@ type Config struct {
 	// uplink i without its own table gets TableBase+i. Default DefaultTableBase; 0 on a
 	// server.
 	TableBase int
+	// Gateway (gateway, server only) forwards the peers' traffic on to other networks
+	// and masquerades it; nil: the server forwards nothing.
+	Gateway *Gateway
+	// Metrics configures the Prometheus endpoint; nil (no metrics section): none.
+	Metrics *Metrics
 
 	// SecretFile is the file that holds the private key: Path for an inline
 	// private_key, else the private_key_file, resolved against Path's directory.
@@ -128,11 +133,53 @@ type Listen struct {
 type Peer struct {
 	Name      string           // unique, [A-Za-z0-9_.-]{1,32}
 	PublicKey crypto.PublicKey // pinned key of the peer
-	// Endpoint is the server's address; required on a client, forbidden on a server.
+	// Endpoint is the server's address when the file gives an IP literal. A client
+	// has it or EndpointName; a server's peers have neither.
 	Endpoint netip.AddrPort
+	// EndpointName is the server's "host:port" when the file names it by DNS name
+	// (endpoint: vpn.example.com:7350); Endpoint is then zero. Loading never resolves
+	// it: `up` does, at every connect (docs/GATEWAY.md).
+	EndpointName string
 	// AllowedIPs are the inner source prefixes the peer may send from; at least one,
 	// and on a server no two peers' prefixes overlap.
 	AllowedIPs []netip.Prefix
+}
+
+// Family is an IP version, as gateway.forward and gateway.nat name it.
+type Family string
+
+// Families.
+const (
+	IPv4 Family = "ipv4"
+	IPv6 Family = "ipv6"
+)
+
+// Gateway is a server's forwarding of its peers' traffic (gateway:). See
+// docs/GATEWAY.md for what `up` changes on the host for it.
+type Gateway struct {
+	// Out are the interfaces towards the other networks (out: eth0, or a list). Empty
+	// means every interface but the tunnel's.
+	Out []string
+	// Forward are the families forwarded (the net.ipv4.ip_forward and
+	// net.ipv6.conf.all.forwarding sysctls); default: the families of the peers'
+	// allowed_ips.
+	Forward []Family
+	// NAT are the families whose peer traffic leaving through Out is masqueraded
+	// behind Out's address, and shielded from connections opened from outside; a subset
+	// of Forward, default Forward. nat: [] forwards without translating (routed).
+	NAT []Family
+}
+
+// EndpointString is the peer's endpoint as the file gave it: the IP:port, or the
+// host:port of a name; empty on a server's peer.
+func (p Peer) EndpointString() string {
+	if p.EndpointName != "" {
+		return p.EndpointName
+	}
+	if p.Endpoint.IsValid() {
+		return p.Endpoint.String()
+	}
+	return ""
 }
 
 // IsClient reports whether c describes a client (it has uplinks and no listen section).
@@ -143,7 +190,8 @@ func (c *Config) IsClient() bool {
 // MTU returns the inner MTU to configure: TUN.MTU if set, else 1440 when every outer
 // address this side knows of is IPv4 and 1420 otherwise (room for an IPv6 outer header).
 // A client's outer addresses are its peer endpoint and uplink addresses; a server's
-// are its listen addresses, and a wildcard listen counts as possibly IPv6.
+// are its listen addresses, and a wildcard listen counts as possibly IPv6. An endpoint
+// given by name counts as of no family: the uplinks' addresses decide.
 func (c *Config) MTU() int {
 	if c.TUN.MTU != 0 {
 		return c.TUN.MTU

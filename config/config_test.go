@@ -76,15 +76,15 @@ func mustPriv(t testing.TB, s string) crypto.PrivateKey {
 	return k
 }
 
-// TestLoadConfigs loads every example in configs/: they are documentation and must
+// TestLoadConfigs loads every example config (configs/*.yaml): they are documentation and must
 // never rot.
 func TestLoadConfigs(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "configs", "*"))
+	files, err := filepath.Glob(filepath.Join("..", "configs", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) < 4 {
-		t.Fatalf("found %d files in configs/, want at least 4", len(files))
+		t.Fatalf("found %d YAML files in configs/, want at least 4", len(files))
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -57,6 +58,9 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 				c.Peers = append(c.Peers, p)
 				return err
 			})
+		case "gateway":
+			c.Gateway = &Gateway{}
+			return w.gateway(v, field, c.Gateway)
 		case "scheduler":
 			s, err := w.str(v, field)
 			c.Scheduler = s
@@ -65,6 +69,9 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 			n, err := w.integer(v, field)
 			c.TableBase = n
 			return err
+		case "metrics":
+			c.Metrics = &Metrics{}
+			return w.metrics(v, field, c.Metrics)
 		}
 		return w.unknown(k, field)
 	})
@@ -73,6 +80,9 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 	}
 	if c.Listen == nil && hasKey(root, "listen") {
 		c.Listen = &Listen{} // "listen:" with no body still makes a server
+	}
+	if c.Gateway == nil && hasKey(root, "gateway") {
+		c.Gateway = &Gateway{} // "gateway:" alone turns it on with the defaults
 	}
 	return c, nil
 }
@@ -287,8 +297,8 @@ func (w *walker) peer(n *yaml.Node, field string) (p Peer, err error) {
 	return p, err
 }
 
-// endpoint parses "IP:port" or "[IPv6]:port". Host names are refused in version 1:
-// resolving them would make loading depend on DNS.
+// endpoint parses "IP:port", "[IPv6]:port" or "name:port". A name is checked for
+// form only (RFC 1123 host name syntax), never resolved: loading must not depend on DNS.
 func (w *walker) endpoint(v *yaml.Node, field string, p *Peer) error {
 	s, err := w.str(v, field)
 	if err != nil {
@@ -296,16 +306,96 @@ func (w *walker) endpoint(v *yaml.Node, field string, p *Peer) error {
 	}
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {
-		if host, port, ok := strings.Cut(s, ":"); ok && !strings.Contains(port, ":") {
-			if _, perr := strconv.Atoi(port); perr == nil {
-				return w.errAt(v, field, "%q: host must be an IP literal in version 1, not a name", host)
-			}
+		host, port, serr := net.SplitHostPort(s)
+		if serr != nil || strings.Contains(host, ":") {
+			return w.errAt(v, field, "%q is not IP:port or name:port (use [addr]:port for IPv6)", s)
 		}
-		return w.errAt(v, field, "%q is not IP:port (use [addr]:port for IPv6)", s)
+		if n, perr := strconv.ParseUint(port, 10, 16); perr != nil || n == 0 {
+			return w.errAt(v, field, "%q: port %q is not 1..65535", s, port)
+		}
+		if _, aerr := netip.ParseAddr(host); aerr == nil {
+			return w.errAt(v, field, "%q is not IP:port or name:port (use [addr]:port for IPv6)", s)
+		}
+		if !validHostName(host) {
+			return w.errAt(v, field, "%q: %q is neither an IP address nor a host name", s, host)
+		}
+		p.EndpointName = s
+		return nil
 	}
 	if ap.Addr().Zone() != "" {
 		return w.errAt(v, field, "%q: zones are not supported", s)
 	}
 	p.Endpoint = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	return nil
+}
+
+// validHostName reports whether s is a host name by RFC 1123 §2.1: dot-separated labels
+// of 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen, at most
+// 253 characters, with an optional final dot. The last label must not be all digits
+// (RFC 3696 §2), so a mistyped IPv4 address such as 10.0.0.300 is not taken for a name.
+func validHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	last := labels[len(labels)-1]
+	return strings.Trim(last, "0123456789") != ""
+}
+
+// gateway reads the gateway section: out (a name or a list), forward and nat (lists of
+// families; nat: [] is kept as an empty, non-nil list: "no NAT").
+func (w *walker) gateway(n *yaml.Node, field string, g *Gateway) error {
+	return w.mapping(n, field, func(key string, k, v *yaml.Node, field string) (err error) {
+		switch key {
+		case "out":
+			if v.Kind == yaml.ScalarNode {
+				var name string
+				name, err = w.str(v, field)
+				g.Out = []string{name}
+				return err
+			}
+			err = w.sequence(v, field, func(_ int, v *yaml.Node, sub string) error {
+				name, err := w.str(v, sub)
+				g.Out = append(g.Out, name)
+				return err
+			})
+		case "forward":
+			g.Forward, err = w.families(v, field)
+		case "nat":
+			g.NAT, err = w.families(v, field)
+		default:
+			err = w.unknown(k, field)
+		}
+		return err
+	})
+}
+
+// families reads a list of ipv4 and ipv6; never nil.
+func (w *walker) families(n *yaml.Node, field string) ([]Family, error) {
+	out := []Family{}
+	err := w.sequence(n, field, func(_ int, v *yaml.Node, sub string) error {
+		s, err := w.str(v, sub)
+		if err != nil {
+			return err
+		}
+		switch f := Family(s); f {
+		case IPv4, IPv6:
+			out = append(out, f)
+			return nil
+		}
+		return w.errAt(v, sub, "%q is not one of ipv4, ipv6", s)
+	})
+	return out, err
 }

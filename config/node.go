@@ -88,8 +88,9 @@ func (w *walker) checkPlain(n *yaml.Node, field string) error {
 }
 
 // mapping calls fn for each key of the mapping n, in file order. Keys must be plain
-// strings and unique; fn must report unknown keys with w.unknown. Null values are
-// skipped, so every field treats "key:" as absent.
+// strings, unique and listed for the mapping's section in knownKeys (keys.go); fn
+// reports with w.unknown a listed key it does not handle. Null values are skipped, so
+// every field treats "key:" as absent.
 func (w *walker) mapping(n *yaml.Node, field string, fn func(key string, k, v *yaml.Node, field string) error) error {
 	if err := w.checkPlain(n, field); err != nil {
 		return err
@@ -107,6 +108,9 @@ func (w *walker) mapping(n *yaml.Node, field string, fn func(key string, k, v *y
 			return w.errAt(k, field, "keys must be plain strings, got %s", describe(k))
 		}
 		sub := joinField(field, k.Value)
+		if !knownKey(field, k.Value) {
+			return w.unknown(k, sub) // also a key with a null value: strict means strict
+		}
 		if seen[k.Value] {
 			return w.errAt(k, sub, "duplicate key")
 		}

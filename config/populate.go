@@ -25,4 +25,34 @@ func populate(c *Config) {
 	if c.Scheduler == "" {
 		c.Scheduler = DefaultScheduler
 	}
+	if g := c.Gateway; g != nil {
+		if g.Forward == nil {
+			g.Forward = peerFamilies(c.Peers)
+		}
+		if g.NAT == nil {
+			g.NAT = append([]Family{}, g.Forward...)
+		}
+	}
+}
+
+// peerFamilies returns the families of the peers' allowed_ips, IPv4 first; never nil.
+func peerFamilies(peers []Peer) []Family {
+	var v4, v6 bool
+	for _, p := range peers {
+		for _, a := range p.AllowedIPs {
+			if a.Addr().Is4() {
+				v4 = true
+			} else {
+				v6 = true
+			}
+		}
+	}
+	out := []Family{}
+	if v4 {
+		out = append(out, IPv4)
+	}
+	if v6 {
+		out = append(out, IPv6)
+	}
+	return out
 }

@@ -56,6 +56,12 @@ func validate(c *Config) error {
 		k.listen()
 	}
 	k.peers()
+	if c.Gateway != nil {
+		k.gateway()
+	}
+	if c.Metrics != nil {
+		k.metrics()
+	}
 	if len(k.errs) == 0 {
 		return nil
 	}
@@ -173,4 +179,60 @@ func validTUNName(s string) bool {
 		return ifaceNameRE.MatchString(rest)
 	}
 	return validIfaceName(s)
+}
+
+// gateway checks the gateway section of a server.
+func (k *checker) gateway() {
+	g := k.c.Gateway
+	if k.c.Listen == nil {
+		k.fail("gateway", "only a server forwards its peers' traffic; remove gateway from a client")
+		return
+	}
+	seen := make(map[string]int)
+	for i, name := range g.Out {
+		f := fmt.Sprintf("gateway.out[%d]", i)
+		if len(g.Out) == 1 {
+			if _, listed := k.c.lines[f]; !listed {
+				f = "gateway.out" // out: eth0, a scalar
+			}
+		}
+		switch j, dup := seen[name]; {
+		case !validIfaceName(name):
+			k.fail(f, "%q is not an interface name (at most %d of A-Z a-z 0-9 _ . -)", name, maxIfaceNameLen)
+		case name == k.c.TUN.Name:
+			k.fail(f, "%q is the tunnel's own device", name)
+		case dup:
+			k.fail(f, "%q is already listed as gateway.out[%d]", name, j)
+		}
+		seen[name] = i
+	}
+	if len(g.Forward) == 0 {
+		k.fail("gateway.forward", "at least one of ipv4, ipv6 is required")
+	}
+	if !k.distinctFamilies("gateway.forward", g.Forward) {
+		return // nat defaults to forward: its errors would repeat forward's
+	}
+	k.distinctFamilies("gateway.nat", g.NAT)
+	for i, f := range g.NAT {
+		if !slices.Contains(g.Forward, f) {
+			k.fail(fmt.Sprintf("gateway.nat[%d]", i), "%s is not forwarded (add it to gateway.forward)", f)
+		}
+	}
+}
+
+// distinctFamilies checks a list of families and reports whether it is fine.
+func (k *checker) distinctFamilies(field string, fs []Family) bool {
+	ok := true
+	for i, f := range fs {
+		switch {
+		case f != IPv4 && f != IPv6:
+			k.fail(fmt.Sprintf("%s[%d]", field, i), "%q is not one of ipv4, ipv6", f)
+		case slices.Index(fs, f) < i:
+			k.fail(fmt.Sprintf("%s[%d]", field, i), "%s is already listed", f)
+		default:
+			continue
+		}
+		ok = false
+	}
+	return ok
 }

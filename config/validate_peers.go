@@ -137,7 +137,7 @@ func (k *checker) peers() {
 			k.fail(f+".public_key", "already used by peers[%d]", j)
 		}
 		keys[p.PublicKey] = i
-		k.endpoint(f+".endpoint", p.Endpoint, client)
+		k.endpoint(f+".endpoint", p, client)
 		if len(p.AllowedIPs) == 0 {
 			k.fail(f+".allowed_ips", "at least one prefix is required")
 		}
@@ -148,12 +148,17 @@ func (k *checker) peers() {
 	}
 }
 
-func (k *checker) endpoint(field string, ep netip.AddrPort, client bool) {
+func (k *checker) endpoint(field string, p Peer, client bool) {
+	ep := p.Endpoint
 	switch {
-	case !client && ep.IsValid():
+	case !client && (ep.IsValid() || p.EndpointName != ""):
 		k.fail(field, "a server's peers have no endpoint (clients connect to the server)")
+	case client && ep.IsValid() && p.EndpointName != "":
+		k.fail(field, "set an IP:port or a name:port, not both")
+	case client && p.EndpointName != "":
+		// Its family is known only once resolved: `up` picks an address the uplinks reach.
 	case client && !ep.IsValid():
-		k.fail(field, "required on a client (IP:port of the server)")
+		k.fail(field, "required on a client (IP:port or name:port of the server)")
 	case !client:
 	case !usableUnicast(ep.Addr()):
 		k.fail(field, "%s is not a unicast address", ep.Addr())

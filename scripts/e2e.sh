@@ -15,6 +15,7 @@
 #   - `bondtun check` passes the client's config and fails one that clashes with the host;
 #   - `status` and `status --json` of a client whose tun.name is a pattern (bt%d), with
 #     -c and without (found in /run/bondtun);
+#   - /metrics (metrics.listen) scraped and parsed: the paths, their states, bytes sent;
 #   - SIGHUP keeps the tunnel running (it reloads the log level);
 #   - SIGTERM removes the device, routes, rules and the control socket;
 #   - `bondtun down` stops a running `up`, which cleans up after itself;
@@ -51,6 +52,8 @@ S="ip netns exec $TB_NS_S"
 # pattern; in the fresh namespace the kernel names it bt0.
 sed -e '/^    address:/d' -e 's/^  name: bt0$/  name: bt%d/' configs/client.yaml >"$WORK/client.yaml"
 grep -q 'name: bt%d' "$WORK/client.yaml" || fail "client config: no pattern name"
+# The Prometheus endpoint, on the client namespace's own loopback.
+printf 'metrics:\n  listen: 127.0.0.1:9725\n' >>"$WORK/client.yaml"
 # `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
 chmod 600 "$WORK/client.yaml" configs/server.yaml
 start_client() {
@@ -178,6 +181,19 @@ SOCK=$(client_socket)
 $C "$BIN/bondtun" status --json >"$WORK/status-all.json" 2>/dev/null || true
 grep -qF "\"socket\":\"$SOCK\"" "$WORK/status-all.json" || fail "status without -c did not find $SOCK"
 echo "E2E status_pattern=yes"
+
+# /metrics scraped from inside the namespace (bash's /dev/tcp: no HTTP client needed) and
+# parsed: both paths are there, one at least up, and the bytes sent to the server counted.
+$C bash -c 'exec 3<>/dev/tcp/127.0.0.1/9725 && printf "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 && cat <&3' \
+	>"$WORK/metrics.txt" || fail "scrape of /metrics"
+head -1 "$WORK/metrics.txt" | grep -q '^HTTP/1\.[01] 200' || fail "/metrics: $(head -1 "$WORK/metrics.txt")"
+paths=$(grep -c '^bondtun_path_info{' "$WORK/metrics.txt" || true)
+up=$(grep -c '^bondtun_path_state{.*state="up"} 1$' "$WORK/metrics.txt" || true)
+sent=$(awk '$1 == "bondtun_peer_sent_bytes_total{peer=\"server\"}" { print $2 }' "$WORK/metrics.txt")
+echo "E2E metrics_paths=$paths metrics_paths_up=$up metrics_sent_bytes=$sent"
+[[ $paths == 2 && $up -ge 1 ]] || fail "/metrics shows $paths paths, $up up; want 2 paths, 1 or 2 up"
+awk -v s="$sent" 'BEGIN { exit !(s + 0 > 1000000) }' || fail "/metrics: $sent bytes sent to the server after the transfers"
+echo "E2E metrics=yes"
 
 # SIGHUP: the process stays and so does the tunnel.
 kill -HUP "$CLIENT"

@@ -33,3 +33,6 @@ func putBuf(b *packetBuf) {
 	b.prio = false
 	bufPool.Put(b)
 }
+
+// MaxInnerMTU is the largest inner packet (or library message) a session carries.
+const MaxInnerMTU = maxInnerMTU

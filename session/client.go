@@ -77,17 +77,28 @@ type ClientConfig struct {
 	// changed, before the uplink is used again, so the host's policy routing can follow
 	// (tun.Host.RefreshUplink). An error keeps the uplink down.
 	OnUplinkChange func(name string, source netip.Addr) error
+	// ResolveEndpoint, if set, is called at the start of every connect (not of a resume)
+	// and its answer replaces Endpoint: a server named by DNS name is re-resolved each
+	// time a new session is needed, so it may move. An error fails that connect like an
+	// unreachable server.
+	ResolveEndpoint func(ctx context.Context) (netip.AddrPort, error)
+
+	// Network is where the sockets come from; nil: the host's (path.Host). Tests put an
+	// in-memory network here (internal/memnet).
+	Network path.Network
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
+	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
 }
 
 // Client is the client side: it keeps one session with the server over all its uplinks.
 type Client struct {
 	cfg     ClientConfig
 	log     *slog.Logger
-	dev     wgtun.Device
-	tunw    *tunWriter
-	uplinks []*path.Conn
+	dev     wgtun.Device // the TUN device; nil for a message client
+	inner   Deliverer    // where released packets go: the TUN writer, or the library's connection
+	net     path.Network
+	uplinks []path.Transport
 	index   uint16
 
 	mu       sync.Mutex
@@ -95,29 +106,46 @@ type Client struct {
 	current  atomic.Pointer[Session] // c.sess, for the per-datagram lookup without c.mu
 	tiers    [16]uint8               // current tier per uplink index
 	counters NodeCounters
+	messages bool // a message client (NewMessageClient)
 	wg       sync.WaitGroup
 }
 
 // NewClient opens one UDP socket per uplink. dev is the TUN device (or a fake); the client
 // reads and writes it but does not configure it.
 func NewClient(cfg ClientConfig, dev wgtun.Device) (*Client, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return buildClient(cfg, dev, newTUNWriter(dev, cfg.Logger), false)
+}
+
+// NewMessageClient is NewClient for a client without TUN (the library, package bond): what
+// the caller passes to Send are opaque messages, carried in one lane and so kept in order,
+// and what the server's side sends is handed to d.
+func NewMessageClient(cfg ClientConfig, d Deliverer) (*Client, error) {
+	return buildClient(cfg, nil, d, true)
+}
+
+func buildClient(cfg ClientConfig, dev wgtun.Device, inner Deliverer, messages bool) (*Client, error) {
 	if len(cfg.Uplinks) == 0 || len(cfg.Uplinks) > 16 {
 		return nil, fmt.Errorf("need 1 to 16 uplinks, have %d", len(cfg.Uplinks))
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev}
+	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, messages: messages, net: cfg.Network}
+	if c.net == nil {
+		c.net = path.Host
+	}
 	for i, u := range cfg.Uplinks {
 		c.tiers[i] = u.tier()
 	}
-	c.tunw = newTUNWriter(dev, c.log)
 	for _, u := range cfg.Uplinks {
 		opts := path.ListenOptions{Device: u.Device}
 		if u.Source.IsValid() {
 			opts.Addr = netip.AddrPortFrom(u.Source, 0)
 		}
-		conn, err := path.Listen(opts)
+		conn, err := c.net.ListenPacket(opts)
 		if err != nil {
 			c.closeSockets()
 			return nil, fmt.Errorf("uplink %s: %w", u.Name, err)
@@ -129,6 +157,10 @@ func NewClient(cfg ClientConfig, dev wgtun.Device) (*Client, error) {
 	c.index = binary.BigEndian.Uint16(b[:])
 	return c, nil
 }
+
+// Close closes the client's sockets. Run does it when it returns; Close is for a client
+// whose Connect failed, or that is dropped without Run.
+func (c *Client) Close() { c.closeSockets() }
 
 func (c *Client) closeSockets() {
 	c.mu.Lock()
@@ -146,7 +178,7 @@ func (c *Client) uplinkConfigs() []UplinkConfig {
 }
 
 // uplinkConn is the current socket of uplink i.
-func (c *Client) uplinkConn(i int) *path.Conn {
+func (c *Client) uplinkConn(i int) path.Transport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.uplinks[i]
@@ -177,6 +209,10 @@ func (c *Client) Connect(ctx context.Context) error {
 	return c.connect(ctx)
 }
 
+// ErrPeerClosed is what a message client's Run returns when the server ended the session
+// (BYE): the library's connection is over. A TUN client opens a new session instead.
+var ErrPeerClosed = errors.New("the peer closed the session")
+
 // Run moves packets until ctx is done, re-establishing the session whenever the control
 // channel breaks. Connect must have succeeded first. It closes the sockets when it returns
 // but not the TUN device, which belongs to the caller.
@@ -190,12 +226,11 @@ func (c *Client) Run(ctx context.Context) error {
 		defer close(watchDone)
 		c.watchUplinks(watchCtx)
 	}()
-	tunDone := make(chan struct{})
-	go func() {
-		defer close(tunDone)
-		routineReadTUN(c.dev, c.log, c.handleTUN)
-	}()
+	if c.dev != nil {
+		go routineReadTUN(c.dev, c.log, c.Send) // ends when the caller closes the device
+	}
 	backoff := time.Second
+	var result error
 	for {
 		s := c.Session()
 		if s != nil {
@@ -219,6 +254,10 @@ func (c *Client) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
+			if c.messages && errors.Is(err, errPeerBye) {
+				result = ErrPeerClosed
+				break
+			}
 		}
 		if err := c.connect(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -238,12 +277,13 @@ func (c *Client) Run(ctx context.Context) error {
 	<-watchDone
 	c.closeSockets()
 	c.wg.Wait()
-	_ = tunDone // the TUN reader ends when the caller closes the device
-	return nil
+	return result
 }
 
-// handleTUN sends a batch read from the TUN to the session, if there is one.
-func (c *Client) handleTUN(bufs [][]byte, sizes []int, n int) {
+// Send sends a batch of inner packets (SendBatch's form) on the current session, or counts
+// them as TxNoSession between sessions. One goroutine at a time may call it: the TUN
+// reader, or the library's writer.
+func (c *Client) Send(bufs [][]byte, sizes []int, n int) {
 	s := c.Session()
 	if s == nil {
 		c.counters.TxNoSession.Add(uint64(n))
@@ -255,12 +295,22 @@ func (c *Client) handleTUN(bufs [][]byte, sizes []int, n int) {
 // connect dials the server from the first uplink that works, runs the handshake and
 // installs the new session with one path per uplink × server address.
 func (c *Client) connect(ctx context.Context) error {
+	if c.cfg.ResolveEndpoint != nil {
+		ep, err := c.cfg.ResolveEndpoint(ctx)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock() // only this goroutine (Connect, then Run) reads it without c.mu
+		c.cfg.Endpoint = ep
+		c.mu.Unlock()
+	}
 	tlsCfg, err := crypto.ClientTLSConfig(c.cfg.Identity, c.cfg.ServerKey)
 	if err != nil {
 		return err
 	}
 	hello := &framing.Hello{
 		Version:       ProtocolVersion,
+		Caps:          framing.CapKeyUpdate,
 		Ciphers:       cipherIDs(crypto.PreferredCiphers()),
 		ReceiverIndex: c.index,
 	}
@@ -271,7 +321,7 @@ func (c *Client) connect(ctx context.Context) error {
 	var lastErr error
 	for ui, u := range uplinks {
 		dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
 		if err != nil {
 			cancel()
 			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
@@ -304,7 +354,7 @@ func (c *Client) resume(ctx context.Context, s *Session) error {
 	for _, ui := range c.uplinkOrder(s, len(uplinks)) {
 		u := uplinks[ui]
 		dctx, cancel := context.WithTimeout(ctx, resumeTimeout)
-		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
 		if err != nil {
 			cancel()
 			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
@@ -366,8 +416,12 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 		recv:        recv,
 		allowed:     c.cfg.AllowedIPs,
 		scheduler:   c.cfg.Scheduler,
-		deliver:     c.tunw,
+		deliver:     c.inner,
+		messages:    c.messages,
 		limits:      c.cfg.limits,
+		keyUpdate:   w.Caps&framing.CapKeyUpdate != 0,
+		exporter:    exporterOf(ctrl),
+		rekey:       c.cfg.rekey,
 	})
 	if err != nil {
 		ctrl.Close()
@@ -387,7 +441,7 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 				tier:   tiers[ui],
 				remote: a.AddrPort,
 			}
-			p.conn.Store(c.uplinkConn(ui))
+			p.setTransport(c.uplinkConn(ui))
 			if err := s.addPath(p); err != nil {
 				ctrl.Close()
 				return err

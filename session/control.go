@@ -123,6 +123,7 @@ func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
 	}
 	s.followReturnPathLocked(q, via.id, rtt)
 	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt, framing.DurationOf16(fb.Delay))
+	s.noteKeyAckedLocked(now, q, fb.HighestPN)
 	if fb.HighestPN > q.ackedPN || q.ackedPN == 0 {
 		q.ackedPN = fb.HighestPN
 		s.onLiveness(now, q, q.live.OnHeard(now, rtt))
@@ -212,6 +213,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 	s.probePaths(now)
 	s.resendInflight(now)
 	s.serviceQueues(now)
+	s.tickKeys(now)
 	if s.sendsTiers && now.Sub(t.lastTiers) >= tierInterval {
 		s.sendTiers(now)
 		t.lastTiers = now
@@ -486,6 +488,7 @@ func (s *Session) onLiveness(now time.Time, p *Path, tr liveness.Transition) {
 		// New traffic moves off at once (the path is not usable any more); what is in flight
 		// on it is re-sent on the other paths by the timer (resendInflight), outside p.mu.
 		p.resend = true
+		p.failovers++
 	}
 }
 

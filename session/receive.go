@@ -30,20 +30,24 @@ const (
 // lookup and the AEAD open come first and need no lock, so a forgery with a known receiver
 // index costs one failed open and a counter, never rxMu, and its rxRejected result keeps the
 // receiver from flushing (draining the reorder buffer of) the session for it.
-func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, hdr framing.Header, pb *packetBuf) rxResult {
+func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPort, hdr framing.Header, pb *packetBuf) rxResult {
 	p := s.byID[hdr.PathID].Load()
-	if p == nil || p.conn.Load() != conn {
+	if p == nil || p.transport() != conn {
 		s.counters.RxNoPath.Add(1)
 		return rxRejected
 	}
-	b := pb.data[:pb.n]
-	plain, err := s.open.Open(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:], b[:framing.HeaderLen], hdr.PathID, hdr.PacketNumber)
+	// The key phase picks the key, without a lock (rekey.go); only an authenticated
+	// datagram may then change which keys are current.
+	plain, g, which, err := s.openDatagram(now, hdr, pb.data[:pb.n])
 	if err != nil {
 		s.counters.RxAuthFail.Add(1)
 		if errors.Is(err, crypto.ErrIntegrityLimit) {
 			s.keysUsedUp(err)
 		}
 		return rxRejected
+	}
+	if which != keyCur || (!g.heard && s.keys.enabled) {
+		s.onKeyOpened(now, g, which)
 	}
 	inner, err := framing.ParseInnerHeader(plain)
 	if err != nil {
@@ -85,7 +89,7 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	}
 	s.counters.RxPackets.Add(1)
 	s.counters.RxBytes.Add(uint64(len(payload)))
-	if len(payload) > 0 && !s.isAllowed(classify.Src(payload)) { // empty: a placeholder
+	if len(payload) > 0 && !s.messages && !s.isAllowed(classify.Src(payload)) { // empty: a placeholder
 		s.rxMu.Unlock()
 		s.counters.RxNotAllowed.Add(1)
 		return rxAccepted // the path's receive counters moved

@@ -35,10 +35,14 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 			continue
 		}
 		pkt := bufs[i][framing.PayloadOffset : framing.PayloadOffset+size]
-		flow := classify.FlowHash(pkt)
-		lane := classify.LaneOf(flow)
+		var flow uint64
+		var lane uint8
+		if !s.messages { // a message connection keeps its order: one lane
+			flow = classify.FlowHash(pkt)
+			lane = classify.LaneOf(flow)
+		}
 		small := sched.IsSmall(size)
-		resent := !small && s.isRetransmission(pkt, flow, lane)
+		resent := !small && !s.messages && s.isRetransmission(pkt, flow, lane)
 		if resent {
 			s.counters.TxInnerRetx.Add(1)
 		}
@@ -193,7 +197,7 @@ func (s *Session) writeLocked(now time.Time, p *Path, out [][]byte, bytes uint64
 		return
 	}
 	p.live.OnSent(now)
-	sent, err := p.conn.Load().WriteBatch(out, p.remote)
+	sent, err := p.transport().WriteBatch(out, p.remote)
 	s.counters.TxPackets.Add(uint64(sent))
 	s.counters.TxBytes.Add(bytes)
 	if err != nil {
@@ -342,7 +346,7 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 		p.stats.OnSent(now, pn, 0)
 	}
 	p.rememberLocked(pn, nil, now)
-	if _, err := p.conn.Load().WriteBatch(p.out[:], dst); err != nil {
+	if _, err := p.transport().WriteBatch(p.out[:], dst); err != nil {
 		p.sendErrs++
 		s.log.Debug("control send failed", "path", p.name, "err", err)
 		if dst == p.remote {
@@ -354,7 +358,7 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 
 // sealLocked builds one datagram of type t in out: the header with p's next packet
 // number, then plain (the inner header and payload, which may already sit at
-// out[HeaderLen:]) sealed. It returns the datagram and its packet number. When p's packet
+// out[HeaderLen:]) sealed with the current key generation (rekey.go). It returns the datagram and its packet number. When p's packet
 // numbers or the key's confidentiality limit are used up it returns the error, uses no
 // packet number and sends nothing, and the session ends (keysUsedUp): no panic, however
 // long the session lived. p.mu must be held.
@@ -364,12 +368,16 @@ func (s *Session) sealLocked(p *Path, t framing.MsgType, out, plain []byte) ([]b
 		return nil, 0, crypto.ErrPacketNumberExhausted
 	}
 	pn := p.pn
-	hdr := framing.Header{Type: t, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
+	g := s.keys.cur.Load()
+	hdr := framing.Header{Type: t, KeyPhase: g.phase, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
 	hdr.Put(out)
-	sealed, err := s.seal.Seal(out[framing.HeaderLen:framing.HeaderLen], plain, out[:framing.HeaderLen], p.id, pn)
+	sealed, err := g.seal.Seal(out[framing.HeaderLen:framing.HeaderLen], plain, out[:framing.HeaderLen], p.id, pn)
 	if err != nil {
 		s.keysUsedUp(err)
 		return nil, 0, err
+	}
+	if g.gen != p.txGen {
+		p.txGen, p.genFirstPN = g.gen, pn // a FEEDBACK covering pn confirms the generation
 	}
 	p.pn++
 	return out[:framing.HeaderLen+len(sealed)], pn, nil

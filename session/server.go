@@ -38,8 +38,11 @@ type ServerConfig struct {
 	Peers     []PeerConfig
 	Scheduler string
 	Logger    *slog.Logger
+	// Network is where the sockets come from; nil: the host's (path.Host).
+	Network path.Network
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
+	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
 }
 
 type peerState struct {
@@ -54,16 +57,18 @@ type route struct {
 
 // Server is the server side: one TUN, one socket per address, one session per connected peer.
 type Server struct {
-	cfg    ServerConfig
-	log    *slog.Logger
-	dev    wgtun.Device
-	tunw   *tunWriter
-	tlsCfg *tls.Config
-	lns    []net.Listener
-	conns  []*path.Conn // by address id
-	byKey  map[crypto.PublicKey]*peerState
-	routes []route    // longest prefix first
-	admit  *admission // which TCP connections get a TLS handshake
+	cfg     ServerConfig
+	log     *slog.Logger
+	dev     wgtun.Device   // the TUN device; nil for a message server
+	tunw    *tunWriter     // the Deliverer of every session, with a TUN
+	handler SessionHandler // a message server's sessions' Deliverers, without one
+	tlsCfg  *tls.Config
+	lns     []net.Listener
+	net     path.Network
+	conns   []path.Transport // by address id
+	byKey   map[crypto.PublicKey]*peerState
+	routes  []route    // longest prefix first
+	admit   *admission // which TCP connections get a TLS handshake
 
 	mu       sync.Mutex // guards index allocation
 	sessions [1 << 16]atomic.Pointer[Session]
@@ -79,17 +84,50 @@ type sendGroup struct {
 	sizes []int
 }
 
+// SessionHandler is a message server's inner side (the library's listener, package bond).
+// SessionStarted is called when a peer's session is established, before any datagram of
+// it is accepted (also when it replaces the peer's previous session), and returns where
+// the session's messages go; SessionEnded when it ended (BYE, key limits, silence, the
+// server stopping), not when a newer session replaced it. Neither may block.
+type SessionHandler interface {
+	SessionStarted(peer string, s *Session) Deliverer
+	SessionEnded(peer string, s *Session)
+}
+
 // NewServer opens the control listeners and data sockets.
 func NewServer(cfg ServerConfig, dev wgtun.Device) (*Server, error) {
+	sv, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sv.dev = dev
+	sv.tunw = newTUNWriter(dev, sv.log)
+	return sv, nil
+}
+
+// NewMessageServer is NewServer without TUN: each session carries opaque messages in one
+// lane, in order, between h's Deliverer and Session.SendBatch; nothing is routed by address.
+func NewMessageServer(cfg ServerConfig, h SessionHandler) (*Server, error) {
+	sv, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sv.handler = h
+	return sv, nil
+}
+
+func newServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if len(cfg.Addresses) > 16 {
 		return nil, fmt.Errorf("at most 16 listen addresses, have %d", len(cfg.Addresses))
 	}
-	sv := &Server{cfg: cfg, log: cfg.Logger, dev: dev, byKey: map[crypto.PublicKey]*peerState{}}
+	sv := &Server{cfg: cfg, log: cfg.Logger, byKey: map[crypto.PublicKey]*peerState{}, net: cfg.Network}
+	if sv.net == nil {
+		sv.net = path.Host
+	}
 	sv.admit = newAdmission(defaultAdmit, &sv.counters)
-	sv.tunw = newTUNWriter(dev, sv.log)
 	for _, pc := range cfg.Peers {
 		ps := &peerState{cfg: pc}
 		sv.byKey[pc.Key] = ps
@@ -114,11 +152,7 @@ func NewServer(cfg ServerConfig, dev wgtun.Device) (*Server, error) {
 	}
 	for _, a := range addrs {
 		ap := netip.AddrPortFrom(a, uint16(cfg.Port))
-		host := ap.String()
-		if !a.IsValid() {
-			host = fmt.Sprintf(":%d", cfg.Port)
-		}
-		ln, err := net.Listen("tcp", host)
+		ln, err := sv.net.ListenTCP(ap)
 		if err != nil {
 			sv.closeAll()
 			return nil, fmt.Errorf("control listener: %w", err)
@@ -133,7 +167,7 @@ func NewServer(cfg ServerConfig, dev wgtun.Device) (*Server, error) {
 		if !a.IsValid() {
 			opts.Addr = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(cfg.Port))
 		}
-		conn, err := path.Listen(opts)
+		conn, err := sv.net.ListenPacket(opts)
 		if err != nil {
 			sv.closeAll()
 			return nil, err
@@ -181,7 +215,9 @@ func (sv *Server) Run(ctx context.Context) error {
 			routineReceive(c, sv.lookup, &sv.counters)
 		}()
 	}
-	go routineReadTUN(sv.dev, sv.log, sv.handleTUN)
+	if sv.dev != nil {
+		go routineReadTUN(sv.dev, sv.log, sv.handleTUN)
+	}
 	var acceptWG sync.WaitGroup
 	for _, ln := range sv.lns {
 		acceptWG.Add(1)
@@ -309,10 +345,13 @@ func (sv *Server) allocIndex(s *Session) uint16 {
 	}
 }
 
-// removeSession takes s out of service (if it is still the peer's session), telling the
-// peer with BYE when bye is set.
+// removeSession takes s out of service, telling the peer with BYE when bye is set, if it
+// is still the peer's session: one that a newer session replaced was closed then, and
+// when two goroutines end s at once (Run stopping while s is installed), one does it.
 func (sv *Server) removeSession(ps *peerState, s *Session, bye bool) {
-	ps.sess.CompareAndSwap(s, nil)
+	if !ps.sess.CompareAndSwap(s, nil) {
+		return
+	}
 	sv.sessions[s.local].CompareAndSwap(s, nil)
 	if c := s.ctrl.Load(); c != nil {
 		if bye {
@@ -322,6 +361,9 @@ func (sv *Server) removeSession(ps *peerState, s *Session, bye bool) {
 		c.Close()
 	}
 	s.Close()
+	if sv.handler != nil {
+		sv.handler.SessionEnded(ps.cfg.Name, s)
+	}
 	sv.log.Info("session ended", "peer", ps.cfg.Name)
 }
 
@@ -335,4 +377,15 @@ func (r *rateLimit) allow(now time.Time, every time.Duration) bool {
 		return false
 	}
 	return r.last.CompareAndSwap(last, now.UnixNano())
+}
+
+// EndSession ends s, if it is still its peer's session, telling the peer with BYE (the
+// library's Conn.Close on the listening side).
+func (sv *Server) EndSession(s *Session) {
+	for _, ps := range sv.byKey {
+		if ps.sess.Load() == s {
+			sv.removeSession(ps, s, true)
+			return
+		}
+	}
 }

@@ -71,7 +71,8 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 	err = s.serveControl(ctx)
 	switch {
 	case ctx.Err() != nil:
-		return // Run tears every session down
+		// Run ends every session, but this one may have been installed after it looked.
+		sv.removeSession(ps, s, true)
 	case s.ctrl.Load() != c:
 		return // resumed on another connection, which serves it now
 	case errors.Is(err, errPeerBye):
@@ -120,7 +121,11 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		scheduler:   sv.cfg.Scheduler,
 		deliver:     sv.tunw,
 		isServer:    true,
+		messages:    sv.handler != nil,
 		limits:      sv.cfg.limits,
+		keyUpdate:   h.Caps&framing.CapKeyUpdate != 0,
+		exporter:    exporterOf(c),
+		rekey:       sv.cfg.rekey,
 	})
 	if err != nil {
 		return nil, err
@@ -133,14 +138,17 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 				id:   u.ID<<4 | a.ID,
 				name: fmt.Sprintf("%s→%s", printable([]byte(u.Name)), a.AddrPort),
 			}
-			p.conn.Store(sv.conns[i])
+			p.setTransport(sv.conns[i])
 			if err := s.addPath(p); err != nil {
 				return nil, fmt.Errorf("bad HELLO: %w", err)
 			}
 		}
 	}
+	if sv.handler != nil {
+		s.deliver = sv.handler.SessionStarted(ps.cfg.Name, s) // before any datagram can reach s
+	}
 	s.local = sv.allocIndex(s)
-	w := framing.Welcome{Version: ProtocolVersion, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
+	w := framing.Welcome{Version: ProtocolVersion, Caps: h.Caps & framing.CapKeyUpdate, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
 	body, err := w.Append(nil)
 	if err == nil {
 		c.SetWriteDeadline(time.Now().Add(handshakeTimeout))
@@ -150,6 +158,9 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 	if err != nil {
 		sv.sessions[s.local].CompareAndSwap(s, nil)
 		s.Close()
+		if sv.handler != nil {
+			sv.handler.SessionEnded(ps.cfg.Name, s)
+		}
 		return nil, fmt.Errorf("send WELCOME: %w", err)
 	}
 	s.start()

@@ -37,7 +37,11 @@ type sessionParams struct {
 	scheduler   string
 	deliver     Deliverer
 	isServer    bool
-	limits      crypto.Limits // key usage limits; zero fields: the cipher's (tests set small ones)
+	messages    bool            // opaque messages in one lane, not IP packets (the library)
+	limits      crypto.Limits   // key usage limits; zero fields: the cipher's (tests set small ones)
+	keyUpdate   bool            // both ends announced framing.CapKeyUpdate (rekey.go)
+	exporter    crypto.Exporter // the TLS session's, for the key update secrets
+	rekey       rekeyConfig     // tests: key update interval and overlap (zero: the defaults)
 }
 
 // Session is one established session with a peer: keys, paths, scheduler, reorder buffer.
@@ -45,11 +49,11 @@ type Session struct {
 	log        *slog.Logger
 	peerName   string
 	isServer   bool
+	messages   bool // opaque messages in lane 0, not IP packets: no flow lanes, no allowed_ips
 	cipherName string
-	local      uint16 // receiver index the peer puts in datagrams to us
-	remote     uint16 // receiver index we put in datagrams to the peer
-	seal       *crypto.AEAD
-	open       *crypto.AEAD
+	local      uint16   // receiver index the peer puts in datagrams to us
+	remote     uint16   // receiver index we put in datagrams to the peer
+	keys       keyState // the data keys and their update (rekey.go)
 	allowed    []netip.Prefix
 	deliver    Deliverer
 	epoch      time.Time
@@ -131,6 +135,9 @@ type Counters struct {
 	RxLost                                     atomic.Uint64
 	RxReplay, RxAuthFail, RxBadInner, RxNoPath atomic.Uint64
 	RxNotAllowed, RxReorderDropped             atomic.Uint64
+	// Key update (rekey.go): generations switched to (started here or by the peer), and
+	// datagrams opened with the previous generation's key during the overlap.
+	KeyUpdates, RxPrevKey atomic.Uint64
 	// Path migration (server, migrate.go): validations started, paths moved, validations
 	// that got no answer, new addresses ignored because a validation started too recently,
 	// and PATH_CHALLENGEs not sent because of the anti-amplification cap.
@@ -139,14 +146,6 @@ type Counters struct {
 }
 
 func newSession(p sessionParams) (*Session, error) {
-	seal, err := crypto.NewAEADWithLimits(p.cipher, p.send, p.limits)
-	if err != nil {
-		return nil, err
-	}
-	open, err := crypto.NewAEADWithLimits(p.cipher, p.recv, p.limits)
-	if err != nil {
-		return nil, err
-	}
 	mk, err := sched.ByName(p.scheduler)
 	if err != nil {
 		return nil, err
@@ -156,10 +155,9 @@ func newSession(p sessionParams) (*Session, error) {
 		log:        p.log,
 		peerName:   p.peerName,
 		isServer:   p.isServer,
+		messages:   p.messages,
 		local:      p.localIndex,
 		remote:     p.remoteIndex,
-		seal:       seal,
-		open:       open,
 		allowed:    p.allowed,
 		deliver:    p.deliver,
 		epoch:      now,
@@ -179,6 +177,9 @@ func newSession(p sessionParams) (*Session, error) {
 	// for their deadline, which includes the time a re-sent copy takes (SetRepair, kept up
 	// to date by the timer).
 	s.reorder.SetRepair(now, initialRepairAllowance)
+	if err := s.keys.init(p); err != nil {
+		return nil, err
+	}
 	empty := []*Path{}
 	s.paths.Store(&empty)
 	s.lastAuth.Store(now.UnixNano())
@@ -221,6 +222,7 @@ func (s *Session) Close() {
 		return
 	}
 	s.stopTimer()
+	s.keys.wipe()
 	s.rxMu.Lock()
 	s.released = s.reorder.Drain(time.Now().Add(time.Hour), s.released[:0])
 	for _, b := range s.released {

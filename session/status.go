@@ -37,6 +37,7 @@ type PathInfo struct {
 	SendErrors uint64
 	QueuedB    int    // bytes waiting in bondtun's local queue for this path
 	Repairs    uint64 // packets lost on other paths re-sent on this one
+	Failovers  uint64 // times the path left liveness state up (its traffic moved off)
 }
 
 // Paths returns a snapshot of every path of the session.
@@ -68,6 +69,7 @@ func (s *Session) Paths() []PathInfo {
 			SendErrors: p.sendErrs,
 			QueuedB:    p.queuedLocked(),
 			Repairs:    p.repairs,
+			Failovers:  p.failovers,
 		}
 		if lh := p.live.LastHeard(); !lh.IsZero() {
 			pi.LastHeard = now.Sub(lh)

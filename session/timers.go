@@ -115,6 +115,7 @@ const (
 	reasonKeepalive                    // KEEPALIVE
 	reasonCtrlCheck                    // the control channel's uplink check
 	reasonIdleWatch                    // the server's data-idle end
+	reasonKeys                         // key update (rekey.go, tickKeys)
 )
 
 // deadline keeps the earliest of candidate times, and why.
@@ -222,7 +223,8 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 		at(t.lastLive.Add(liveInterval), reasonReceive)
 	}
 	// The recorder samples while traffic flows, and the live set follows it meanwhile.
-	if s.counters.TxPackets.Load() != s.rec.lastTx || s.counters.RxPackets.Load() != s.rec.lastRx {
+	trafficFlows := s.counters.TxPackets.Load() != s.rec.lastTx || s.counters.RxPackets.Load() != s.rec.lastRx
+	if trafficFlows {
 		at(t.lastRecord.Add(recordInterval), reasonTraffic)
 		at(t.lastLive.Add(liveInterval), reasonTraffic)
 		if !rx.at.IsZero() {
@@ -231,6 +233,12 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 	}
 	if s.sendsTiers {
 		at(t.lastTiers.Add(tierInterval), reasonTiers)
+	}
+	if ks := &s.keys; ks.enabled {
+		if trafficFlows { // the overlap estimate follows the paths' RTT
+			at(ks.lastOverlap.Add(rekeyOverlapEvery), reasonKeys)
+		}
+		at(s.keyDeadline(now), reasonKeys)
 	}
 	if s.serving.Load() != nil {
 		at(t.lastKeepalive.Add(keepaliveInterval), reasonKeepalive)
@@ -242,6 +250,22 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 		at(time.Unix(0, s.lastAuth.Load()).Add(dataIdleTimeout+time.Nanosecond), reasonIdleWatch)
 	}
 	return d
+}
+
+// keyDeadline is when tickKeys next has something to do: the end of the previous key's
+// overlap, or the time-based key update (the packet-count one comes with sends, which
+// wake the timer); while an update waits for the peer's confirmation, every
+// rekeyOverlapEvery.
+func (s *Session) keyDeadline(now time.Time) time.Time {
+	ks := &s.keys
+	g := ks.cur.Load()
+	if g.prevOpen != nil && g.heard {
+		return time.Unix(0, g.prevUntil)
+	}
+	if due := g.started.Add(ks.interval); due.After(now) {
+		return due
+	}
+	return now.Add(rekeyOverlapEvery)
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -12,7 +12,7 @@ import (
 )
 
 // startReceiver runs a receive loop on conn until conn is closed.
-func (c *Client) startReceiver(conn *path.Conn) {
+func (c *Client) startReceiver(conn path.Transport) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -114,7 +114,7 @@ func (c *Client) uplinkLive(i int, event func(time.Time, *liveness.Path) livenes
 // authenticated datagram arrives from it.
 func (c *Client) rebind(i int, src netip.Addr) error {
 	u := c.cfg.Uplinks[i]
-	conn, err := path.Listen(path.ListenOptions{Device: u.Device, Addr: netip.AddrPortFrom(src, 0)})
+	conn, err := c.net.ListenPacket(path.ListenOptions{Device: u.Device, Addr: netip.AddrPortFrom(src, 0)})
 	if err != nil {
 		return fmt.Errorf("new socket on %s: %w", src, err)
 	}
@@ -128,7 +128,7 @@ func (c *Client) rebind(i int, src netip.Addr) error {
 	if s != nil {
 		for _, p := range s.pathList() {
 			if int(p.id>>4) == i {
-				p.conn.Store(conn)
+				p.setTransport(conn)
 			}
 		}
 	}

@@ -61,6 +61,7 @@ var checks = []func(cfg *config.Config, host checkHost) []finding{
 	checkUplinkTables,
 	checkRoutes,
 	checkRunning,
+	checkGateway,
 }
 
 // runChecks runs every check on cfg.
@@ -118,7 +119,7 @@ func describeConfig(cfg *config.Config) string {
 		for _, u := range cfg.Uplinks {
 			ups = append(ups, fmt.Sprintf("%s (%s)", u.Name, u.Tier))
 		}
-		return fmt.Sprintf("client of %s at %s, device %s, uplinks %s", cfg.Peers[0].Name, cfg.Peers[0].Endpoint, cfg.TUN.Name, strings.Join(ups, ", "))
+		return fmt.Sprintf("client of %s at %s, device %s, uplinks %s", cfg.Peers[0].Name, cfg.Peers[0].EndpointString(), cfg.TUN.Name, strings.Join(ups, ", "))
 	}
 	return fmt.Sprintf("server on port %d, device %s, %s", cfg.Listen.Port, cfg.TUN.Name, plural(len(cfg.Peers), "peer"))
 }

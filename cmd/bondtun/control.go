@@ -217,6 +217,11 @@ type controlServer struct {
 // what the "shutdown" request calls.
 func listenControl(device, configPath string, shutdown func(), log *slog.Logger) (*controlServer, error) {
 	if err := privateDir(controlDir); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			// Not root: CAP_NET_ADMIN alone cannot create a directory in /run.
+			err = fmt.Errorf("%w (as a user other than root, make it first: `install -d -m 0700 -o %d %s`; the systemd unit's RuntimeDirectory= does)",
+				err, os.Geteuid(), controlDir)
+		}
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	path := controlSocketPath(device, configPath)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"slices"
@@ -31,8 +32,8 @@ func runDown(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("must run as root")
+	if err := requireCaps([]capNeed{{needNetAdmin.cap, needNetAdmin.name, "to remove the device, routes and policy rules"}}); err != nil {
+		return err
 	}
 	socks, err := listControlSockets(cfg.Path)
 	if err != nil {
@@ -128,6 +129,14 @@ func cleanupAfter(cfg *config.Config, devices []string) (string, error) {
 	for _, d := range devices {
 		plan.Device = d
 		errs = append(errs, tun.Cleanup(nl, plan))
+		if !cfg.IsClient() {
+			// A server's gateway table and the sysctls it saved. Without gateway in the
+			// file there is normally none; a host without nftables is no error then.
+			err := tun.GatewayCleanup(tun.SystemNFT(), tun.SystemSysctls(), d, slog.New(slog.DiscardHandler))
+			if cfg.Gateway != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if len(devices) == 0 {
 		errs = append(errs, tun.Cleanup(nl, plan))

@@ -67,8 +67,8 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		level.Set(slog.LevelDebug)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if os.Geteuid() != 0 {
-		return errors.New("must run as root (it creates a TUN device and routes)")
+	if err := requireCaps(upNeeds(cfg, currentHost())); err != nil {
+		return err
 	}
 	// SIGINT and SIGTERM end the run, which removes what it set up; SIGHUP reloads what
 	// can be reloaded and never ends it.
@@ -80,6 +80,11 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err := claimControlSockets(cfg.Path, log); err != nil {
 		return err
 	}
+	mx, err := startMetrics(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer mx.Close()
 
 	nl := tun.SystemNetlink()
 	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) { return tun.ResolveUplinkSource(nl, iface) })
@@ -96,6 +101,10 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	dev, name, err := tun.Create(plan.Device, plan.MTU)
 	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			// CAP_NET_ADMIN is there (checked above): the device node's mode stops this user.
+			return fmt.Errorf("create TUN %s: %w (a user other than root needs read and write access to /dev/net/tun; udev makes it 0666)", plan.Device, err)
+		}
 		return fmt.Errorf("create TUN %s: %w", plan.Device, err)
 	}
 	plan.Device = name
@@ -125,11 +134,13 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		cc := clientConfig(cfg, plan)
 		cc.Logger = log
 		cc.OnUplinkChange = host.RefreshUplink
+		resolveByName(&cc, cfg, plan, log)
 		c, err := session.NewClient(cc, dev)
 		if err != nil {
 			return err
 		}
 		ctl.set(controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace})
+		mx.set(c.Snapshot)
 		dumpTraceOnSignal(ctx, ctl.info.Socket, c.WriteTrace, log)
 		if err := c.Connect(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -139,6 +150,11 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		}
 		return c.Run(ctx)
 	}
+	stopGateway, err := startGateway(cfg, name, log)
+	if err != nil {
+		return err
+	}
+	defer stopGateway()
 	sc := serverConfig(cfg)
 	sc.Logger = log
 	sv, err := session.NewServer(sc, dev)
@@ -146,6 +162,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	ctl.set(controller{snapshot: sv.Snapshot, trace: sv.WriteTrace})
+	mx.set(sv.Snapshot)
 	dumpTraceOnSignal(ctx, ctl.info.Socket, sv.WriteTrace, log)
 	log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
 	return sv.Run(ctx)

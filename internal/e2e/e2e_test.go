@@ -46,8 +46,9 @@ func requireRootAndTools(t *testing.T) {
 // directions, a verified transfer across a cable cut, the cable coming back after a restore,
 // after its address was removed and re-added and after it was renumbered (the server follows
 // the new outer address), `bondtun check` on a good and a clashing config, status of a
-// pattern-named device, SIGHUP keeping the tunnel, a clean exit on SIGTERM, `bondtun down`
-// stopping a running up, and a full cleanup by `bondtun down` after SIGKILL.
+// pattern-named device, /metrics scraped and parsed, SIGHUP keeping the tunnel, a clean
+// exit on SIGTERM, `bondtun down` stopping a running up, and a full cleanup by `bondtun
+// down` after SIGKILL.
 func TestTunnelOverEmulatedLinks(t *testing.T) {
 	requireRootAndTools(t)
 	if testing.Short() {
@@ -86,7 +87,7 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 	if _, ok := got["PASS"]; !ok && !strings.Contains(string(out), "E2E PASS") {
 		t.Fatal("scripts/e2e.sh did not report PASS")
 	}
-	for _, k := range []string{"clean_exit", "crash_cleanup", "verified", "check", "status_pattern", "hup_kept", "down_stops",
+	for _, k := range []string{"clean_exit", "crash_cleanup", "verified", "check", "status_pattern", "metrics", "hup_kept", "down_stops",
 		"cable_after_restore", "cable_after_readd", "cable_after_renumber", "cable_after_renumber_back"} {
 		if got[k] != "yes" {
 			t.Errorf("%s = %q, want yes", k, got[k])
@@ -109,5 +110,59 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 	}
 	if got["ping_loss_pct"] != "0" {
 		t.Errorf("ping loss through the tunnel = %q%%, want 0", got["ping_loss_pct"])
+	}
+}
+
+// TestGatewayOverEmulatedLinks runs scripts/e2e-gateway.sh: a whole-host client that
+// names its server by DNS name reaches, over IPv4 and IPv6, an address behind a server
+// whose gateway masquerades it; the outside cannot open a connection to the client; and
+// after the server's SIGTERM, `bondtun down` of a running server and `bondtun down` after a
+// SIGKILL, the server's nft ruleset, rules, routes and forwarding sysctls are exactly as
+// before, as are the client's after its SIGTERM.
+func TestGatewayOverEmulatedLinks(t *testing.T) {
+	requireRootAndTools(t)
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	for _, tool := range []string{"nft", "sysctl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (scripts/setup.sh installs nftables)", tool)
+		}
+	}
+	root := repoRoot(t)
+	bin := t.TempDir()
+	build := exec.Command("bash", "-c", `source scripts/lib/version.sh && bt_build -o "$1/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf`, "build", bin)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command("bash", "scripts/e2e-gateway.sh")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BIN="+bin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Logf("e2e-gateway output:\n%s", out)
+	if err != nil {
+		t.Fatalf("scripts/e2e-gateway.sh: %v\n%s", err, stderr.String())
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, "GW "); ok {
+			for _, f := range strings.Fields(rest) {
+				if k, v, ok := strings.Cut(f, "="); ok {
+					got[k] = v
+				}
+			}
+		}
+	}
+	if !strings.Contains(string(out), "GW PASS") {
+		t.Fatal("scripts/e2e-gateway.sh did not report PASS")
+	}
+	for _, k := range []string{"resolved_name", "reach_ipv4", "reach_ipv6", "verified", "inbound_refused",
+		"sigterm_clean", "down_clean", "crash_clean", "client_clean"} {
+		if got[k] != "yes" {
+			t.Errorf("%s = %q, want yes", k, got[k])
+		}
 	}
 }

@@ -1,0 +1,101 @@
+package bond
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/bondtun/bondtun/session"
+)
+
+// Dial connects to the Listener at remote ("host:port"; the host may be a name) over every
+// uplink of cfg, and returns once the session is established. ctx bounds the connection
+// only; it does not end the Conn. The connection then lives until Close or until the
+// listener closes it; if its control channel breaks, it is re-established on its own
+// (messages written meanwhile wait, those in flight may be lost).
+//
+// It fails with an error wrapping session.ErrRejected when the listener refused the key
+// (or is not bondtun), and with other errors for network problems.
+func Dial(ctx context.Context, remote string, cfg *Config) (*Conn, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cm, err := newCommon(cfg.MaxMessageSize, cfg.ReceiveQueue, cfg.Scheduler, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := resolve(ctx, remote)
+	if err != nil {
+		return nil, err
+	}
+	var uplinks []session.UplinkConfig
+	for _, u := range cfg.Uplinks {
+		uplinks = append(uplinks, session.UplinkConfig{Name: u.name(), Device: u.Interface, Source: u.Addr})
+	}
+	if len(uplinks) == 0 {
+		uplinks = []session.UplinkConfig{{Name: "default"}}
+	}
+	c := newConn(remote, cm)
+	cl, err := session.NewMessageClient(session.ClientConfig{
+		Identity:   cfg.PrivateKey,
+		ServerName: remote,
+		ServerKey:  cfg.PeerKey,
+		Endpoint:   ep,
+		Uplinks:    uplinks,
+		Scheduler:  cm.scheduler,
+		Logger:     cm.log,
+	}, c.in)
+	if err != nil {
+		return nil, fmt.Errorf("bond: %w", err)
+	}
+	if err := cl.Connect(ctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("bond: %w", err)
+	}
+	c.out = clientSender{cl}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := cl.Run(runCtx); errors.Is(err, session.ErrPeerClosed) {
+			c.peerEnded()
+		}
+	}()
+	c.closeFn = func() {
+		cancel() // Run says BYE and closes the sockets
+		<-done
+	}
+	return c, nil
+}
+
+// resolve turns "host:port" into the listener's address; a name resolves to its first
+// address.
+func resolve(ctx context.Context, remote string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap, nil
+	}
+	host, port, err := net.SplitHostPort(remote)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bond: remote %q: %w", remote, err)
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || pn == 0 {
+		return netip.AddrPort{}, fmt.Errorf("bond: remote %q: bad port", remote)
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bond: remote %q: %w", remote, err)
+	}
+	if len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("bond: remote %q: no address", remote)
+	}
+	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(pn)), nil
+}
+
+type clientSender struct{ c *session.Client }
+
+func (s clientSender) send(bufs [][]byte, sizes []int, n int) { s.c.Send(bufs, sizes, n) }
+func (s clientSender) session() *session.Session              { return s.c.Session() }

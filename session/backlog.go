@@ -1,0 +1,36 @@
+package session
+
+import "time"
+
+// Backlog limits for a sender that has no congestion control of its own (the library's
+// message writer): it waits while the local queues hold backlogTime of the paths' summed
+// delivery rate, and at least backlogMin bytes. The paths' windows pace what leaves the
+// queues; the limit keeps the queues short enough that CoDel (codelTarget) never has to
+// drop from them.
+const (
+	backlogTime = 10 * time.Millisecond
+	backlogMin  = 64 << 10
+)
+
+// Backlog reports the datagram bytes waiting in s's local queues, and the most a sender
+// without congestion control of its own should let wait (see backlogTime): a writer that
+// offers more while queued ≥ limit only makes the queues drop. The limit is 0 while no
+// path is usable (before the first probe came back, or while every path is failing):
+// what was offered then would be dropped or only wait.
+func (s *Session) Backlog() (queued, limit int) {
+	var rate float64
+	usable := false
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		queued += p.queuedLocked()
+		if p.usableLocked(time.Time{}) {
+			usable = true
+			rate += p.stats.DeliveryRate()
+		}
+		p.mu.Unlock()
+	}
+	if !usable {
+		return queued, 0
+	}
+	return queued, max(backlogMin, int(rate*backlogTime.Seconds()))
+}
