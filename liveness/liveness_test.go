@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -412,7 +413,7 @@ func TestNextEvent(t *testing.T) {
 						}
 					}
 					if p == timer {
-						next = p.NextEvent()
+						next = p.NextDeadline()
 						if !next.After(now) {
 							next = now.Add(time.Millisecond)
 						}
@@ -425,6 +426,83 @@ func TestNextEvent(t *testing.T) {
 			}
 			if !strings.Contains(a, "suspect→dead") {
 				t.Errorf("scenario did not reach dead: %s", a)
+			}
+		})
+	}
+}
+
+// TestNextDeadline: an idle path's caller that sleeps until NextDeadline (and ticks after
+// every answer) sees the same transitions as one that ticks every millisecond, with an
+// RTTVAR that jumps and falls (so the held RTTVAR decays), through a cut; and wakes less
+// often than at NextEvent. (A loaded path's caller ticks after every send, so it ticks
+// every millisecond in this model.)
+func TestNextDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		inflight bool
+	}{{"idle", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			every := New(Config{}, t0)
+			timer := New(Config{}, t0)
+			var seqEvery, seqTimer []string
+			next := t0
+			wakes := 0
+			rttvar := ms(2)
+			for i := 0; i <= 4000; i++ {
+				now := t0.Add(ms(i))
+				linkUp := i < 1000 || i >= 2500
+				if linkUp && i%5 == 0 { // the estimate moves only with feedback, as pathstat's
+					rttvar = ms(2)
+					if i%300 < 20 {
+						rttvar = ms(25)
+					}
+				}
+				for _, p := range []*Path{every, timer} {
+					feedback := tc.inflight && linkUp && i%5 == 0
+					if p == timer && now.Before(next) && !feedback {
+						continue
+					}
+					if p == timer {
+						wakes++
+					}
+					if tc.inflight && p.Usable() {
+						p.OnSent(now)
+					}
+					if feedback {
+						p.OnHeard(now, ms(30))
+					}
+					if p.ProbeDue(now) {
+						p.MarkProbed(now)
+						if linkUp { // answered at once
+							p.OnHeard(now, ms(30))
+						}
+					}
+					tr := p.Tick(now, tc.inflight, ms(30), rttvar)
+					if tr.Changed {
+						s := fmt.Sprintf("%d:%v→%v", i, tr.From, tr.To)
+						if p == every {
+							seqEvery = append(seqEvery, s)
+						} else {
+							seqTimer = append(seqTimer, s)
+						}
+					}
+					if p == timer {
+						next = p.NextDeadline()
+						if !next.After(now) {
+							next = now.Add(time.Millisecond)
+						}
+					}
+				}
+			}
+			a, b := strings.Join(seqEvery, " "), strings.Join(seqTimer, " ")
+			if a != b {
+				t.Errorf("ticked every ms: %s\nticked at NextDeadline: %s", a, b)
+			}
+			if !strings.Contains(a, "suspect→dead") {
+				t.Errorf("scenario did not reach dead: %s", a)
+			}
+			if wakes > 60 { // NextEvent: 97, for its RTTVAR decays
+				t.Errorf("%d wakeups in 4 s, want at most 60 (one per probe, and the cut's)", wakes)
 			}
 		})
 	}

@@ -247,3 +247,20 @@ func (p *Path) NextEvent() time.Time {
 	}
 	return next
 }
+
+// NextDeadline is [Path.NextEvent] less the events that cannot change anything: while the
+// path is Up and owes no answer (nothing sent since the last evidence, nothing in
+// flight), no Tick can move it, and the held RTTVAR's decays, which NextEvent wakes the
+// caller for, are applied lazily by the next Tick anyway. A caller that sleeps until
+// NextDeadline, and calls Tick after every send and answer as well, sees the same
+// transitions as one that ticks every millisecond; an idle path then wakes it only for
+// its probes.
+func (p *Path) NextDeadline() time.Time {
+	if p.state != Up {
+		return p.NextEvent()
+	}
+	if _, owed := p.silenceStart(); owed || p.recovered {
+		return p.NextEvent()
+	}
+	return p.nextProbe()
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bondtun/bondtun/crypto"
 	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/internal/timerq"
 	"github.com/bondtun/bondtun/liveness"
 	"github.com/bondtun/bondtun/path"
 )
@@ -94,6 +95,9 @@ type ClientConfig struct {
 	// Network is where the sockets come from; nil: the host's (path.Host). Tests put an
 	// in-memory network here (internal/memnet).
 	Network path.Network
+	// Timers is the timer queue of the client's sessions; nil: the process's. A test on a
+	// fake clock (testing/synctest) gives each bubble its own.
+	Timers *timerq.Queue
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
@@ -586,6 +590,7 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 		deliver:     c.inner,
 		messages:    c.messages,
 		limits:      c.cfg.limits,
+		timers:      c.cfg.Timers,
 		keyUpdate:   w.Caps&framing.CapKeyUpdate != 0,
 		exporter:    exporterOf(ctrl),
 		rekey:       c.cfg.rekey,

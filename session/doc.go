@@ -21,8 +21,12 @@
 //	packets enter the per-lane reorder buffer → packets released in order are written to
 //	the TUN in one batch, so the kernel can coalesce them (GRO).
 //
-// A timer goroutine per session releases reorder gaps whose deadline passed, sends FEEDBACK
-// (what each path delivered) and PROBEs (path validation and liveness).
+// Each session's timer, an entry in the process's timer queue (internal/timerq) rather than
+// a goroutine, releases reorder gaps whose deadline passed, sends FEEDBACK (what each path
+// delivered), PROBEs (path validation and liveness) and KEEPALIVEs, and returns its next
+// deadline: a tick from now while anything is active, else its next probe, keepalive or
+// other idle timer (timers.go). Besides the node's TUN reader and socket receivers, a
+// session's only goroutine is the one reading its TLS control channel (serveControl).
 //
 // Buffers: every packet lives in a fixed-size buffer from a pool, with PayloadOffset bytes of
 // headroom for the header and room for the AEAD tag behind it; nothing on the data path

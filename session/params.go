@@ -29,9 +29,15 @@ const (
 	// paths have carried no authenticated datagram for this long.
 	dataIdleTimeout = 60 * time.Second
 
-	// tick is the session timer's period while packets wait in the reorder buffer or
-	// feedback is due; it bounds how late a reorder deadline can fire.
+	// tick is the session timer's period while anything is active (packets in the reorder
+	// buffer or the local queues, arrivals not yet reported, a resend pending; timers.go);
+	// it bounds how late a reorder deadline can fire, and how late an idle session reacts
+	// to a packet.
 	tick = time.Millisecond
+	// liveInterval is how often the timer tells the reorder buffer which paths still
+	// deliver and updates its repair allowance (updateLiveLocked, SetRepair) while
+	// traffic flows; when idle, only when a path's state changed.
+	liveInterval = 50 * time.Millisecond
 	// feedbackInterval is the longest a receiver waits before reporting new arrivals.
 	feedbackInterval = 5 * time.Millisecond
 	// spareFeedbackInterval is how often the FEEDBACK sent on the best path is also sent on

@@ -68,7 +68,13 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 	}
 	s.lastAuth.Store(now.UnixNano())
 	newest := !p.rxAny || hdr.PacketNumber > p.rxHighest
+	dirty, pending := p.rxDirty, s.rxPending
 	s.noteArrivalLocked(now, p, hdr.PacketNumber, inner.SendTime, pb.n)
+	if hdr.Type == framing.TypeControl && !elicitsFeedback(payload) {
+		// Counted, and reported with the next FEEDBACK, but it asks for none: two idle
+		// peers would otherwise report each other's reports forever.
+		p.rxDirty, s.rxPending = dirty, pending
+	}
 	if s.isServer && from != p.rxRemote {
 		// Not from the path's address: its first address, or a new one to validate
 		// (migrate.go). The common case, from the path's address, takes no other lock.
@@ -107,6 +113,26 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 	return rxKept
 }
 
+// elicitsFeedback reports whether a control datagram carrying frames asks the receiver for
+// a FEEDBACK about it: unless it carries only FEEDBACK and NACK frames, which are
+// themselves reports (QUIC's ACK-only packets, RFC 9000 §13.2.1). Such a datagram is
+// counted and reported with the next FEEDBACK something else prompts, and its sender
+// counts it neither in flight nor as owed an answer (sendControlToLocked).
+func elicitsFeedback(frames []byte) bool {
+	r := framing.NewFrameReader(frames)
+	n := 0
+	for {
+		typ, _, ok := r.Next()
+		if !ok {
+			return n == 0 || r.Err() != nil
+		}
+		if typ != framing.FrameFeedback && typ != framing.FrameNack {
+			return true
+		}
+		n++
+	}
+}
+
 // noteArrivalLocked updates p's receive counters, which FEEDBACK reports. rxMu must be held.
 func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime uint16, size int) {
 	if p.rxAny && pn > p.rxHighest+1 {
@@ -124,6 +150,7 @@ func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime 
 	p.rxPackets++
 	p.rxBytes += uint64(size)
 	p.rxDirty = true
+	s.rxPending = true
 	if p.lastRecv.IsZero() {
 		p.rxGap = busyGap
 	} else {
@@ -165,11 +192,17 @@ func (s *Session) flush(now time.Time) {
 		b = s.nackFramesLocked(frames[:0])
 		b = s.feedbackFramesLocked(now, b)
 	}
+	// Arrivals to report, or packets held for reordering: the timer must run within a tick.
+	wake := s.rxPending || s.reorder.Len() > 0
+	s.rxPending = false
 	s.rxMu.Unlock()
 	if len(b) > 0 {
 		if p := s.bestPath(now); p != nil {
 			s.sendControl(now, p, b)
 		}
+	}
+	if wake {
+		s.wakeTimer(now)
 	}
 }
 

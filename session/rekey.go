@@ -145,7 +145,7 @@ type keyState struct {
 	sendSecret crypto.UpdateSecret
 	recvSecret crypto.UpdateSecret
 
-	lastOverlap time.Time // the timer goroutine's
+	lastOverlap time.Time // the timer callback's
 }
 
 // init sets up generation 0 from the exported keys and, if update is set, the key update
@@ -286,7 +286,7 @@ func (s *Session) noteKeyAckedLocked(now time.Time, q *Path, highest uint64) {
 // however often it runs (the receive path picks keys by the time itself): running late only
 // delays an update, or the dropping of a previous key, by as much.
 //
-// It runs on the timer goroutine only.
+// It runs in the timer callback only.
 func (s *Session) tickKeys(now time.Time) {
 	ks := &s.keys
 	if !ks.enabled {

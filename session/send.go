@@ -90,6 +90,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		p.mu.Unlock()
 		s.pending[k] = s.pending[k][:0]
 	}
+	s.wakeTimer(now) // queued packets, and the sent ones' deadlines: within a tick
 }
 
 // isRetransmission reports whether pkt is an inner TCP segment that re-sends data its flow
@@ -336,9 +337,15 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 		return false // the session ends (keysUsedUp)
 	}
 	p.out[0] = dgram
-	p.stats.OnSent(now, pn, len(p.out[0]))
+	if elicitsFeedback(frames) {
+		p.stats.OnSent(now, pn, len(dgram))
+		p.live.OnSent(now)
+	} else {
+		// A report (FEEDBACK, NACK) is not answered by one: neither in flight nor owed an
+		// answer, or an idle path would look silent (receive.go, elicitsFeedback).
+		p.stats.OnSent(now, pn, 0)
+	}
 	p.rememberLocked(pn, nil, now)
-	p.live.OnSent(now)
 	if _, err := p.transport().WriteBatch(p.out[:], dst); err != nil {
 		p.sendErrs++
 		s.log.Debug("control send failed", "path", p.name, "err", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/bondtun/bondtun/classify"
 	"github.com/bondtun/bondtun/crypto"
 	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/internal/timerq"
 	"github.com/bondtun/bondtun/path"
 )
 
@@ -40,6 +41,8 @@ type ServerConfig struct {
 	Logger    *slog.Logger
 	// Network is where the sockets come from; nil: the host's (path.Host).
 	Network path.Network
+	// Timers is the timer queue of the server's sessions; nil: the process's.
+	Timers *timerq.Queue
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)

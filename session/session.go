@@ -12,6 +12,7 @@ import (
 	"github.com/bondtun/bondtun/aqm"
 	"github.com/bondtun/bondtun/crypto"
 	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/internal/timerq"
 	"github.com/bondtun/bondtun/liveness"
 	"github.com/bondtun/bondtun/pathstat"
 	"github.com/bondtun/bondtun/reorder"
@@ -37,6 +38,7 @@ type sessionParams struct {
 	deliver     Deliverer
 	isServer    bool
 	messages    bool            // opaque messages in one lane, not IP packets (the library)
+	timers      *timerq.Queue   // nil: the process's queue
 	limits      crypto.Limits   // key usage limits; zero fields: the cipher's (tests set small ones)
 	keyUpdate   bool            // both ends announced framing.CapKeyUpdate (rekey.go)
 	exporter    crypto.Exporter // the TLS session's, for the key update secrets
@@ -88,6 +90,21 @@ type Session struct {
 	ctrl       atomic.Pointer[ctrlConn] // the control channel (a RESUME replaces it)
 	ctrlUplink atomic.Int32             // client: the uplink carrying ctrl; -1 on the server
 	sendsTiers bool                     // the client tells the server its paths' tiers (PATH_STATUS)
+	// serving is the control connection serveControl reads now (nil: none); ctrlStopErr
+	// is why it must return (stopControl), guarded by ctrlMu.
+	serving     atomic.Pointer[ctrlConn]
+	ctrlMu      sync.Mutex
+	ctrlStopErr error
+	idleWatch   atomic.Pointer[idleWatch] // server: armed while the control channel is lost
+
+	// The timer (timers.go): its entry in the process's queue, the callback's own state,
+	// whether a path's liveness changed since the live set was updated, and (under rxMu)
+	// whether the receive path has something for it.
+	timer     atomic.Pointer[timerq.Entry]
+	tq        *timerq.Queue // the queue the timer is in; nil: the process's (timers)
+	tm        timerState
+	liveDirty atomic.Bool
+	rxPending bool
 
 	recMu sync.Mutex // guards rec; taken before rxMu and Path.mu
 	rec   recorder   // the flight recorder (recorder.go)
@@ -95,15 +112,13 @@ type Session struct {
 	counters Counters
 	moveLog  rateLimit // path moves are logged at most once a second
 	closed   atomic.Bool
-	done     chan struct{}
 
 	// keysDone is closed when a key of the session may not be used any more (packet
-	// numbers, confidentiality or integrity limit): serveControl then ends the session,
+	// numbers, confidentiality or integrity limit): serveControl (or the idle watch) then ends the session,
 	// and the client opens a new one with new keys. keysErr says why.
 	keysDone chan struct{}
 	keysOnce sync.Once
 	keysErr  error
-	wg       sync.WaitGroup
 }
 
 // tcpLane is how far the last inner TCP flow seen on a lane has sent (isRetransmission).
@@ -143,6 +158,7 @@ func newSession(p sessionParams) (*Session, error) {
 		peerName:   p.peerName,
 		isServer:   p.isServer,
 		messages:   p.messages,
+		tq:         p.timers,
 		local:      p.localIndex,
 		remote:     p.remoteIndex,
 		allowed:    p.allowed,
@@ -160,7 +176,6 @@ func newSession(p sessionParams) (*Session, error) {
 		rxBase:   now,
 		released: make([]*packetBuf, 0, reorderMaxPackets),
 		pkts:     make([][]byte, 0, reorderMaxPackets),
-		done:     make(chan struct{}),
 		keysDone: make(chan struct{}),
 	}
 	// The sender's local queues mean lane order is not send order across paths, so the
@@ -206,19 +221,13 @@ func (s *Session) Name() string { return s.peerName }
 // Counters returns the session's counters.
 func (s *Session) Counters() *Counters { return &s.counters }
 
-// start launches the session's timer goroutine.
-func (s *Session) start() {
-	s.wg.Add(1)
-	go s.routineTimers()
-}
-
-// Close stops the session's goroutines and releases its buffers. It is idempotent.
+// Close stops the session's timer and releases its buffers. It is idempotent. It must not
+// be called from the timer's callback.
 func (s *Session) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	close(s.done)
-	s.wg.Wait()
+	s.stopTimer()
 	s.keys.wipe()
 	s.rxMu.Lock()
 	s.released = s.reorder.Drain(time.Now().Add(time.Hour), s.released[:0])
@@ -244,6 +253,10 @@ func (s *Session) keysUsedUp(err error) {
 		s.keysErr = fmt.Errorf("%w: %w", errKeysUsedUp, err)
 		s.log.Warn("session keys used up; ending the session (a new one gets new keys)", "peer", s.peerName, "err", err)
 		close(s.keysDone)
+		if c := s.serving.Load(); c != nil {
+			c.SetReadDeadline(longAgo) // serveControl returns keysErr
+		}
+		s.wakeTimer(time.Time{}) // the idle watch, if armed, ends the session
 	})
 }
 

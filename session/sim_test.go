@@ -13,6 +13,7 @@ import (
 
 	"github.com/bondtun/bondtun/framing"
 	"github.com/bondtun/bondtun/internal/memnet"
+	"github.com/bondtun/bondtun/internal/timerq"
 )
 
 // The simulation: a message client with two uplinks (A, B) and a message server with one
@@ -62,6 +63,7 @@ func (h simHandler) SessionEnded(string, *Session)             {}
 type simNode struct {
 	t      *testing.T
 	net    *memnet.Network
+	tq     *timerq.Queue
 	server *Server
 	client *Client
 	rec    *simRecorder
@@ -92,6 +94,7 @@ func newSim(t *testing.T, seed uint64, a, b memnet.LinkConfig) *simNode {
 func newSimN(t *testing.T, seed uint64, up, down []memnet.LinkConfig) *simNode {
 	t.Helper()
 	n := memnet.New(seed)
+	tq := timerq.New(timerq.Config{}) // the bubble's own: its goroutines must end with it
 	var uplinks []UplinkConfig
 	for i := range up {
 		n.SetLink(simUplink(i), simS, up[i])
@@ -99,7 +102,7 @@ func newSimN(t *testing.T, seed uint64, up, down []memnet.LinkConfig) *simNode {
 		uplinks = append(uplinks, UplinkConfig{Name: string(rune('a' + i)), Source: simUplink(i)})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sn := &simNode{t: t, net: n, rec: &simRecorder{}, cancel: cancel}
+	sn := &simNode{t: t, net: n, tq: tq, rec: &simRecorder{}, cancel: cancel}
 	serverKey, clientKey := newKey(t), newKey(t)
 	sv, err := NewMessageServer(ServerConfig{
 		Identity:  serverKey,
@@ -107,6 +110,7 @@ func newSimN(t *testing.T, seed uint64, up, down []memnet.LinkConfig) *simNode {
 		Addresses: []netip.Addr{simS},
 		Peers:     []PeerConfig{{Name: "client", Key: clientKey.Public()}},
 		Network:   n,
+		Timers:    tq,
 	}, simHandler{sn.rec})
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +128,7 @@ func newSimN(t *testing.T, seed uint64, up, down []memnet.LinkConfig) *simNode {
 		Endpoint:   netip.AddrPortFrom(simS, 7350),
 		Uplinks:    uplinks,
 		Network:    n,
+		Timers:     tq,
 	}, &simRecorder{})
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +199,7 @@ func (sn *simNode) stop() {
 	sn.cancel()
 	sn.wg.Wait()
 	sn.net.Close()
+	sn.tq.Close()
 }
 
 // simResult sums up what was delivered of the sn.sent messages.
