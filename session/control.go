@@ -168,6 +168,10 @@ func (s *Session) onTimer(now time.Time) time.Time {
 		return time.Time{}
 	}
 	t := &s.tm
+	if idle := now.UnixNano()-s.lastData.Load() >= int64(sessionIdleAfter); idle != t.idle {
+		s.setIdleProbing(idle)
+		t.idle = idle
+	}
 	s.rxMu.Lock()
 	if d, ok := s.reorder.NextDeadline(); ok && !now.Before(d) {
 		s.flushLocked(now)
@@ -297,6 +301,20 @@ func (s *Session) serviceQueues(now time.Time) {
 		}
 		s.drainLocked(now, target)
 		target.mu.Unlock()
+	}
+}
+
+// setIdleProbing makes every path of s probe at idleProbeInterval while it is Up and idle
+// (idle: s carried no data for sessionIdleAfter), or at liveness's own interval again.
+func (s *Session) setIdleProbing(idle bool) {
+	iv := time.Duration(0)
+	if idle {
+		iv = idleProbeInterval
+	}
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		p.live.SetIdleProbeInterval(iv)
+		p.mu.Unlock()
 	}
 }
 

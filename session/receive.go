@@ -94,6 +94,7 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 		s.counters.RxNotAllowed.Add(1)
 		return rxAccepted // the path's receive counters moved
 	}
+	s.lastData.Store(now.UnixNano())
 	lane := inner.Lane
 	seq := uint64(inner.LaneSeq)
 	if s.laneSeen[lane] {

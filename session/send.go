@@ -23,6 +23,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		return
 	}
 	now := time.Now()
+	s.lastData.Store(now.UnixNano())
 	s.snapshotPaths(now)
 	// The send time is when the scheduler placed the packet, not when it leaves the local
 	// queue: the receiver's reorder hold must cover the queueing each path adds, and it

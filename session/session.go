@@ -86,6 +86,7 @@ type Session struct {
 	released    []*packetBuf
 	pkts        [][]byte
 	lastAuth    atomic.Int64 // unix nanos of the last authenticated datagram
+	lastData    atomic.Int64 // unix nanos of the last data packet sent or received (idle probing)
 
 	ctrl       atomic.Pointer[ctrlConn] // the control channel (a RESUME replaces it)
 	ctrlUplink atomic.Int32             // client: the uplink carrying ctrl; -1 on the server
@@ -189,6 +190,7 @@ func newSession(p sessionParams) (*Session, error) {
 	empty := []*Path{}
 	s.paths.Store(&empty)
 	s.lastAuth.Store(now.UnixNano())
+	s.lastData.Store(now.UnixNano())
 	return s, nil
 }
 

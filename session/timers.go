@@ -25,6 +25,7 @@ type timerState struct {
 	lastFeedback, lastSpare, lastLive, lastTiers, lastRecord time.Time
 	lastKeepalive, lastCtrlCheck                             time.Time
 	lastFo                                                   time.Duration
+	idle                                                     bool // the paths probe at idleProbeInterval
 }
 
 // idleWatch is armed on a server session whose control channel c was lost: its timer ends
