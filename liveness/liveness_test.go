@@ -507,3 +507,43 @@ func TestNextDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleProbeInterval: an idle Up path probes at the interval SetIdleProbeInterval gives,
+// tolerates that many missed probes before it is suspect, and probes at ProbeInterval again
+// once it is reset.
+func TestIdleProbeInterval(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := New(Config{}, t0)
+	p.MarkProbed(t0)
+	p.OnHeard(t0.Add(10*time.Millisecond), 10*time.Millisecond)
+	p.Tick(t0.Add(150*time.Millisecond), false, 10*time.Millisecond, 5*time.Millisecond)
+	if p.State() != Up {
+		t.Fatalf("state %v after an answer and the hold-down, want up", p.State())
+	}
+	p.SetIdleProbeInterval(5 * time.Second)
+	heard := t0.Add(10 * time.Millisecond)
+	if p.ProbeDue(heard.Add(4 * time.Second)) {
+		t.Error("probe due 4 s after the last answer with a 5 s idle interval")
+	}
+	at := heard.Add(5 * time.Second)
+	if !p.ProbeDue(at) {
+		t.Fatal("no probe due 5 s after the last answer")
+	}
+	p.MarkProbed(at)
+	// Unanswered: still up after 2 idle intervals, suspect after 3.
+	if tr := p.Tick(at.Add(10*time.Second), false, 10*time.Millisecond, 5*time.Millisecond); tr.Changed {
+		t.Errorf("left up after 10 s of a 15 s missed-probe threshold: %v", tr)
+	}
+	if p.Tick(at.Add(15*time.Second), false, 10*time.Millisecond, 5*time.Millisecond); p.State() != Suspect {
+		t.Errorf("state %v after 3 missed idle probes, want suspect", p.State())
+	}
+	q := New(Config{}, t0)
+	q.SetIdleProbeInterval(5 * time.Second)
+	q.SetIdleProbeInterval(0)
+	q.MarkProbed(t0)
+	q.OnHeard(t0.Add(time.Millisecond), time.Millisecond)
+	q.Tick(t0.Add(150*time.Millisecond), false, time.Millisecond, time.Millisecond)
+	if !q.ProbeDue(t0.Add(250 * time.Millisecond)) {
+		t.Error("after SetIdleProbeInterval(0) an idle path does not probe every ProbeInterval")
+	}
+}

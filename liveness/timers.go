@@ -98,7 +98,7 @@ func (p *Path) probeThreshold(interval time.Duration) time.Duration {
 // threshold (bufferbloat, a backup's long probe interval) is Suspect for a
 // while, and may come back cheaply, before it must rejoin.
 func (p *Path) deadAfter() time.Duration {
-	return max(p.cfg.DeadAfter, 2*p.probeThreshold(p.cfg.ProbeInterval))
+	return max(p.cfg.DeadAfter, 2*p.probeThreshold(p.upInterval()))
 }
 
 // silenceStart is the time since which the path owes us an answer: the first

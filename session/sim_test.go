@@ -23,7 +23,6 @@ import (
 
 var (
 	simA = netip.MustParseAddr("10.0.1.2")
-	simB = netip.MustParseAddr("10.0.2.2")
 	simS = netip.MustParseAddr("10.0.0.1")
 )
 
@@ -78,7 +77,7 @@ type simNode struct {
 	ctrl   *ctrlConn // its control channel then
 }
 
-// simUplink is the client's address on uplink i: 10.0.i+1.2 (simA, simB, …).
+// simUplink is the client's address on uplink i: 10.0.i+1.2 (simA is uplink 0).
 func simUplink(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i + 1), 2}) }
 
 // newSim starts both ends on links a (uplink A) and b (uplink B), each the same both ways,
