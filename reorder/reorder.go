@@ -81,11 +81,11 @@ type Buffer[T any] struct {
 	hasBase bool
 	base    time.Time // times are kept as int64 ns since base
 
-	lanes     [256]lane[T]
-	byArrival gapHeap // lanes with a gap, keyed by gap arrival (rule c)
-	bySent    gapHeap // the same lanes keyed by first held send time (rule b)
-	held      int     // packets held behind gaps, all lanes
-	ready     []T     // released, waiting for Drain
+	lanes     [256]*lane[T] // allocated when a lane first carries a packet (laneOf)
+	byArrival gapHeap       // lanes with a gap, keyed by gap arrival (rule c)
+	bySent    gapHeap       // the same lanes keyed by first held send time (rule b)
+	held      int           // packets held behind gaps, all lanes
+	ready     []T           // released, waiting for Drain
 
 	paths   [256]path
 	live    []uint8
@@ -114,6 +114,17 @@ func New[T any](cfg Config) *Buffer[T] {
 	}
 	b.recompute()
 	return b
+}
+
+// laneOf returns lane id's state, allocating it on first use: a session uses few of the
+// 256 lanes (a library connection one), and an idle one none.
+func (b *Buffer[T]) laneOf(id uint8) *lane[T] {
+	ln := b.lanes[id]
+	if ln == nil {
+		ln = new(lane[T])
+		b.lanes[id] = ln
+	}
+	return ln
 }
 
 // ts converts t to ns since the Buffer's base, which is the first time seen.

@@ -60,18 +60,18 @@ type Path struct {
 	ctrl     [512]byte // scratch for control datagrams, used under mu
 	out      [1][]byte
 
-	prio       txQueue // small packets and repairs, sent first
-	bulk       txQueue // everything else
-	sent       [sentRingSize]sentSlot
-	forgotten  uint64        // packets below this number have no copy left
-	outBufs    [][]byte      // sealed datagrams of one drain, path.MaxBatch of bufSize
-	outs       [][]byte      // views of outBufs handed to WriteBatch
-	repairs    uint64        // packets of other paths re-sent on this one
-	failovers  uint64        // times it left liveness up, its traffic moved to other paths
-	codelDrops uint64        // packets CoDel dropped from the bulk queue
-	codel      *aqm.CoDel    // drops from the bulk queue when it stands too long
-	pacer      sched.Pacer   // spreads the window's sends at the delivery rate
-	equalize   time.Duration // local queueing that only equalizes delay with slower paths
+	prio       txQueue                 // small packets and repairs, sent first
+	bulk       txQueue                 // everything else
+	sent       *[sentRingSize]sentSlot // allocated with the first data packet sent (an idle path has none)
+	forgotten  uint64                  // packets below this number have no copy left
+	outBufs    [][]byte                // sealed datagrams of one drain, path.MaxBatch of bufSize
+	outs       [][]byte                // views of outBufs handed to WriteBatch
+	repairs    uint64                  // packets of other paths re-sent on this one
+	failovers  uint64                  // times it left liveness up, its traffic moved to other paths
+	codelDrops uint64                  // packets CoDel dropped from the bulk queue
+	codel      *aqm.CoDel              // drops from the bulk queue when it stands too long
+	pacer      sched.Pacer             // spreads the window's sends at the delivery rate
+	equalize   time.Duration           // local queueing that only equalizes delay with slower paths
 
 	// receive side, guarded by Session.rxMu
 	replay     crypto.ReplayWindow

@@ -174,9 +174,8 @@ func newSession(p sessionParams) (*Session, error) {
 			// lane that took the slower path are waited for, not dropped as late.
 			StartAtZero: true,
 		}),
-		rxBase:   now,
-		released: make([]*packetBuf, 0, reorderMaxPackets),
-		pkts:     make([][]byte, 0, reorderMaxPackets),
+		rxBase: now,
+		// Both grow to what a drain releases, and keep that: an idle session holds none.
 		keysDone: make(chan struct{}),
 	}
 	// The sender's local queues mean lane order is not send order across paths, so the
