@@ -87,7 +87,7 @@ type Buffer[T any] struct {
 	held      int           // packets held behind gaps, all lanes
 	ready     []T           // released, waiting for Drain
 
-	paths   [256]path
+	paths   [256]*path // allocated when a path is first seen (pathOf)
 	live    []uint8
 	horizon int64         // min over live paths of the newest send time
 	hold    time.Duration // current adaptive hold
@@ -125,6 +125,16 @@ func (b *Buffer[T]) laneOf(id uint8) *lane[T] {
 		b.lanes[id] = ln
 	}
 	return ln
+}
+
+// pathOf returns path id's state, allocating it when the path is first seen.
+func (b *Buffer[T]) pathOf(id uint8) *path {
+	p := b.paths[id]
+	if p == nil {
+		p = new(path)
+		b.paths[id] = p
+	}
+	return p
 }
 
 // ts converts t to ns since the Buffer's base, which is the first time seen.
@@ -196,7 +206,7 @@ func (b *Buffer[T]) NextDeadline() (time.Time, bool) {
 // that waited only on it; with no live path at all, every gap is released.
 func (b *Buffer[T]) SetLive(now time.Time, path uint8, live bool) {
 	t := b.ts(now)
-	p := &b.paths[path]
+	p := b.pathOf(path)
 	was := p.state == pathLive
 	p.state = pathDead
 	if live {
@@ -251,7 +261,7 @@ func (b *Buffer[T]) Stats() Stats { return b.stats }
 // observe feeds one packet's arrival on path into rule (b) and the OWD
 // statistics.
 func (b *Buffer[T]) observe(t int64, id uint8, sent int64) {
-	p := &b.paths[id]
+	p := b.pathOf(id)
 	if p.state == pathUnknown {
 		p.state = pathLive
 		b.live = append(b.live, id)

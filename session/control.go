@@ -218,7 +218,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 	s.resendInflight(now)
 	s.serviceQueues(now)
 	s.tickKeys(now)
-	if s.sendsTiers && now.Sub(t.lastTiers) >= tierInterval {
+	if s.sendsTiers && now.Sub(t.lastTiers) >= t.tierInterval() {
 		s.sendTiers(now)
 		t.lastTiers = now
 	}

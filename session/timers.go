@@ -28,6 +28,15 @@ type timerState struct {
 	idle                                                     bool // the paths probe at idleProbeInterval
 }
 
+// tierInterval is how often the client repeats its paths' tiers: tierInterval, or
+// idleProbeInterval while the session carries no data (a tier change sends them at once).
+func (t *timerState) tierInterval() time.Duration {
+	if t.idle {
+		return idleProbeInterval
+	}
+	return tierInterval
+}
+
 // idleWatch is armed on a server session whose control channel c was lost: its timer ends
 // the session (fire, on a goroutine of its own) once no authenticated datagram arrived for
 // dataIdleTimeout, or at once when its keys are used up (keys is then set).
@@ -238,7 +247,7 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 		}
 	}
 	if s.sendsTiers {
-		at(t.lastTiers.Add(tierInterval), reasonTiers)
+		at(t.lastTiers.Add(t.tierInterval()), reasonTiers)
 	}
 	if ks := &s.keys; ks.enabled {
 		if trafficFlows { // the overlap estimate follows the paths' RTT

@@ -18,6 +18,8 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -49,13 +51,14 @@ func main() {
 	from := fs.String("from", "127.0.0.2", "the dialer's source address")
 	seed := fs.String("seed", "btidle", "derives every key")
 	every := fs.Duration("every", 5*time.Second, "listener: how often to print STATS")
+	memprofile := fs.String("memprofile", "", "listener: write a heap profile to `FILE` on exit")
 	fs.Parse(os.Args[2:])
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var err error
 	switch os.Args[1] {
 	case "listen":
-		err = listen(ctx, *n, *addr, *seed, *every)
+		err = listen(ctx, *n, *addr, *seed, *every, *memprofile)
 	case "dial":
 		err = dial(ctx, *n, *addr, *from, *seed)
 	default:
@@ -67,7 +70,7 @@ func main() {
 	}
 }
 
-func listen(ctx context.Context, n int, addr, seed string, every time.Duration) error {
+func listen(ctx context.Context, n int, addr, seed string, every time.Duration, memprofile string) error {
 	cfg := &bond.ListenConfig{PrivateKey: key(seed, -1)}
 	for i := range n {
 		cfg.Peers = append(cfg.Peers, bond.Peer{Name: "p" + strconv.Itoa(i), Key: key(seed, i).Public()})
@@ -90,6 +93,9 @@ func listen(ctx context.Context, n int, addr, seed string, every time.Duration) 
 			accepted++
 			if accepted == n {
 				fmt.Printf("ACCEPTED %d\n", n)
+				if memprofile != "" {
+					go writeHeap(memprofile)
+				}
 			}
 			mu.Unlock()
 		}
@@ -136,4 +142,17 @@ func dial(ctx context.Context, n int, addr, from, seed string) error {
 	fmt.Printf("DIALED %d\n", n)
 	<-ctx.Done()
 	return nil
+}
+
+// writeHeap writes a heap profile of the established sessions to file, 3 s after they all
+// came up.
+func writeHeap(file string) {
+	time.Sleep(3 * time.Second)
+	f, err := os.Create(file)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	pprof.WriteHeapProfile(f)
 }
