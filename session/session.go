@@ -51,7 +51,7 @@ type Session struct {
 	remote     uint16 // receiver index we put in datagrams to the peer
 	seal       *crypto.AEAD
 	open       *crypto.AEAD
-	allowed    []netip.Prefix
+	allowed    atomic.Pointer[[]netip.Prefix] // a server's reload may change it (SetPeers)
 	deliver    Deliverer
 	epoch      time.Time
 	scheduler  sched.Scheduler
@@ -150,7 +150,6 @@ func newSession(p sessionParams) (*Session, error) {
 		remote:     p.remoteIndex,
 		seal:       seal,
 		open:       open,
-		allowed:    p.allowed,
 		deliver:    p.deliver,
 		epoch:      now,
 		scheduler:  mk(),
@@ -172,6 +171,7 @@ func newSession(p sessionParams) (*Session, error) {
 	s.reorder.SetRepair(now, initialRepairAllowance)
 	empty := []*Path{}
 	s.paths.Store(&empty)
+	s.setAllowed(p.allowed)
 	s.lastAuth.Store(now.UnixNano())
 	return s, nil
 }
@@ -245,9 +245,13 @@ func (s *Session) keysUsedUp(err error) {
 	})
 }
 
+// setAllowed sets the inner source prefixes accepted from the peer. The slice must not
+// change afterwards.
+func (s *Session) setAllowed(allowed []netip.Prefix) { s.allowed.Store(&allowed) }
+
 // isAllowed reports whether an inner packet from src may come from this peer.
 func (s *Session) isAllowed(src netip.Addr) bool {
-	for _, p := range s.allowed {
+	for _, p := range *s.allowed.Load() {
 		if p.Contains(src) {
 			return true
 		}
