@@ -27,8 +27,9 @@ type Host struct {
 
 // undoStep reverts one change made by Up.
 type undoStep struct {
-	what string // for logs, e.g. "route 0.0.0.0/1"
-	fn   func() error
+	what  string       // for logs, e.g. "route 0.0.0.0/1"
+	inner netip.Prefix // the inner route it removes (SetRoutes finds it by this); else zero
+	fn    func() error
 }
 
 // NewHost returns a Host that changes the host through nl and logs to log
@@ -118,13 +119,7 @@ func (h *Host) apply(p Plan) error {
 	h.record("link up", func() error { return h.nl.LinkSetDown(dev) })
 
 	for _, dst := range p.innerRoutes() {
-		// A main-table route is this instance's own if it goes through its device: the
-		// device is new, so such a route is a leftover of ours or the kernel's prefix
-		// route for the device's own address (proto kernel), which an inner route of the
-		// same prefix takes over.
-		ifindex := dev.Attrs().Index
-		own := func(r netlink.Route) bool { return r.LinkIndex == ifindex }
-		if err := h.addRoute(deviceRoute(dst, ifindex), own); err != nil {
+		if err := h.addInnerRoute(dst, dev.Attrs().Index); err != nil {
 			return fmt.Errorf("tun: route %v via %q: %w", dst, p.Device, err)
 		}
 	}

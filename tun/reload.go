@@ -1,0 +1,130 @@
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+)
+
+// addInnerRoute adds "DST dev DEVICE proto bondtun" to the main table and records its
+// undo step, marked with dst so SetRoutes can find it. A main-table route is this
+// instance's own if it goes through its device: the device is this run's, so such a route
+// is a leftover of ours or the kernel's prefix route for the device's own address (proto
+// kernel), which an inner route of the same prefix takes over.
+func (h *Host) addInnerRoute(dst netip.Prefix, ifindex int) error {
+	own := func(r netlink.Route) bool { return r.LinkIndex == ifindex }
+	if err := h.addRoute(deviceRoute(dst, ifindex), own); err != nil {
+		return err
+	}
+	h.undo[len(h.undo)-1].inner = dst
+	return nil
+}
+
+// DiffRoutes returns the inner routes, as installed (masked, a default route as two /1
+// halves), that going from the routes old to next adds and removes, each sorted.
+func DiffRoutes(old, next []netip.Prefix) (add, del []netip.Prefix) {
+	was := routeSet(old)
+	will := routeSet(next)
+	for r := range will {
+		if !was[r] {
+			add = append(add, r)
+		}
+	}
+	for r := range was {
+		if !will[r] {
+			del = append(del, r)
+		}
+	}
+	slices.SortFunc(add, comparePrefix)
+	slices.SortFunc(del, comparePrefix)
+	return add, del
+}
+
+func routeSet(routes []netip.Prefix) map[netip.Prefix]bool {
+	m := make(map[netip.Prefix]bool, len(routes))
+	for _, r := range (Plan{Routes: routes}).innerRoutes() {
+		m[r] = true
+	}
+	return m
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// Routes returns the routes of the running plan (Up's, with SetRoutes' changes).
+func (h *Host) Routes() []netip.Prefix {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.plan.Routes)
+}
+
+// SetRoutes changes the inner routes of a host that is up to routes (a reload): the
+// routes new to it are added, then those of the running plan that routes lacks are
+// removed; the others are not touched. Only routes this Host made are removed, so a route
+// that was there before Up (the kernel's prefix route of the device's address) stays. It
+// is all or nothing for the additions: if one fails, those this call added are removed
+// again and the running plan is kept. A removal that fails is reported in the error, but
+// the route is then forgotten like the others ([Cleanup] finds it by its mark).
+func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) {
+	for _, r := range routes {
+		if !r.IsValid() {
+			return 0, 0, fmt.Errorf("tun: invalid route %v", r)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.up {
+		return 0, 0, errors.New("tun: host is not up")
+	}
+	add, del := DiffRoutes(h.plan.Routes, routes)
+	if len(add) == 0 && len(del) == 0 {
+		h.plan.Routes = slices.Clone(routes)
+		return 0, 0, nil
+	}
+	dev, err := h.nl.LinkByName(h.plan.Device)
+	if err != nil {
+		return 0, 0, fmt.Errorf("tun: device %q: %w", h.plan.Device, err)
+	}
+	mark := len(h.undo)
+	for _, dst := range add {
+		if err := h.addInnerRoute(dst, dev.Attrs().Index); err != nil {
+			err = fmt.Errorf("tun: route %v via %q: %w", dst, h.plan.Device, err)
+			var errs []error
+			for i := len(h.undo) - 1; i >= mark; i-- {
+				if uerr := h.undo[i].fn(); uerr != nil && !isGone(uerr) {
+					errs = append(errs, fmt.Errorf("tun: remove %s: %w", h.undo[i].what, uerr))
+				}
+			}
+			h.undo = h.undo[:mark]
+			return 0, 0, errors.Join(append([]error{err}, errs...)...)
+		}
+	}
+	gone := make(map[netip.Prefix]bool, len(del))
+	for _, r := range del {
+		gone[r] = true
+	}
+	var errs []error
+	keep := h.undo[:0]
+	for _, s := range h.undo {
+		if !s.inner.IsValid() || !gone[s.inner] {
+			keep = append(keep, s)
+			continue
+		}
+		if err := s.fn(); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("tun: remove %s: %w", s.what, err))
+		}
+		removed++
+	}
+	clear(h.undo[len(keep):])
+	h.undo = keep
+	h.plan.Routes = slices.Clone(routes)
+	h.log.Info("tun: routes changed", "device", h.plan.Device, "added", len(add), "removed", len(del))
+	return len(add), removed, errors.Join(errs...)
+}
