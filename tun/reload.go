@@ -69,9 +69,9 @@ func (h *Host) Routes() []netip.Prefix {
 // routes new to it are added, then those of the running plan that routes lacks are
 // removed; the others are not touched. Only routes this Host made are removed, so a route
 // that was there before Up (the kernel's prefix route of the device's address) stays. It
-// is all or nothing for the additions: if one fails, those this call added are removed
-// again and the running plan is kept. A removal that fails is reported in the error, but
-// the route is then forgotten like the others ([Cleanup] finds it by its mark).
+// is all or nothing: if an addition fails, those this call added are removed again, the
+// running plan is kept and the error returned. A removal that fails is only logged (the
+// route is gone from the plan either way; [Cleanup] finds it by its mark).
 func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) {
 	for _, r := range routes {
 		if !r.IsValid() {
@@ -110,7 +110,6 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 	for _, r := range del {
 		gone[r] = true
 	}
-	var errs []error
 	keep := h.undo[:0]
 	for _, s := range h.undo {
 		if !s.inner.IsValid() || !gone[s.inner] {
@@ -118,13 +117,13 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 			continue
 		}
 		if err := s.fn(); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("tun: remove %s: %w", s.what, err))
+			h.log.Warn("tun: removing a route failed; `bondtun down` removes it", "route", s.what, "err", err)
 		}
 		removed++
 	}
 	clear(h.undo[len(keep):])
 	h.undo = keep
 	h.plan.Routes = slices.Clone(routes)
-	h.log.Info("tun: routes changed", "device", h.plan.Device, "added", len(add), "removed", len(del))
-	return len(add), removed, errors.Join(errs...)
+	h.log.Info("tun: routes changed", "device", h.plan.Device, "added", len(add), "removed", removed)
+	return len(add), removed, nil
 }
