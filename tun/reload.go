@@ -16,10 +16,10 @@ import (
 // kernel), which an inner route of the same prefix takes over.
 func (h *Host) addInnerRoute(dst netip.Prefix, ifindex int) error {
 	own := func(r netlink.Route) bool { return r.LinkIndex == ifindex }
-	if err := h.addRoute(deviceRoute(dst, ifindex), own); err != nil {
+	if err := h.installRoute(deviceRoute(dst, ifindex), own); err != nil {
 		return err
 	}
-	h.undo[len(h.undo)-1].inner = dst
+	h.undo = append(h.undo, undoStep{inner: dst, ifindex: ifindex})
 	return nil
 }
 
@@ -98,8 +98,8 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 			err = fmt.Errorf("tun: route %v via %q: %w", dst, h.plan.Device, err)
 			var errs []error
 			for i := len(h.undo) - 1; i >= mark; i-- {
-				if uerr := h.undo[i].fn(); uerr != nil && !isGone(uerr) {
-					errs = append(errs, fmt.Errorf("tun: remove %s: %w", h.undo[i].what, uerr))
+				if uerr := h.undo[i].run(h.nl); uerr != nil && !isGone(uerr) {
+					errs = append(errs, fmt.Errorf("tun: remove %s: %w", h.undo[i].describe(), uerr))
 				}
 			}
 			h.undo = h.undo[:mark]
@@ -112,12 +112,12 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 	}
 	keep := h.undo[:0]
 	for _, s := range h.undo {
-		if !s.inner.IsValid() || !gone[s.inner] {
+		if s.fn != nil || !gone[s.inner] {
 			keep = append(keep, s)
 			continue
 		}
-		if err := s.fn(); err != nil && !isGone(err) {
-			h.log.Warn("tun: removing a route failed; `bondtun down` removes it", "route", s.what, "err", err)
+		if err := s.run(h.nl); err != nil && !isGone(err) {
+			h.log.Warn("tun: removing a route failed; `bondtun down` removes it", "route", s.describe(), "err", err)
 		}
 		removed++
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -155,7 +156,11 @@ type reloader struct {
 	apply func(cur, next *config.Config, p reloadPlan) error
 }
 
+// newReloader returns the reloader of the running configuration cfg, which it keeps for
+// the whole run (without its field lines: they are for errors about the file, and a
+// server of many peers would keep them for nothing).
 func newReloader(cfg *config.Config, level *slog.LevelVar, pinned bool, log *slog.Logger) *reloader {
+	cfg.ForgetLines()
 	return &reloader{cur: cfg, level: level, pinned: pinned, log: log, load: loadForReload}
 }
 
@@ -211,11 +216,21 @@ func (r *reloader) reload() (string, error) {
 	} else {
 		r.level.Set(next.LogLevel)
 	}
+	next.ForgetLines()
 	r.cur = next
 	s := p.summary()
 	r.log.Info("reload: applied", "file", path, "changes", s, "took", time.Since(start).Round(time.Microsecond))
+	go releaseMemory()
 	return s, nil
 }
+
+// releaseMemory returns the garbage of a configuration's parsing to the system at once,
+// rather than leaving it to the runtime's gradual scavenging: YAML decoding allocates
+// about 50 times the file's size (10 000 peers: 1.1 MB of file, 56 MB allocated, a few MB
+// kept), which would otherwise stay in the RSS of a long-running `up` for minutes. It runs
+// after `up` has started and after every reload, off their path; a collection of the
+// heap of a server of 10 000 peers takes a few milliseconds.
+func releaseMemory() { debug.FreeOSMemory() }
 
 // runReload asks the running `up` of FILE to reload it (as SIGHUP does) and prints what
 // changed, or the error that made it refuse the file, exiting 1. FILE is not read here:

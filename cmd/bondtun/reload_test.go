@@ -21,8 +21,8 @@ import (
 )
 
 // seedKey is the public key of a fixed seed n, so the files of one test agree.
-func seedKey(n byte) string {
-	seed := [32]byte{n}
+func seedKey(n int) string {
+	seed := [32]byte{byte(n), byte(n >> 8), 7}
 	k, err := crypto.ParsePrivateKey(base64.StdEncoding.EncodeToString(seed[:]))
 	if err != nil {
 		panic(err)
@@ -40,7 +40,7 @@ func serverYAML(extra string, peers ...string) string {
 	b.WriteString("peers:\n")
 	for _, p := range peers {
 		f := strings.Split(p, "=")
-		var seed byte
+		var seed int
 		fmt.Sscan(f[1], &seed)
 		fmt.Fprintf(&b, "  - name: %s\n    public_key: %q\n    allowed_ips: [%s]\n", f[0], seedKey(seed), f[2])
 	}
@@ -270,5 +270,45 @@ func TestReloadCommand(t *testing.T) {
 	errOut.Reset()
 	if code := run([]string{"reload", "-c", file}, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "server.yaml:9: peers[1].allowed_ips[0]: overlaps; second line") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want 1 and the error", code, out.String(), errOut.String())
+	}
+}
+
+// BenchmarkReload10000Peers is a server's reload of a file of 10 000 peers in which one
+// peer changed, without the host (scripts/bench-scale.sh measures it with the host).
+func BenchmarkReload10000Peers(b *testing.B) {
+	peers := make([]string, 10000)
+	for i := range peers {
+		peers[i] = fmt.Sprintf("p%d=%d=10.%d.%d.%d/32", i, i, 64+i/62500, i/250%250, 1+i%250)
+	}
+	a := serverYAML("", peers...)
+	peers[0] = "p0=0=10.126.0.1/32"
+	c := serverYAML("", peers...)
+	dir := b.TempDir()
+	file := filepath.Join(dir, "server.yaml")
+	if err := os.WriteFile(file, []byte(a), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cur, err := config.Load(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rl := newReloader(cur, new(slog.LevelVar), false, slog.New(slog.DiscardHandler))
+	node := &fakeNode{}
+	rl.setApply(serverApply(node, node, nil, "bt0", rl.log))
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		data := a
+		if i%2 == 0 {
+			data = c
+		}
+		i++
+		if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := rl.reload(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -172,5 +172,6 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	mx.set(sv.Snapshot)
 	dumpTraceOnSignal(ctx, ctl.info.Socket, sv.WriteTrace, log)
 	log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
+	go releaseMemory()
 	return sv.Run(ctx)
 }
