@@ -8,14 +8,16 @@
 #   memory   VmRSS of the up process once it listens, with 1 peer and with SCALE_PEERS;
 #            the difference per peer is the cost of an idle configured peer (goal: ≤ 1 KiB).
 #   reload   SCALE_RELOADS times, one peer's allowed_ips changed in the file, then
-#            `bondtun reload -c FILE`: the command's wall time (reload_ms, goal < 100 ms) and
-#            the time up logged for it (apply_ms: read, validate, diff, apply).
+#            `bondtun reload -c FILE`: the command's wall time (reload_ms, goal < 100 ms), the
+#            time up logged for it (up_ms), and its two parts: load_ms (read, decode and
+#            validate the file) and apply_ms (compare, swap the peer table, routes).
 #   sessions `btflood sessions` opens sessions (TLS 1.3 with a client certificate, HELLO,
 #            WELCOME, BYE) with the peers' keys in turn, SCALE_CONC at once, for SCALE_HS_T s,
 #            on the same 2 cores as the server: handshakes_per_s, the server's CPU, and the
 #            handshakes per second of one fully busy server core.
 # Output:
-#   SCALE peers=N rss_mb=… rss_1peer_mb=… bytes_per_peer=… start_s=… reload_ms=… apply_ms=…
+#   SCALE peers=N rss_mb=… rss_1peer_mb=… bytes_per_peer=… start_s=… reload_ms=… up_ms=…
+#         load_ms=… apply_ms=…
 #   SCALE handshakes_per_s=… server_cpu_pct=… per_server_core=… failed=… conc=…
 # Bounded: about 60 s after the build with the defaults. Every process it starts is ended
 # by PID, and the namespace is deleted on exit. Needs root (otherwise prints SKIP).
@@ -138,11 +140,16 @@ if ! ip -n "$NS" route show dev bsc0 | grep -q '^10.126.0.1 '; then
 	((RELOADS % 2)) && { log "the reloaded route 10.126.0.1 is not in the table"; exit 1; }
 fi
 RELOAD_MS=$(printf '%s\n' "${WALL[@]}" | median)
-# up logs took=12.345ms (or 1.2s); in ms.
-APPLY_MS=$(grep 'msg="reload: applied"' "$WORK/up.log" | sed -n 's/.* took=\([0-9.]*\)\(ms\|s\|µs\).*/\1 \2/p' |
-	awk '{v = $1; if ($2 == "s") v *= 1000; if ($2 == "µs") v /= 1000; printf "%.1f\n", v}' | median)
+# up logs took=… load=… apply=… (12.345ms, 1.2s or 800µs); field $1 in ms, median.
+logged_ms() {
+	grep 'msg="reload: applied"' "$WORK/up.log" | sed -n "s/.* $1=\([0-9.]*\)\(ms\|s\|µs\).*/\1 \2/p" |
+		awk '{v = $1; if ($2 == "s") v *= 1000; if ($2 == "µs") v /= 1000; printf "%.1f\n", v}' | median
+}
+TOOK_MS=$(logged_ms took)
+LOAD_MS=$(logged_ms load)
+APPLY_MS=$(logged_ms apply)
 BYTES_PER_PEER=$(( (RSSN - RSS1) * 1024 / (PEERS > 1 ? PEERS - 1 : 1) ))
-echo "SCALE peers=$PEERS rss_mb=$(echo "scale=1; $RSSN / 1024" | bc) rss_1peer_mb=$(echo "scale=1; $RSS1 / 1024" | bc) bytes_per_peer=$BYTES_PER_PEER start_s=$START_S reload_ms=$RELOAD_MS apply_ms=$APPLY_MS"
+echo "SCALE peers=$PEERS rss_mb=$(echo "scale=1; $RSSN / 1024" | bc) rss_1peer_mb=$(echo "scale=1; $RSS1 / 1024" | bc) bytes_per_peer=$BYTES_PER_PEER start_s=$START_S reload_ms=$RELOAD_MS up_ms=$TOOK_MS load_ms=$LOAD_MS apply_ms=$APPLY_MS"
 
 log "sessions: $CONC at once for $HS_T s"
 HZ=$(getconf CLK_TCK)

@@ -195,6 +195,7 @@ func (r *reloader) reload() (string, error) {
 		r.log.Error("reload: configuration refused; running state unchanged", "err", err)
 		return "", err
 	}
+	loaded := time.Now()
 	p, err := planReload(r.cur, next)
 	if err != nil {
 		err = fmt.Errorf("%s: %w", path, err)
@@ -219,7 +220,9 @@ func (r *reloader) reload() (string, error) {
 	next.ForgetLines()
 	r.cur = next
 	s := p.summary()
-	r.log.Info("reload: applied", "file", path, "changes", s, "took", time.Since(start).Round(time.Microsecond))
+	now := time.Now()
+	r.log.Info("reload: applied", "file", path, "changes", s, "took", now.Sub(start).Round(time.Microsecond),
+		"load", loaded.Sub(start).Round(time.Microsecond), "apply", now.Sub(loaded).Round(time.Microsecond))
 	go releaseMemory()
 	return s, nil
 }
