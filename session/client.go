@@ -286,16 +286,18 @@ func (c *Client) Send(bufs [][]byte, sizes []int, n int) {
 // connect dials the server from the first uplink that works, runs the handshake and
 // installs the new session with one path per uplink × server address.
 func (c *Client) connect(ctx context.Context) error {
-	if c.cfg.ResolveEndpoint != nil {
-		ep, err := c.cfg.ResolveEndpoint(ctx)
+	cfg := c.config() // SetServer may change the server's settings meanwhile
+	if cfg.ResolveEndpoint != nil {
+		ep, err := cfg.ResolveEndpoint(ctx)
 		if err != nil {
 			return err
 		}
-		c.mu.Lock() // only this goroutine (Connect, then Run) reads it without c.mu
-		c.cfg.Endpoint = ep
+		c.mu.Lock()
+		cfg.Endpoint = ep
 		c.mu.Unlock()
+		cfg.Endpoint = ep
 	}
-	tlsCfg, err := crypto.ClientTLSConfig(c.cfg.Identity, c.cfg.ServerKey)
+	tlsCfg, err := crypto.ClientTLSConfig(cfg.Identity, cfg.ServerKey)
 	if err != nil {
 		return err
 	}
@@ -311,10 +313,10 @@ func (c *Client) connect(ctx context.Context) error {
 	var lastErr error
 	for ui, u := range uplinks {
 		dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		raw, err := path.DialTCP(dctx, u.Device, u.Source, cfg.Endpoint)
 		if err != nil {
 			cancel()
-			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
+			lastErr = fmt.Errorf("connect to %s via %s: %w", cfg.Endpoint, u.Name, err)
 			continue
 		}
 		ctrl, w, send, recv, err := clientHandshake(dctx, raw, tlsCfg, hello)
@@ -322,12 +324,12 @@ func (c *Client) connect(ctx context.Context) error {
 		if err != nil {
 			raw.Close()
 			if errors.Is(err, ErrRejected) {
-				return fmt.Errorf("server %s: %w", c.cfg.Endpoint, err)
+				return fmt.Errorf("server %s: %w", cfg.Endpoint, err)
 			}
-			lastErr = fmt.Errorf("handshake with %s via %s: %w", c.cfg.Endpoint, u.Name, err)
+			lastErr = fmt.Errorf("handshake with %s via %s: %w", cfg.Endpoint, u.Name, err)
 			continue
 		}
-		return c.install(ctrl, ui, w, send, recv)
+		return c.install(cfg, ctrl, ui, w, send, recv)
 	}
 	return lastErr
 }
@@ -335,7 +337,8 @@ func (c *Client) connect(ctx context.Context) error {
 // resume moves s to a new control connection when the old one is lost, trying the uplinks
 // that still carry data first. The data plane does not notice: same keys, same paths.
 func (c *Client) resume(ctx context.Context, s *Session) error {
-	tlsCfg, err := crypto.ClientTLSConfig(c.cfg.Identity, c.cfg.ServerKey)
+	cfg := c.config()
+	tlsCfg, err := crypto.ClientTLSConfig(cfg.Identity, cfg.ServerKey)
 	if err != nil {
 		return err
 	}
@@ -344,10 +347,10 @@ func (c *Client) resume(ctx context.Context, s *Session) error {
 	for _, ui := range c.uplinkOrder(s, len(uplinks)) {
 		u := uplinks[ui]
 		dctx, cancel := context.WithTimeout(ctx, resumeTimeout)
-		raw, err := path.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		raw, err := path.DialTCP(dctx, u.Device, u.Source, cfg.Endpoint)
 		if err != nil {
 			cancel()
-			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
+			lastErr = fmt.Errorf("connect to %s via %s: %w", cfg.Endpoint, u.Name, err)
 			continue
 		}
 		ctrl, err := clientResume(dctx, raw, tlsCfg, framing.Resume{ServerIndex: s.remote, ClientIndex: s.local})
@@ -395,20 +398,20 @@ func (c *Client) uplinkOrder(s *Session, n int) []int {
 	return append(first, rest...)
 }
 
-func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, recv crypto.DirectionKeys) error {
+func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing.Welcome, send, recv crypto.DirectionKeys) error {
 	s, err := newSession(sessionParams{
 		log:         c.log,
-		peerName:    c.cfg.ServerName,
+		peerName:    cfg.ServerName,
 		localIndex:  c.index,
 		remoteIndex: w.ReceiverIndex,
 		cipher:      crypto.CipherID(w.Cipher),
 		send:        send,
 		recv:        recv,
-		allowed:     c.cfg.AllowedIPs,
-		scheduler:   c.cfg.Scheduler,
+		allowed:     cfg.AllowedIPs,
+		scheduler:   cfg.Scheduler,
 		deliver:     c.inner,
 		messages:    c.messages,
-		limits:      c.cfg.limits,
+		limits:      cfg.limits,
 	})
 	if err != nil {
 		ctrl.Close()
@@ -435,7 +438,7 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 			}
 		}
 	}
-	c.log.Info("session established", "server", c.cfg.Endpoint, "cipher", crypto.CipherID(w.Cipher).String(), "paths", len(s.pathList()))
+	c.log.Info("session established", "server", cfg.Endpoint, "cipher", crypto.CipherID(w.Cipher).String(), "paths", len(s.pathList()))
 	s.start()
 	c.mu.Lock()
 	c.sess = s

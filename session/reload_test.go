@@ -180,14 +180,10 @@ func TestReloadAddsAndRemovesPeersWhileAThirdTransfers(t *testing.T) {
 		!slices.Equal(ch.Ended, []string{"b"}) || len(ch.Changed) != 0 {
 		t.Fatalf("changes %+v, want c added, b removed and ended", ch)
 	}
-	// c can connect at once.
+	// c can connect at once (and is routed to, below: the server's TUN output is a's
+	// transfer's until it ends).
 	if err := c.connect(t, sv, serverKey.Public()); err != nil {
 		t.Fatalf("added peer c: %v", err)
-	}
-	ping := tuntest.Ping(c.inner, serverIP)
-	stun.Outbound <- ping
-	if got := recvPacket(t, c.from); string(got) != string(ping) {
-		t.Fatalf("c got % x, want the server's packet", got)
 	}
 
 	r := <-res
@@ -204,6 +200,20 @@ func TestReloadAddsAndRemovesPeersWhileAThirdTransfers(t *testing.T) {
 		t.Fatalf("a's counters did not carry on: %d received before the reload, %d now", rxBefore, rx)
 	}
 	t.Logf("a: %d packets up, %d down, none lost; session and path unchanged", r.up, r.down)
+	for range window { // the transfer's last window, in flight when it stopped reading
+		recvPacket(t, fromServer)
+		recvPacket(t, a.from)
+	}
+	ping := udpPacket(c.inner, serverIP, 1, 100)
+	c.tun.Outbound <- ping
+	if got := recvPacket(t, fromServer); string(got) != string(ping) {
+		t.Fatalf("the server got % x from c, want c's packet", got)
+	}
+	pong := udpPacket(serverIP, c.inner, 2, 100)
+	stun.Outbound <- pong
+	if got := recvPacket(t, c.from); string(got) != string(pong) {
+		t.Fatalf("c got % x, want the server's packet", got)
+	}
 
 	// b: its session ended with BYE, and its key is refused now.
 	waitFor(t, "b's session ended on both sides", func() bool {
@@ -281,5 +291,60 @@ func TestPeerTableRoute(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("route(%s) = %q, want %q", tc.dst, got, tc.want)
 		}
+	}
+}
+
+// TestClientSetServer: a client's reload that points it at another server (another key
+// and address) ends the session with the first server (BYE) and opens one with the
+// second, without the client's Run ending.
+func TestClientSetServer(t *testing.T) {
+	tp := newTestPair(t)
+	first := tp.client.Session()
+	otherKey := newKey(t)
+	otherTUN := tuntest.NewChannelTUN()
+	fromOther := drain(otherTUN.Inbound)
+	other, err := NewServer(ServerConfig{
+		Identity:  otherKey,
+		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+		Peers:     []PeerConfig{{Name: "client", Key: tp.clientKey.Public(), AllowedIPs: []netip.Prefix{netip.PrefixFrom(clientInner, 32)}}},
+	}, otherTUN.TUN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		other.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		otherTUN.TUN().Close()
+	})
+
+	tp.client.SetServer(ServerTarget{
+		Name:       "other",
+		Key:        otherKey.Public(),
+		Endpoint:   netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(other.Port())),
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")},
+	})
+	waitFor(t, "a session with the other server", func() bool {
+		s := tp.client.Session()
+		return s != nil && s != first && len(other.Sessions()) == 1
+	})
+	waitFor(t, "the first server's session ended", func() bool { return len(tp.server.Sessions()) == 0 })
+	waitFor(t, "a validated path to the other server", func() bool {
+		for _, p := range tp.client.Session().Paths() {
+			if p.Validated {
+				return true
+			}
+		}
+		return false
+	})
+	ping := tuntest.Ping(serverInner, clientInner)
+	tp.clientTUN.Outbound <- ping
+	if got := recvPacket(t, fromOther); string(got) != string(ping) {
+		t.Fatalf("the other server got % x, want the client's packet", got)
 	}
 }

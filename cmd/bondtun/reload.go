@@ -20,8 +20,8 @@ import (
 
 // A reload (SIGHUP, or `bondtun reload` on the control socket) re-reads the running
 // `up`'s configuration file and applies what can change at run time: the log level, the
-// inner routes (tun.routes and the peers' allowed_ips) and, on a server, the peers and the
-// gateway's peer sets. Every other key is fixed for the run; a file that changes one, or
+// inner routes (tun.routes and the peers' allowed_ips), on a server the peers and the
+// gateway's peer sets, on a client its server (a new session). Every other key is fixed for the run; a file that changes one, or
 // that fails to load or validate, is refused whole and the running state is kept
 // (docs/CONFIG.md "What changes at run time", docs/DECISIONS.md).
 
@@ -34,6 +34,7 @@ type reloadPlan struct {
 	Removed    []string // server: peers whose key is gone (a re-keyed peer is both)
 	Changed    []string // server: peers whose name or allowed_ips changed
 	GatewaySet bool     // the gateway's peer sets change
+	Server     bool     // client: the server's name, key, endpoint or allowed_ips changed: a new session
 }
 
 // errRestartOnly marks a reload refused because it changes a key fixed for the run.
@@ -51,6 +52,9 @@ func planReload(cur, next *config.Config) (reloadPlan, error) {
 	newPlan, _ := hostPlan(next, nil)
 	p.AddRoutes, p.DelRoutes = tun.DiffRoutes(oldPlan.Routes, newPlan.Routes)
 	if cur.IsClient() {
+		a, b := cur.Peers[0], next.Peers[0]
+		p.Server = a.Name != b.Name || a.PublicKey != b.PublicKey || a.EndpointString() != b.EndpointString() ||
+			!slices.Equal(a.AllowedIPs, b.AllowedIPs)
 		return p, nil
 	}
 	was := make(map[crypto.PublicKey]config.Peer, len(cur.Peers))
@@ -100,11 +104,6 @@ func restartOnlyChanges(cur, next *config.Config) []string {
 	if cur.IsClient() {
 		differ("uplinks", cur.Uplinks, next.Uplinks)
 		differ("table_base", cur.TableBase, next.TableBase)
-		a, b := cur.Peers[0], next.Peers[0]
-		differ("peers[0].name", a.Name, b.Name)
-		differ("peers[0].public_key", a.PublicKey, b.PublicKey)
-		differ("peers[0].endpoint", a.EndpointString(), b.EndpointString())
-		differ("peers[0].allowed_ips", a.AllowedIPs, b.AllowedIPs)
 		return out
 	}
 	differ("listen.port", cur.Listen.Port, next.Listen.Port)
@@ -129,6 +128,9 @@ func (p reloadPlan) summary() string {
 	}
 	if p.GatewaySet {
 		parts = append(parts, "gateway peer sets updated")
+	}
+	if p.Server {
+		parts = append(parts, "server changed: new session")
 	}
 	parts = append(parts, "log_level "+strings.ToLower(p.LogLevel.String()))
 	return strings.Join(parts, "; ")
@@ -207,7 +209,7 @@ func (r *reloader) reload() (string, error) {
 			r.log.Error("reload: applying failed; running state unchanged", "err", err)
 			return "", err
 		}
-	} else if len(p.AddRoutes)+len(p.DelRoutes)+len(p.Added)+len(p.Removed)+len(p.Changed) > 0 {
+	} else if len(p.AddRoutes)+len(p.DelRoutes)+len(p.Added)+len(p.Removed)+len(p.Changed) > 0 || p.Server {
 		err := errors.New("the tunnel is still starting; only the log level can change now")
 		r.log.Error("reload: refused", "err", err)
 		return "", err

@@ -66,11 +66,28 @@ func serverApply(sv peerSetter, host routeSetter, gw gatewayUpdater, device stri
 	}
 }
 
-// clientApply applies a client's reload: its routes (tun.routes).
-func clientApply(host routeSetter) func(cur, next *config.Config, p reloadPlan) error {
-	return func(_, next *config.Config, _ reloadPlan) error {
+// serverSetter is the part of session.Client a reload changes.
+type serverSetter interface {
+	SetServer(t session.ServerTarget)
+}
+
+// clientApply applies a client's reload: its routes (tun.routes, the server's
+// allowed_ips), then, if the server's name, key, endpoint or allowed_ips changed, a new
+// session with it. running is the plan `up` installed: a server named by DNS name is
+// resolved from its uplinks' sources.
+func clientApply(host routeSetter, c serverSetter, running tun.Plan, log *slog.Logger) func(cur, next *config.Config, p reloadPlan) error {
+	return func(_, next *config.Config, p reloadPlan) error {
 		plan, _ := hostPlan(next, nil)
-		_, _, err := host.SetRoutes(plan.Routes)
-		return err
+		if _, _, err := host.SetRoutes(plan.Routes); err != nil {
+			return err
+		}
+		if p.Server {
+			peer := next.Peers[0]
+			cc := session.ClientConfig{Endpoint: peer.Endpoint}
+			resolveByName(&cc, next, running, log)
+			c.SetServer(session.ServerTarget{Name: peer.Name, Key: peer.PublicKey, Endpoint: peer.Endpoint,
+				Resolve: cc.ResolveEndpoint, AllowedIPs: peer.AllowedIPs})
+		}
+		return nil
 	}
 }

@@ -126,8 +126,18 @@ func TestPlanReloadRefusesRestartOnlyKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := planReload(client, moved); !errors.Is(err, errRestartOnly) || !strings.Contains(err.Error(), "peers[0].endpoint") {
-		t.Errorf("client endpoint changed: %v", err)
+	if p, err := planReload(client, moved); err != nil || !p.Server {
+		t.Errorf("client endpoint changed: %+v, %v; want a new session", p, err)
+	}
+	if p, err := planReload(client, client); err != nil || p.Server {
+		t.Errorf("client unchanged: %+v, %v; want no new session", p, err)
+	}
+	ups, err := config.Parse("client.yaml", bytes.Replace(mustRead(t, "../../configs/client.yaml"), []byte("interface: up1"), []byte("interface: up2"), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planReload(client, ups); !errors.Is(err, errRestartOnly) || !strings.HasPrefix(err.Error(), "uplinks ") {
+		t.Errorf("client uplinks changed: %v", err)
 	}
 }
 

@@ -141,7 +141,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 			return err
 		}
 		ctl.set(controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace})
-		rl.setApply(clientApply(host))
+		rl.setApply(clientApply(host, c, plan, log))
 		mx.set(c.Snapshot)
 		dumpTraceOnSignal(ctx, ctl.info.Socket, c.WriteTrace, log)
 		if err := c.Connect(ctx); err != nil {
