@@ -22,7 +22,8 @@
 # Bounded: about 60 s after the build with the defaults. Every process it starts is ended
 # by PID, and the namespace is deleted on exit. Needs root (otherwise prints SKIP).
 # Environment: SCALE_PEERS [10000], SCALE_RELOADS [5], SCALE_HS_T [10], SCALE_CONC [16],
-# BIN [build into a temporary dir].
+# BIN [build into a temporary dir]; SCALE_KEEP=1 keeps the work directory (up's log),
+# SCALE_DEBUG=1 prints the namespace's TCP drop and retransmission counters at the end.
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
