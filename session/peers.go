@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/bondtun/bondtun/crypto"
@@ -135,6 +136,7 @@ func (sv *Server) SetPeers(peers []PeerConfig) (PeerChanges, error) {
 		}
 	}
 	sv.peers.Store(next)
+	var wg sync.WaitGroup // the BYEs are sent in parallel: each may wait up to a second
 	for k, ps := range old.byKey {
 		if _, kept := next.byKey[k]; kept {
 			continue
@@ -145,10 +147,11 @@ func (sv *Server) SetPeers(peers []PeerConfig) (PeerChanges, error) {
 		// session itself) or installed it before this Load (and it is ended here).
 		ps.removed.Store(true)
 		if s := ps.sess.Load(); s != nil {
-			sv.removeSession(ps, s, true)
 			ch.Ended = append(ch.Ended, ps.name())
+			wg.Go(func() { sv.removeSession(ps, s, true) })
 		}
 	}
+	wg.Wait()
 	slices.Sort(ch.Removed)
 	slices.Sort(ch.Ended)
 	return ch, nil

@@ -292,6 +292,10 @@ func TestPeerTableRoute(t *testing.T) {
 			t.Errorf("route(%s) = %q, want %q", tc.dst, got, tc.want)
 		}
 	}
+	dst := netip.MustParseAddr("10.1.2.4")
+	if n := testing.AllocsPerRun(100, func() { tab.route(dst) }); n != 0 {
+		t.Errorf("route allocates %.0f times per packet", n)
+	}
 }
 
 // TestClientSetServer: a client's reload that points it at another server (another key
