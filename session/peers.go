@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -107,8 +108,8 @@ type PeerChanges struct {
 // (a re-keyed peer is the removal of its old key and the addition of its new one); a new
 // key may connect at once; a peer whose name or allowed_ips changed keeps its session,
 // whose ingress filter follows the new allowed_ips; an unchanged peer is not touched. The
-// server routes by the new table from the moment SetPeers returns. Not for a message
-// server's callers to race with each other: calls are serialized.
+// server routes by the new table from the moment SetPeers returns. Calls are serialized;
+// the data path never waits for one.
 func (sv *Server) SetPeers(peers []PeerConfig) (PeerChanges, error) {
 	sv.reloadMu.Lock()
 	defer sv.reloadMu.Unlock()
@@ -157,21 +158,13 @@ func (sv *Server) SetPeers(peers []PeerConfig) (PeerChanges, error) {
 	return ch, nil
 }
 
-// Peers returns the configured peers.
+// Peers returns the configured peers, by name.
 func (sv *Server) Peers() []PeerConfig {
 	t := sv.peers.Load()
 	out := make([]PeerConfig, 0, len(t.byKey))
 	for _, ps := range t.byKey {
 		out = append(out, *ps.cfg.Load())
 	}
-	slices.SortFunc(out, func(a, b PeerConfig) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b PeerConfig) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
