@@ -2,7 +2,6 @@ package bond
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -60,7 +59,9 @@ func Dial(ctx context.Context, remote string, cfg *Config) (*Conn, error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := cl.Run(runCtx); errors.Is(err, session.ErrPeerClosed) {
+		// ErrPeerClosed, or a refusal (session.ErrRefused) on a reconnect: either way
+		// the connection is over.
+		if err := cl.Run(runCtx); err != nil {
 			c.peerEnded()
 		}
 	}()

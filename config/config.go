@@ -109,7 +109,25 @@ type TUN struct {
 	MTU int
 	// Routes are extra prefixes routed into the tunnel; 0.0.0.0/0 and ::/0 are allowed.
 	Routes []netip.Prefix
+	// WhileDown is what a client whose Routes include a default route (whole-host mode)
+	// does with that traffic while it has no session: [WhileDownBlock] (default) or
+	// [WhileDownDirect].
+	WhileDown WhileDown
 }
+
+// WhileDown is tun.while_down.
+type WhileDown string
+
+// What a whole-host client does with its traffic while the tunnel is down.
+const (
+	// WhileDownBlock keeps the routes into the tunnel: the traffic is dropped there,
+	// nothing leaves outside the tunnel (default).
+	WhileDownBlock WhileDown = "block"
+	// WhileDownDirect removes the tunnel's default routes while there is no session, so
+	// the traffic goes out through the host's own default route, and adds them again
+	// when a session is established.
+	WhileDownDirect WhileDown = "direct"
+)
 
 // Uplink is one physical path on a client. At least one of Interface and Address is set.
 type Uplink struct {

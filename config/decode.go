@@ -226,6 +226,14 @@ func (w *walker) tun(n *yaml.Node, field string, t *TUN) error {
 			t.MTU, err = w.integer(v, field)
 		case "routes":
 			t.Routes, err = w.prefixes(v, field)
+		case "while_down":
+			var s string
+			if s, err = w.str(v, field); err == nil {
+				t.WhileDown = WhileDown(s)
+				if t.WhileDown != WhileDownBlock && t.WhileDown != WhileDownDirect {
+					err = w.errAt(v, field, "%q is not one of block, direct", s)
+				}
+			}
 		default:
 			err = w.unknown(k, field)
 		}

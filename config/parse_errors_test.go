@@ -25,6 +25,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key in uplink", clientYAML, []string{"    gateway: 10.100.1.1", "    gw: 10.100.1.1"}, 9, "uplinks[0].gw", "unknown field"},
 		{"unknown key in peer", clientYAML, []string{"    endpoint:", "    port: 1\n    endpoint:"}, 16, "peers[0].port", "unknown field"},
 		{"mtu wrong type", clientYAML, []string{"uplinks:", "  mtu: big\nuplinks:"}, 5, "tun.mtu", `expected an integer, got "big"`},
+		{"while_down unknown", clientYAML, []string{"uplinks:", "  while_down: leak\nuplinks:"}, 5, "tun.while_down", `"leak" is not one of block, direct`},
+		{"while_down direct on a server", serverYAML, []string{"listen:", "  while_down: direct\nlisten:"}, 5, "tun.while_down", "direct is for a client"},
 		{"mtu too small", clientYAML, []string{"uplinks:", "  mtu: 100\nuplinks:"}, 5, "tun.mtu", "out of range 1280..9000"},
 		{"mtu huge", clientYAML, []string{"uplinks:", "  mtu: 99999999999999999999\nuplinks:"}, 5, "tun.mtu", "expected an integer"},
 		{"version missing", clientYAML, []string{"version: 1\n", ""}, 1, "version", "required"},

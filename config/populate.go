@@ -7,6 +7,9 @@ func populate(c *Config) {
 	if c.TUN.Name == "" {
 		c.TUN.Name = DefaultTUNName
 	}
+	if c.TUN.WhileDown == "" {
+		c.TUN.WhileDown = WhileDownBlock
+	}
 	if c.TableBase == 0 && c.Listen == nil {
 		c.TableBase = DefaultTableBase
 	}

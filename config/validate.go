@@ -118,6 +118,9 @@ func (k *checker) tun() {
 		k.fail("tun.mtu", "%d is out of range %d..%d (or 0 for auto)", t.MTU, MinMTU, MaxMTU)
 	}
 	k.canonicalPrefixes("tun.routes", t.Routes)
+	if t.WhileDown == WhileDownDirect && !k.c.IsClient() {
+		k.fail("tun.while_down", "direct is for a client (a server has no tunnel to be down)")
+	}
 }
 
 // canonicalPrefixes refuses prefixes with host bits set (10.78.0.1/24): the kernel

@@ -18,9 +18,9 @@ const TagSize = 16
 // authenticate. It carries no detail: the receiver drops and counts.
 var ErrOpen = errors.New("crypto: message authentication failed")
 
-// Errors of a key that must not be used any more; the session ends (or, once rekeying
-// exists, changes keys) on any of them. None is a panic: a long-lived session that runs
-// out ends cleanly.
+// Errors of a key that must not be used any more. None is a panic: a long-lived session
+// that runs out ends cleanly. The session changes keys ([AEAD.Next]) well before the
+// confidentiality limit, so reaching it means a key update could not happen in time.
 var (
 	// ErrPacketNumberExhausted: the path's packet number passed [MaxPacketNumber], so
 	// the nonce would repeat.
@@ -61,7 +61,9 @@ var noncePool = sync.Pool{New: func() any { return new([NonceSize]byte) }}
 //
 // It enforces the key's usage limits where their counters live: it counts the
 // datagrams it sealed and those that failed to open (one atomic add each), and
-// refuses to go past [Limits].
+// refuses to go past [Limits]. The seal count is the key's own; the failed-open
+// count is shared by every key of a chain made with [AEAD.Next], since the
+// integrity limit holds over all the keys of a connection (RFC 9001 §6.6).
 //
 // An AEAD is safe for concurrent use and allocates nothing per packet.
 type AEAD struct {
@@ -69,8 +71,8 @@ type AEAD struct {
 	iv     [NonceSize]byte
 	id     CipherID
 	limits Limits
-	sealed atomic.Uint64 // datagrams sealed (or refused at the limit)
-	failed atomic.Uint64 // datagrams that failed to open
+	sealed atomic.Uint64  // datagrams sealed (or refused at the limit)
+	failed *atomic.Uint64 // datagrams that failed to open, under this key or another of its chain
 }
 
 // NewAEAD returns the AEAD for cipher id keyed with k, with the cipher's
@@ -111,13 +113,30 @@ func NewAEADWithLimits(id CipherID, k DirectionKeys, lim Limits) (*AEAD, error) 
 	if lim.FailedOpen == 0 || lim.FailedOpen > def.FailedOpen {
 		lim.FailedOpen = def.FailedOpen
 	}
-	return &AEAD{aead: a, iv: k.IV, id: id, limits: lim}, nil
+	return &AEAD{aead: a, iv: k.IV, id: id, limits: lim, failed: new(atomic.Uint64)}, nil
 }
+
+// Next returns the AEAD of the next key generation, keyed with k (from
+// [UpdateSecret.Next]): the same cipher and limits, its own seal count starting
+// at zero, and the same failed-open count as a, so that forgeries add up over
+// all the keys of a session.
+func (a *AEAD) Next(k DirectionKeys) (*AEAD, error) {
+	n, err := NewAEADWithLimits(a.id, k, a.limits)
+	if err != nil {
+		return nil, err
+	}
+	n.failed = a.failed
+	return n, nil
+}
+
+// Limits returns the limits a enforces.
+func (a *AEAD) Limits() Limits { return a.limits }
 
 // Sealed returns how many datagrams a has sealed.
 func (a *AEAD) Sealed() uint64 { return min(a.sealed.Load(), a.limits.Seal) }
 
-// FailedOpens returns how many datagrams failed to open under a.
+// FailedOpens returns how many datagrams failed to open under a and the other
+// keys of its chain ([AEAD.Next]).
 func (a *AEAD) FailedOpens() uint64 { return a.failed.Load() }
 
 // Cipher returns the cipher id a was created with.

@@ -5,8 +5,9 @@
 // the per-path replay window.
 //
 // The package is pure logic: it starts no goroutines, opens no sockets and
-// reads no clock. Rekeying policy lives in the session; this package only
-// documents the key-use limits it must respect (see limits.go).
+// reads no clock. It derives the successive key generations of a key update
+// (rekey.go); when to update is the session's policy, within the key-use
+// limits documented in limits.go.
 //
 // The wire-level rules implemented here are specified in docs/PROTOCOL.md §1
 // (TLS, key labels, cipher ids) and §3 (nonce construction, replay window).

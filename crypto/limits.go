@@ -2,8 +2,9 @@ package crypto
 
 // Key-use limits. [AEAD] enforces the confidentiality and integrity limits
 // (its Seal and Open return errors past them, see [Limits]); the session
-// enforces the packet number limit per path and ends when any is reached,
-// since this package does not rekey. Figures are from RFC 9001 §6.6
+// enforces the packet number limit per path, changes keys ([AEAD.Next],
+// [UpdateSecret]) well before the confidentiality limit, and ends when any
+// limit is reached all the same. Figures are from RFC 9001 §6.6
 // (QUIC-TLS; derived in its Appendix B), whose packet sizes (up to 2^16
 // bytes) cover bondtun's MTU-sized datagrams; docs/PROTOCOL.md "Key usage
 // limits" has the table.

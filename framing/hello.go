@@ -19,6 +19,14 @@ const (
 	CipherAES256GCM        uint8 = 2
 )
 
+// Capability bits of HELLO and WELCOME (PROTOCOL.md §1). A receiver ignores bits it does
+// not know; a server sets in WELCOME only bits the HELLO had.
+const (
+	// CapKeyUpdate: the sender updates data keys (PROTOCOL.md §1 "Key update"). Both
+	// sides must have it for either to start an update.
+	CapKeyUpdate uint32 = 1 << 0
+)
+
 // Limits on HELLO and WELCOME bodies (PROTOCOL.md §1).
 const (
 	MaxCiphers    = 8
@@ -31,7 +39,7 @@ const (
 // Hello is the body of a HELLO message.
 type Hello struct {
 	Version       uint8
-	Caps          uint32  // capability bits; none defined in v1, unknown ones ignored
+	Caps          uint32  // capability bits (CapKeyUpdate); unknown ones ignored
 	Ciphers       []uint8 // 1..MaxCiphers cipher ids, preferred first; unknown ids allowed
 	ReceiverIndex uint16  // what the server must put in datagrams to the client
 	Uplinks       []UplinkInfo

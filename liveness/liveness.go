@@ -124,11 +124,12 @@ type Path struct {
 	cfg   Config
 	state State
 
-	changedAt  time.Time // when state last changed
-	lastHeard  time.Time // last evidence of delivery; zero before any
-	lastProbe  time.Time // last MarkProbed; zero before any
-	sentSince  time.Time // first datagram sent after lastHeard; zero if none
-	probeSince time.Time // first probe sent after lastHeard; zero if none
+	changedAt    time.Time     // when state last changed
+	lastHeard    time.Time     // last evidence of delivery; zero before any
+	lastProbe    time.Time     // last MarkProbed; zero before any
+	idleInterval time.Duration // SetIdleProbeInterval; 0: ProbeInterval
+	sentSince    time.Time     // first datagram sent after lastHeard; zero if none
+	probeSince   time.Time     // first probe sent after lastHeard; zero if none
 
 	// From the last Tick.
 	inflight bool

@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -412,7 +413,7 @@ func TestNextEvent(t *testing.T) {
 						}
 					}
 					if p == timer {
-						next = p.NextEvent()
+						next = p.NextDeadline()
 						if !next.After(now) {
 							next = now.Add(time.Millisecond)
 						}
@@ -427,5 +428,122 @@ func TestNextEvent(t *testing.T) {
 				t.Errorf("scenario did not reach dead: %s", a)
 			}
 		})
+	}
+}
+
+// TestNextDeadline: an idle path's caller that sleeps until NextDeadline (and ticks after
+// every answer) sees the same transitions as one that ticks every millisecond, with an
+// RTTVAR that jumps and falls (so the held RTTVAR decays), through a cut; and wakes less
+// often than at NextEvent. (A loaded path's caller ticks after every send, so it ticks
+// every millisecond in this model.)
+func TestNextDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		inflight bool
+	}{{"idle", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			every := New(Config{}, t0)
+			timer := New(Config{}, t0)
+			var seqEvery, seqTimer []string
+			next := t0
+			wakes := 0
+			rttvar := ms(2)
+			for i := 0; i <= 4000; i++ {
+				now := t0.Add(ms(i))
+				linkUp := i < 1000 || i >= 2500
+				if linkUp && i%5 == 0 { // the estimate moves only with feedback, as pathstat's
+					rttvar = ms(2)
+					if i%300 < 20 {
+						rttvar = ms(25)
+					}
+				}
+				for _, p := range []*Path{every, timer} {
+					feedback := tc.inflight && linkUp && i%5 == 0
+					if p == timer && now.Before(next) && !feedback {
+						continue
+					}
+					if p == timer {
+						wakes++
+					}
+					if tc.inflight && p.Usable() {
+						p.OnSent(now)
+					}
+					if feedback {
+						p.OnHeard(now, ms(30))
+					}
+					if p.ProbeDue(now) {
+						p.MarkProbed(now)
+						if linkUp { // answered at once
+							p.OnHeard(now, ms(30))
+						}
+					}
+					tr := p.Tick(now, tc.inflight, ms(30), rttvar)
+					if tr.Changed {
+						s := fmt.Sprintf("%d:%v→%v", i, tr.From, tr.To)
+						if p == every {
+							seqEvery = append(seqEvery, s)
+						} else {
+							seqTimer = append(seqTimer, s)
+						}
+					}
+					if p == timer {
+						next = p.NextDeadline()
+						if !next.After(now) {
+							next = now.Add(time.Millisecond)
+						}
+					}
+				}
+			}
+			a, b := strings.Join(seqEvery, " "), strings.Join(seqTimer, " ")
+			if a != b {
+				t.Errorf("ticked every ms: %s\nticked at NextDeadline: %s", a, b)
+			}
+			if !strings.Contains(a, "suspect→dead") {
+				t.Errorf("scenario did not reach dead: %s", a)
+			}
+			if wakes > 60 { // NextEvent: 97, for its RTTVAR decays
+				t.Errorf("%d wakeups in 4 s, want at most 60 (one per probe, and the cut's)", wakes)
+			}
+		})
+	}
+}
+
+// TestIdleProbeInterval: an idle Up path probes at the interval SetIdleProbeInterval gives,
+// tolerates that many missed probes before it is suspect, and probes at ProbeInterval again
+// once it is reset.
+func TestIdleProbeInterval(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := New(Config{}, t0)
+	p.MarkProbed(t0)
+	p.OnHeard(t0.Add(10*time.Millisecond), 10*time.Millisecond)
+	p.Tick(t0.Add(150*time.Millisecond), false, 10*time.Millisecond, 5*time.Millisecond)
+	if p.State() != Up {
+		t.Fatalf("state %v after an answer and the hold-down, want up", p.State())
+	}
+	p.SetIdleProbeInterval(5 * time.Second)
+	heard := t0.Add(10 * time.Millisecond)
+	if p.ProbeDue(heard.Add(4 * time.Second)) {
+		t.Error("probe due 4 s after the last answer with a 5 s idle interval")
+	}
+	at := heard.Add(5 * time.Second)
+	if !p.ProbeDue(at) {
+		t.Fatal("no probe due 5 s after the last answer")
+	}
+	p.MarkProbed(at)
+	// Unanswered: still up after 2 idle intervals, suspect after 3.
+	if tr := p.Tick(at.Add(10*time.Second), false, 10*time.Millisecond, 5*time.Millisecond); tr.Changed {
+		t.Errorf("left up after 10 s of a 15 s missed-probe threshold: %v", tr)
+	}
+	if p.Tick(at.Add(15*time.Second), false, 10*time.Millisecond, 5*time.Millisecond); p.State() != Suspect {
+		t.Errorf("state %v after 3 missed idle probes, want suspect", p.State())
+	}
+	q := New(Config{}, t0)
+	q.SetIdleProbeInterval(5 * time.Second)
+	q.SetIdleProbeInterval(0)
+	q.MarkProbed(t0)
+	q.OnHeard(t0.Add(time.Millisecond), time.Millisecond)
+	q.Tick(t0.Add(150*time.Millisecond), false, time.Millisecond, time.Millisecond)
+	if !q.ProbeDue(t0.Add(250 * time.Millisecond)) {
+		t.Error("after SetIdleProbeInterval(0) an idle path does not probe every ProbeInterval")
 	}
 }

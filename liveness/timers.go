@@ -21,7 +21,7 @@ func (p *Path) Tick(now time.Time, inflight bool, srtt, rttvar time.Duration) Tr
 	p.holdVar(now, max(rttvar, 0))
 	switch from {
 	case Up:
-		if start, ok := p.silent(now, p.cfg.ProbeInterval); ok {
+		if start, ok := p.silent(now, p.upInterval()); ok {
 			p.leaveUp(now)
 			p.set(now, Suspect)
 			p.quietSince = start
@@ -98,7 +98,7 @@ func (p *Path) probeThreshold(interval time.Duration) time.Duration {
 // threshold (bufferbloat, a backup's long probe interval) is Suspect for a
 // while, and may come back cheaply, before it must rejoin.
 func (p *Path) deadAfter() time.Duration {
-	return max(p.cfg.DeadAfter, 2*p.probeThreshold(p.cfg.ProbeInterval))
+	return max(p.cfg.DeadAfter, 2*p.probeThreshold(p.upInterval()))
 }
 
 // silenceStart is the time since which the path owes us an answer: the first
@@ -166,11 +166,25 @@ func (p *Path) promote(now time.Time) {
 
 // probeInterval is the probe period of the current state.
 func (p *Path) probeInterval() time.Duration {
-	if p.state == Suspect || p.state == Rejoining {
+	switch p.state {
+	case Suspect, Rejoining:
 		return p.cfg.SuspectProbeInterval
+	case Up:
+		return p.upInterval()
 	}
 	return p.cfg.ProbeInterval
 }
+
+// upInterval is the probe period of an idle Up path: ProbeInterval, or the longer one
+// SetIdleProbeInterval gave while the path's session carries nothing.
+func (p *Path) upInterval() time.Duration { return max(p.cfg.ProbeInterval, p.idleInterval) }
+
+// SetIdleProbeInterval sets the probe period of the path while it is Up and idle to d
+// (at least ProbeInterval; 0 restores it), and the missed-probe threshold with it: a
+// session that carries nothing probes its paths rarely (keeping NAT bindings and liveness
+// at a few datagrams a minute), and goes back to ProbeInterval as soon as it carries data,
+// when failures must be found fast. The next probe is due d after the last.
+func (p *Path) SetIdleProbeInterval(d time.Duration) { p.idleInterval = max(d, 0) }
 
 // ProbeDue reports whether a PROBE should be sent now: never while Down;
 // while Up only when nothing was heard for ProbeInterval (an idle path);
@@ -216,7 +230,7 @@ func (p *Path) NextEvent() time.Time {
 	switch p.state {
 	case Up, Rejoining:
 		if owed {
-			iv := p.cfg.ProbeInterval
+			iv := p.upInterval()
 			if p.state == Rejoining {
 				iv = p.cfg.SuspectProbeInterval
 			}
@@ -246,4 +260,21 @@ func (p *Path) NextEvent() time.Time {
 		at(p.varAt.Add(max(p.srtt, minVarDecay)))
 	}
 	return next
+}
+
+// NextDeadline is [Path.NextEvent] less the events that cannot change anything: while the
+// path is Up and owes no answer (nothing sent since the last evidence, nothing in
+// flight), no Tick can move it, and the held RTTVAR's decays, which NextEvent wakes the
+// caller for, are applied lazily by the next Tick anyway. A caller that sleeps until
+// NextDeadline, and calls Tick after every send and answer as well, sees the same
+// transitions as one that ticks every millisecond; an idle path then wakes it only for
+// its probes.
+func (p *Path) NextDeadline() time.Time {
+	if p.state != Up {
+		return p.NextEvent()
+	}
+	if _, owed := p.silenceStart(); owed || p.recovered {
+		return p.NextEvent()
+	}
+	return p.nextProbe()
 }

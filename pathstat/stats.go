@@ -28,11 +28,14 @@ const (
 )
 
 const (
-	// DefaultRingSize is how many sent packets are remembered for inflight
-	// and delivery-rate accounting (32 bytes each, so 256 KiB per path): at
-	// 1 Gbit/s of 1400-byte packets it covers ≈ 90 ms, above the
-	// bandwidth-delay product of the links bondtun targets.
+	// DefaultRingSize is how many sent packets are remembered at most for
+	// inflight and delivery-rate accounting (32 bytes each, so up to 256 KiB per
+	// path): at 1 Gbit/s of 1400-byte packets it covers ≈ 90 ms, above the
+	// bandwidth-delay product of the links bondtun targets. The ring starts at
+	// initialRingSize and doubles whenever the packets in flight fill it, so an
+	// idle path (of one of a thousand idle sessions) holds 2 KiB.
 	DefaultRingSize = 8192
+	initialRingSize = 64
 	// minRingSize keeps a misconfigured ring useful.
 	minRingSize = 64
 	// rateRounds is the delivery-rate max filter's window, in packet-timed
@@ -150,7 +153,8 @@ func NewWithConfig(now time.Time, cfg Config) *Stats {
 		n <<= 1
 	}
 	cfg.RingSize = n
-	return &Stats{cfg: cfg, base: now, lastHeard: now, ring: make([]sentPacket, n), mask: uint64(n - 1)}
+	first := min(n, initialRingSize)
+	return &Stats{cfg: cfg, base: now, lastHeard: now, ring: make([]sentPacket, first), mask: uint64(first - 1)}
 }
 
 // OnSent records datagram pn of size bytes sent at now. Packet numbers must
@@ -160,6 +164,10 @@ func (s *Stats) OnSent(now time.Time, pn uint64, size int) {
 		return
 	}
 	e := &s.ring[pn&s.mask]
+	for e.pnPlus1 != 0 && !s.isAcked(e.pnPlus1-1) && len(s.ring) < s.cfg.RingSize {
+		s.grow() // the packets in flight fill the ring
+		e = &s.ring[pn&s.mask]
+	}
 	if e.pnPlus1 != 0 && !s.isAcked(e.pnPlus1-1) {
 		// The slot still holds an unacknowledged packet from a ring's
 		// length ago. Forget it, so inflight cannot leak.
@@ -171,6 +179,18 @@ func (s *Stats) OnSent(now time.Time, pn uint64, size int) {
 	s.ceiling.onSent(s.inflight)
 	s.sent++
 	s.nextPN = pn + 1
+}
+
+// grow doubles the ring, each entry keeping its packet number's slot.
+func (s *Stats) grow() {
+	next := make([]sentPacket, 2*len(s.ring))
+	mask := uint64(len(next) - 1)
+	for _, e := range s.ring {
+		if e.pnPlus1 != 0 {
+			next[(e.pnPlus1-1)&mask] = e
+		}
+	}
+	s.ring, s.mask = next, mask
 }
 
 // SentAt returns when packet pn was sent, if the ring still remembers it. A sender can

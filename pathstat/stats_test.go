@@ -390,3 +390,31 @@ func TestUnknownSendTimesKeepInitialRate(t *testing.T) {
 		t.Errorf("DeliveryRate = %.0f after a sample with unknown send times, want the initial %.0f", got, float64(DefaultInitialRate))
 	}
 }
+
+// TestRingGrows: the ring starts small and doubles while packets in flight fill it, up to
+// RingSize, so inflight counts every unacknowledged packet; past RingSize the oldest are
+// forgotten as before.
+func TestRingGrows(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	s := NewWithConfig(t0, Config{RingSize: 1024})
+	if len(s.ring) != initialRingSize {
+		t.Fatalf("new ring of %d entries, want %d", len(s.ring), initialRingSize)
+	}
+	for pn := range uint64(1000) {
+		s.OnSent(t0, pn, 100)
+	}
+	if len(s.ring) != 1024 || s.Inflight() != 100000 {
+		t.Fatalf("after 1000 unacknowledged packets: ring %d, inflight %d; want 1024, 100000", len(s.ring), s.Inflight())
+	}
+	for pn := range uint64(1000) {
+		if _, ok := s.SentAt(pn); !ok {
+			t.Fatalf("packet %d forgotten while the ring had room", pn)
+		}
+	}
+	for pn := uint64(1000); pn < 1100; pn++ {
+		s.OnSent(t0, pn, 100)
+	}
+	if len(s.ring) != 1024 || s.Inflight() != 1024*100 {
+		t.Errorf("past RingSize: ring %d, inflight %d; want 1024, %d", len(s.ring), s.Inflight(), 1024*100)
+	}
+}

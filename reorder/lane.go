@@ -28,10 +28,13 @@ type lane[T any] struct {
 // insert places one item into its lane, delivering it at once when it is
 // the next expected, and reports whether the item was accepted.
 func (b *Buffer[T]) insert(t int64, id uint8, seq uint64, sent int64, item T) bool {
-	ln := &b.lanes[id]
+	ln := b.laneOf(id)
 	if !ln.started {
-		// The first packet of a lane starts it: no waiting for seq 0.
+		// The first packet of a lane starts it (at 0, or at its own sequence).
 		ln.started, ln.next = true, seq
+		if b.cfg.StartAtZero {
+			ln.next = 0
+		}
 	}
 	switch {
 	case seq < ln.next:
@@ -103,7 +106,7 @@ func (b *Buffer[T]) grow(ln *lane[T], seq uint64) {
 // release skips the lane's gap, delivers the run of packets behind it, and
 // moves the lane to its next gap, if any. counter names the rule.
 func (b *Buffer[T]) release(t int64, id uint8, counter *uint64) {
-	ln := &b.lanes[id]
+	ln := b.laneOf(id)
 	*counter++
 	b.stats.addHold(time.Duration(t - ln.gapArrival))
 	ln.next = ln.first
@@ -134,7 +137,7 @@ func (b *Buffer[T]) release(t int64, id uint8, counter *uint64) {
 
 // flush delivers every packet held in the lane, skipping all its gaps.
 func (b *Buffer[T]) flush(t int64, id uint8) {
-	ln := &b.lanes[id]
+	ln := b.laneOf(id)
 	if ln.held == 0 {
 		return
 	}

@@ -78,7 +78,7 @@ func (b *Buffer[T]) recompute() {
 	horizon := int64(maxTime) // no live path: nothing can still be in flight
 	base := int64(maxTime)
 	for _, id := range b.live {
-		p := &b.paths[id]
+		p := b.pathOf(id)
 		if !p.hasSent {
 			horizon = minTime // a live path that never delivered may carry anything
 		} else if p.maxSent < horizon {
@@ -92,7 +92,7 @@ func (b *Buffer[T]) recompute() {
 
 	var hold int64
 	for _, id := range b.live {
-		o := &b.paths[id].owd
+		o := &b.pathOf(id).owd
 		if !o.valid {
 			continue
 		}

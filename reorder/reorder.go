@@ -45,6 +45,11 @@ type Config struct {
 	// MinHold and MaxHold clamp the adaptive hold. Defaults 2 ms and
 	// 500 ms; MinHold is lowered to MaxHold if it is larger.
 	MinHold, MaxHold time.Duration
+	// StartAtZero says every lane's first sequence is 0, as in a bondtun session: a lane
+	// whose first packet to arrive is a later one (its first packets took a slower path)
+	// waits for the earlier ones as for any gap. Without it a lane starts at whatever
+	// comes first, and earlier packets arriving after it are late.
+	StartAtZero bool
 }
 
 func (c Config) withDefaults() Config {
@@ -76,13 +81,13 @@ type Buffer[T any] struct {
 	hasBase bool
 	base    time.Time // times are kept as int64 ns since base
 
-	lanes     [256]lane[T]
-	byArrival gapHeap // lanes with a gap, keyed by gap arrival (rule c)
-	bySent    gapHeap // the same lanes keyed by first held send time (rule b)
-	held      int     // packets held behind gaps, all lanes
-	ready     []T     // released, waiting for Drain
+	lanes     [256]*lane[T] // allocated when a lane first carries a packet (laneOf)
+	byArrival gapHeap       // lanes with a gap, keyed by gap arrival (rule c)
+	bySent    gapHeap       // the same lanes keyed by first held send time (rule b)
+	held      int           // packets held behind gaps, all lanes
+	ready     []T           // released, waiting for Drain
 
-	paths   [256]path
+	paths   [256]*path // allocated when a path is first seen (pathOf)
 	live    []uint8
 	horizon int64         // min over live paths of the newest send time
 	hold    time.Duration // current adaptive hold
@@ -109,6 +114,27 @@ func New[T any](cfg Config) *Buffer[T] {
 	}
 	b.recompute()
 	return b
+}
+
+// laneOf returns lane id's state, allocating it on first use: a session uses few of the
+// 256 lanes (a library connection one), and an idle one none.
+func (b *Buffer[T]) laneOf(id uint8) *lane[T] {
+	ln := b.lanes[id]
+	if ln == nil {
+		ln = new(lane[T])
+		b.lanes[id] = ln
+	}
+	return ln
+}
+
+// pathOf returns path id's state, allocating it when the path is first seen.
+func (b *Buffer[T]) pathOf(id uint8) *path {
+	p := b.paths[id]
+	if p == nil {
+		p = new(path)
+		b.paths[id] = p
+	}
+	return p
 }
 
 // ts converts t to ns since the Buffer's base, which is the first time seen.
@@ -180,7 +206,7 @@ func (b *Buffer[T]) NextDeadline() (time.Time, bool) {
 // that waited only on it; with no live path at all, every gap is released.
 func (b *Buffer[T]) SetLive(now time.Time, path uint8, live bool) {
 	t := b.ts(now)
-	p := &b.paths[path]
+	p := b.pathOf(path)
 	was := p.state == pathLive
 	p.state = pathDead
 	if live {
@@ -235,7 +261,7 @@ func (b *Buffer[T]) Stats() Stats { return b.stats }
 // observe feeds one packet's arrival on path into rule (b) and the OWD
 // statistics.
 func (b *Buffer[T]) observe(t int64, id uint8, sent int64) {
-	p := &b.paths[id]
+	p := b.pathOf(id)
 	if p.state == pathUnknown {
 		p.state = pathLive
 		b.live = append(b.live, id)

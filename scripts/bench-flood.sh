@@ -16,19 +16,26 @@
 #               64 bytes of garbage; 2 s into it a second configured client ("client2",
 #               from the attacker namespace's own address, which the server has not seen
 #               before the first repetition) starts `bondtun up`, and the time until its
-#               first ping through its tunnel answers is real_peer_connect_ms.
+#               first ping through its tunnel answers is real_peer_connect_ms;
+#   rekey       the client restarted with BONDTUN_DEBUG_REKEY_INTERVAL=FLOOD_REKEY_INTERVAL
+#               (docs/STATUS.md "Debug knobs"), so that it updates the session's keys every
+#               second during the download and the server follows (restarted back after
+#               the run, outside the measured window).
+# Every download prints 0.5 s interval rates; min_interval_ratio is the slowest interval
+# after the omit period over the run's median interval (1.00: no dip), median over reps.
 # For each condition: the median goodput and its ratio to "none", the server process's
 # CPU (user + system, % of one core, median), and what the server counted. peers_created
 # counts sessions the server established during the floods other than client2's: anything
 # but 0 would be a break of the handshake's authentication.
 #
 # Output on stdout, one line per run, then
-#   FLOOD kind=none|datagrams|handshakes goodput_mbps=… ratio=… server_cpu_pct=… peers_created=…
+#   FLOOD kind=none|datagrams|handshakes|rekey goodput_mbps=… ratio=… server_cpu_pct=… peers_created=… min_interval_ratio=…
 #   FLOOD kind=handshakes real_peer_connect_ms=… (each repetition; the first from a new source)
-# Bounded: about 90 s after the build with the defaults; every process it starts is ended by
+# FLOOD_KINDS [none datagrams handshakes rekey] picks the conditions (none always runs).
+# Bounded: about 2 min after the build with the defaults; every process it starts is ended by
 # PID, and its namespaces are deleted on exit. Needs root (otherwise prints SKIP).
 # Environment: FLOOD_REPS [3], FLOOD_T [6] download seconds, FLOOD_DGRAM_RATE [100000],
-# FLOOD_HS_RATE [1000], BIN [build into a temporary dir].
+# FLOOD_HS_RATE [1000], FLOOD_REKEY_INTERVAL [1s], BIN [build into a temporary dir].
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -37,6 +44,9 @@ REPS=${FLOOD_REPS:-3}
 T=${FLOOD_T:-6}
 DGRAM_RATE=${FLOOD_DGRAM_RATE:-100000}
 HS_RATE=${FLOOD_HS_RATE:-1000}
+REKEY_INTERVAL=${FLOOD_REKEY_INTERVAL:-1s}
+KINDS=${FLOOD_KINDS:-datagrams handshakes rekey}
+KINDS="none ${KINDS//none/}"
 [[ $REPS =~ ^[1-9]$ && $T =~ ^[1-9][0-9]?$ ]] || { echo "FLOOD_REPS 1-9, FLOOD_T 1-99" >&2; exit 2; }
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -125,14 +135,26 @@ PIDS+=($!)
 SRV=$!
 PIDS+=("$SRV")
 sleep 0.3
-"${C[@]}" "$BIN/bondtun" up -c configs/client.yaml 2>"$WORK/client.log" &
-PIDS+=($!)
-for ((i = 0; i < 50; i++)); do
-	timeout 2 "${C[@]}" ping -c1 -W0.3 10.77.0.1 >/dev/null 2>&1 && break
-	sleep 0.2
-done
-((i < 50)) || { log "the tunnel did not come up"; tail -n 20 "$WORK/server.log" "$WORK/client.log" >&2; exit 1; }
-sleep 1
+# start_client [VAR=VALUE...]: (re)start the client, with the environment given, and wait for
+# the tunnel.
+CLI=
+start_client() {
+	local i
+	if [[ -n $CLI ]]; then
+		tb_stop "$CLI"
+		"${C[@]}" "$BIN/bondtun" down -c configs/client.yaml >/dev/null 2>&1 || true
+	fi
+	"${C[@]}" env "$@" "$BIN/bondtun" up -c configs/client.yaml 2>>"$WORK/client.log" &
+	CLI=$!
+	PIDS+=("$CLI")
+	for ((i = 0; i < 50; i++)); do
+		timeout 2 "${C[@]}" ping -c1 -W0.3 10.77.0.1 >/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	((i < 50)) || { log "the tunnel did not come up"; tail -n 20 "$WORK/server.log" "$WORK/client.log" >&2; exit 1; }
+	sleep 1
+}
+start_client
 
 status() { "${S[@]}" "$BIN/bondtun" status -c "$WORK/server.yaml" -json 2>/dev/null; }
 # counter NAME: the sum of a counter over the server's status JSON.
@@ -157,7 +179,8 @@ established2() { grep 'session established' "$WORK/server.log" | grep -c 'peer=c
 
 # run KIND REP: one download under KIND; appends "mbps cpu created" to $WORK/KIND.reps.
 run() {
-	local kind=$1 rep=$2 fl="" t0 c0 t1 c1 e0 e1 f0 f1 mbps cpu created extra="" n0 n1 peer2 cli2=""
+	local kind=$1 rep=$2 fl="" t0 c0 t1 c1 e0 e1 f0 f1 mbps cpu created extra="" n0 n1 peer2 cli2="" dip
+	[[ $kind == rekey ]] && start_client BONDTUN_DEBUG_REKEY_INTERVAL="$REKEY_INTERVAL"
 	e0=$(established)
 	f0=$(established2)
 	case $kind in
@@ -166,6 +189,9 @@ run() {
 		"${A[@]}" "$BIN/btflood" datagrams -c 10.99.0.1:7350 -bind 10.100.9.2 -index "$INDEX" -paths 0,16 \
 			-rate "$DGRAM_RATE" -t "$((T + 1))s" -replay "$WORK/replay.hex" >"$WORK/flood-$kind-$rep.out" 2>&1 &
 		fl=$!
+		;;
+	rekey)
+		n0="$(counter key_updates) $(counter rx_auth_fail) $(counter rx_prev_key)"
 		;;
 	handshakes)
 		n0="$(counter handshakes_refused) $(counter handshakes_preempted) $(counter handshakes_failed)"
@@ -177,7 +203,7 @@ run() {
 	[[ -n $fl ]] && { PIDS+=("$fl"); sleep 0.5; }
 	t0=$(date +%s.%N)
 	c0=$(ticks)
-	timeout -k 2 $((T + 20)) "${C[@]}" "$BIN/btperf" client -c 10.77.0.1:5201 -reverse -t "${T}s" -omit 1s \
+	timeout -k 2 $((T + 20)) "${C[@]}" "$BIN/btperf" client -c 10.77.0.1:5201 -reverse -t "${T}s" -omit 1s -i 0.5s \
 		>"$WORK/btperf-$kind-$rep.out" 2>&1 &
 	local bp=$!
 	PIDS+=("$bp")
@@ -215,7 +241,17 @@ run() {
 	mbps=$(sed -n 's/^RESULT mbps=\([0-9.]*\).*/\1/p' "$WORK/btperf-$kind-$rep.out")
 	[[ -n $mbps ]] || mbps=0
 	cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$HZ" 'BEGIN { printf "%.1f", (b - a) / hz / (e - s) * 100 }')
+	# The slowest 0.5 s interval ending after the omit period (the last, partial one left
+	# out) over the median interval.
+	dip=$(sed -n 's/^t=\([0-9.]*\) mbps=\([0-9.]*\).*/\1 \2/p' "$WORK/btperf-$kind-$rep.out" |
+		awk -v t="$T" '$1 > 1.4 && $1 <= t + 0.01 { print $2 }' | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR == 0 || v[int((NR + 1) / 2)] == 0) print 0; else printf "%.2f", v[1] / v[int((NR + 1) / 2)] }')
 	case $kind in
+	rekey)
+		read -r k0 a0 p0 <<<"$n0"
+		extra=" key_updates=$(($(counter key_updates) - k0)) rx_auth_fail=$(($(counter rx_auth_fail) - a0)) rx_prev_key=$(($(counter rx_prev_key) - p0))"
+		start_client
+		;;
 	datagrams)
 		read -r a0 r0 <<<"$n0"
 		extra=" rx_auth_fail=$(($(counter rx_auth_fail) - a0)) rx_replay=$(($(counter rx_replay) - r0)) $(sed -n 's/^FLOODER kind=datagrams //p' "$WORK/flood-$kind-$rep.out")"
@@ -225,14 +261,14 @@ run() {
 		extra+=" refused=$(($(counter handshakes_refused) - h0)) preempted=$(($(counter handshakes_preempted) - p0)) failed=$(($(counter handshakes_failed) - x0)) $(sed -n 's/^FLOODER kind=handshakes //p' "$WORK/flood-$kind-$rep.out")"
 		;;
 	esac
-	echo "RUN kind=$kind rep=$rep goodput_mbps=$mbps server_cpu_pct=$cpu peers_created=$created$extra"
-	echo "$mbps $cpu $created" >>"$WORK/$kind.reps"
+	echo "RUN kind=$kind rep=$rep goodput_mbps=$mbps server_cpu_pct=$cpu peers_created=$created min_interval_ratio=$dip$extra"
+	echo "$mbps $cpu $created $dip" >>"$WORK/$kind.reps"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "none"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 for ((r = 1; r <= REPS; r++)); do
-	for kind in none datagrams handshakes; do
+	for kind in $KINDS; do
 		log "rep $r/$REPS: $kind"
 		run "$kind" "$r"
 		sleep 1
@@ -240,11 +276,14 @@ for ((r = 1; r <= REPS; r++)); do
 done
 
 base=$(awk '{ print $1 }' "$WORK/none.reps" | median)
-for kind in none datagrams handshakes; do
+for kind in $KINDS; do
 	g=$(awk '{ print $1 }' "$WORK/$kind.reps" | median)
 	c=$(awk '{ print $2 }' "$WORK/$kind.reps" | median)
 	p=$(awk '{ s += $3 } END { print s + 0 }' "$WORK/$kind.reps")
+	d=$(awk '{ print $4 }' "$WORK/$kind.reps" | median)
 	ratio=$(awk -v g="$g" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", g / b; else print "none" }')
-	echo "FLOOD kind=$kind goodput_mbps=$g ratio=$ratio server_cpu_pct=$c peers_created=$p"
+	echo "FLOOD kind=$kind goodput_mbps=$g ratio=$ratio server_cpu_pct=$c peers_created=$p min_interval_ratio=$d"
 done
-echo "FLOOD kind=handshakes real_peer_connect_ms=$(paste -sd, "$WORK/connect.reps") (first from a new source; median $(sed 's/none/99999/' "$WORK/connect.reps" | median))"
+if [[ -s $WORK/connect.reps ]]; then
+	echo "FLOOD kind=handshakes real_peer_connect_ms=$(paste -sd, "$WORK/connect.reps") (first from a new source; median $(sed 's/none/99999/' "$WORK/connect.reps" | median))"
+fi

@@ -12,6 +12,7 @@ import (
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
+	"github.com/bondtun/bondtun/crypto"
 	"github.com/bondtun/bondtun/framing"
 )
 
@@ -97,7 +98,16 @@ func feedWindowed(src, dst *memTUN, base int64, n int) {
 // loopback paths (real sockets, real crypto, scheduler, reorder) and reports packets/s and
 // allocations per packet. The TUN devices are in memory, so the kernel's TUN costs are not
 // in it; scripts/bench-speed.sh measures the whole thing.
-func BenchmarkTwoEndpoints(b *testing.B) {
+func BenchmarkTwoEndpoints(b *testing.B) { benchTwoEndpoints(b, crypto.Limits{}, rekeyConfig{}) }
+
+// BenchmarkTwoEndpointsRekey is BenchmarkTwoEndpoints with a confidentiality limit of 2^18
+// datagrams, so that the keys update every 2^17 datagrams during the run (key_updates/op
+// says how often): the allocations per packet must stay 0.
+func BenchmarkTwoEndpointsRekey(b *testing.B) {
+	benchTwoEndpoints(b, crypto.Limits{Seal: 1 << 18}, rekeyConfig{overlapFloor: 20 * time.Millisecond})
+}
+
+func benchTwoEndpoints(b *testing.B, lim crypto.Limits, rekey rekeyConfig) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	serverKey, clientKey := newKey(b), newKey(b)
@@ -107,6 +117,8 @@ func BenchmarkTwoEndpoints(b *testing.B) {
 		Identity:  serverKey,
 		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Peers:     []PeerConfig{{Name: "client", Key: clientKey.Public(), AllowedIPs: []netip.Prefix{netip.PrefixFrom(clientInner, 32)}}},
+		limits:    lim,
+		rekey:     rekey,
 	}, stun)
 	if err != nil {
 		b.Fatal(err)
@@ -122,6 +134,8 @@ func BenchmarkTwoEndpoints(b *testing.B) {
 			{Name: "b", Source: netip.MustParseAddr("127.0.0.2")},
 		},
 		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")},
+		limits:     lim,
+		rekey:      rekey,
 	}, ctun)
 	if err != nil {
 		b.Fatal(err)
@@ -148,6 +162,7 @@ func BenchmarkTwoEndpoints(b *testing.B) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	base := stun.written.Load()
+	updates := c.Session().Counters().KeyUpdates.Load()
 	b.ReportAllocs()
 	b.SetBytes(1400)
 	b.ResetTimer()
@@ -159,5 +174,8 @@ func BenchmarkTwoEndpoints(b *testing.B) {
 	got := stun.written.Load() - base
 	b.ReportMetric(float64(got)/elapsed.Seconds(), "pkt/s")
 	b.ReportMetric(100*(1-float64(got)/float64(b.N)), "loss%")
+	if s := c.Session(); s != nil {
+		b.ReportMetric(float64(s.Counters().KeyUpdates.Load()-updates)/float64(b.N), "key_updates/op")
+	}
 	_ = framing.Overhead
 }

@@ -7,15 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
 	"github.com/bondtun/bondtun/crypto"
 	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/internal/timerq"
+	"github.com/bondtun/bondtun/liveness"
 	"github.com/bondtun/bondtun/path"
 )
 
@@ -82,8 +86,28 @@ type ClientConfig struct {
 	// time a new session is needed, so it may move. An error fails that connect like an
 	// unreachable server.
 	ResolveEndpoint func(ctx context.Context) (netip.AddrPort, error)
+	// OnSessionChange, if set, is called from Run with true when a session is established,
+	// and with false when the client has no session and its first attempt to open one
+	// failed (not when it ends a session and opens the next at once, as for new keys), so
+	// the host can route around a tunnel that is down (tun.while_down: direct).
+	OnSessionChange func(up bool)
+
+	// Network is where the sockets come from; nil: the host's (path.Host). Tests put an
+	// in-memory network here (internal/memnet).
+	Network path.Network
+	// Timers is the timer queue of the client's sessions; nil: the process's. A test on a
+	// fake clock (testing/synctest) gives each bubble its own.
+	Timers *timerq.Queue
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
+	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
+	// serverGen counts SetServer's changes, so that a session opened with the settings
+	// before one is not installed after it.
+	serverGen uint64
+	// Tests: the retry schedule's random source (nil: math/rand/v2) and its wait (nil:
+	// sleepOrWake), which reports whether ctx did not end it.
+	jitter func() float64
+	sleep  func(ctx context.Context, d time.Duration) bool
 }
 
 // Client is the client side: it keeps one session with the server over all its uplinks.
@@ -92,15 +116,18 @@ type Client struct {
 	log     *slog.Logger
 	dev     wgtun.Device // the TUN device; nil for a message client
 	inner   Deliverer    // where released packets go: the TUN writer, or the library's connection
-	uplinks []*path.Conn
+	net     path.Network
+	uplinks []path.Transport
 	index   uint16
 
 	mu       sync.Mutex
 	sess     *Session
 	current  atomic.Pointer[Session] // c.sess, for the per-datagram lookup without c.mu
 	tiers    [16]uint8               // current tier per uplink index
+	bound    [16]bool                // uplink i has its own socket (not the placeholder)
 	counters NodeCounters
-	messages bool // a message client (NewMessageClient)
+	messages bool          // a message client (NewMessageClient)
+	wake     chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
 	wg       sync.WaitGroup
 }
 
@@ -127,19 +154,28 @@ func buildClient(cfg ClientConfig, dev wgtun.Device, inner Deliverer, messages b
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, messages: messages}
+	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, messages: messages, net: cfg.Network, wake: make(chan struct{}, 1)}
+	if c.net == nil {
+		c.net = path.Host
+	}
 	for i, u := range cfg.Uplinks {
 		c.tiers[i] = u.tier()
 	}
-	for _, u := range cfg.Uplinks {
-		opts := path.ListenOptions{Device: u.Device}
-		if u.Source.IsValid() {
-			opts.Addr = netip.AddrPortFrom(u.Source, 0)
-		}
-		conn, err := path.Listen(opts)
+	for i, u := range cfg.Uplinks {
+		conn, err := c.openUplink(u)
 		if err != nil {
 			c.closeSockets()
-			return nil, fmt.Errorf("uplink %s: %w", u.Name, err)
+			return nil, err
+		}
+		c.bound[i] = conn != nil
+		if conn == nil {
+			// Not there yet (a modem still syncing, a DHCP lease not yet granted): the
+			// uplink joins when netmon sees its interface up with its address (rebind).
+			c.log.Warn("uplink not ready; it joins when its interface and address appear", "uplink", u.Name, "interface", u.Device)
+			if conn, err = closedSocket(); err != nil {
+				c.closeSockets()
+				return nil, fmt.Errorf("uplink %s: %w", u.Name, err)
+			}
 		}
 		c.uplinks = append(c.uplinks, conn)
 	}
@@ -147,6 +183,48 @@ func buildClient(cfg ClientConfig, dev wgtun.Device, inner Deliverer, messages b
 	rand.Read(b[:])
 	c.index = binary.BigEndian.Uint16(b[:])
 	return c, nil
+}
+
+// openUplink opens u's socket. For an uplink on an interface, an interface that is missing
+// or has not its address yet is not an error: openUplink returns nil, nil.
+func (c *Client) openUplink(u UplinkConfig) (path.Transport, error) {
+	if u.Device != "" && !u.Source.IsValid() {
+		return nil, nil // the caller found no address on the interface
+	}
+	opts := path.ListenOptions{Device: u.Device}
+	if u.Source.IsValid() {
+		opts.Addr = netip.AddrPortFrom(u.Source, 0)
+	}
+	conn, err := c.net.ListenPacket(opts)
+	if err != nil {
+		if u.Device != "" && (errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.EADDRNOTAVAIL)) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("uplink %s: %w", u.Name, err)
+	}
+	return conn, nil
+}
+
+// closedSocket is the placeholder socket of an uplink that is not there yet: its paths
+// exist (the server has them from HELLO) but are kept Down, and a send on it by mistake
+// fails instead of leaving through whatever the main routing table says.
+func closedSocket() (path.Transport, error) { return closedTransport{}, nil }
+
+// closedTransport is a transport that is closed from the start.
+type closedTransport struct{}
+
+func (closedTransport) ReadBatch([][]byte, []int, []netip.AddrPort) (int, error) {
+	return 0, net.ErrClosed
+}
+func (closedTransport) WriteBatch([][]byte, netip.AddrPort) (int, error) { return 0, net.ErrClosed }
+func (closedTransport) LocalAddr() netip.AddrPort                        { return netip.AddrPort{} }
+func (closedTransport) Close() error                                     { return nil }
+
+// isBound reports whether uplink i has its own socket.
+func (c *Client) isBound(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bound[i]
 }
 
 // Close closes the client's sockets. Run does it when it returns; Close is for a client
@@ -169,7 +247,7 @@ func (c *Client) uplinkConfigs() []UplinkConfig {
 }
 
 // uplinkConn is the current socket of uplink i.
-func (c *Client) uplinkConn(i int) *path.Conn {
+func (c *Client) uplinkConn(i int) path.Transport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.uplinks[i]
@@ -193,9 +271,10 @@ func (c *Client) lookup(idx uint16) *Session {
 	return s
 }
 
-// Connect establishes the first session. It fails with an error wrapping ErrRejected when
-// the server is not bondtun or the keys do not match, and with other errors for network
-// problems. Call Run afterwards.
+// Connect establishes the first session, in one attempt. It fails with an error wrapping
+// ErrRejected when the server is not bondtun or the keys do not match, and with other errors
+// for network problems. A caller that waits out faults skips it: Run opens the first session
+// itself and retries until it succeeds.
 func (c *Client) Connect(ctx context.Context) error {
 	return c.connect(ctx)
 }
@@ -204,9 +283,13 @@ func (c *Client) Connect(ctx context.Context) error {
 // (BYE): the library's connection is over. A TUN client opens a new session instead.
 var ErrPeerClosed = errors.New("the peer closed the session")
 
-// Run moves packets until ctx is done, re-establishing the session whenever the control
-// channel breaks. Connect must have succeeded first. It closes the sockets when it returns
-// but not the TUN device, which belongs to the caller.
+// Run moves packets until ctx is done, opening a session when there is none (first, if
+// Connect was not called) and re-establishing it whenever the control channel breaks.
+// Unreachable servers, closed connections and uplinks that are not there yet are waited
+// out, retrying on the schedule of backoff.go; only an authenticated refusal (an error
+// wrapping ErrRefused: wrong server key, our key refused, incompatible server) ends Run,
+// which returns it. It closes the sockets when it returns but not the TUN device, which
+// belongs to the caller.
 func (c *Client) Run(ctx context.Context) error {
 	for i := range c.cfg.Uplinks {
 		c.startReceiver(c.uplinkConn(i))
@@ -220,12 +303,34 @@ func (c *Client) Run(ctx context.Context) error {
 	if c.dev != nil {
 		go routineReadTUN(c.dev, c.log, c.Send) // ends when the caller closes the device
 	}
-	backoff := time.Second
-	var result error
-	for {
-		s := c.Session()
-		if s != nil {
+	result := c.runSessions(ctx)
+	stopWatch()
+	<-watchDone
+	c.closeSockets()
+	c.wg.Wait()
+	return result
+}
+
+// runSessions is Run's loop: serve the session, resume or replace it, retry until ctx ends.
+func (c *Client) runSessions(ctx context.Context) error {
+	bo := newBackoff(c.cfg.jitter)
+	sleep := c.cfg.sleep
+	if sleep == nil {
+		sleep = c.sleepOrWake
+	}
+	up := c.Session() != nil // as last told OnSessionChange (Connect's session counts)
+	tell := func(now bool) {
+		if now != up && c.cfg.OnSessionChange != nil {
+			c.cfg.OnSessionChange(now)
+		}
+		up = now
+	}
+	for ctx.Err() == nil {
+		if s := c.Session(); s != nil {
 			err := s.serveControl(ctx)
+			if c.Session() != s {
+				continue // SetServer ended it: open a session with the new server
+			}
 			if errors.Is(err, errKeysUsedUp) {
 				// Resuming would keep the keys: end the session (BYE) and open a new one.
 				// The host's routes stay; packets meanwhile count as TxNoSession.
@@ -235,9 +340,16 @@ func (c *Client) Run(ctx context.Context) error {
 			if ctx.Err() == nil && !errors.Is(err, errPeerBye) {
 				// The data paths may be fine: keep the session, move its control channel.
 				c.log.Warn("control channel lost; resuming it", "err", err)
-				if rerr := c.resume(ctx, s); rerr == nil {
+				rerr := c.resumeRetrying(ctx, s, &bo, sleep)
+				if rerr == nil {
 					continue
-				} else {
+				}
+				if errors.Is(rerr, ErrRefused) {
+					c.endSession(s, false)
+					tell(false)
+					return rerr
+				}
+				if ctx.Err() == nil {
 					c.log.Warn("resume failed; opening a new session", "err", rerr)
 				}
 			}
@@ -246,29 +358,97 @@ func (c *Client) Run(ctx context.Context) error {
 				break
 			}
 			if c.messages && errors.Is(err, errPeerBye) {
-				result = ErrPeerClosed
-				break
+				tell(false)
+				return ErrPeerClosed
 			}
 		}
-		if err := c.connect(ctx); err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			c.log.Warn("reconnect failed", "err", err, "retry_in", backoff)
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 30*time.Second)
+		err := c.connect(ctx)
+		if err == nil {
+			bo.reset()
+			tell(true)
 			continue
 		}
-		backoff = time.Second
+		if ctx.Err() != nil {
+			break
+		}
+		if errors.Is(err, errServerChanged) {
+			continue // connect again at once, to the new server
+		}
+		if errors.Is(err, ErrRefused) {
+			tell(false)
+			return err
+		}
+		tell(false)
+		d := bo.wait()
+		c.log.Warn("no session; retrying", "err", err, "retry_in", d.Round(time.Millisecond))
+		sleep(ctx, d)
 	}
-	stopWatch()
-	<-watchDone
-	c.closeSockets()
-	c.wg.Wait()
-	return result
+	return nil
+}
+
+// resumeRetrying resumes s's control channel, retrying transient failures on bo's schedule
+// while s still has a usable path (its data flows without the channel) and for at most
+// controlIdleTimeout. It gives up at once on a rejection: the server has no such session
+// (it restarted), or refuses us.
+func (c *Client) resumeRetrying(ctx context.Context, s *Session, bo *backoff, sleep func(context.Context, time.Duration) bool) error {
+	giveUp := time.Now().Add(controlIdleTimeout)
+	for {
+		err := c.resume(ctx, s)
+		if err == nil || errors.Is(err, ErrRejected) || ctx.Err() != nil {
+			if err == nil {
+				bo.reset()
+			}
+			return err
+		}
+		if !c.hasUsablePath(s) || time.Now().After(giveUp) {
+			return err
+		}
+		d := bo.wait()
+		c.log.Warn("resume failed; the paths still carry data, retrying", "err", err, "retry_in", d.Round(time.Millisecond))
+		if !sleep(ctx, d) {
+			return ctx.Err()
+		}
+	}
+}
+
+// sleepOrWake waits d, until ctx is done, or until an uplink comes up (wakeUp), and reports
+// whether it was not cut short by ctx.
+func (c *Client) sleepOrWake(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-c.wake: // an uplink that came up before this wait, while a session ran
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-c.wake:
+	}
+	return true
+}
+
+// wakeUp cuts the current retry wait short.
+func (c *Client) wakeUp() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// hasUsablePath reports whether one of s's paths is usable now.
+func (c *Client) hasUsablePath(s *Session) bool {
+	now := time.Now()
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		ok := p.usableLocked(now)
+		p.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Send sends a batch of inner packets (SendBatch's form) on the current session, or counts
@@ -292,8 +472,10 @@ func (c *Client) connect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.mu.Lock()
-		cfg.Endpoint = ep
+		c.mu.Lock() // resume dials the address this session was opened to
+		if c.cfg.serverGen == cfg.serverGen {
+			c.cfg.Endpoint = ep
+		}
 		c.mu.Unlock()
 		cfg.Endpoint = ep
 	}
@@ -303,6 +485,7 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	hello := &framing.Hello{
 		Version:       ProtocolVersion,
+		Caps:          framing.CapKeyUpdate,
 		Ciphers:       cipherIDs(crypto.PreferredCiphers()),
 		ReceiverIndex: c.index,
 	}
@@ -312,8 +495,11 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	var lastErr error
 	for ui, u := range uplinks {
+		if !c.isBound(ui) {
+			continue
+		}
 		dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-		raw, err := path.DialTCP(dctx, u.Device, u.Source, cfg.Endpoint)
+		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, cfg.Endpoint)
 		if err != nil {
 			cancel()
 			lastErr = fmt.Errorf("connect to %s via %s: %w", cfg.Endpoint, u.Name, err)
@@ -331,6 +517,9 @@ func (c *Client) connect(ctx context.Context) error {
 		}
 		return c.install(cfg, ctrl, ui, w, send, recv)
 	}
+	if lastErr == nil {
+		lastErr = errors.New("no uplink is ready (interfaces missing, down or without their address)")
+	}
 	return lastErr
 }
 
@@ -346,8 +535,11 @@ func (c *Client) resume(ctx context.Context, s *Session) error {
 	var lastErr error
 	for _, ui := range c.uplinkOrder(s, len(uplinks)) {
 		u := uplinks[ui]
+		if !c.isBound(ui) {
+			continue
+		}
 		dctx, cancel := context.WithTimeout(ctx, resumeTimeout)
-		raw, err := path.DialTCP(dctx, u.Device, u.Source, cfg.Endpoint)
+		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, cfg.Endpoint)
 		if err != nil {
 			cancel()
 			lastErr = fmt.Errorf("connect to %s via %s: %w", cfg.Endpoint, u.Name, err)
@@ -412,6 +604,10 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 		deliver:     c.inner,
 		messages:    c.messages,
 		limits:      cfg.limits,
+		timers:      cfg.Timers,
+		keyUpdate:   w.Caps&framing.CapKeyUpdate != 0,
+		exporter:    exporterOf(ctrl),
+		rekey:       cfg.rekey,
 	})
 	if err != nil {
 		ctrl.Close()
@@ -431,7 +627,7 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 				tier:   tiers[ui],
 				remote: a.AddrPort,
 			}
-			p.conn.Store(c.uplinkConn(ui))
+			p.setTransport(c.uplinkConn(ui))
 			if err := s.addPath(p); err != nil {
 				ctrl.Close()
 				return err
@@ -441,9 +637,26 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 	c.log.Info("session established", "server", cfg.Endpoint, "cipher", crypto.CipherID(w.Cipher).String(), "paths", len(s.pathList()))
 	s.start()
 	c.mu.Lock()
+	if c.cfg.serverGen != cfg.serverGen {
+		c.mu.Unlock()
+		// SetServer changed the server while this session was being opened with the old one.
+		ctrl.SetWriteDeadline(time.Now().Add(time.Second))
+		ctrl.send(framing.CtrlBye, nil)
+		ctrl.Close()
+		s.Close()
+		return errServerChanged
+	}
 	c.sess = s
 	c.current.Store(s)
+	bound := c.bound
 	c.mu.Unlock()
+	for ui := range c.cfg.Uplinks {
+		if !bound[ui] {
+			c.uplinkLive(ui, func(now time.Time, l *liveness.Path) liveness.Transition {
+				return l.OnLocalDown(now, "uplink not ready")
+			})
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 
@@ -15,6 +16,9 @@ func (c *Client) config() ClientConfig {
 	defer c.mu.Unlock()
 	return c.cfg
 }
+
+// errServerChanged is connect's error when SetServer changed the server during it.
+var errServerChanged = errors.New("the server changed while connecting")
 
 // ServerTarget is the server a client connects to: what a reload may change
 // (SetServer).
@@ -34,6 +38,7 @@ func (c *Client) SetServer(t ServerTarget) {
 	c.mu.Lock()
 	c.cfg.ServerName, c.cfg.ServerKey, c.cfg.Endpoint = t.Name, t.Key, t.Endpoint
 	c.cfg.ResolveEndpoint, c.cfg.AllowedIPs = t.Resolve, slices.Clone(t.AllowedIPs)
+	c.cfg.serverGen++
 	s := c.sess
 	c.mu.Unlock()
 	c.log.Info("server changed; opening a new session", "server", t.Name, "endpoint", t.Endpoint)

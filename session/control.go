@@ -78,6 +78,7 @@ func (s *Session) handleControl(now time.Time, p *Path, from netip.AddrPort, inn
 			}
 			if lost := s.byID[nack.PathID].Load(); lost != nil {
 				s.repair(now, lost, nack)
+				s.wakeTimer(now) // copies the window holds back wait in a local queue
 			}
 		}
 	}
@@ -122,6 +123,7 @@ func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
 	}
 	s.followReturnPathLocked(q, via.id, rtt)
 	q.stats.OnFeedback(now, fb.HighestPN, fb.Packets, fb.Bytes, rtt, framing.DurationOf16(fb.Delay))
+	s.noteKeyAckedLocked(now, q, fb.HighestPN)
 	if fb.HighestPN > q.ackedPN || q.ackedPN == 0 {
 		q.ackedPN = fb.HighestPN
 		s.onLiveness(now, q, q.live.OnHeard(now, rtt))
@@ -158,75 +160,76 @@ func (s *Session) followReturnPathLocked(q *Path, via uint8, rtt time.Duration) 
 	q.fbVia, q.fbViaRun = via, 0
 }
 
-// routineTimers runs the session's periodic work until Close.
-func (s *Session) routineTimers() {
-	defer s.wg.Done()
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	var frames [512]byte
-	var lastFeedback, lastSpare, lastLive, lastTiers, lastRecord time.Time
-	var lastFo time.Duration
-	for {
-		select {
-		case <-s.done:
-			return
-		case now := <-t.C:
-			s.rxMu.Lock()
-			if d, ok := s.reorder.NextDeadline(); ok && !now.Before(d) {
-				s.flushLocked(now)
-			}
-			var fb []byte
-			if now.Sub(lastFeedback) >= feedbackInterval || s.nackN > 0 {
-				// NACKs go first: FEEDBACK lets the sender forget its copies up to the
-				// highest packet number, so a loss below it must already be reported.
-				fb = s.nackFramesLocked(frames[:0])
-				fb = s.feedbackFramesLocked(now, fb)
-				if len(fb) > 0 {
-					lastFeedback = now
-				}
-			}
-			live := now.Sub(lastLive) >= 50*time.Millisecond
-			if live {
-				s.updateLiveLocked(now)
-				lastLive = now
-			}
-			// The repair allowance follows the paths every 50 ms, and a path going silent
-			// or speaking again at once.
-			if fo := s.failoverHoldLocked(now); live || (fo > 0) != (lastFo > 0) {
-				s.reorder.SetRepair(now, s.repairAllowance()+fo)
-				lastFo = fo
-			}
-			s.rxMu.Unlock()
-			if len(fb) > 0 {
-				best := s.bestPath(now)
-				if best != nil {
-					s.sendControl(now, best, fb)
-				}
-				// A copy on another uplink now and then: if the best path dies, the
-				// others keep hearing about their own deliveries and do not look dead too.
-				if now.Sub(lastSpare) >= spareFeedbackInterval {
-					if q := s.sparePath(now, best); q != nil {
-						s.sendControl(now, q, fb)
-					}
-					lastSpare = now
-				}
-			}
-			s.tickLiveness(now)
-			s.probePaths(now)
-			s.resendInflight(now)
-			s.serviceQueues(now)
-			if s.sendsTiers && now.Sub(lastTiers) >= tierInterval {
-				s.sendTiers(now)
-				lastTiers = now
-			}
-			if now.Sub(lastRecord) >= recordInterval {
-				s.recMu.Lock()
-				s.recordLocked(now)
-				s.recMu.Unlock()
-				lastRecord = now
-			}
+// onTimer is the session's timer callback (internal/timerq; timers.go): it does the
+// session's periodic work at now and returns when it must run next, a tick from now while
+// anything is active, else the earliest deadline of its idle timers (nextTimer).
+func (s *Session) onTimer(now time.Time) time.Time {
+	if s.closed.Load() {
+		return time.Time{}
+	}
+	t := &s.tm
+	if idle := now.UnixNano()-s.lastData.Load() >= int64(sessionIdleAfter); idle != t.idle {
+		s.setIdleProbing(idle)
+		t.idle = idle
+	}
+	s.rxMu.Lock()
+	if d, ok := s.reorder.NextDeadline(); ok && !now.Before(d) {
+		s.flushLocked(now)
+	}
+	var fb []byte
+	if now.Sub(t.lastFeedback) >= feedbackInterval || s.nackN > 0 {
+		// NACKs go first: FEEDBACK lets the sender forget its copies up to the
+		// highest packet number, so a loss below it must already be reported.
+		fb = s.nackFramesLocked(t.frames[:0])
+		fb = s.feedbackFramesLocked(now, fb)
+		if len(fb) > 0 {
+			t.lastFeedback = now
 		}
 	}
+	live := now.Sub(t.lastLive) >= liveInterval
+	if live {
+		s.liveDirty.Store(false)
+		s.updateLiveLocked(now)
+		t.lastLive = now
+	}
+	// The repair allowance follows the paths every 50 ms, and a path going silent
+	// or speaking again at once.
+	if fo := s.failoverHoldLocked(now); live || (fo > 0) != (t.lastFo > 0) {
+		s.reorder.SetRepair(now, s.repairAllowance()+fo)
+		t.lastFo = fo
+	}
+	s.rxMu.Unlock()
+	if len(fb) > 0 {
+		best := s.bestPath(now)
+		if best != nil {
+			s.sendControl(now, best, fb)
+		}
+		// A copy on another uplink now and then: if the best path dies, the
+		// others keep hearing about their own deliveries and do not look dead too.
+		if now.Sub(t.lastSpare) >= spareFeedbackInterval {
+			if q := s.sparePath(now, best); q != nil {
+				s.sendControl(now, q, fb)
+			}
+			t.lastSpare = now
+		}
+	}
+	s.tickLiveness(now)
+	s.probePaths(now)
+	s.resendInflight(now)
+	s.serviceQueues(now)
+	s.tickKeys(now)
+	if s.sendsTiers && now.Sub(t.lastTiers) >= t.tierInterval() {
+		s.sendTiers(now)
+		t.lastTiers = now
+	}
+	if now.Sub(t.lastRecord) >= recordInterval {
+		s.recMu.Lock()
+		s.recordLocked(now)
+		s.recMu.Unlock()
+		t.lastRecord = now
+	}
+	s.controlTimers(now)
+	return s.nextTimer(now)
 }
 
 // repairAllowance is how much longer the receiver's reorder buffer should hold a gap so a
@@ -298,6 +301,20 @@ func (s *Session) serviceQueues(now time.Time) {
 		}
 		s.drainLocked(now, target)
 		target.mu.Unlock()
+	}
+}
+
+// setIdleProbing makes every path of s probe at idleProbeInterval while it is Up and idle
+// (idle: s carried no data for sessionIdleAfter), or at liveness's own interval again.
+func (s *Session) setIdleProbing(idle bool) {
+	iv := time.Duration(0)
+	if idle {
+		iv = idleProbeInterval
+	}
+	for _, p := range s.pathList() {
+		p.mu.Lock()
+		p.live.SetIdleProbeInterval(iv)
+		p.mu.Unlock()
 	}
 }
 
@@ -473,6 +490,8 @@ func (s *Session) onLiveness(now time.Time, p *Path, tr liveness.Transition) {
 	if !tr.Changed {
 		return
 	}
+	s.liveDirty.Store(true)
+	s.wakeTimer(now) // its deadlines changed (outside the timer: feedback, netlink, send errors)
 	level := slog.LevelInfo
 	if (tr.From == liveness.Down && tr.To == liveness.Validating) || (tr.From == liveness.Validating && tr.To == liveness.Down) {
 		level = slog.LevelDebug // retries after socket errors: one line per second otherwise
@@ -500,7 +519,9 @@ func (s *Session) setUplinkTier(uplink, tier uint8) {
 			p.mu.Unlock()
 		}
 	}
-	s.sendTiers(time.Now())
+	now := time.Now()
+	s.sendTiers(now)
+	s.wakeTimer(now) // the datagram is owed an answer: liveness's deadlines moved
 }
 
 // sendTiers sends a PATH_STATUS frame for every path on the best path.

@@ -17,54 +17,89 @@ var errPeerBye = errors.New("peer ended the session")
 // died while another one still works: the TCP connection would take minutes to notice.
 var errCtrlUplinkDead = errors.New("the control channel's uplink is dead")
 
-// serveControl runs the control channel of s: it answers nothing but sends a KEEPALIVE
-// every keepaliveInterval, and returns when ctx is done, the peer says BYE or ERROR, the
-// channel breaks or stays silent for controlIdleTimeout, (client) its uplink died, or the
-// session's keys are used up (errKeysUsedUp: the caller ends the session with BYE).
+// longAgo is a read deadline in the past: it makes a blocked control read return at once.
+var longAgo = time.Unix(1, 0)
+
+// serveControl reads the control channel of s on the calling goroutine (the session's only
+// goroutine of its own) and returns when ctx is done, the peer says BYE or ERROR, the
+// channel breaks or stays silent for controlIdleTimeout, or the session's timer stops it
+// (stopControl): a KEEPALIVE failed, or (client) the channel's uplink died; or when the
+// session's keys are used up (errKeysUsedUp: the caller ends the session with BYE). The
+// timer sends the KEEPALIVEs (controlTimers) while the channel is served.
 func (s *Session) serveControl(ctx context.Context) error {
 	c := s.ctrl.Load()
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			c.SetReadDeadline(time.Now().Add(controlIdleTimeout))
-			t, msg, err := c.recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			switch t {
-			case framing.CtrlBye:
-				errc <- errPeerBye
-				return
-			case framing.CtrlError:
-				errc <- fmt.Errorf("peer error: %s", printable(msg))
-				return
-			}
-		}
-	}()
-	t := time.NewTicker(keepaliveInterval)
-	defer t.Stop()
-	check := time.NewTicker(ctrlUplinkCheck)
-	defer check.Stop()
+	s.ctrlMu.Lock()
+	s.ctrlStopErr = nil
+	s.ctrlMu.Unlock()
+	s.idleWatch.Store(nil)
+	s.serving.Store(c)
+	defer s.serving.CompareAndSwap(c, nil)
+	stop := context.AfterFunc(ctx, func() { s.stopControl(c, ctx.Err()) })
+	defer stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.keysDone:
-			return s.keysErr
-		case err := <-errc:
-			return err
-		case <-check.C:
-			if s.ctrlUplinkDead(time.Now()) {
-				c.Close() // ends the reader
-				return errCtrlUplinkDead
-			}
-		case <-t.C:
-			c.SetWriteDeadline(time.Now().Add(keepaliveInterval))
-			if err := c.send(framing.CtrlKeepalive, nil); err != nil {
-				return err
-			}
+		// The deadline first, then the checks: a stopControl after them sets its own
+		// deadline after this one.
+		c.SetReadDeadline(time.Now().Add(controlIdleTimeout))
+		if err := s.controlStopped(ctx); err != nil {
+			return s.endControl(c, err)
 		}
+		t, msg, err := c.recv()
+		if err != nil {
+			if serr := s.controlStopped(ctx); serr != nil {
+				return s.endControl(c, serr)
+			}
+			return err
+		}
+		switch t {
+		case framing.CtrlBye:
+			return errPeerBye
+		case framing.CtrlError:
+			return fmt.Errorf("peer error: %s", printable(msg))
+		}
+	}
+}
+
+// controlStopped is why serveControl must return now, or nil.
+func (s *Session) controlStopped(ctx context.Context) error {
+	select {
+	case <-s.keysDone:
+		return s.keysErr
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.ctrlMu.Lock()
+	defer s.ctrlMu.Unlock()
+	return s.ctrlStopErr
+}
+
+// endControl is serveControl's return for a stop: a dead uplink's connection is closed.
+func (s *Session) endControl(c *ctrlConn, err error) error {
+	c.SetReadDeadline(time.Time{})
+	if errors.Is(err, errCtrlUplinkDead) {
+		c.Close()
+	}
+	return err
+}
+
+// stopControl makes serveControl of connection c return err (the first one given), if c is
+// still served. Safe from any goroutine, with any lock held.
+func (s *Session) stopControl(c *ctrlConn, err error) {
+	s.ctrlMu.Lock()
+	if s.serving.Load() == c && s.ctrlStopErr == nil {
+		s.ctrlStopErr = err
+	}
+	s.ctrlMu.Unlock()
+	c.SetReadDeadline(longAgo)
+}
+
+// sendKeepalive sends one KEEPALIVE on c, off the timer (a TLS write may block), and stops
+// serving c if it fails.
+func (s *Session) sendKeepalive(c *ctrlConn) {
+	c.SetWriteDeadline(time.Now().Add(keepaliveInterval))
+	if err := c.send(framing.CtrlKeepalive, nil); err != nil {
+		s.stopControl(c, err)
 	}
 }
 

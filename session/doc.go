@@ -1,8 +1,14 @@
-// Package session is bondtun's session layer: it establishes a session with the peer over the
-// TLS control channel, then moves inner IP packets between a TUN device and the per-path UDP
-// sockets.
+// Package session is bondtun's session engine: it establishes a session with the peer over the
+// TLS control channel, then moves inner packets between the inner side and the paths'
+// transports. Two shells use it: the daemon puts a TUN device on the inner side (NewClient,
+// NewServer; tunio.go) and carries IP packets, a lane per flow; the library (package bond)
+// puts message queues there (NewMessageClient, NewMessageServer) and carries opaque messages
+// in one lane. What a shell offers goes in through Client.Send or Session.SendBatch; what is
+// released in order comes out through a Deliverer. Paths' datagrams go through
+// path.Transport, and a node's sockets come from a path.Network (the host's, or
+// internal/memnet in tests on a fake clock).
 //
-// Outbound (one goroutine reads the TUN):
+// Outbound (one goroutine reads the TUN, or a library writer sends):
 //
 //	TUN read (batch) → lane (flow hash) + lane sequence → scheduler picks a path per packet
 //	→ header + inner header written in the buffer's headroom → AEAD seal in place
@@ -15,8 +21,12 @@
 //	packets enter the per-lane reorder buffer → packets released in order are written to
 //	the TUN in one batch, so the kernel can coalesce them (GRO).
 //
-// A timer goroutine per session releases reorder gaps whose deadline passed, sends FEEDBACK
-// (what each path delivered) and PROBEs (path validation and liveness).
+// Each session's timer, an entry in the process's timer queue (internal/timerq) rather than
+// a goroutine, releases reorder gaps whose deadline passed, sends FEEDBACK (what each path
+// delivered), PROBEs (path validation and liveness) and KEEPALIVEs, and returns its next
+// deadline: a tick from now while anything is active, else its next probe, keepalive or
+// other idle timer (timers.go). Besides the node's TUN reader and socket receivers, a
+// session's only goroutine is the one reading its TLS control channel (serveControl).
 //
 // Buffers: every packet lives in a fixed-size buffer from a pool, with PayloadOffset bytes of
 // headroom for the header and room for the AEAD tag behind it; nothing on the data path

@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bondtun/bondtun/crypto"
@@ -18,9 +19,25 @@ import (
 // ProtocolVersion is the version of docs/PROTOCOL.md this package speaks.
 const ProtocolVersion = 1
 
-// ErrRejected wraps errors that retrying will not fix: the peer is not bondtun, its key is
-// not the pinned one, or it refused us.
+// ErrRejected wraps errors that retrying soon will not fix: the peer is not bondtun (it does
+// not speak TLS), its key is not the pinned one, or it refused us. A one-shot caller
+// (Connect) gives up on them; a client that runs unattended (Run) gives up only on the
+// authenticated ones, ErrRefused.
 var ErrRejected = errors.New("rejected")
+
+// ErrRefused wraps the refusals a peer has authenticated, which end Run: the server proved
+// it holds a key other than the pinned one, or the server with the pinned key refused this
+// client's key (a TLS alert under the keys of the verified handshake), or answered HELLO
+// with ERROR or with something this client cannot speak (protocol version, cipher).
+// Nothing an on-path attacker can forge without a key leads here: a reset, a close or
+// garbage during the handshake are transient. Every error wrapping ErrRefused also wraps
+// ErrRejected.
+var ErrRefused error = refusedError{}
+
+type refusedError struct{}
+
+func (refusedError) Error() string        { return "refused" }
+func (refusedError) Is(target error) bool { return target == ErrRejected }
 
 // ctrlConn is the control channel after the TLS handshake.
 type ctrlConn struct {
@@ -58,7 +75,7 @@ func clientTLS(ctx context.Context, raw net.Conn, cfg *tls.Config) (*ctrlConn, e
 }
 
 // clientResume runs TLS over raw, sends RESUME and waits for the server's KEEPALIVE. An
-// ERROR answer (no such session) is ErrRejected.
+// ERROR answer (no such session) is ErrRejected, a refusal of our key ErrRefused.
 func clientResume(ctx context.Context, raw net.Conn, cfg *tls.Config, r framing.Resume) (*ctrlConn, error) {
 	c, err := clientTLS(ctx, raw, cfg)
 	if err != nil {
@@ -69,6 +86,8 @@ func clientResume(ctx context.Context, raw net.Conn, cfg *tls.Config, r framing.
 	}
 	t, msg, err := c.recv()
 	switch {
+	case err != nil && isRemoteAlert(err):
+		return nil, fmt.Errorf("%w: the server refused this client's key (%v): is this client's public key among the server's peers?", ErrRefused, err)
 	case err != nil:
 		return nil, fmt.Errorf("read RESUME answer: %w", err)
 	case t == framing.CtrlError:
@@ -100,26 +119,26 @@ func clientHandshake(ctx context.Context, raw net.Conn, cfg *tls.Config, hello *
 		// In TLS 1.3 the server checks our certificate after our side of the handshake is
 		// done, so its refusal arrives here, as an alert.
 		if isRemoteAlert(err) {
-			return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: the server refused this client (%v): is this client's public key among the server's peers?", ErrRejected, err)
+			return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: the server refused this client's key (%v): is this client's public key among the server's peers?", ErrRefused, err)
 		}
 		return nil, framing.Welcome{}, none, none, fmt.Errorf("read WELCOME: %w", err)
 	}
 	switch t {
 	case framing.CtrlWelcome:
 	case framing.CtrlError:
-		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w by server: %s", ErrRejected, printable(msg))
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w by server: %s", ErrRefused, printable(msg))
 	default:
-		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: server sent control message %d instead of WELCOME", ErrRejected, t)
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: incompatible server: it sent control message %d instead of WELCOME", ErrRefused, t)
 	}
 	w, err := framing.ParseWelcome(msg)
 	if err != nil {
-		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: bad WELCOME: %v", ErrRejected, err)
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: incompatible server: bad WELCOME: %v", ErrRefused, err)
 	}
 	if !slices.Contains(hello.Ciphers, w.Cipher) {
-		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: server chose cipher %d, which we did not offer", ErrRejected, w.Cipher)
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: incompatible server: it chose cipher %d, which we did not offer", ErrRefused, w.Cipher)
 	}
 	if w.Version != ProtocolVersion {
-		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: server speaks protocol version %d, we speak %d", ErrRejected, w.Version, ProtocolVersion)
+		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: incompatible server: it speaks protocol version %d, we speak %d", ErrRefused, w.Version, ProtocolVersion)
 	}
 	cs := tc.ConnectionState()
 	send, recv, err := crypto.DeriveKeys(cs.ExportKeyingMaterial, true)
@@ -131,22 +150,30 @@ func clientHandshake(ctx context.Context, raw net.Conn, cfg *tls.Config, hello *
 }
 
 // classifyTLSError marks TLS handshake failures that are about identity or protocol as
-// ErrRejected, and explains the common ones.
+// ErrRejected, and explains the common ones. Only a server key other than the pinned one is
+// ErrRefused: the server proved it holds that key (CertificateVerify). Everything else here
+// happens before the server is authenticated, so anyone on the path could cause it, and a
+// bondtun server causes some of it too: it closes the connection when its handshake slots
+// are full (admit.go), and a restarting one resets it. A closed connection is therefore a
+// transient fault, as is a timeout.
 func classifyTLSError(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Errorf("TLS handshake timed out (is the peer a bondtun server?): %w", err)
+	}
+	if isVerifyError(err) {
+		return fmt.Errorf("%w: the server's key is not the configured one (peers[0].public_key): %v", ErrRefused, err)
 	}
 	var re tls.RecordHeaderError
 	if errors.As(err, &re) {
 		return fmt.Errorf("%w: the peer does not speak TLS, so it is not a bondtun server: %v", ErrRejected, err)
 	}
 	var ae tls.AlertError
-	if errors.As(err, &ae) || isRemoteAlert(err) || isVerifyError(err) {
+	if errors.As(err, &ae) || isRemoteAlert(err) {
 		return fmt.Errorf("%w: TLS handshake failed: %v", ErrRejected, err)
 	}
-	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: the peer closed the connection during the TLS handshake (not a bondtun server, or it refused our key)", ErrRejected)
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("the server closed the connection during the TLS handshake (busy, restarting, or not a bondtun server): %w", err)
 	}
 	return fmt.Errorf("TLS handshake: %w", err)
 }

@@ -57,16 +57,18 @@ func waitNewSession(t *testing.T, tp *testPair, old *Session) *Session {
 }
 
 // TestKeyLimitEndsSession: a key that reaches its confidentiality limit (made small
-// here) ends the session without a panic, on either side, and the client opens a new
-// session with new keys, which carries traffic.
+// here) before a key update could happen (the overlap, made an hour, keeps the first
+// update from being confirmed) ends the session without a panic, on either side, and the
+// client opens a new session with new keys, which carries traffic.
 func TestKeyLimitEndsSession(t *testing.T) {
 	small := crypto.Limits{Seal: 400}
+	stuck := rekeyConfig{overlapFloor: time.Hour}
 	for name, lim := range map[string][2]crypto.Limits{
 		"client keys": {small, {}},
 		"server keys": {{}, small},
 	} {
 		t.Run(name, func(t *testing.T) {
-			tp := newTestPairLimits(t, lim[0], lim[1])
+			tp := newTestPairWith(t, &testPair{clientLimits: lim[0], serverLimits: lim[1], clientRekey: stuck, serverRekey: stuck})
 			old := tp.client.Session()
 			oldServer := tp.server.Sessions()[0]
 			waitNewSession(t, tp, old)
@@ -79,8 +81,9 @@ func TestKeyLimitEndsSession(t *testing.T) {
 			default:
 				t.Fatal("the session with the small limit did not record why it ended")
 			}
-			if !errors.Is(ended.keysErr, crypto.ErrKeyExhausted) || ended.seal.Sealed() != small.Seal {
-				t.Fatalf("ended with %v after %d seals, want ErrKeyExhausted after %d", ended.keysErr, ended.seal.Sealed(), small.Seal)
+			g := ended.keys.cur.Load()
+			if !errors.Is(ended.keysErr, crypto.ErrKeyExhausted) || g.seal.Sealed() != small.Seal || g.gen != 0 {
+				t.Fatalf("ended with %v after %d seals of generation %d, want ErrKeyExhausted after %d of generation 0", ended.keysErr, g.seal.Sealed(), g.gen, small.Seal)
 			}
 		})
 	}
@@ -140,8 +143,8 @@ func TestIntegrityLimitEndsSession(t *testing.T) {
 			return false
 		}
 	})
-	if !errors.Is(srv.keysErr, crypto.ErrIntegrityLimit) || srv.open.FailedOpens() != limit {
-		t.Fatalf("ended with %v after %d failed opens, want ErrIntegrityLimit after %d", srv.keysErr, srv.open.FailedOpens(), limit)
+	if fails := srv.keys.cur.Load().open.FailedOpens(); !errors.Is(srv.keysErr, crypto.ErrIntegrityLimit) || fails != limit {
+		t.Fatalf("ended with %v after %d failed opens, want ErrIntegrityLimit after %d", srv.keysErr, fails, limit)
 	}
 	waitNewSession(t, tp, old)
 }

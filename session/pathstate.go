@@ -21,20 +21,23 @@ import (
 // Lock order: Session.rxMu, then Path.mu.
 type Path struct {
 	id   uint8
-	name string                    // e.g. "cable→0" for logs and status
-	conn atomic.Pointer[path.Conn] // the socket; replaced when the uplink's address changes
+	name string                       // e.g. "cable→0" for logs and status
+	conn atomic.Pointer[transportRef] // the socket; replaced when the uplink's address changes
 	// up mirrors liveness state Up (set under mu by onLiveness), so that another path's
 	// feedback handler can ask without taking mu (followReturnPathLocked).
 	up atomic.Bool
 
-	mu      sync.Mutex // guards the fields below
-	remote  netip.AddrPort
-	pn      uint64 // next packet number to send
-	stats   *pathstat.Stats
-	tier    uint8          // framing.TierPrimary, TierBackup or TierDisabled
-	live    *liveness.Path // validating, up, suspect, dead, rejoining or down
-	downErr time.Time      // when a socket error took the path down (zero: not so)
-	probeID uint32         // outstanding probe
+	mu     sync.Mutex // guards the fields below
+	remote netip.AddrPort
+	pn     uint64 // next packet number to send
+	// The key generation of the last datagram sealed on the path, and the packet number
+	// of its first datagram here (rekey.go); packet numbers go on across generations.
+	txGen, genFirstPN uint64
+	stats             *pathstat.Stats
+	tier              uint8          // framing.TierPrimary, TierBackup or TierDisabled
+	live              *liveness.Path // validating, up, suspect, dead, rejoining or down
+	downErr           time.Time      // when a socket error took the path down (zero: not so)
+	probeID           uint32         // outstanding probe
 	// Server: a new source address being validated before it becomes remote (migrate.go).
 	cand      netip.AddrPort // zero: none
 	candData  [framing.PathDataLen]byte
@@ -57,18 +60,18 @@ type Path struct {
 	ctrl     [512]byte // scratch for control datagrams, used under mu
 	out      [1][]byte
 
-	prio       txQueue // small packets and repairs, sent first
-	bulk       txQueue // everything else
-	sent       [sentRingSize]sentSlot
-	forgotten  uint64        // packets below this number have no copy left
-	outBufs    [][]byte      // sealed datagrams of one drain, path.MaxBatch of bufSize
-	outs       [][]byte      // views of outBufs handed to WriteBatch
-	repairs    uint64        // packets of other paths re-sent on this one
-	failovers  uint64        // times it left liveness up, its traffic moved to other paths
-	codelDrops uint64        // packets CoDel dropped from the bulk queue
-	codel      *aqm.CoDel    // drops from the bulk queue when it stands too long
-	pacer      sched.Pacer   // spreads the window's sends at the delivery rate
-	equalize   time.Duration // local queueing that only equalizes delay with slower paths
+	prio       txQueue                 // small packets and repairs, sent first
+	bulk       txQueue                 // everything else
+	sent       *[sentRingSize]sentSlot // allocated with the first data packet sent (an idle path has none)
+	forgotten  uint64                  // packets below this number have no copy left
+	outBufs    [][]byte                // sealed datagrams of one drain, path.MaxBatch of bufSize
+	outs       [][]byte                // views of outBufs handed to WriteBatch
+	repairs    uint64                  // packets of other paths re-sent on this one
+	failovers  uint64                  // times it left liveness up, its traffic moved to other paths
+	codelDrops uint64                  // packets CoDel dropped from the bulk queue
+	codel      *aqm.CoDel              // drops from the bulk queue when it stands too long
+	pacer      sched.Pacer             // spreads the window's sends at the delivery rate
+	equalize   time.Duration           // local queueing that only equalizes delay with slower paths
 
 	// receive side, guarded by Session.rxMu
 	replay     crypto.ReplayWindow
@@ -84,6 +87,20 @@ type Path struct {
 	rxDatagram uint64
 	rxRemote   netip.AddrPort // server: a copy of remote, guarded by rxMu (written under both locks)
 }
+
+// transportRef holds a path's transport (an interface) for atomic.Pointer.
+type transportRef struct{ t path.Transport }
+
+// transport is the transport p sends on now (nil before it has one).
+func (p *Path) transport() path.Transport {
+	if r := p.conn.Load(); r != nil {
+		return r.t
+	}
+	return nil
+}
+
+// setTransport makes p send on t (a new path, or its uplink's socket replaced).
+func (p *Path) setTransport(t path.Transport) { p.conn.Store(&transportRef{t}) }
 
 // queuedLocked is the number of datagram bytes waiting in p's local queues. mu must be held.
 func (p *Path) queuedLocked() int { return p.prio.bytes + p.bulk.bytes }

@@ -30,20 +30,24 @@ const (
 // lookup and the AEAD open come first and need no lock, so a forgery with a known receiver
 // index costs one failed open and a counter, never rxMu, and its rxRejected result keeps the
 // receiver from flushing (draining the reorder buffer of) the session for it.
-func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, hdr framing.Header, pb *packetBuf) rxResult {
+func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPort, hdr framing.Header, pb *packetBuf) rxResult {
 	p := s.byID[hdr.PathID].Load()
-	if p == nil || p.conn.Load() != conn {
+	if p == nil || p.transport() != conn {
 		s.counters.RxNoPath.Add(1)
 		return rxRejected
 	}
-	b := pb.data[:pb.n]
-	plain, err := s.open.Open(b[framing.HeaderLen:framing.HeaderLen], b[framing.HeaderLen:], b[:framing.HeaderLen], hdr.PathID, hdr.PacketNumber)
+	// The key phase picks the key, without a lock (rekey.go); only an authenticated
+	// datagram may then change which keys are current.
+	plain, g, which, err := s.openDatagram(now, hdr, pb.data[:pb.n])
 	if err != nil {
 		s.counters.RxAuthFail.Add(1)
 		if errors.Is(err, crypto.ErrIntegrityLimit) {
 			s.keysUsedUp(err)
 		}
 		return rxRejected
+	}
+	if which != keyCur || (!g.heard && s.keys.enabled) {
+		s.onKeyOpened(now, g, which)
 	}
 	inner, err := framing.ParseInnerHeader(plain)
 	if err != nil {
@@ -64,7 +68,13 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	}
 	s.lastAuth.Store(now.UnixNano())
 	newest := !p.rxAny || hdr.PacketNumber > p.rxHighest
+	dirty, pending := p.rxDirty, s.rxPending
 	s.noteArrivalLocked(now, p, hdr.PacketNumber, inner.SendTime, pb.n)
+	if hdr.Type == framing.TypeControl && !elicitsFeedback(payload) {
+		// Counted, and reported with the next FEEDBACK, but it asks for none: two idle
+		// peers would otherwise report each other's reports forever.
+		p.rxDirty, s.rxPending = dirty, pending
+	}
 	if s.isServer && from != p.rxRemote {
 		// Not from the path's address: its first address, or a new one to validate
 		// (migrate.go). The common case, from the path's address, takes no other lock.
@@ -84,6 +94,7 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 		s.counters.RxNotAllowed.Add(1)
 		return rxAccepted // the path's receive counters moved
 	}
+	s.lastData.Store(now.UnixNano())
 	lane := inner.Lane
 	seq := uint64(inner.LaneSeq)
 	if s.laneSeen[lane] {
@@ -103,6 +114,26 @@ func (s *Session) receive(now time.Time, conn *path.Conn, from netip.AddrPort, h
 	return rxKept
 }
 
+// elicitsFeedback reports whether a control datagram carrying frames asks the receiver for
+// a FEEDBACK about it: unless it carries only FEEDBACK and NACK frames, which are
+// themselves reports (QUIC's ACK-only packets, RFC 9000 §13.2.1). Such a datagram is
+// counted and reported with the next FEEDBACK something else prompts, and its sender
+// counts it neither in flight nor as owed an answer (sendControlToLocked).
+func elicitsFeedback(frames []byte) bool {
+	r := framing.NewFrameReader(frames)
+	n := 0
+	for {
+		typ, _, ok := r.Next()
+		if !ok {
+			return n == 0 || r.Err() != nil
+		}
+		if typ != framing.FrameFeedback && typ != framing.FrameNack {
+			return true
+		}
+		n++
+	}
+}
+
 // noteArrivalLocked updates p's receive counters, which FEEDBACK reports. rxMu must be held.
 func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime uint16, size int) {
 	if p.rxAny && pn > p.rxHighest+1 {
@@ -120,6 +151,7 @@ func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime 
 	p.rxPackets++
 	p.rxBytes += uint64(size)
 	p.rxDirty = true
+	s.rxPending = true
 	if p.lastRecv.IsZero() {
 		p.rxGap = busyGap
 	} else {
@@ -161,11 +193,17 @@ func (s *Session) flush(now time.Time) {
 		b = s.nackFramesLocked(frames[:0])
 		b = s.feedbackFramesLocked(now, b)
 	}
+	// Arrivals to report, or packets held for reordering: the timer must run within a tick.
+	wake := s.rxPending || s.reorder.Len() > 0
+	s.rxPending = false
 	s.rxMu.Unlock()
 	if len(b) > 0 {
 		if p := s.bestPath(now); p != nil {
 			s.sendControl(now, p, b)
 		}
+	}
+	if wake {
+		s.wakeTimer(now)
 	}
 }
 

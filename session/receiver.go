@@ -31,9 +31,9 @@ type NodeCounters struct {
 // parse and, for a known index, one failed AEAD open; it changes no state. With UDP GRO the
 // kernel hands over trains of datagrams in one buffer, which are split and copied into pooled
 // packet buffers; without it, datagrams land in pooled buffers directly.
-func routineReceive(conn *path.Conn, lookup func(uint16) *Session, nc *NodeCounters) {
-	if conn.EnableGRO() {
-		routineReceiveGRO(conn, lookup, nc)
+func routineReceive(conn path.Transport, lookup func(uint16) *Session, nc *NodeCounters) {
+	if g, ok := conn.(path.GROReader); ok && g.EnableGRO() {
+		routineReceiveGRO(conn, g, lookup, nc)
 		return
 	}
 	var (
@@ -85,7 +85,7 @@ const groBatch = 8
 // receiver handles the datagrams of one read batch: it finds each one's session, hands it
 // over, and flushes every session it touched at the end.
 type receiver struct {
-	conn    *path.Conn
+	conn    path.Transport
 	lookup  func(uint16) *Session
 	nc      *NodeCounters
 	touched [path.MaxBatch]*Session
@@ -128,7 +128,7 @@ func (r *receiver) flush(now time.Time) {
 	r.nt = 0
 }
 
-func routineReceiveGRO(conn *path.Conn, lookup func(uint16) *Session, nc *NodeCounters) {
+func routineReceiveGRO(conn path.Transport, g path.GROReader, lookup func(uint16) *Session, nc *NodeCounters) {
 	bufs := make([][]byte, groBatch)
 	for i := range bufs {
 		bufs[i] = make([]byte, path.GROBufferSize)
@@ -138,7 +138,7 @@ func routineReceiveGRO(conn *path.Conn, lookup func(uint16) *Session, nc *NodeCo
 	pb := getBuf()
 	defer func() { putBuf(pb) }()
 	for {
-		n, err := conn.ReadBatchGRO(bufs, msgs)
+		n, err := g.ReadBatchGRO(bufs, msgs)
 		if err != nil {
 			if path.IsClosed(err) {
 				return

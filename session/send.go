@@ -23,6 +23,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		return
 	}
 	now := time.Now()
+	s.lastData.Store(now.UnixNano())
 	s.snapshotPaths(now)
 	// The send time is when the scheduler placed the packet, not when it leaves the local
 	// queue: the receiver's reorder hold must cover the queueing each path adds, and it
@@ -90,6 +91,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		p.mu.Unlock()
 		s.pending[k] = s.pending[k][:0]
 	}
+	s.wakeTimer(now) // queued packets, and the sent ones' deadlines: within a tick
 }
 
 // isRetransmission reports whether pkt is an inner TCP segment that re-sends data its flow
@@ -196,7 +198,7 @@ func (s *Session) writeLocked(now time.Time, p *Path, out [][]byte, bytes uint64
 		return
 	}
 	p.live.OnSent(now)
-	sent, err := p.conn.Load().WriteBatch(out, p.remote)
+	sent, err := p.transport().WriteBatch(out, p.remote)
 	s.counters.TxPackets.Add(uint64(sent))
 	s.counters.TxBytes.Add(bytes)
 	if err != nil {
@@ -336,10 +338,16 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 		return false // the session ends (keysUsedUp)
 	}
 	p.out[0] = dgram
-	p.stats.OnSent(now, pn, len(p.out[0]))
+	if elicitsFeedback(frames) {
+		p.stats.OnSent(now, pn, len(dgram))
+		p.live.OnSent(now)
+	} else {
+		// A report (FEEDBACK, NACK) is not answered by one: neither in flight nor owed an
+		// answer, or an idle path would look silent (receive.go, elicitsFeedback).
+		p.stats.OnSent(now, pn, 0)
+	}
 	p.rememberLocked(pn, nil, now)
-	p.live.OnSent(now)
-	if _, err := p.conn.Load().WriteBatch(p.out[:], dst); err != nil {
+	if _, err := p.transport().WriteBatch(p.out[:], dst); err != nil {
 		p.sendErrs++
 		s.log.Debug("control send failed", "path", p.name, "err", err)
 		if dst == p.remote {
@@ -351,7 +359,7 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 
 // sealLocked builds one datagram of type t in out: the header with p's next packet
 // number, then plain (the inner header and payload, which may already sit at
-// out[HeaderLen:]) sealed. It returns the datagram and its packet number. When p's packet
+// out[HeaderLen:]) sealed with the current key generation (rekey.go). It returns the datagram and its packet number. When p's packet
 // numbers or the key's confidentiality limit are used up it returns the error, uses no
 // packet number and sends nothing, and the session ends (keysUsedUp): no panic, however
 // long the session lived. p.mu must be held.
@@ -361,12 +369,16 @@ func (s *Session) sealLocked(p *Path, t framing.MsgType, out, plain []byte) ([]b
 		return nil, 0, crypto.ErrPacketNumberExhausted
 	}
 	pn := p.pn
-	hdr := framing.Header{Type: t, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
+	g := s.keys.cur.Load()
+	hdr := framing.Header{Type: t, KeyPhase: g.phase, PathID: p.id, Receiver: s.remote, PacketNumber: pn}
 	hdr.Put(out)
-	sealed, err := s.seal.Seal(out[framing.HeaderLen:framing.HeaderLen], plain, out[:framing.HeaderLen], p.id, pn)
+	sealed, err := g.seal.Seal(out[framing.HeaderLen:framing.HeaderLen], plain, out[:framing.HeaderLen], p.id, pn)
 	if err != nil {
 		s.keysUsedUp(err)
 		return nil, 0, err
+	}
+	if g.gen != p.txGen {
+		p.txGen, p.genFirstPN = g.gen, pn // a FEEDBACK covering pn confirms the generation
 	}
 	p.pn++
 	return out[:framing.HeaderLen+len(sealed)], pn, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/bondtun/bondtun/classify"
 	"github.com/bondtun/bondtun/crypto"
 	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/internal/timerq"
 	"github.com/bondtun/bondtun/path"
 )
 
@@ -37,8 +38,13 @@ type ServerConfig struct {
 	Peers     []PeerConfig
 	Scheduler string
 	Logger    *slog.Logger
+	// Network is where the sockets come from; nil: the host's (path.Host).
+	Network path.Network
+	// Timers is the timer queue of the server's sessions; nil: the process's.
+	Timers *timerq.Queue
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
+	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
 }
 
 // Server is the server side: one TUN, one socket per address, one session per connected peer.
@@ -50,7 +56,8 @@ type Server struct {
 	handler SessionHandler // a message server's sessions' Deliverers, without one
 	tlsCfg  *tls.Config
 	lns     []net.Listener
-	conns   []*path.Conn              // by address id
+	net     path.Network
+	conns   []path.Transport          // by address id
 	peers   atomic.Pointer[peerTable] // swapped whole by SetPeers (peers.go)
 	admit   *admission                // which TCP connections get a TLS handshake
 
@@ -109,7 +116,10 @@ func newServer(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Addresses) > 16 {
 		return nil, fmt.Errorf("at most 16 listen addresses, have %d", len(cfg.Addresses))
 	}
-	sv := &Server{cfg: cfg, log: cfg.Logger}
+	sv := &Server{cfg: cfg, log: cfg.Logger, net: cfg.Network}
+	if sv.net == nil {
+		sv.net = path.Host
+	}
 	sv.admit = newAdmission(defaultAdmit, &sv.counters)
 	table, err := buildPeerTable(cfg.Peers, nil)
 	if err != nil {
@@ -132,11 +142,7 @@ func newServer(cfg ServerConfig) (*Server, error) {
 	}
 	for _, a := range addrs {
 		ap := netip.AddrPortFrom(a, uint16(cfg.Port))
-		host := ap.String()
-		if !a.IsValid() {
-			host = fmt.Sprintf(":%d", cfg.Port)
-		}
-		ln, err := net.Listen("tcp", host)
+		ln, err := sv.net.ListenTCP(ap)
 		if err != nil {
 			sv.closeAll()
 			return nil, fmt.Errorf("control listener: %w", err)
@@ -151,7 +157,7 @@ func newServer(cfg ServerConfig) (*Server, error) {
 		if !a.IsValid() {
 			opts.Addr = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(cfg.Port))
 		}
-		conn, err := path.Listen(opts)
+		conn, err := sv.net.ListenPacket(opts)
 		if err != nil {
 			sv.closeAll()
 			return nil, err

@@ -92,7 +92,7 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 		// may still work. Keep the session while authenticated datagrams arrive; the client
 		// reconnects and replaces it.
 		sv.log.Info("control channel lost", "peer", ps.name(), "err", err)
-		sv.watchIdle(ctx, ps, s)
+		sv.watchIdle(ctx, ps, s, c)
 	}
 }
 
@@ -131,6 +131,10 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		isServer:    true,
 		messages:    sv.handler != nil,
 		limits:      sv.cfg.limits,
+		timers:      sv.cfg.Timers,
+		keyUpdate:   h.Caps&framing.CapKeyUpdate != 0,
+		exporter:    exporterOf(c),
+		rekey:       sv.cfg.rekey,
 	})
 	if err != nil {
 		return nil, err
@@ -143,7 +147,7 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 				id:   u.ID<<4 | a.ID,
 				name: fmt.Sprintf("%s→%s", printable([]byte(u.Name)), a.AddrPort),
 			}
-			p.conn.Store(sv.conns[i])
+			p.setTransport(sv.conns[i])
 			if err := s.addPath(p); err != nil {
 				return nil, fmt.Errorf("bad HELLO: %w", err)
 			}
@@ -153,7 +157,7 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		s.deliver = sv.handler.SessionStarted(ps.name(), s) // before any datagram can reach s
 	}
 	s.local = sv.allocIndex(s)
-	w := framing.Welcome{Version: ProtocolVersion, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
+	w := framing.Welcome{Version: ProtocolVersion, Caps: h.Caps & framing.CapKeyUpdate, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
 	body, err := w.Append(nil)
 	if err == nil {
 		c.SetWriteDeadline(time.Now().Add(handshakeTimeout))
@@ -219,29 +223,19 @@ func (sv *Server) advertised(local net.Addr) []framing.ServerAddr {
 	return out
 }
 
-// watchIdle ends s once no authenticated datagram has arrived for dataIdleTimeout, unless
-// it was replaced or the server stops first.
-func (sv *Server) watchIdle(ctx context.Context, ps *peerState, s *Session) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.keysDone:
-			sv.removeSession(ps, s, false) // no channel to say BYE on; the client's session ends too
-			return
-		case now := <-t.C:
-			if ps.sess.Load() != s {
-				return
-			}
-			if now.Sub(time.Unix(0, s.lastAuth.Load())) > dataIdleTimeout {
-				sv.log.Info("peer silent, ending its session", "peer", ps.name())
-				sv.removeSession(ps, s, false)
-				return
-			}
+// watchIdle arms the timer of s, whose control channel c was lost, to end it once no
+// authenticated datagram has arrived for dataIdleTimeout, or its keys are used up, unless
+// it was resumed, replaced or the server stops first. No goroutine waits for it.
+func (sv *Server) watchIdle(ctx context.Context, ps *peerState, s *Session, c *ctrlConn) {
+	s.watchData(c, func(keys bool) {
+		if ctx.Err() != nil || ps.sess.Load() != s {
+			return // Run tears it down, or it was replaced (and closed)
 		}
-	}
+		if !keys {
+			sv.log.Info("peer silent, ending its session", "peer", ps.name())
+		}
+		sv.removeSession(ps, s, false) // no channel to say BYE on; the client's session ends too
+	})
 }
 
 func deriveServerKeys(c *ctrlConn) (send, recv crypto.DirectionKeys, err error) {

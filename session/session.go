@@ -12,6 +12,7 @@ import (
 	"github.com/bondtun/bondtun/aqm"
 	"github.com/bondtun/bondtun/crypto"
 	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/internal/timerq"
 	"github.com/bondtun/bondtun/liveness"
 	"github.com/bondtun/bondtun/pathstat"
 	"github.com/bondtun/bondtun/reorder"
@@ -36,8 +37,12 @@ type sessionParams struct {
 	scheduler   string
 	deliver     Deliverer
 	isServer    bool
-	messages    bool          // opaque messages in one lane, not IP packets (the library)
-	limits      crypto.Limits // key usage limits; zero fields: the cipher's (tests set small ones)
+	messages    bool            // opaque messages in one lane, not IP packets (the library)
+	timers      *timerq.Queue   // nil: the process's queue
+	limits      crypto.Limits   // key usage limits; zero fields: the cipher's (tests set small ones)
+	keyUpdate   bool            // both ends announced framing.CapKeyUpdate (rekey.go)
+	exporter    crypto.Exporter // the TLS session's, for the key update secrets
+	rekey       rekeyConfig     // tests: key update interval and overlap (zero: the defaults)
 }
 
 // Session is one established session with a peer: keys, paths, scheduler, reorder buffer.
@@ -47,10 +52,9 @@ type Session struct {
 	isServer   bool
 	messages   bool // opaque messages in lane 0, not IP packets: no flow lanes, no allowed_ips
 	cipherName string
-	local      uint16 // receiver index the peer puts in datagrams to us
-	remote     uint16 // receiver index we put in datagrams to the peer
-	seal       *crypto.AEAD
-	open       *crypto.AEAD
+	local      uint16                         // receiver index the peer puts in datagrams to us
+	remote     uint16                         // receiver index we put in datagrams to the peer
+	keys       keyState                       // the data keys and their update (rekey.go)
 	allowed    atomic.Pointer[[]netip.Prefix] // a server's reload may change it (SetPeers)
 	deliver    Deliverer
 	epoch      time.Time
@@ -82,10 +86,26 @@ type Session struct {
 	released    []*packetBuf
 	pkts        [][]byte
 	lastAuth    atomic.Int64 // unix nanos of the last authenticated datagram
+	lastData    atomic.Int64 // unix nanos of the last data packet sent or received (idle probing)
 
 	ctrl       atomic.Pointer[ctrlConn] // the control channel (a RESUME replaces it)
 	ctrlUplink atomic.Int32             // client: the uplink carrying ctrl; -1 on the server
 	sendsTiers bool                     // the client tells the server its paths' tiers (PATH_STATUS)
+	// serving is the control connection serveControl reads now (nil: none); ctrlStopErr
+	// is why it must return (stopControl), guarded by ctrlMu.
+	serving     atomic.Pointer[ctrlConn]
+	ctrlMu      sync.Mutex
+	ctrlStopErr error
+	idleWatch   atomic.Pointer[idleWatch] // server: armed while the control channel is lost
+
+	// The timer (timers.go): its entry in the process's queue, the callback's own state,
+	// whether a path's liveness changed since the live set was updated, and (under rxMu)
+	// whether the receive path has something for it.
+	timer     atomic.Pointer[timerq.Entry]
+	tq        *timerq.Queue // the queue the timer is in; nil: the process's (timers)
+	tm        timerState
+	liveDirty atomic.Bool
+	rxPending bool
 
 	recMu sync.Mutex // guards rec; taken before rxMu and Path.mu
 	rec   recorder   // the flight recorder (recorder.go)
@@ -93,15 +113,13 @@ type Session struct {
 	counters Counters
 	moveLog  rateLimit // path moves are logged at most once a second
 	closed   atomic.Bool
-	done     chan struct{}
 
 	// keysDone is closed when a key of the session may not be used any more (packet
-	// numbers, confidentiality or integrity limit): serveControl then ends the session,
+	// numbers, confidentiality or integrity limit): serveControl (or the idle watch) then ends the session,
 	// and the client opens a new one with new keys. keysErr says why.
 	keysDone chan struct{}
 	keysOnce sync.Once
 	keysErr  error
-	wg       sync.WaitGroup
 }
 
 // tcpLane is how far the last inner TCP flow seen on a lane has sent (isRetransmission).
@@ -120,6 +138,9 @@ type Counters struct {
 	RxLost                                     atomic.Uint64
 	RxReplay, RxAuthFail, RxBadInner, RxNoPath atomic.Uint64
 	RxNotAllowed, RxReorderDropped             atomic.Uint64
+	// Key update (rekey.go): generations switched to (started here or by the peer), and
+	// datagrams opened with the previous generation's key during the overlap.
+	KeyUpdates, RxPrevKey atomic.Uint64
 	// Path migration (server, migrate.go): validations started, paths moved, validations
 	// that got no answer, new addresses ignored because a validation started too recently,
 	// and PATH_CHALLENGEs not sent because of the anti-amplification cap.
@@ -128,14 +149,6 @@ type Counters struct {
 }
 
 func newSession(p sessionParams) (*Session, error) {
-	seal, err := crypto.NewAEADWithLimits(p.cipher, p.send, p.limits)
-	if err != nil {
-		return nil, err
-	}
-	open, err := crypto.NewAEADWithLimits(p.cipher, p.recv, p.limits)
-	if err != nil {
-		return nil, err
-	}
 	mk, err := sched.ByName(p.scheduler)
 	if err != nil {
 		return nil, err
@@ -146,10 +159,9 @@ func newSession(p sessionParams) (*Session, error) {
 		peerName:   p.peerName,
 		isServer:   p.isServer,
 		messages:   p.messages,
+		tq:         p.timers,
 		local:      p.localIndex,
 		remote:     p.remoteIndex,
-		seal:       seal,
-		open:       open,
 		deliver:    p.deliver,
 		epoch:      now,
 		scheduler:  mk(),
@@ -157,11 +169,12 @@ func newSession(p sessionParams) (*Session, error) {
 		reorder: reorder.New[*packetBuf](reorder.Config{
 			MaxPackets: reorderMaxPackets,
 			MaxHold:    reorderMaxHold,
+			// Lane sequences start at 0 in every session (laneSeq): the first packets of a
+			// lane that took the slower path are waited for, not dropped as late.
+			StartAtZero: true,
 		}),
-		rxBase:   now,
-		released: make([]*packetBuf, 0, reorderMaxPackets),
-		pkts:     make([][]byte, 0, reorderMaxPackets),
-		done:     make(chan struct{}),
+		rxBase: now,
+		// Both grow to what a drain releases, and keep that: an idle session holds none.
 		keysDone: make(chan struct{}),
 	}
 	// The sender's local queues mean lane order is not send order across paths, so the
@@ -169,10 +182,14 @@ func newSession(p sessionParams) (*Session, error) {
 	// for their deadline, which includes the time a re-sent copy takes (SetRepair, kept up
 	// to date by the timer).
 	s.reorder.SetRepair(now, initialRepairAllowance)
+	if err := s.keys.init(p); err != nil {
+		return nil, err
+	}
 	empty := []*Path{}
 	s.paths.Store(&empty)
 	s.setAllowed(p.allowed)
 	s.lastAuth.Store(now.UnixNano())
+	s.lastData.Store(now.UnixNano())
 	return s, nil
 }
 
@@ -205,19 +222,14 @@ func (s *Session) Name() string { return s.peerName }
 // Counters returns the session's counters.
 func (s *Session) Counters() *Counters { return &s.counters }
 
-// start launches the session's timer goroutine.
-func (s *Session) start() {
-	s.wg.Add(1)
-	go s.routineTimers()
-}
-
-// Close stops the session's goroutines and releases its buffers. It is idempotent.
+// Close stops the session's timer and releases its buffers. It is idempotent. It must not
+// be called from the timer's callback.
 func (s *Session) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	close(s.done)
-	s.wg.Wait()
+	s.stopTimer()
+	s.keys.wipe()
 	s.rxMu.Lock()
 	s.released = s.reorder.Drain(time.Now().Add(time.Hour), s.released[:0])
 	for _, b := range s.released {
@@ -242,6 +254,10 @@ func (s *Session) keysUsedUp(err error) {
 		s.keysErr = fmt.Errorf("%w: %w", errKeysUsedUp, err)
 		s.log.Warn("session keys used up; ending the session (a new one gets new keys)", "peer", s.peerName, "err", err)
 		close(s.keysDone)
+		if c := s.serving.Load(); c != nil {
+			c.SetReadDeadline(longAgo) // serveControl returns keysErr
+		}
+		s.wakeTimer(time.Time{}) // the idle watch, if armed, ends the session
 	})
 }
 

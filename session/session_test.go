@@ -37,6 +37,8 @@ type testPair struct {
 	clientKey     crypto.PrivateKey
 	serverLimits  crypto.Limits // key usage limits (zero: the cipher's)
 	clientLimits  crypto.Limits
+	serverRekey   rekeyConfig // key update interval and overlap (zero: the defaults)
+	clientRekey   rekeyConfig
 	cancel        context.CancelFunc
 	stopOnce      sync.Once
 	wg            sync.WaitGroup
@@ -73,6 +75,7 @@ func startServer(t *testing.T, ctx context.Context, tp *testPair, clientPub cryp
 		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Peers:     []PeerConfig{{Name: "client", Key: clientPub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(clientInner, 32)}}},
 		limits:    tp.serverLimits,
+		rekey:     tp.serverRekey,
 	}, tp.serverTUN.TUN())
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +103,7 @@ func newClient(t *testing.T, tp *testPair, serverPub crypto.PublicKey) {
 		},
 		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")},
 		limits:     tp.clientLimits,
+		rekey:      tp.clientRekey,
 	}, tp.clientTUN.TUN())
 	if err != nil {
 		t.Fatal(err)
@@ -115,8 +119,14 @@ func newTestPair(t *testing.T) *testPair {
 // newTestPairLimits is newTestPair with key usage limits for each side's keys.
 func newTestPairLimits(t *testing.T, client, server crypto.Limits) *testPair {
 	t.Helper()
+	return newTestPairWith(t, &testPair{clientLimits: client, serverLimits: server})
+}
+
+// newTestPairWith is newTestPair with the limits and key update settings of tp.
+func newTestPairWith(t *testing.T, tp *testPair) *testPair {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	tp := &testPair{cancel: cancel, clientLimits: client, serverLimits: server}
+	tp.cancel = cancel
 	tp.clientKey = newKey(t)
 	startServer(t, ctx, tp, tp.clientKey.Public())
 	newClient(t, tp, tp.serverKey.Public())
@@ -315,7 +325,7 @@ func TestReplayedDatagramDropped(t *testing.T) {
 	s.sendControlLocked(time.Now(), p, frames[:0])
 	dgram := append([]byte(nil), p.out[0]...)
 	p.mu.Unlock()
-	if _, err := p.conn.Load().WriteBatch([][]byte{dgram}, p.remote); err != nil {
+	if _, err := p.transport().WriteBatch([][]byte{dgram}, p.remote); err != nil {
 		t.Fatal(err)
 	}
 	srv := tp.server.Sessions()[0]

@@ -43,6 +43,7 @@ func (s *Session) snapshot() SessionSnapshot {
 			"path_challenges": c.PathChallenges.Load(), "path_moves": c.PathMoves.Load(),
 			"path_validations_failed": c.PathValidationsFailed.Load(), "path_validations_limited": c.PathValidationsLimited.Load(),
 			"path_amplification_limited": c.PathAmplificationLimited.Load(),
+			"key_updates":                c.KeyUpdates.Load(), "rx_prev_key": c.RxPrevKey.Load(),
 		},
 	}
 	s.rxMu.Lock()

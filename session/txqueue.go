@@ -95,6 +95,12 @@ type sentSlot struct {
 
 // remember keeps b as the contents of packet pn, releasing what the slot held.
 func (p *Path) rememberLocked(pn uint64, b *packetBuf, now time.Time) {
+	if p.sent == nil {
+		if b == nil {
+			return // nothing to forget (a control datagram before any data)
+		}
+		p.sent = new([sentRingSize]sentSlot)
+	}
 	slot := &p.sent[pn%sentRingSize]
 	if slot.buf != nil {
 		putBuf(slot.buf)
@@ -105,6 +111,10 @@ func (p *Path) rememberLocked(pn uint64, b *packetBuf, now time.Time) {
 // forgetUpToLocked releases the copies of packets up to pn, which the peer has reported.
 func (p *Path) forgetUpToLocked(pn uint64) {
 	if pn+1 <= p.forgotten {
+		return
+	}
+	if p.sent == nil {
+		p.forgotten = pn + 1
 		return
 	}
 	from := p.forgotten
@@ -124,6 +134,9 @@ func (p *Path) forgetUpToLocked(pn uint64) {
 // takeForRepairLocked removes and returns the copy of packet pn if it is still held and
 // younger than maxAge.
 func (p *Path) takeForRepairLocked(pn uint64, now time.Time, maxAge time.Duration) *packetBuf {
+	if p.sent == nil {
+		return nil
+	}
 	slot := &p.sent[pn%sentRingSize]
 	if slot.buf == nil || slot.pn != pn || now.Sub(slot.at) > maxAge {
 		return nil
@@ -145,6 +158,9 @@ func (q *txQueue) drop() {
 func (p *Path) releaseQueuesLocked() {
 	p.prio.drop()
 	p.bulk.drop()
+	if p.sent == nil {
+		return
+	}
 	for i := range p.sent {
 		if p.sent[i].buf != nil {
 			putBuf(p.sent[i].buf)

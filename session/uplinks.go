@@ -12,7 +12,7 @@ import (
 )
 
 // startReceiver runs a receive loop on conn until conn is closed.
-func (c *Client) startReceiver(conn *path.Conn) {
+func (c *Client) startReceiver(conn path.Transport) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -43,8 +43,11 @@ func (c *Client) watchUplinks(ctx context.Context) {
 	}
 	defer m.Close()
 	prev := make([]netmon.UplinkState, len(specs))
-	for i, u := range c.cfg.Uplinks {
-		prev[i] = netmon.UplinkState{Name: u.Name, Usable: true, Source: u.Source}
+	for i, u := range c.uplinkConfigs() {
+		prev[i] = netmon.UplinkState{Name: u.Name}
+		if c.isBound(i) {
+			prev[i].Usable, prev[i].Source = true, u.Source
+		}
 	}
 	for {
 		select {
@@ -75,8 +78,12 @@ func (c *Client) uplinkChanged(i int, old, cur netmon.UplinkState) {
 		})
 		return
 	}
-	if bound := c.uplinkConfigs()[i].Source; cur.Source != bound {
-		c.log.Info("uplink address changed", "uplink", name, "from", bound, "to", cur.Source)
+	if bound := c.uplinkConfigs()[i].Source; cur.Source != bound || !c.isBound(i) {
+		if c.isBound(i) {
+			c.log.Info("uplink address changed", "uplink", name, "from", bound, "to", cur.Source)
+		} else {
+			c.log.Info("uplink appeared", "uplink", name, "source", cur.Source)
+		}
 		if err := c.rebind(i, cur.Source); err != nil {
 			c.log.Warn("uplink rebind failed", "uplink", name, "err", err)
 			return
@@ -90,6 +97,7 @@ func (c *Client) uplinkChanged(i int, old, cur netmon.UplinkState) {
 	}
 	c.log.Info("uplink up", "uplink", name, "source", cur.Source)
 	c.uplinkLive(i, func(now time.Time, l *liveness.Path) liveness.Transition { return l.OnLocalUp(now) })
+	c.wakeUp() // a client without a session tries it now
 }
 
 // uplinkLive applies a liveness event to every path of uplink i of the current session.
@@ -113,8 +121,8 @@ func (c *Client) uplinkLive(i int, event func(time.Time, *liveness.Path) livenes
 // uplink onto it and closes the old one. The server follows the new address as soon as an
 // authenticated datagram arrives from it.
 func (c *Client) rebind(i int, src netip.Addr) error {
-	u := c.cfg.Uplinks[i]
-	conn, err := path.Listen(path.ListenOptions{Device: u.Device, Addr: netip.AddrPortFrom(src, 0)})
+	u := c.uplinkConfigs()[i]
+	conn, err := c.net.ListenPacket(path.ListenOptions{Device: u.Device, Addr: netip.AddrPortFrom(src, 0)})
 	if err != nil {
 		return fmt.Errorf("new socket on %s: %w", src, err)
 	}
@@ -122,13 +130,14 @@ func (c *Client) rebind(i int, src netip.Addr) error {
 	old := c.uplinks[i]
 	c.uplinks[i] = conn
 	c.cfg.Uplinks[i].Source = src
+	c.bound[i] = true
 	s := c.sess
 	c.mu.Unlock()
 	c.startReceiver(conn)
 	if s != nil {
 		for _, p := range s.pathList() {
 			if int(p.id>>4) == i {
-				p.conn.Store(conn)
+				p.setTransport(conn)
 			}
 		}
 	}

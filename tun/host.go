@@ -23,6 +23,15 @@ type Host struct {
 	up   bool
 	plan Plan       // mu; what Up applied, with RefreshUplink's changes
 	undo []undoStep // mu; in the order the changes were made
+	// installed[i]: uplink i's route and rule are in place (mu). An uplink that was not
+	// ready at Up (no address yet, interface missing or down) gets them from RefreshUplink.
+	installed []bool
+	// defaults are the default routes' halves through the device (mu); defaultsOn says
+	// whether they are to be in place (SetDefaultRoutes), and is kept when there are none,
+	// since a reload may add some (SetRoutes). Their undo steps are in undo like any inner
+	// route's, whether they are in place or not: a route already gone counts as removed.
+	defaults   []*netlink.Route
+	defaultsOn bool
 }
 
 // undoStep reverts one change made by Up.
@@ -137,18 +146,106 @@ func (h *Host) apply(p Plan) error {
 	}
 	h.record("link up", func() error { return h.nl.LinkSetDown(dev) })
 
+	ifindex := dev.Attrs().Index
+	halves := p.defaultHalves()
+	h.defaults = nil
+	h.defaultsOn = !p.DeferDefault
 	for _, dst := range p.innerRoutes() {
-		if err := h.addInnerRoute(dst, dev.Attrs().Index); err != nil {
+		if halves[dst] {
+			h.defaults = append(h.defaults, deviceRoute(dst, ifindex))
+			if p.DeferDefault { // SetDefaultRoutes adds it; Down removes it if it is there
+				h.undo = append(h.undo, undoStep{inner: dst, ifindex: ifindex})
+				continue
+			}
+		}
+		if err := h.addInnerRoute(dst, ifindex); err != nil {
 			return fmt.Errorf("tun: route %v via %q: %w", dst, p.Device, err)
 		}
 	}
 	prio := p.rulePriority()
+	h.installed = make([]bool, len(p.Uplinks))
 	for i, u := range p.Uplinks {
-		if err := h.addUplink(u, prio+i); err != nil {
+		if !u.Source.IsValid() {
+			h.log.Warn("tun: uplink has no address yet; its routing is installed when it gets one", "uplink", u.Name, "interface", u.Interface)
+			continue
+		}
+		err := h.addUplink(u, prio+i)
+		if notReady(err) {
+			h.log.Warn("tun: uplink not ready; its routing is installed when it comes up", "uplink", u.Name, "interface", u.Interface, "err", err)
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("tun: uplink %q: %w", u.Name, err)
 		}
+		h.installed[i] = true
 	}
 	return nil
+}
+
+// notReady reports whether err says an uplink's interface is missing or down: the uplink
+// waits for it (RefreshUplink), it is not a configuration error.
+func notReady(err error) bool {
+	var lnf netlink.LinkNotFoundError
+	return err != nil && (errors.As(err, &lnf) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENETDOWN) ||
+		errors.Is(err, unix.ENETUNREACH))
+}
+
+// SetDefaultRoutes installs (on) or removes the routes that send the default route's
+// traffic into the device (its two /1 halves), for a whole-host tunnel that lets traffic
+// go directly out of the uplinks while it is down (tun.while_down: direct). Routes to the
+// other inner destinations stay. Down removes them if they are in place. Up installs them
+// unless the plan says DeferDefault.
+func (h *Host) SetDefaultRoutes(on bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.up {
+		return errors.New("tun: host is not up")
+	}
+	return h.setDefaultsLocked(on)
+}
+
+func (h *Host) setDefaultsLocked(on bool) error {
+	if on == h.defaultsOn {
+		return nil // defaultsOn is kept even without halves: a reload may add some (SetRoutes)
+	}
+	if on {
+		for i, r := range h.defaults {
+			if err := h.addRouteOnce(r); err != nil {
+				for _, added := range h.defaults[:i] {
+					h.nl.RouteDel(added)
+				}
+				return fmt.Errorf("tun: route %v via %q: %w", r.Dst, h.plan.Device, err)
+			}
+		}
+		h.defaultsOn = true
+		return nil
+	}
+	var errs []error
+	for _, r := range h.defaults {
+		if err := h.nl.RouteDel(r); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("tun: remove route %v: %w", r.Dst, err))
+		}
+	}
+	h.defaultsOn = false
+	return errors.Join(errs...)
+}
+
+// addRouteOnce is addRoute for a route already in undo: a route of the same table and
+// destination through the device is replaced, any other one is left alone and reported.
+func (h *Host) addRouteOnce(r *netlink.Route) error {
+	err := h.nl.RouteAdd(r)
+	if errors.Is(err, unix.EEXIST) {
+		old, found, lerr := findRoute(h.nl, r)
+		switch {
+		case lerr != nil:
+			return lerr
+		case found && old.LinkIndex != r.LinkIndex:
+			return fmt.Errorf("a route to %v already exists in table %d (%s) and was not made by this bondtun: "+
+				"it is left alone; remove it or route another prefix", r.Dst, r.Table, describeRoute(old))
+		}
+		err = h.nl.RouteReplace(r)
+	}
+	return err
 }
 
 // addUplink installs the uplink's table route, then the rule pointing at it,
@@ -241,6 +338,7 @@ func (h *Host) Down() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.up = false
+	h.defaults, h.defaultsOn, h.installed = nil, false, nil
 	return h.downLocked()
 }
 
@@ -261,7 +359,9 @@ func (h *Host) downLocked() error {
 // interface came back (the kernel flushes the routes of a link that goes down) or its
 // address changed (DHCP renumbering, a new PPPoE session): the table's default route is
 // replaced, and if source differs from the uplink's current source, the rule "from SOURCE" is
-// moved to the new address. What it adds is removed by Down like the rest.
+// moved to the new address. An uplink that was not ready at Up (no address, interface
+// missing or down) gets its route and rule now. What it adds is removed by Down like the
+// rest.
 func (h *Host) RefreshUplink(name string, source netip.Addr) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -277,6 +377,9 @@ func (h *Host) RefreshUplink(name string, source netip.Addr) error {
 	if source.IsValid() {
 		u.Source = source
 	}
+	if !u.Source.IsValid() {
+		return fmt.Errorf("tun: uplink %q: no source address yet", name)
+	}
 	link, err := h.nl.LinkByName(u.Interface)
 	if err != nil {
 		return fmt.Errorf("tun: uplink %q: interface %q: %w", name, u.Interface, err)
@@ -284,10 +387,12 @@ func (h *Host) RefreshUplink(name string, source netip.Addr) error {
 	if err := h.addRoute(uplinkRoute(u, link.Attrs().Index), ownUplinkRoute); err != nil {
 		return fmt.Errorf("tun: uplink %q: default route in table %d: %w", name, u.Table, err)
 	}
-	if u.Source != old.Source {
+	if u.Source != old.Source || !h.installed[i] {
 		prio := h.plan.rulePriority() + i
-		if err := h.nl.RuleDel(uplinkRule(old, prio)); err != nil && !isGone(err) {
-			return fmt.Errorf("tun: uplink %q: remove rule from %v: %w", name, old.Source, err)
+		if h.installed[i] {
+			if err := h.nl.RuleDel(uplinkRule(old, prio)); err != nil && !isGone(err) {
+				return fmt.Errorf("tun: uplink %q: remove rule from %v: %w", name, old.Source, err)
+			}
 		}
 		rule := uplinkRule(u, prio)
 		if err := h.nl.RuleAdd(rule); err != nil {
@@ -295,6 +400,7 @@ func (h *Host) RefreshUplink(name string, source netip.Addr) error {
 		}
 		h.record(fmt.Sprintf("rule from %v lookup %d", u.Source, u.Table),
 			func() error { return h.nl.RuleDel(rule) })
+		h.installed[i] = true
 	}
 	h.plan.Uplinks[i] = u
 	h.log.Info("tun: uplink routing refreshed", "uplink", name, "source", u.Source)

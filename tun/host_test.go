@@ -181,9 +181,9 @@ var hostCases = []struct {
 		wantErr: "share table 7",
 	},
 	{
-		name: "invalid/no source",
+		name: "invalid/unspecified source", // no source at all is an uplink not ready yet
 		plan: tun.Plan{Device: "bt0", Uplinks: []tun.UplinkRoute{
-			{Name: "a", Interface: "up0", Table: 7}}},
+			{Name: "a", Interface: "up0", Source: ip("0.0.0.0"), Table: 7}}},
 		wantErr: "invalid source",
 	},
 	{
@@ -198,12 +198,7 @@ var hostCases = []struct {
 			{Name: "a", Interface: "up0", Source: ip("10.100.1.2"), Table: 7}}},
 		wantErr: "before the main table",
 	},
-	{
-		name: "host/uplink interface missing",
-		plan: tun.Plan{Device: "bt0", Uplinks: []tun.UplinkRoute{
-			{Name: "a", Interface: "wwan9", Source: ip("10.100.1.2"), Table: 7}}},
-		wantErr: `interface "wwan9"`,
-	},
+	// An uplink interface that is missing is not an error: TestHostUplinksNotReady.
 }
 
 // inverse is what Down must record for the given Up operations.
@@ -510,5 +505,132 @@ func TestHostRouteOwnership(t *testing.T) {
 				t.Fatal("the leftover route is still there")
 			}
 		})
+	}
+}
+
+// TestHostUplinksNotReady: an uplink without an address yet, one whose interface is
+// missing and one whose interface is down do not stop Up, which installs the others;
+// RefreshUplink installs each once it is there, and Down removes everything.
+func TestHostUplinksNotReady(t *testing.T) {
+	f := newHostFake()
+	f.AddLink("up2", 1500) // exists but down
+	plan := tun.Plan{
+		Device: "bt0", Addresses: []netip.Prefix{pfx("10.99.0.2/24")},
+		Routes: []netip.Prefix{pfx("0.0.0.0/0")},
+		Uplinks: []tun.UplinkRoute{
+			{Name: "cable", Interface: "up0", Source: ip("10.100.1.2"), Gateway: ip("10.100.1.1"), Table: 7350},
+			{Name: "dsl", Interface: "up1", Gateway: ip("10.100.2.1"), Table: 7351},                           // no address yet
+			{Name: "lte", Interface: "up9", Source: ip("10.100.3.2"), Gateway: ip("10.100.3.1"), Table: 7352}, // no interface yet
+			{Name: "sat", Interface: "up2", Source: ip("10.100.4.2"), Gateway: ip("10.100.4.1"), Table: 7353}, // down
+		},
+	}
+	h := tun.NewHost(f, quiet)
+	if err := h.Up(plan); err != nil {
+		t.Fatalf("Up with uplinks not ready: %v", err)
+	}
+	ops := strings.Join(f.Ops(), "\n")
+	for _, absent := range []string{"table 7351", "table 7352", "table 7353"} {
+		if strings.Contains(ops, absent) {
+			t.Errorf("Up touched %s of an uplink that is not ready:\n%s", absent, ops)
+		}
+	}
+	if !strings.Contains(ops, "ip rule add from 10.100.1.2 lookup 7350") {
+		t.Errorf("Up did not install the ready uplink:\n%s", ops)
+	}
+	if err := h.RefreshUplink("dsl", netip.Addr{}); err == nil {
+		t.Error("RefreshUplink of an uplink without address succeeded")
+	}
+	if err := h.RefreshUplink("lte", netip.Addr{}); err == nil {
+		t.Error("RefreshUplink of an uplink whose interface is missing succeeded")
+	}
+	f.Ops()
+	if err := h.RefreshUplink("dsl", ip("10.100.2.2")); err != nil {
+		t.Fatalf("RefreshUplink once the address is there: %v", err)
+	}
+	f.AddLink("up9", 1500)
+	f.SetLinkUp("up9")
+	if err := h.RefreshUplink("lte", netip.Addr{}); err != nil {
+		t.Fatalf("RefreshUplink once the interface is there: %v", err)
+	}
+	f.SetLinkUp("up2")
+	if err := h.RefreshUplink("sat", netip.Addr{}); err != nil {
+		t.Fatalf("RefreshUplink once the interface is up: %v", err)
+	}
+	want := []string{
+		"ip route add default via 10.100.2.1 dev up1 table 7351 proto bondtun",
+		"ip rule add from 10.100.2.2 lookup 7351 pref 10001 proto bondtun",
+		"ip route add default via 10.100.3.1 dev up9 table 7352 proto bondtun",
+		"ip rule add from 10.100.3.2 lookup 7352 pref 10002 proto bondtun",
+		"ip route add default via 10.100.4.1 dev up2 table 7353 proto bondtun",
+		"ip rule add from 10.100.4.2 lookup 7353 pref 10003 proto bondtun",
+	}
+	if got := f.Ops(); !slices.Equal(got, want) {
+		t.Errorf("RefreshUplink ops:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := h.Down(); err != nil {
+		t.Fatal(err)
+	}
+	// up9 appeared and up2 came up meanwhile: nothing of bondtun's may be left.
+	for _, l := range strings.Split(f.Dump(), "\n") {
+		if strings.Contains(l, "bondtun") {
+			t.Errorf("after Down: %s", l)
+		}
+	}
+}
+
+// TestHostDeferDefault: with DeferDefault, Up leaves the default route's halves out;
+// SetDefaultRoutes adds and removes them (the other inner routes stay), any number of
+// times, and Down leaves the host as it was whether they are in place or not.
+func TestHostDeferDefault(t *testing.T) {
+	for _, endOn := range []bool{false, true} {
+		f := newHostFake()
+		before := f.Dump()
+		plan := tun.Plan{
+			Device: "bt0", Addresses: []netip.Prefix{pfx("10.99.0.2/24")},
+			Routes:       []netip.Prefix{pfx("0.0.0.0/0"), pfx("10.77.0.0/24")},
+			Uplinks:      []tun.UplinkRoute{{Name: "cable", Interface: "up0", Source: ip("10.100.1.2"), Gateway: ip("10.100.1.1"), Table: 7350}},
+			DeferDefault: true,
+		}
+		h := tun.NewHost(f, quiet)
+		if err := h.SetDefaultRoutes(true); err == nil {
+			t.Fatal("SetDefaultRoutes before Up succeeded")
+		}
+		if err := h.Up(plan); err != nil {
+			t.Fatal(err)
+		}
+		ops := strings.Join(f.Ops(), "\n")
+		if strings.Contains(ops, "/1 dev bt0") || !strings.Contains(ops, "ip route add 10.77.0.0/24 dev bt0") {
+			t.Fatalf("Up with DeferDefault:\n%s", ops)
+		}
+		for range 3 {
+			if err := h.SetDefaultRoutes(true); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.SetDefaultRoutes(true); err != nil { // twice: nothing more
+				t.Fatal(err)
+			}
+			want := []string{"ip route add 0.0.0.0/1 dev bt0 proto bondtun", "ip route add 128.0.0.0/1 dev bt0 proto bondtun"}
+			if got := f.Ops(); !slices.Equal(got, want) {
+				t.Fatalf("SetDefaultRoutes(true) ops %q, want %q", got, want)
+			}
+			if err := h.SetDefaultRoutes(false); err != nil {
+				t.Fatal(err)
+			}
+			want = []string{"ip route del 0.0.0.0/1 dev bt0 proto bondtun", "ip route del 128.0.0.0/1 dev bt0 proto bondtun"}
+			if got := f.Ops(); !slices.Equal(got, want) {
+				t.Fatalf("SetDefaultRoutes(false) ops %q, want %q", got, want)
+			}
+		}
+		if endOn {
+			if err := h.SetDefaultRoutes(true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.Down(); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Dump(); stripMTU(got) != stripMTU(before) {
+			t.Errorf("after Down (defaults on: %v):\n%s\nwant\n%s", endOn, got, before)
+		}
 	}
 }

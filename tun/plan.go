@@ -34,6 +34,10 @@ type Plan struct {
 	// RulePriority is the preference of the first uplink's rule; uplink i
 	// gets RulePriority+i. Zero means DefaultRulePriority.
 	RulePriority int
+	// DeferDefault: Up leaves out the halves of the default routes among Routes;
+	// [Host.SetDefaultRoutes] adds and removes them (a whole-host tunnel that lets
+	// traffic go directly out of the uplinks while it is down).
+	DeferDefault bool
 }
 
 // Validate reports the first problem that would stop [Host.Up], without
@@ -77,9 +81,11 @@ func (u UplinkRoute) validate() error {
 	switch {
 	case u.Interface == "":
 		return fmt.Errorf("tun: plan: uplink %q: empty interface", u.Name)
-	case !u.Source.IsValid() || u.Source.IsUnspecified():
+	case u.Source.IsValid() && u.Source.IsUnspecified():
+		// An invalid (zero) source is an uplink without an address yet: Up skips it and
+		// RefreshUplink installs it when the address appears.
 		return fmt.Errorf("tun: plan: uplink %q: invalid source address %v", u.Name, u.Source)
-	case u.Gateway.IsValid() && u.Gateway.Unmap().Is4() != u.Source.Unmap().Is4():
+	case u.Gateway.IsValid() && u.Source.IsValid() && u.Gateway.Unmap().Is4() != u.Source.Unmap().Is4():
 		return fmt.Errorf("tun: plan: uplink %q: gateway %v and source %v differ in family", u.Name, u.Gateway, u.Source)
 	case u.Table <= 0 || u.Table == unix.RT_TABLE_DEFAULT || u.Table == unix.RT_TABLE_MAIN ||
 		u.Table == unix.RT_TABLE_LOCAL || u.Table > 1<<31-1:
@@ -121,6 +127,20 @@ func (p Plan) innerRoutes() []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// defaultHalves returns the /1 halves innerRoutes makes of p's default routes.
+func (p Plan) defaultHalves() map[netip.Prefix]bool {
+	h := make(map[netip.Prefix]bool)
+	for _, r := range p.Routes {
+		if r.Bits() != 0 {
+			continue
+		}
+		for _, half := range (Plan{Routes: []netip.Prefix{r}}).innerRoutes() {
+			h[half] = true
+		}
+	}
+	return h
 }
 
 // deviceRoute is "ip route add DST dev IFINDEX proto bondtun" in the

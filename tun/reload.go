@@ -92,9 +92,21 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 	if err != nil {
 		return 0, 0, fmt.Errorf("tun: device %q: %w", h.plan.Device, err)
 	}
-	mark := len(h.undo)
+	ifindex := dev.Attrs().Index
+	// The default route's halves are also in h.defaults, and in place only while
+	// defaultsOn (SetDefaultRoutes, tun.while_down: direct).
+	wasHalf := h.plan.defaultHalves()
+	isHalf := (Plan{Routes: routes}).defaultHalves()
+	mark, defaultsMark := len(h.undo), len(h.defaults)
 	for _, dst := range add {
-		if err := h.addInnerRoute(dst, dev.Attrs().Index); err != nil {
+		if isHalf[dst] {
+			h.defaults = append(h.defaults, deviceRoute(dst, ifindex))
+			if !h.defaultsOn {
+				h.undo = append(h.undo, undoStep{inner: dst, ifindex: ifindex})
+				continue
+			}
+		}
+		if err := h.addInnerRoute(dst, ifindex); err != nil {
 			err = fmt.Errorf("tun: route %v via %q: %w", dst, h.plan.Device, err)
 			var errs []error
 			for i := len(h.undo) - 1; i >= mark; i-- {
@@ -103,6 +115,7 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 				}
 			}
 			h.undo = h.undo[:mark]
+			h.defaults = h.defaults[:defaultsMark]
 			return 0, 0, errors.Join(append([]error{err}, errs...)...)
 		}
 	}
@@ -119,11 +132,49 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 		if err := s.run(h.nl); err != nil && !isGone(err) {
 			h.log.Warn("tun: removing a route failed; `bondtun down` removes it", "route", s.describe(), "err", err)
 		}
+		h.dropDefault(s.inner)
 		removed++
 	}
 	clear(h.undo[len(keep):])
 	h.undo = keep
+	h.retypeHalves(wasHalf, isHalf, add, ifindex)
 	h.plan.Routes = slices.Clone(routes)
 	h.log.Info("tun: routes changed", "device", h.plan.Device, "added", len(add), "removed", removed)
 	return len(add), removed, nil
+}
+
+// dropDefault forgets dst as one of the default route's halves, if it was one.
+func (h *Host) dropDefault(dst netip.Prefix) {
+	h.defaults = slices.DeleteFunc(h.defaults, func(r *netlink.Route) bool {
+		p, _ := prefixOf(r.Dst)
+		return p == dst
+	})
+}
+
+// retypeHalves follows a route that stays but becomes, or stops being, a half of a default
+// route (a reload that replaced 0.0.0.0/0 with 0.0.0.0/1, or the reverse): a half is in
+// place only while defaultsOn, any other inner route always. Its undo step stays. The
+// routes this SetRoutes added are left alone.
+func (h *Host) retypeHalves(wasHalf, isHalf map[netip.Prefix]bool, added []netip.Prefix, ifindex int) {
+	for _, s := range h.undo {
+		if s.fn != nil || wasHalf[s.inner] == isHalf[s.inner] || slices.Contains(added, s.inner) {
+			continue
+		}
+		r := deviceRoute(s.inner, ifindex)
+		var err error
+		if isHalf[s.inner] {
+			h.defaults = append(h.defaults, r)
+			if !h.defaultsOn {
+				err = h.nl.RouteDel(r)
+			}
+		} else {
+			h.dropDefault(s.inner)
+			if !h.defaultsOn {
+				err = h.addRouteOnce(r)
+			}
+		}
+		if err != nil && !isGone(err) {
+			h.log.Warn("tun: route not changed", "route", s.describe(), "err", err)
+		}
+	}
 }

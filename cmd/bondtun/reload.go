@@ -104,6 +104,7 @@ func restartOnlyChanges(cur, next *config.Config) []string {
 	if cur.IsClient() {
 		differ("uplinks", cur.Uplinks, next.Uplinks)
 		differ("table_base", cur.TableBase, next.TableBase)
+		differ("tun.while_down", cur.TUN.WhileDown, next.TUN.WhileDown)
 		return out
 	}
 	differ("listen.port", cur.Listen.Port, next.Listen.Port)

@@ -88,10 +88,22 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	defer mx.Close()
 
 	nl := tun.SystemNetlink()
-	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) { return tun.ResolveUplinkSource(nl, iface) })
+	// An uplink whose interface is missing or has no address yet (a modem still syncing,
+	// DHCP not done) is no reason to stop: it joins when netmon sees it (docs/DEPLOY.md
+	// "Boot order and outages").
+	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) {
+		a, err := tun.ResolveUplinkSource(nl, iface)
+		if err != nil {
+			log.Warn("uplink not ready at start; it joins when it has an address", "interface", iface, "err", err)
+			return netip.Addr{}, nil
+		}
+		return a, nil
+	})
 	if err != nil {
 		return err
 	}
+	direct := cfg.IsClient() && cfg.TUN.WhileDown == config.WhileDownDirect
+	plan.DeferDefault = direct // no session yet: the default routes wait for one
 	if _, err := nl.LinkByName(plan.Device); err == nil {
 		return fmt.Errorf("device %s already exists: is bondtun already running? (`bondtun down -c %s` stops it or removes leftovers)", plan.Device, cfg.Path)
 	}
@@ -135,6 +147,9 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		cc := clientConfig(cfg, plan)
 		cc.Logger = log
 		cc.OnUplinkChange = host.RefreshUplink
+		if direct {
+			cc.OnSessionChange = func(up bool) { routeWhileDown(host, up, log) }
+		}
 		resolveByName(&cc, cfg, plan, log)
 		c, err := session.NewClient(cc, dev)
 		if err != nil {
@@ -144,12 +159,8 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		rl.setApply(clientApply(host, c, plan, log))
 		mx.set(c.Snapshot)
 		dumpTraceOnSignal(ctx, ctl.info.Socket, c.WriteTrace, log)
-		if err := c.Connect(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
+		// Run opens the first session itself and waits out an unreachable server; only an
+		// authenticated refusal (wrong key, incompatible server) ends it with an error.
 		return c.Run(ctx)
 	}
 	gw, stopGateway, err := startGateway(cfg, name, log)
@@ -174,4 +185,18 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
 	go releaseMemory()
 	return sv.Run(ctx)
+}
+
+// routeWhileDown follows the session for tun.while_down: direct: the tunnel's default
+// routes are in place while a session is, and out of the way while there is none.
+func routeWhileDown(host *tun.Host, up bool, log *slog.Logger) {
+	if err := host.SetDefaultRoutes(up); err != nil {
+		log.Error("tun.while_down: direct: default routes not changed", "session", up, "err", err)
+		return
+	}
+	if up {
+		log.Info("tunnel up: default route through the tunnel again")
+	} else {
+		log.Warn("tunnel down: traffic goes directly out of the uplinks until it is back (tun.while_down: direct)")
+	}
 }

@@ -22,6 +22,7 @@
 #                  server->client, i.e. download, rate), "-jitter-dist normal",
 #                  "-queue-ba 60000"
 #   TB_DIR         where emulator logs go [/tmp/testbed-$SFX]
+#   TB_DEFER_DSL   set: tb_setup leaves the DSL link out; tb_add_dsl adds it later
 #   TB_RTPRIO      SCHED_FIFO priority of the emulators, 0 = normal [10]
 #
 # After tb_setup: TB_NS_C, TB_NS_S (namespace names), TB_CTL_cable, TB_CTL_dsl
@@ -95,9 +96,7 @@ tb_setup() {
 		tb_link cable up0 10.100.1.2/24 link0 10.100.1.1/24 \
 			"${CABLE_RATE:-50mbit}" "${CABLE_DELAY:-10ms}" "${CABLE_JITTER:-0s}" \
 			"${CABLE_LOSS:-0}" "${CABLE_QUEUE:-auto}" "${CABLE_ARGS:-}" &&
-		tb_link dsl up1 10.100.2.2/24 link1 10.100.2.1/24 \
-			"${DSL_RATE:-20mbit}" "${DSL_DELAY:-30ms}" "${DSL_JITTER:-0s}" \
-			"${DSL_LOSS:-0}" "${DSL_QUEUE:-auto}" "${DSL_ARGS:-}" ||
+		{ [[ -n ${TB_DEFER_DSL:-} ]] || tb_add_dsl; } ||
 		{ tb_teardown; return 1; }
 	if [[ -n ${LTE_RATE:-} ]]; then
 		tb_link lte up2 10.100.3.2/24 link2 10.100.3.1/24 \
@@ -106,6 +105,15 @@ tb_setup() {
 			{ tb_teardown; return 1; }
 	fi
 	return 0
+}
+
+# tb_add_dsl: start the DSL emulator, creating up1 and link1 with their addresses. tb_setup
+# calls it, unless TB_DEFER_DSL is set: then the caller does, later (an uplink that
+# appears after bondtun started, as a modem that syncs late).
+tb_add_dsl() {
+	tb_link dsl up1 10.100.2.2/24 link1 10.100.2.1/24 \
+		"${DSL_RATE:-20mbit}" "${DSL_DELAY:-30ms}" "${DSL_JITTER:-0s}" \
+		"${DSL_LOSS:-0}" "${DSL_QUEUE:-auto}" "${DSL_ARGS:-}"
 }
 
 # tb_ctl LINK COMMAND...: send a control command to emulator LINK (cable|dsl|lte).

@@ -1,0 +1,158 @@
+// Command btidle holds many idle library sessions, for scripts/bench-idle.sh: `btidle
+// listen` is one server process with -n configured peers, `btidle dial` opens -n
+// connections to it, one per peer, and both then sit idle. The peers' keys are derived
+// from -seed, so the two processes agree on them without key files.
+//
+// The listener prints "ACCEPTED n" once n connections are established, then every -every
+// "STATS accepted=… timer_runs=…" (timer_runs: the process's timer queue callbacks so far,
+// internal/timerq).
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bondtun/bondtun/bond"
+	"github.com/bondtun/bondtun/internal/timerq"
+)
+
+func key(seed string, i int) bond.PrivateKey {
+	h := sha256.New()
+	h.Write([]byte(seed))
+	binary.Write(h, binary.BigEndian, uint64(i))
+	k, err := bond.ParsePrivateKey(base64.StdEncoding.EncodeToString(h.Sum(nil)))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: btidle listen|dial [-n N] [-addr A] [-from A] [-seed S]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	n := fs.Int("n", 1000, "sessions")
+	addr := fs.String("addr", "127.0.0.1:7360", "the listener's address")
+	from := fs.String("from", "127.0.0.2", "the dialer's source address")
+	seed := fs.String("seed", "btidle", "derives every key")
+	every := fs.Duration("every", 5*time.Second, "listener: how often to print STATS")
+	memprofile := fs.String("memprofile", "", "listener: write a heap profile to `FILE` on exit")
+	fs.Parse(os.Args[2:])
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "listen":
+		err = listen(ctx, *n, *addr, *seed, *every, *memprofile)
+	case "dial":
+		err = dial(ctx, *n, *addr, *from, *seed)
+	default:
+		err = fmt.Errorf("unknown mode %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "btidle:", err)
+		os.Exit(1)
+	}
+}
+
+func listen(ctx context.Context, n int, addr, seed string, every time.Duration, memprofile string) error {
+	cfg := &bond.ListenConfig{PrivateKey: key(seed, -1)}
+	for i := range n {
+		cfg.Peers = append(cfg.Peers, bond.Peer{Name: "p" + strconv.Itoa(i), Key: key(seed, i).Public()})
+	}
+	ln, err := bond.Listen(addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	accepted := 0
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			_ = c
+			mu.Lock()
+			accepted++
+			if accepted == n {
+				fmt.Printf("ACCEPTED %d\n", n)
+				if memprofile != "" {
+					go writeHeap(memprofile)
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			mu.Lock()
+			fmt.Printf("STATS accepted=%d timer_runs=%d\n", accepted, timerq.Default().Runs())
+			mu.Unlock()
+		}
+	}
+}
+
+func dial(ctx context.Context, n int, addr, from, seed string) error {
+	src, err := netip.ParseAddr(from)
+	if err != nil {
+		return err
+	}
+	server := key(seed, -1).Public()
+	var conns []*bond.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		c, err := bond.Dial(dctx, addr, &bond.Config{
+			PrivateKey: key(seed, i),
+			PeerKey:    server,
+			Uplinks:    []bond.Uplink{{Addr: src}},
+		})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		conns = append(conns, c)
+	}
+	fmt.Printf("DIALED %d\n", n)
+	<-ctx.Done()
+	return nil
+}
+
+// writeHeap writes a heap profile of the established sessions to file, 3 s after they all
+// came up.
+func writeHeap(file string) {
+	time.Sleep(3 * time.Second)
+	f, err := os.Create(file)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	pprof.WriteHeapProfile(f)
+}
