@@ -9,13 +9,14 @@
 # rss_mb: its resident memory at the end. The same line for the same server with no session,
 # measured first in the same run, is the reference (sessions=0). Goal: under 1 % of one core
 # and under 20 MB for 1000 sessions. No root needed; every process it starts is ended by PID.
-# Environment: IDLE_N [1000], IDLE_T [30], IDLE_SETTLE [5], BIN [build into a temporary dir].
+# Environment: IDLE_N [1000], IDLE_T [30], IDLE_SETTLE [65] (a session probes rarely only after
+# a minute without data, session/params.go), BIN [build into a temporary dir].
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 N=${IDLE_N:-1000}
 T=${IDLE_T:-30}
-SETTLE=${IDLE_SETTLE:-5}
+SETTLE=${IDLE_SETTLE:-65}
 WORK=$(mktemp -d /tmp/bondtun-idle.XXXXXX)
 PIDS=()
 cleanup() {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"io"
 	"net"
-	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -117,7 +116,10 @@ func TestKnownPeerConnectsDuringHandshakeFlood(t *testing.T) {
 	recvPacket(t, tp.fromServerTUN)
 
 	// The client's source is good now: it takes a reserved slot whatever strangers hold.
-	tk := tp.server.admit.admit(time.Now(), netip.MustParseAddr("127.0.0.1"), func() {})
+	// (The source its control channel came from: either uplink's address, 127.0.0.1 or
+	// 127.0.0.2, whichever got a slot first.)
+	src := tp.client.Session().ctrl.Load().LocalAddr().(*net.TCPAddr).AddrPort().Addr()
+	tk := tp.server.admit.admit(time.Now(), src, func() {})
 	if tk == nil || !tk.good {
 		t.Fatalf("after a completed handshake the client's source is not good: %+v", tk)
 	}

@@ -37,7 +37,10 @@ const (
 	// 15 s, 3.3 % at 5 s). 15 s keeps NAT bindings alive (many home NATs drop UDP mappings
 	// after 30 s; RFC 4787 REQ-5 asks for 2 min), as WireGuard's 25 s keepalive does; an idle
 	// path that died is found in ≈ 45 s, a session that carries data finds it in ≈ 0.1 s.
-	sessionIdleAfter  = 2 * time.Second
+	// A minute of silence before that, so that a tunnel between bursts of use (a home
+	// router's, a site link's) keeps finding a dead idle path in ≈ 0.1 s (docs/FAILOVER.md's
+	// idle_detect_s, measured 2–3 s after the last packet).
+	sessionIdleAfter  = time.Minute
 	idleProbeInterval = 15 * time.Second
 
 	// tick is the session timer's period while anything is active (packets in the reorder
