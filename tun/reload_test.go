@@ -97,3 +97,81 @@ func TestSetRoutesAllOrNothing(t *testing.T) {
 		t.Errorf("Routes() = %v after a refused change", got)
 	}
 }
+
+// TestSetRoutesDeferDefault: with DeferDefault (tun.while_down: direct), a default route a
+// reload adds while the tunnel is down waits for SetDefaultRoutes(true) like the one at Up,
+// one it removes is no longer added back, a /1 half that becomes a route of its own is
+// installed at once, and Down leaves the host as it was.
+func TestSetRoutesDeferDefault(t *testing.T) {
+	f := newHostFake()
+	before := f.Dump()
+	plan := tun.Plan{
+		Device: "bt0", Addresses: []netip.Prefix{pfx("10.99.0.2/24")},
+		Routes:       []netip.Prefix{pfx("10.77.0.0/24")},
+		Uplinks:      []tun.UplinkRoute{{Name: "cable", Interface: "up0", Source: ip("10.100.1.2"), Gateway: ip("10.100.1.1"), Table: 7350}},
+		DeferDefault: true,
+	}
+	h := tun.NewHost(f, quiet)
+	if err := h.Up(plan); err != nil {
+		t.Fatal(err)
+	}
+	f.Ops()
+	expect := func(what string, want ...string) {
+		t.Helper()
+		got := f.Ops()
+		slices.Sort(got) // the halves in either order
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: ops\n%s\nwant\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	// Down: the reload's default route waits.
+	if _, _, err := h.SetRoutes([]netip.Prefix{pfx("10.77.0.0/24"), pfx("0.0.0.0/0")}); err != nil {
+		t.Fatal(err)
+	}
+	expect("default route added while down")
+	if err := h.SetDefaultRoutes(true); err != nil {
+		t.Fatal(err)
+	}
+	expect("session up", "ip route add 0.0.0.0/1 dev bt0 proto bondtun", "ip route add 128.0.0.0/1 dev bt0 proto bondtun")
+	if err := h.SetDefaultRoutes(false); err != nil {
+		t.Fatal(err)
+	}
+	expect("session down", "ip route del 0.0.0.0/1 dev bt0 proto bondtun", "ip route del 128.0.0.0/1 dev bt0 proto bondtun")
+	// 0.0.0.0/1 on its own is an ordinary inner route: in place while down.
+	if _, _, err := h.SetRoutes([]netip.Prefix{pfx("10.77.0.0/24"), pfx("0.0.0.0/1")}); err != nil {
+		t.Fatal(err)
+	}
+	ops := f.Ops()
+	if !slices.Contains(ops, "ip route add 0.0.0.0/1 dev bt0 proto bondtun") || slices.Contains(ops, "ip route add 128.0.0.0/1 dev bt0 proto bondtun") {
+		t.Fatalf("default route replaced by 0.0.0.0/1 while down: ops\n%s", strings.Join(ops, "\n"))
+	}
+	if err := h.SetDefaultRoutes(true); err != nil {
+		t.Fatal(err)
+	}
+	expect("session up without a default route")
+	// Up: a default route added now goes in at once; while down it is taken out again.
+	if _, _, err := h.SetRoutes([]netip.Prefix{pfx("10.77.0.0/24"), pfx("0.0.0.0/0")}); err != nil {
+		t.Fatal(err)
+	}
+	expect("default route added while up", "ip route add 128.0.0.0/1 dev bt0 proto bondtun")
+	if err := h.SetDefaultRoutes(false); err != nil {
+		t.Fatal(err)
+	}
+	expect("session down again", "ip route del 0.0.0.0/1 dev bt0 proto bondtun", "ip route del 128.0.0.0/1 dev bt0 proto bondtun")
+	// Removed while down: a session coming up does not add it back.
+	if _, _, err := h.SetRoutes([]netip.Prefix{pfx("10.77.0.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	f.Ops()
+	if err := h.SetDefaultRoutes(true); err != nil {
+		t.Fatal(err)
+	}
+	expect("session up after the default route's removal")
+	if err := h.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Dump(); stripMTU(got) != stripMTU(before) {
+		t.Errorf("after Down:\n%s\nwant\n%s", got, before)
+	}
+}

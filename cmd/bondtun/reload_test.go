@@ -139,6 +139,13 @@ func TestPlanReloadRefusesRestartOnlyKeys(t *testing.T) {
 	if _, err := planReload(client, ups); !errors.Is(err, errRestartOnly) || !strings.HasPrefix(err.Error(), "uplinks ") {
 		t.Errorf("client uplinks changed: %v", err)
 	}
+	direct, err := config.Parse("client.yaml", bytes.Replace(mustRead(t, "../../configs/client.yaml"), []byte("  mtu: 0"), []byte("  while_down: direct\n  mtu: 0"), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planReload(client, direct); !errors.Is(err, errRestartOnly) || !strings.HasPrefix(err.Error(), "tun.while_down ") {
+		t.Errorf("client tun.while_down changed: %v", err)
+	}
 }
 
 func mustRead(t *testing.T, file string) []byte {
