@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/bondtun/bondtun/crypto"
 )
@@ -175,10 +176,14 @@ func (k *checker) endpoint(field string, p Peer, client bool) {
 
 // disjointAllowedIPs refuses two server peers whose allowed_ips overlap: the server
 // routes inner packets to a peer by destination, so overlap would make that ambiguous
-// and would let one peer send with the other's addresses. Quadratic, which is fine for
-// the peer counts one file holds.
+// and would let one peer send with the other's addresses. A sweep over the sorted
+// prefixes finds whether any overlap in O(n log n) (a server of 10 000 peers reloads its
+// file); only then does the quadratic search name every pair, in file order.
 func (k *checker) disjointAllowedIPs() {
 	peers := k.c.Peers
+	if !anyOverlap(peers) {
+		return
+	}
 	for i := range peers {
 		for a, pa := range peers[i].AllowedIPs {
 			for j := 0; j < i; j++ {
@@ -191,4 +196,41 @@ func (k *checker) disjointAllowedIPs() {
 			}
 		}
 	}
+}
+
+// anyOverlap reports whether a prefix of one peer overlaps a prefix of another. Two
+// prefixes are nested or disjoint, so in the order of their first address (shorter first
+// at a tie) the prefixes that contain the current one's first address are a chain, kept
+// on a stack; one of another peer in it is an overlap. Until one is found, every prefix
+// on the stack is of the same peer, so looking at the top is enough.
+func anyOverlap(peers []Peer) bool {
+	type item struct {
+		p    netip.Prefix
+		peer int
+	}
+	var items []item
+	for i, p := range peers {
+		for _, a := range p.AllowedIPs {
+			if a.IsValid() {
+				items = append(items, item{a.Masked(), i})
+			}
+		}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if c := a.p.Addr().Compare(b.p.Addr()); c != 0 {
+			return c
+		}
+		return a.p.Bits() - b.p.Bits()
+	})
+	var stack []item
+	for _, it := range items {
+		for len(stack) > 0 && !stack[len(stack)-1].p.Contains(it.p.Addr()) {
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 && stack[len(stack)-1].peer != it.peer {
+			return true
+		}
+		stack = append(stack, it)
+	}
+	return false
 }

@@ -16,7 +16,10 @@
 #   - `status` and `status --json` of a client whose tun.name is a pattern (bt%d), with
 #     -c and without (found in /run/bondtun);
 #   - /metrics (metrics.listen) scraped and parsed: the paths, their states, bytes sent;
-#   - SIGHUP keeps the tunnel running (it reloads the log level);
+#   - reload on the server while the client's tunnel runs: SIGHUP with a broken file and
+#     `bondtun reload` of one that changes listen.port are refused (the tunnel and the
+#     server's state are kept; reload exits 1); SIGHUP with a second peer added installs
+#     its route and keeps the client's session; SIGHUP on the client keeps its tunnel;
 #   - SIGTERM removes the device, routes, rules and the control socket;
 #   - `bondtun down` stops a running `up`, which cleans up after itself;
 #   - after a SIGKILL, `bondtun down` removes the leftovers, the stale control socket too.
@@ -55,7 +58,8 @@ grep -q 'name: bt%d' "$WORK/client.yaml" || fail "client config: no pattern name
 # The Prometheus endpoint, on the client namespace's own loopback.
 printf 'metrics:\n  listen: 127.0.0.1:9725\n' >>"$WORK/client.yaml"
 # `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
-chmod 600 "$WORK/client.yaml" configs/server.yaml
+cp configs/server.yaml "$WORK/server.yaml" # the reload checks below change it
+chmod 600 "$WORK/client.yaml" "$WORK/server.yaml"
 start_client() {
 	$C "$BIN/bondtun" up -c "$WORK/client.yaml" 2>>"$WORK/client.log" &
 	CLIENT=$!
@@ -91,8 +95,9 @@ if out=$($C "$BIN/bondtun" check -c "$WORK/clash.yaml" 2>&1); then fail "check p
 grep -q 'peers\[0\].allowed_ips\[0\]: the host already routes 10.100.1.0/24' <<<"$out" || fail "check of a clash: $out"
 echo "E2E check=yes"
 
-$S "$BIN/bondtun" up -c configs/server.yaml 2>"$WORK/server.log" &
-PIDS+=($!)
+$S "$BIN/bondtun" up -c "$WORK/server.yaml" 2>"$WORK/server.log" &
+SERVER=$!
+PIDS+=("$SERVER")
 $S "$BIN/btperf" server -l 0.0.0.0:5201 >"$WORK/btperf.log" 2>&1 &
 PIDS+=($!)
 sleep 0.3
@@ -195,11 +200,50 @@ echo "E2E metrics_paths=$paths metrics_paths_up=$up metrics_sent_bytes=$sent"
 awk -v s="$sent" 'BEGIN { exit !(s + 0 > 1000000) }' || fail "/metrics: $sent bytes sent to the server after the transfers"
 echo "E2E metrics=yes"
 
-# SIGHUP: the process stays and so does the tunnel.
+# Reload on the server, with the client's tunnel up. wait_log FILE TEXT N: FILE has N
+# lines with TEXT within 5 s.
+wait_log() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		(($(grep -c -- "$2" "$1") >= $3)) && return 0
+		sleep 0.1
+	done
+	return 1
+}
+sessions_before=$(grep -c 'session established' "$WORK/server.log")
+cp "$WORK/server.yaml" "$WORK/server.good"
+# A broken file (overlapping allowed_ips) is refused; the server and the tunnel run on.
+cat "$WORK/server.good" - >"$WORK/server.yaml" <<'EOF2'
+  - name: overlap
+    public_key: "+eMztMfyjny3ngnR5tqM+1ogSMa8K9axOPGgo2e+msc="
+    allowed_ips: [10.77.0.2/32]
+EOF2
+kill -HUP "$SERVER"
+wait_log "$WORK/server.log" 'reload: configuration refused' 1 || fail "SIGHUP with a broken file: no refusal logged"
+grep 'reload: configuration refused' "$WORK/server.log" | grep -q 'overlaps' || fail "the refusal does not name the error"
+wait_tunnel || fail "tunnel gone after a broken reload"
+# A file that changes a key fixed for the run: `bondtun reload` says which and exits 1.
+sed 's/^  port: 7350$/  port: 7351/' "$WORK/server.good" >"$WORK/server.yaml"
+if out=$($S "$BIN/bondtun" reload -c "$WORK/server.yaml" 2>&1); then fail "reload of a changed listen.port succeeded: $out"; fi
+grep -q 'listen.port' <<<"$out" || fail "reload of a changed listen.port: $out"
+# A second peer: its route appears, the client's session stays.
+cat "$WORK/server.good" - >"$WORK/server.yaml" <<'EOF2'
+  - name: second
+    public_key: "+eMztMfyjny3ngnR5tqM+1ogSMa8K9axOPGgo2e+msc="
+    allowed_ips: [10.77.0.3/32]
+EOF2
+kill -HUP "$SERVER"
+wait_log "$WORK/server.log" 'reload: applied' 1 || fail "SIGHUP with a peer added: not applied"
+$S ip route show dev bt0 | grep -q '^10.77.0.3 ' || fail "the added peer's route is not there: $($S ip route show dev bt0)"
+wait_tunnel || fail "tunnel gone after the reload"
+(($(grep -c 'session established' "$WORK/server.log") == sessions_before)) || fail "the reload made the client open a new session"
+kill -0 "$SERVER" 2>/dev/null || fail "the server ended"
+echo "E2E reload_refused_kept=yes reload_applied=yes"
+
+# SIGHUP on the client: the process stays and so does the tunnel.
 kill -HUP "$CLIENT"
-sleep 0.3
+wait_log "$WORK/client.log" 'reload: applied' 1 || fail "SIGHUP: no reload logged by the client"
 kill -0 "$CLIENT" 2>/dev/null || fail "SIGHUP ended the client"
-grep -q 'reload: log level applied' "$WORK/client.log" || fail "SIGHUP: no reload logged"
 wait_tunnel || fail "tunnel gone after SIGHUP"
 echo "E2E hup_kept=yes"
 

@@ -101,6 +101,9 @@ type ClientConfig struct {
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
+	// serverGen counts SetServer's changes, so that a session opened with the settings
+	// before one is not installed after it.
+	serverGen uint64
 	// Tests: the retry schedule's random source (nil: math/rand/v2) and its wait (nil:
 	// sleepOrWake), which reports whether ctx did not end it.
 	jitter func() float64
@@ -325,6 +328,9 @@ func (c *Client) runSessions(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if s := c.Session(); s != nil {
 			err := s.serveControl(ctx)
+			if c.Session() != s {
+				continue // SetServer ended it: open a session with the new server
+			}
 			if errors.Is(err, errKeysUsedUp) {
 				// Resuming would keep the keys: end the session (BYE) and open a new one.
 				// The host's routes stay; packets meanwhile count as TxNoSession.
@@ -364,6 +370,9 @@ func (c *Client) runSessions(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			break
+		}
+		if errors.Is(err, errServerChanged) {
+			continue // connect again at once, to the new server
 		}
 		if errors.Is(err, ErrRefused) {
 			tell(false)
@@ -457,16 +466,20 @@ func (c *Client) Send(bufs [][]byte, sizes []int, n int) {
 // connect dials the server from the first uplink that works, runs the handshake and
 // installs the new session with one path per uplink × server address.
 func (c *Client) connect(ctx context.Context) error {
-	if c.cfg.ResolveEndpoint != nil {
-		ep, err := c.cfg.ResolveEndpoint(ctx)
+	cfg := c.config() // SetServer may change the server's settings meanwhile
+	if cfg.ResolveEndpoint != nil {
+		ep, err := cfg.ResolveEndpoint(ctx)
 		if err != nil {
 			return err
 		}
-		c.mu.Lock() // only this goroutine (Connect, then Run) reads it without c.mu
-		c.cfg.Endpoint = ep
+		c.mu.Lock() // resume dials the address this session was opened to
+		if c.cfg.serverGen == cfg.serverGen {
+			c.cfg.Endpoint = ep
+		}
 		c.mu.Unlock()
+		cfg.Endpoint = ep
 	}
-	tlsCfg, err := crypto.ClientTLSConfig(c.cfg.Identity, c.cfg.ServerKey)
+	tlsCfg, err := crypto.ClientTLSConfig(cfg.Identity, cfg.ServerKey)
 	if err != nil {
 		return err
 	}
@@ -486,10 +499,10 @@ func (c *Client) connect(ctx context.Context) error {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, cfg.Endpoint)
 		if err != nil {
 			cancel()
-			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
+			lastErr = fmt.Errorf("connect to %s via %s: %w", cfg.Endpoint, u.Name, err)
 			continue
 		}
 		ctrl, w, send, recv, err := clientHandshake(dctx, raw, tlsCfg, hello)
@@ -497,12 +510,12 @@ func (c *Client) connect(ctx context.Context) error {
 		if err != nil {
 			raw.Close()
 			if errors.Is(err, ErrRejected) {
-				return fmt.Errorf("server %s: %w", c.cfg.Endpoint, err)
+				return fmt.Errorf("server %s: %w", cfg.Endpoint, err)
 			}
-			lastErr = fmt.Errorf("handshake with %s via %s: %w", c.cfg.Endpoint, u.Name, err)
+			lastErr = fmt.Errorf("handshake with %s via %s: %w", cfg.Endpoint, u.Name, err)
 			continue
 		}
-		return c.install(ctrl, ui, w, send, recv)
+		return c.install(cfg, ctrl, ui, w, send, recv)
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no uplink is ready (interfaces missing, down or without their address)")
@@ -513,7 +526,8 @@ func (c *Client) connect(ctx context.Context) error {
 // resume moves s to a new control connection when the old one is lost, trying the uplinks
 // that still carry data first. The data plane does not notice: same keys, same paths.
 func (c *Client) resume(ctx context.Context, s *Session) error {
-	tlsCfg, err := crypto.ClientTLSConfig(c.cfg.Identity, c.cfg.ServerKey)
+	cfg := c.config()
+	tlsCfg, err := crypto.ClientTLSConfig(cfg.Identity, cfg.ServerKey)
 	if err != nil {
 		return err
 	}
@@ -525,10 +539,10 @@ func (c *Client) resume(ctx context.Context, s *Session) error {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, resumeTimeout)
-		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, c.cfg.Endpoint)
+		raw, err := c.net.DialTCP(dctx, u.Device, u.Source, cfg.Endpoint)
 		if err != nil {
 			cancel()
-			lastErr = fmt.Errorf("connect to %s via %s: %w", c.cfg.Endpoint, u.Name, err)
+			lastErr = fmt.Errorf("connect to %s via %s: %w", cfg.Endpoint, u.Name, err)
 			continue
 		}
 		ctrl, err := clientResume(dctx, raw, tlsCfg, framing.Resume{ServerIndex: s.remote, ClientIndex: s.local})
@@ -576,24 +590,24 @@ func (c *Client) uplinkOrder(s *Session, n int) []int {
 	return append(first, rest...)
 }
 
-func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, recv crypto.DirectionKeys) error {
+func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing.Welcome, send, recv crypto.DirectionKeys) error {
 	s, err := newSession(sessionParams{
 		log:         c.log,
-		peerName:    c.cfg.ServerName,
+		peerName:    cfg.ServerName,
 		localIndex:  c.index,
 		remoteIndex: w.ReceiverIndex,
 		cipher:      crypto.CipherID(w.Cipher),
 		send:        send,
 		recv:        recv,
-		allowed:     c.cfg.AllowedIPs,
-		scheduler:   c.cfg.Scheduler,
+		allowed:     cfg.AllowedIPs,
+		scheduler:   cfg.Scheduler,
 		deliver:     c.inner,
 		messages:    c.messages,
-		limits:      c.cfg.limits,
-		timers:      c.cfg.Timers,
+		limits:      cfg.limits,
+		timers:      cfg.Timers,
 		keyUpdate:   w.Caps&framing.CapKeyUpdate != 0,
 		exporter:    exporterOf(ctrl),
-		rekey:       c.cfg.rekey,
+		rekey:       cfg.rekey,
 	})
 	if err != nil {
 		ctrl.Close()
@@ -620,9 +634,18 @@ func (c *Client) install(ctrl *ctrlConn, uplink int, w framing.Welcome, send, re
 			}
 		}
 	}
-	c.log.Info("session established", "server", c.cfg.Endpoint, "cipher", crypto.CipherID(w.Cipher).String(), "paths", len(s.pathList()))
+	c.log.Info("session established", "server", cfg.Endpoint, "cipher", crypto.CipherID(w.Cipher).String(), "paths", len(s.pathList()))
 	s.start()
 	c.mu.Lock()
+	if c.cfg.serverGen != cfg.serverGen {
+		c.mu.Unlock()
+		// SetServer changed the server while this session was being opened with the old one.
+		ctrl.SetWriteDeadline(time.Now().Add(time.Second))
+		ctrl.send(framing.CtrlBye, nil)
+		ctrl.Close()
+		s.Close()
+		return errServerChanged
+	}
 	c.sess = s
 	c.current.Store(s)
 	bound := c.bound

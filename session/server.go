@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,16 +47,6 @@ type ServerConfig struct {
 	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
 }
 
-type peerState struct {
-	cfg  PeerConfig
-	sess atomic.Pointer[Session]
-}
-
-type route struct {
-	prefix netip.Prefix
-	peer   *peerState
-}
-
 // Server is the server side: one TUN, one socket per address, one session per connected peer.
 type Server struct {
 	cfg     ServerConfig
@@ -68,10 +57,11 @@ type Server struct {
 	tlsCfg  *tls.Config
 	lns     []net.Listener
 	net     path.Network
-	conns   []path.Transport // by address id
-	byKey   map[crypto.PublicKey]*peerState
-	routes  []route    // longest prefix first
-	admit   *admission // which TCP connections get a TLS handshake
+	conns   []path.Transport          // by address id
+	peers   atomic.Pointer[peerTable] // swapped whole by SetPeers (peers.go)
+	admit   *admission                // which TCP connections get a TLS handshake
+
+	reloadMu sync.Mutex // serializes SetPeers
 
 	mu       sync.Mutex // guards index allocation
 	sessions [1 << 16]atomic.Pointer[Session]
@@ -126,22 +116,19 @@ func newServer(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Addresses) > 16 {
 		return nil, fmt.Errorf("at most 16 listen addresses, have %d", len(cfg.Addresses))
 	}
-	sv := &Server{cfg: cfg, log: cfg.Logger, byKey: map[crypto.PublicKey]*peerState{}, net: cfg.Network}
+	sv := &Server{cfg: cfg, log: cfg.Logger, net: cfg.Network}
 	if sv.net == nil {
 		sv.net = path.Host
 	}
 	sv.admit = newAdmission(defaultAdmit, &sv.counters)
-	for _, pc := range cfg.Peers {
-		ps := &peerState{cfg: pc}
-		sv.byKey[pc.Key] = ps
-		for _, pfx := range pc.AllowedIPs {
-			sv.routes = append(sv.routes, route{pfx.Masked(), ps})
-		}
+	table, err := buildPeerTable(cfg.Peers, nil)
+	if err != nil {
+		return nil, err
 	}
-	slices.SortStableFunc(sv.routes, func(a, b route) int { return b.prefix.Bits() - a.prefix.Bits() })
-	var err error
+	sv.peers.Store(table)
+	sv.cfg.Peers = nil // the table holds them; SetPeers changes them
 	sv.tlsCfg, err = crypto.ServerTLSConfig(cfg.Identity, func(k crypto.PublicKey) error {
-		if _, ok := sv.byKey[k]; !ok {
+		if _, ok := sv.peers.Load().byKey[k]; !ok {
 			return fmt.Errorf("%w: %s", crypto.ErrUnauthorizedKey, k)
 		}
 		return nil
@@ -198,7 +185,7 @@ func (sv *Server) Counters() *NodeCounters { return &sv.counters }
 // Sessions returns the established sessions.
 func (sv *Server) Sessions() []*Session {
 	var out []*Session
-	for _, ps := range sv.byKey {
+	for _, ps := range sv.peers.Load().byKey {
 		if s := ps.sess.Load(); s != nil {
 			out = append(out, s)
 		}
@@ -234,7 +221,7 @@ func (sv *Server) Run(ctx context.Context) error {
 		ln.Close()
 	}
 	acceptWG.Wait()
-	for _, ps := range sv.byKey {
+	for _, ps := range sv.peers.Load().byKey {
 		if s := ps.sess.Load(); s != nil {
 			sv.removeSession(ps, s, true)
 		}
@@ -277,6 +264,7 @@ func (sv *Server) routineAccept(ctx context.Context, ln net.Listener) {
 // addresses contain its destination, and sends each session its share of the batch.
 func (sv *Server) handleTUN(bufs [][]byte, sizes []int, n int) {
 	groups := sv.groups[:0]
+	peers := sv.peers.Load()
 	for i := 0; i < n; i++ {
 		pkt := bufs[i][framing.PayloadOffset : framing.PayloadOffset+sizes[i]]
 		dst := classify.Dst(pkt)
@@ -284,7 +272,7 @@ func (sv *Server) handleTUN(bufs [][]byte, sizes []int, n int) {
 			sv.counters.TxNotIP.Add(1)
 			continue
 		}
-		ps := sv.route(dst)
+		ps := peers.route(dst)
 		if ps == nil {
 			sv.counters.TxNoRoute.Add(1)
 			continue
@@ -324,15 +312,6 @@ func (sv *Server) handleTUN(bufs [][]byte, sizes []int, n int) {
 	sv.groups = groups[:0]
 }
 
-func (sv *Server) route(dst netip.Addr) *peerState {
-	for _, r := range sv.routes {
-		if r.prefix.Contains(dst) {
-			return r.peer
-		}
-	}
-	return nil
-}
-
 // allocIndex picks an unused receiver index for a new session.
 func (sv *Server) allocIndex(s *Session) uint16 {
 	sv.mu.Lock()
@@ -365,9 +344,9 @@ func (sv *Server) removeSession(ps *peerState, s *Session, bye bool) {
 	}
 	s.Close()
 	if sv.handler != nil {
-		sv.handler.SessionEnded(ps.cfg.Name, s)
+		sv.handler.SessionEnded(ps.name(), s)
 	}
-	sv.log.Info("session ended", "peer", ps.cfg.Name)
+	sv.log.Info("session ended", "peer", ps.name())
 }
 
 // rateLimit allows one event per interval; used to keep unauthenticated failures from
@@ -385,7 +364,7 @@ func (r *rateLimit) allow(now time.Time, every time.Duration) bool {
 // EndSession ends s, if it is still its peer's session, telling the peer with BYE (the
 // library's Conn.Close on the listening side).
 func (sv *Server) EndSession(s *Session) {
-	for _, ps := range sv.byKey {
+	for _, ps := range sv.peers.Load().byKey {
 		if ps.sess.Load() == s {
 			sv.removeSession(ps, s, true)
 			return

@@ -28,7 +28,7 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 	if err == nil {
 		key, err = crypto.PeerPublicKey(tc.ConnectionState())
 	}
-	ps := sv.byKey[key]
+	ps := sv.peers.Load().byKey[key]
 	if err == nil && ps == nil { // VerifyConnection already refused unknown keys
 		err = crypto.ErrUnauthorizedKey
 	}
@@ -56,17 +56,25 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 		err = fmt.Errorf("expected HELLO or RESUME, got control message %d", mt)
 	}
 	if err != nil {
-		sv.log.Warn("session refused", "peer", ps.cfg.Name, "remote", raw.RemoteAddr(), "err", err)
+		sv.log.Warn("session refused", "peer", ps.name(), "remote", raw.RemoteAddr(), "err", err)
 		c.SetWriteDeadline(time.Now().Add(time.Second))
 		c.send(framing.CtrlError, []byte(err.Error()))
 		c.Close()
 		return
 	}
 	raw.SetDeadline(time.Time{})
+	// A reload during the handshake (SetPeers) may have dropped the key or changed its
+	// allowed_ips after s was made: SetPeers writes the table, then reads ps.sess; this
+	// wrote ps.sess, then reads the table, so one of the two sees the other.
+	if ps.removed.Load() {
+		sv.removeSession(ps, s, true)
+		return
+	}
+	s.setAllowed(ps.cfg.Load().AllowedIPs)
 	if mt == framing.CtrlResume {
-		sv.log.Info("control channel resumed", "peer", ps.cfg.Name, "remote", raw.RemoteAddr())
+		sv.log.Info("control channel resumed", "peer", ps.name(), "remote", raw.RemoteAddr())
 	} else {
-		sv.log.Info("session established", "peer", ps.cfg.Name, "remote", raw.RemoteAddr(), "paths", len(s.pathList()), "cipher", s.cipherName)
+		sv.log.Info("session established", "peer", ps.name(), "remote", raw.RemoteAddr(), "paths", len(s.pathList()), "cipher", s.cipherName)
 	}
 	err = s.serveControl(ctx)
 	switch {
@@ -83,7 +91,7 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 		// The control channel broke, maybe with the uplink that carried it; the data paths
 		// may still work. Keep the session while authenticated datagrams arrive; the client
 		// reconnects and replaces it.
-		sv.log.Info("control channel lost", "peer", ps.cfg.Name, "err", err)
+		sv.log.Info("control channel lost", "peer", ps.name(), "err", err)
 		sv.watchIdle(ctx, ps, s, c)
 	}
 }
@@ -112,12 +120,12 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 	addrs := sv.advertised(local)
 	s, err := newSession(sessionParams{
 		log:         sv.log,
-		peerName:    ps.cfg.Name,
+		peerName:    ps.name(),
 		remoteIndex: h.ReceiverIndex,
 		cipher:      cipher,
 		send:        send,
 		recv:        recv,
-		allowed:     ps.cfg.AllowedIPs,
+		allowed:     ps.cfg.Load().AllowedIPs,
 		scheduler:   sv.cfg.Scheduler,
 		deliver:     sv.tunw,
 		isServer:    true,
@@ -146,7 +154,7 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		}
 	}
 	if sv.handler != nil {
-		s.deliver = sv.handler.SessionStarted(ps.cfg.Name, s) // before any datagram can reach s
+		s.deliver = sv.handler.SessionStarted(ps.name(), s) // before any datagram can reach s
 	}
 	s.local = sv.allocIndex(s)
 	w := framing.Welcome{Version: ProtocolVersion, Caps: h.Caps & framing.CapKeyUpdate, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
@@ -160,13 +168,13 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		sv.sessions[s.local].CompareAndSwap(s, nil)
 		s.Close()
 		if sv.handler != nil {
-			sv.handler.SessionEnded(ps.cfg.Name, s)
+			sv.handler.SessionEnded(ps.name(), s)
 		}
 		return nil, fmt.Errorf("send WELCOME: %w", err)
 	}
 	s.start()
 	if old := ps.sess.Swap(s); old != nil {
-		sv.log.Info("session replaced", "peer", ps.cfg.Name)
+		sv.log.Info("session replaced", "peer", ps.name())
 		sv.sessions[old.local].CompareAndSwap(old, nil)
 		if oc := old.ctrl.Load(); oc != nil {
 			oc.Close()
@@ -224,7 +232,7 @@ func (sv *Server) watchIdle(ctx context.Context, ps *peerState, s *Session, c *c
 			return // Run tears it down, or it was replaced (and closed)
 		}
 		if !keys {
-			sv.log.Info("peer silent, ending its session", "peer", ps.cfg.Name)
+			sv.log.Info("peer silent, ending its session", "peer", ps.name())
 		}
 		sv.removeSession(ps, s, false) // no channel to say BYE on; the client's session ends too
 	})

@@ -52,10 +52,10 @@ type Session struct {
 	isServer   bool
 	messages   bool // opaque messages in lane 0, not IP packets: no flow lanes, no allowed_ips
 	cipherName string
-	local      uint16   // receiver index the peer puts in datagrams to us
-	remote     uint16   // receiver index we put in datagrams to the peer
-	keys       keyState // the data keys and their update (rekey.go)
-	allowed    []netip.Prefix
+	local      uint16                         // receiver index the peer puts in datagrams to us
+	remote     uint16                         // receiver index we put in datagrams to the peer
+	keys       keyState                       // the data keys and their update (rekey.go)
+	allowed    atomic.Pointer[[]netip.Prefix] // a server's reload may change it (SetPeers)
 	deliver    Deliverer
 	epoch      time.Time
 	scheduler  sched.Scheduler
@@ -162,7 +162,6 @@ func newSession(p sessionParams) (*Session, error) {
 		tq:         p.timers,
 		local:      p.localIndex,
 		remote:     p.remoteIndex,
-		allowed:    p.allowed,
 		deliver:    p.deliver,
 		epoch:      now,
 		scheduler:  mk(),
@@ -188,6 +187,7 @@ func newSession(p sessionParams) (*Session, error) {
 	}
 	empty := []*Path{}
 	s.paths.Store(&empty)
+	s.setAllowed(p.allowed)
 	s.lastAuth.Store(now.UnixNano())
 	s.lastData.Store(now.UnixNano())
 	return s, nil
@@ -261,9 +261,13 @@ func (s *Session) keysUsedUp(err error) {
 	})
 }
 
+// setAllowed sets the inner source prefixes accepted from the peer. The slice must not
+// change afterwards.
+func (s *Session) setAllowed(allowed []netip.Prefix) { s.allowed.Store(&allowed) }
+
 // isAllowed reports whether an inner packet from src may come from this peer.
 func (s *Session) isAllowed(src netip.Addr) bool {
-	for _, p := range s.allowed {
+	for _, p := range *s.allowed.Load() {
 		if p.Contains(src) {
 			return true
 		}

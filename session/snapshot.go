@@ -82,8 +82,12 @@ func (c *Client) Snapshot() Snapshot {
 // Snapshot returns the server's state.
 func (sv *Server) Snapshot() Snapshot {
 	snap := Snapshot{Role: "server", Node: sv.counters.snapshot()}
-	for _, s := range sv.Sessions() {
-		snap.Sessions = append(snap.Sessions, s.snapshot())
+	for _, ps := range sv.peers.Load().byKey {
+		if s := ps.sess.Load(); s != nil {
+			ss := s.snapshot()
+			ss.Peer = ps.name() // a reload may have renamed it
+			snap.Sessions = append(snap.Sessions, ss)
+		}
 	}
 	return snap
 }

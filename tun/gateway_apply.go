@@ -145,6 +145,33 @@ func (h *Gateway) Up(p GatewayPlan) error {
 	return nil
 }
 
+// Update replaces the running gateway's table with p's (a reload: the peers' sets follow
+// their allowed_ips) in one nft transaction, keeping the sysctl values it saved. p must
+// have the running gateway's device and forward the same families: the sysctls are not
+// touched.
+func (h *Gateway) Update(p GatewayPlan) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.device == "" || h.device != p.Device {
+		return fmt.Errorf("tun: gateway: no gateway of %s is up", p.Device)
+	}
+	own, err := gatewayTables(h.nft, GatewayTable(p.Device))
+	if err != nil {
+		return err
+	}
+	if len(own) != 1 {
+		return fmt.Errorf("tun: gateway: table %s is gone", GatewayTable(p.Device))
+	}
+	if _, err := h.nft(p.Script(own[0].saved), "-f", "-"); err != nil {
+		return fmt.Errorf("tun: gateway: replace table %s: %w", GatewayTable(p.Device), err)
+	}
+	h.log.Info("tun: gateway updated", "table", "inet "+GatewayTable(p.Device), "peers", len(p.Peers))
+	return nil
+}
+
 // Down restores the sysctls and removes the table ([GatewayCleanup] of its device). It is
 // idempotent.
 func (h *Gateway) Down() error {

@@ -66,6 +66,15 @@ func TestSystemGateway(t *testing.T) {
 	if s := sysctls(); s != "net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1" {
 		t.Errorf("sysctls after Up: %s", s)
 	}
+	// A reload's new peer sets (Update), in the kernel, with the saved values kept.
+	plan.Peers = []netip.Prefix{pfx("10.77.0.3/32"), pfx("fd77::2/128")}
+	if err := g.Update(plan); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if got := ruleset(); !strings.Contains(got, "10.77.0.3") || strings.Contains(got, "10.77.0.2") ||
+		!strings.Contains(got, "saved net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0") {
+		t.Errorf("ruleset after Update:\n%s", got)
+	}
 	if err := g.Down(); err != nil {
 		t.Fatalf("Down: %v", err)
 	}

@@ -336,3 +336,37 @@ func TestGatewayCommentRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayUpdate: a reload replaces the peer sets in the table and keeps the sysctl
+// values saved at Up, without touching the sysctls.
+func TestGatewayUpdate(t *testing.T) {
+	f := newFakeHost()
+	g := NewGateway(f.nft, f, gwQuiet)
+	p := gwPlan()
+	if err := g.Update(p); err == nil {
+		t.Fatal("Update of a gateway that is not up succeeded")
+	}
+	if err := g.Up(p); err != nil {
+		t.Fatal(err)
+	}
+	f.calls = nil
+	p.Peers = []netip.Prefix{netip.MustParsePrefix("10.77.0.9/32")}
+	if err := g.Update(p); err != nil {
+		t.Fatal(err)
+	}
+	table := f.tables["bondtun_bt0"]
+	if !strings.Contains(table, "elements = { 10.77.0.9/32 }") || !strings.Contains(table, "saved net.ipv4.ip_forward=0") {
+		t.Fatalf("table after Update:\n%s", table)
+	}
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "set ") {
+			t.Errorf("Update changed a sysctl: %s", c)
+		}
+	}
+	if err := g.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if f.sysctls[SysctlForwardIPv4] != "0" {
+		t.Fatalf("Down after Update restored %s=%s, want 0", SysctlForwardIPv4, f.sysctls[SysctlForwardIPv4])
+	}
+}

@@ -27,16 +27,37 @@ type Host struct {
 	// ready at Up (no address yet, interface missing or down) gets them from RefreshUplink.
 	installed []bool
 	// defaults are the default routes' halves through the device (mu); defaultsOn says
-	// whether they are in place (SetDefaultRoutes). They are kept out of undo, since they
-	// come and go with the tunnel in tun.while_down: direct.
+	// whether they are to be in place (SetDefaultRoutes), and is kept when there are none,
+	// since a reload may add some (SetRoutes). Their undo steps are in undo like any inner
+	// route's, whether they are in place or not: a route already gone counts as removed.
 	defaults   []*netlink.Route
 	defaultsOn bool
 }
 
 // undoStep reverts one change made by Up.
 type undoStep struct {
-	what string // for logs, e.g. "route 0.0.0.0/1"
+	what string // for logs, e.g. "route 0.0.0.0/1"; empty for an inner route
 	fn   func() error
+	// An inner route's step is its prefix and device alone, without what and fn: a server
+	// of 10 000 peers has as many, and a netlink.Route is 376 bytes (run, describe).
+	inner   netip.Prefix
+	ifindex int
+}
+
+// run reverts the step.
+func (s undoStep) run(nl Netlink) error {
+	if s.fn == nil {
+		return nl.RouteDel(deviceRoute(s.inner, s.ifindex))
+	}
+	return s.fn()
+}
+
+// describe names the step for logs and errors.
+func (s undoStep) describe() string {
+	if s.fn == nil {
+		return fmt.Sprintf("route %v table main", s.inner)
+	}
+	return s.what
 }
 
 // NewHost returns a Host that changes the host through nl and logs to log
@@ -126,27 +147,21 @@ func (h *Host) apply(p Plan) error {
 	h.record("link up", func() error { return h.nl.LinkSetDown(dev) })
 
 	ifindex := dev.Attrs().Index
-	// A main-table route is this instance's own if it goes through its device: the device
-	// is new, so such a route is a leftover of ours or the kernel's prefix route for the
-	// device's own address (proto kernel), which an inner route of the same prefix takes
-	// over.
-	own := func(r netlink.Route) bool { return r.LinkIndex == ifindex }
 	halves := p.defaultHalves()
 	h.defaults = nil
+	h.defaultsOn = !p.DeferDefault
 	for _, dst := range p.innerRoutes() {
-		r := deviceRoute(dst, ifindex)
 		if halves[dst] {
-			h.defaults = append(h.defaults, r)
+			h.defaults = append(h.defaults, deviceRoute(dst, ifindex))
 			if p.DeferDefault { // SetDefaultRoutes adds it; Down removes it if it is there
-				h.record(fmt.Sprintf("route %v table %d", r.Dst, r.Table), func() error { return h.nl.RouteDel(r) })
+				h.undo = append(h.undo, undoStep{inner: dst, ifindex: ifindex})
 				continue
 			}
 		}
-		if err := h.addRoute(r, own); err != nil {
+		if err := h.addInnerRoute(dst, ifindex); err != nil {
 			return fmt.Errorf("tun: route %v via %q: %w", dst, p.Device, err)
 		}
 	}
-	h.defaultsOn = !p.DeferDefault
 	prio := p.rulePriority()
 	h.installed = make([]bool, len(p.Uplinks))
 	for i, u := range p.Uplinks {
@@ -190,8 +205,8 @@ func (h *Host) SetDefaultRoutes(on bool) error {
 }
 
 func (h *Host) setDefaultsLocked(on bool) error {
-	if on == h.defaultsOn || len(h.defaults) == 0 {
-		return nil
+	if on == h.defaultsOn {
+		return nil // defaultsOn is kept even without halves: a reload may add some (SetRoutes)
 	}
 	if on {
 		for i, r := range h.defaults {
@@ -262,6 +277,15 @@ func ownUplinkRoute(r netlink.Route) bool { return r.Protocol == RTProtBondtun }
 // is this instance's (a leftover of a crash, or its own route being refreshed); otherwise
 // addRoute fails naming it.
 func (h *Host) addRoute(r *netlink.Route, own func(netlink.Route) bool) error {
+	if err := h.installRoute(r, own); err != nil {
+		return err
+	}
+	h.record(fmt.Sprintf("route %v table %d", r.Dst, r.Table), func() error { return h.nl.RouteDel(r) })
+	return nil
+}
+
+// installRoute is addRoute without the undo step.
+func (h *Host) installRoute(r *netlink.Route, own func(netlink.Route) bool) error {
 	err := h.nl.RouteAdd(r)
 	if errors.Is(err, unix.EEXIST) {
 		old, found, lerr := findRoute(h.nl, r)
@@ -274,11 +298,7 @@ func (h *Host) addRoute(r *netlink.Route, own func(netlink.Route) bool) error {
 		}
 		err = h.nl.RouteReplace(r)
 	}
-	if err != nil {
-		return err
-	}
-	h.record(fmt.Sprintf("route %v table %d", r.Dst, r.Table), func() error { return h.nl.RouteDel(r) })
-	return nil
+	return err
 }
 
 // findRoute returns the route of r's table with r's destination, if there is one.
@@ -327,8 +347,8 @@ func (h *Host) downLocked() error {
 	var errs []error
 	for i := len(h.undo) - 1; i >= 0; i-- {
 		s := h.undo[i]
-		if err := s.fn(); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("tun: remove %s: %w", s.what, err))
+		if err := s.run(h.nl); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("tun: remove %s: %w", s.describe(), err))
 		}
 	}
 	h.undo = nil

@@ -202,20 +202,22 @@ type controller struct {
 //	trace             the flight recorder as CSV (docs/TRACE.md)
 //	tier UPLINK TIER  answered "ok" or "error: …"
 //	shutdown          answered "ok", then the run ends as on SIGTERM (`bondtun down`)
+//	reload            answered "ok: SUMMARY" or "error: …" (`bondtun reload`)
 //
 // The node's controller is set once it exists; until then status, trace and tier answer
-// "error: starting". Shutdown works from the start.
+// "error: starting". Shutdown and reload work from the start.
 type controlServer struct {
 	ln       net.Listener
 	info     tunnelInfo
 	ctl      atomic.Pointer[controller]
 	shutdown func()
+	reload   func() (string, error)
 	log      *slog.Logger
 }
 
-// listenControl creates the control socket of configPath's tunnel on device. shutdown is
-// what the "shutdown" request calls.
-func listenControl(device, configPath string, shutdown func(), log *slog.Logger) (*controlServer, error) {
+// listenControl creates the control socket of configPath's tunnel on device. shutdown and
+// reload are what the "shutdown" and "reload" requests call.
+func listenControl(device, configPath string, shutdown func(), reload func() (string, error), log *slog.Logger) (*controlServer, error) {
 	if err := privateDir(controlDir); err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			// Not root: CAP_NET_ADMIN alone cannot create a directory in /run.
@@ -241,6 +243,7 @@ func listenControl(device, configPath string, shutdown func(), log *slog.Logger)
 		ln:       ln,
 		info:     tunnelInfo{Device: device, Config: abs, Socket: path, PID: os.Getpid(), Netns: ns, Started: time.Now()},
 		shutdown: shutdown,
+		reload:   reload,
 		log:      log,
 	}
 	go s.serve()
@@ -320,6 +323,16 @@ func (s *controlServer) answer(w io.Writer, cmd []string) error {
 		_, err := fmt.Fprintln(w, "ok")
 		s.log.Info("shutdown requested on the control socket")
 		s.shutdown()
+		return err
+	}
+	if len(cmd) == 1 && cmd[0] == "reload" {
+		sum, err := s.reload()
+		if err != nil {
+			// One line: the error may span several (errors.Join).
+			_, werr := fmt.Fprintf(w, "error: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+			return werr
+		}
+		_, err = fmt.Fprintf(w, "ok: %s\n", sum)
 		return err
 	}
 	ctl := s.ctl.Load()

@@ -32,25 +32,26 @@ func gatewayPlan(cfg *config.Config, dev string) tun.GatewayPlan {
 }
 
 // startGateway removes what a crashed server on device dev left of its gateway (its nft
-// table, restoring the sysctls it saved), then, when cfg has a gateway, sets it up. The
-// returned stop undoes it (run it before the host's routes go). Without a gateway in cfg
-// a failed cleanup is only logged: a host without nftables must still run a server.
-func startGateway(cfg *config.Config, dev string, log *slog.Logger) (stop func(), err error) {
+// table, restoring the sysctls it saved), then, when cfg has a gateway, sets it up and
+// returns it (nil without one: a reload's Update needs it). The returned stop undoes it
+// (run it before the host's routes go). Without a gateway in cfg a failed cleanup is only
+// logged: a host without nftables must still run a server.
+func startGateway(cfg *config.Config, dev string, log *slog.Logger) (gw *tun.Gateway, stop func(), err error) {
 	nft, sys := tun.SystemNFT(), tun.SystemSysctls()
 	if err := tun.GatewayCleanup(nft, sys, dev, log); err != nil {
 		if cfg.Gateway != nil {
-			return nil, fmt.Errorf("removing the gateway of an earlier run: %w", err)
+			return nil, nil, fmt.Errorf("removing the gateway of an earlier run: %w", err)
 		}
 		log.Warn("could not check for a gateway left by an earlier run", "err", err)
 	}
 	if cfg.Gateway == nil {
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	g := tun.NewGateway(nft, sys, log)
 	if err := g.Up(gatewayPlan(cfg, dev)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return func() {
+	return g, func() {
 		if err := g.Down(); err != nil {
 			log.Error("removing the gateway failed; run `bondtun down`", "err", err)
 		}

@@ -9,6 +9,7 @@
 //	bondtun status [-c FILE] [--json]  show running tunnels' sessions and paths (docs/STATUS.md)
 //	bondtun status [-c FILE] --trace F  write a tunnel's flight recorder to F (CSV, docs/TRACE.md)
 //	bondtun tier -c FILE UPLINK T  switch an uplink to primary, backup or disabled
+//	bondtun reload -c FILE         make a running up re-read FILE (as SIGHUP does)
 //	bondtun down -c FILE           stop a running up; remove what a crashed one left behind
 //	bondtun version                print the version (also --version, -V)
 //	bondtun help [COMMAND]         show help
@@ -41,13 +42,20 @@ func init() {
 				"tunnel's, uplink tables another program uses, a running tunnel of FILE. Exit 0 with a\n" +
 				"summary, or 1 with each error as FILE:LINE: FIELD: MESSAGE."},
 		{"up", "bring the tunnel up and run in the foreground", "bondtun up -c FILE [-v]", runUp,
-			"SIGINT and SIGTERM (or `bondtun down -c FILE`) tear it down; SIGHUP re-reads FILE's\n" +
-				"log_level (-v pins debug); SIGUSR1 writes the flight recorder beside the control socket."},
+			"SIGINT and SIGTERM (or `bondtun down -c FILE`) tear it down; SIGHUP (or `bondtun reload`)\n" +
+				"re-reads FILE and applies peers, routes and log_level (-v pins debug) without a restart;\n" +
+				"SIGUSR1 writes the flight recorder beside the control socket."},
 		{"status", "show running tunnels: each path's state, RTT, loss, rate, share", "bondtun status [-c FILE] [--json|-json] [--trace FILE|-]", runStatus,
 			"Without -c, every tunnel whose control socket is in /run/bondtun; with -c, FILE's in this\n" +
 				"network namespace. --json prints the schema of docs/STATUS.md; --trace writes the\n" +
 				"flight recorder as CSV (docs/TRACE.md)."},
 		{"tier", "switch an uplink of a running client to primary, backup or disabled", "bondtun tier -c FILE UPLINK primary|backup|disabled", runTier, ""},
+		{"reload", "make a running `up` re-read its configuration, as SIGHUP does", "bondtun reload -c FILE", runReload,
+			"The running `up` of FILE loads it again and applies what may change at run time: a\n" +
+				"server's peers (added, changed, removed: a removed peer's session ends), the inner\n" +
+				"routes, the gateway's peer sets, log_level. A file that fails to validate or that changes\n" +
+				"a key fixed for the run (tun.name, tun.addresses, listen.port, …; docs/CONFIG.md) is\n" +
+				"refused whole: the tunnel runs on unchanged, and reload prints the error and exits 1."},
 		{"down", "stop a running `up`; remove what a crashed one left", "bondtun down -c FILE", runDown,
 			"Asks FILE's running `up` to shut down over its control socket and waits for its\n" +
 				"teardown, then removes bondtun's rules and routes in FILE's tables, the device and\n" +

@@ -2,20 +2,16 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/bondtun/bondtun/config"
 )
 
-// reloadOnHangup makes SIGHUP re-read the configuration file at path, until ctx ends, and
-// apply what can change at run time, which today is the log level only (reloadLogLevel).
-// The handler is installed before it returns, so from then on SIGHUP never ends the
+// reloadOnHangup makes SIGHUP reload the configuration (reloader.reload), until ctx
+// ends. The handler is installed before it returns, so from then on SIGHUP never ends the
 // process (its default action), which would leave the policy rules behind.
-func reloadOnHangup(ctx context.Context, path string, level *slog.LevelVar, pinned bool, log *slog.Logger) {
-	onSignal(ctx, syscall.SIGHUP, func() { reloadLogLevel(path, level, pinned, log) })
+func reloadOnHangup(ctx context.Context, rl *reloader) {
+	onSignal(ctx, syscall.SIGHUP, func() { rl.reload() })
 }
 
 // onSignal calls fn, one call at a time, each time the process gets sig, until ctx ends.
@@ -35,22 +31,4 @@ func onSignal(ctx context.Context, sig os.Signal, fn func()) {
 			}
 		}
 	}()
-}
-
-// reloadLogLevel loads the configuration file again and, if it is valid, sets level to its
-// log_level, unless -v pinned the level to debug. A file that fails to load or validate
-// changes nothing. Every other setting keeps its running value until a restart.
-func reloadLogLevel(path string, level *slog.LevelVar, pinned bool, log *slog.Logger) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		log.Error("reload: configuration refused; running state unchanged", "err", err)
-		return
-	}
-	if pinned {
-		log.Info("reload: log level stays debug (-v); other settings apply only on restart", "file", path)
-		return
-	}
-	old := level.Level()
-	level.Set(cfg.LogLevel)
-	log.Info("reload: log level applied; other settings apply only on restart", "file", path, "from", old, "to", cfg.LogLevel)
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bondtun/bondtun/config"
 )
 
 // writeDemoVariant writes configs/NAME with the replacements applied (old, new, …) to a
@@ -40,20 +42,27 @@ func TestReloadLogLevel(t *testing.T) {
 	badFile := writeDemoVariant(t, "client.yaml", "log_level: info", "log_level: loud")
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
+	cfg, err := config.Load(debugFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LogLevel = slog.LevelInfo // as if started with log_level: info
 
 	level := new(slog.LevelVar) // info
-	reloadLogLevel(badFile, level, false, log)
-	if level.Level() != slog.LevelInfo || !strings.Contains(logs.String(), "configuration refused") || !strings.Contains(logs.String(), "log_level") {
-		t.Fatalf("a bad file: level %v, logs %q; want info kept and the error logged", level.Level(), logs.String())
+	rl := newReloader(cfg, level, false, log)
+	rl.load = func(string) (*config.Config, error) { return config.Load(badFile) }
+	if _, err := rl.reload(); err == nil || level.Level() != slog.LevelInfo ||
+		!strings.Contains(logs.String(), "configuration refused") || !strings.Contains(err.Error(), "log_level") {
+		t.Fatalf("a bad file: level %v, err %v, logs %q; want info kept and the error logged", level.Level(), err, logs.String())
 	}
-	reloadLogLevel(debugFile, level, false, log)
-	if level.Level() != slog.LevelDebug {
-		t.Fatalf("level %v after reloading a file with log_level: debug", level.Level())
+	rl.load = config.Load
+	if _, err := rl.reload(); err != nil || level.Level() != slog.LevelDebug {
+		t.Fatalf("level %v, err %v after reloading a file with log_level: debug", level.Level(), err)
 	}
 	level.Set(slog.LevelWarn)
-	reloadLogLevel("../../configs/client.yaml", level, true, log) // -v pins the level
-	if level.Level() != slog.LevelWarn {
-		t.Fatalf("a pinned level changed to %v", level.Level())
+	rl.pinned = true // -v pins the level
+	if _, err := rl.reload(); err != nil || level.Level() != slog.LevelWarn {
+		t.Fatalf("a pinned level changed to %v (err %v)", level.Level(), err)
 	}
 }
 
@@ -64,7 +73,12 @@ func TestHangupReloadsAndDoesNotExit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	level := new(slog.LevelVar)
-	reloadOnHangup(ctx, file, level, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LogLevel = slog.LevelInfo
+	reloadOnHangup(ctx, newReloader(cfg, level, false, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

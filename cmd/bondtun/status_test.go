@@ -132,7 +132,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // serveClient serves c's control socket for the config file file, on device.
 func serveClient(t *testing.T, device, file string, c *session.Client, shutdown func()) *controlServer {
 	t.Helper()
-	srv, err := listenControl(device, file, shutdown, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := listenControl(device, file, shutdown, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestStaleAndLiveSockets(t *testing.T) {
 		t.Fatalf("stale socket still there after claim: %v", err)
 	}
 	// ... but refuses to start while a live one owns the file's socket, whatever its device.
-	srv, err := listenControl("bt4", file, func() {}, log)
+	srv, err := listenControl("bt4", file, func() {}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestShutdownRequest(t *testing.T) {
 			tornDown.Store(true)
 			srv.Close()
 		}()
-	}, log)
+	}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,8 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	defer stop()
 	ctx, shutdown := context.WithCancel(ctx) // `bondtun down`'s request on the control socket
 	defer shutdown()
-	reloadOnHangup(ctx, cfg.Path, level, verbose, log)
+	rl := newReloader(cfg, level, verbose, log)
+	reloadOnHangup(ctx, rl)
 	if err := claimControlSockets(cfg.Path, log); err != nil {
 		return err
 	}
@@ -122,7 +123,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	plan.Device = name
 	// The control socket is closed last, after the teardown: `down` takes its
 	// disappearance for the end of the run.
-	ctl, err := listenControl(name, cfg.Path, shutdown, log)
+	ctl, err := listenControl(name, cfg.Path, shutdown, rl.reload, log)
 	if err != nil {
 		dev.Close()
 		return err
@@ -155,17 +156,22 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 			return err
 		}
 		ctl.set(controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace})
+		rl.setApply(clientApply(host, c, plan, log))
 		mx.set(c.Snapshot)
 		dumpTraceOnSignal(ctx, ctl.info.Socket, c.WriteTrace, log)
 		// Run opens the first session itself and waits out an unreachable server; only an
 		// authenticated refusal (wrong key, incompatible server) ends it with an error.
 		return c.Run(ctx)
 	}
-	stopGateway, err := startGateway(cfg, name, log)
+	gw, stopGateway, err := startGateway(cfg, name, log)
 	if err != nil {
 		return err
 	}
 	defer stopGateway()
+	var gwu gatewayUpdater // nil, not a nil *tun.Gateway, without a gateway
+	if gw != nil {
+		gwu = gw
+	}
 	sc := serverConfig(cfg)
 	sc.Logger = log
 	sv, err := session.NewServer(sc, dev)
@@ -173,9 +179,11 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	ctl.set(controller{snapshot: sv.Snapshot, trace: sv.WriteTrace})
+	rl.setApply(serverApply(sv, host, gwu, name, log))
 	mx.set(sv.Snapshot)
 	dumpTraceOnSignal(ctx, ctl.info.Socket, sv.WriteTrace, log)
 	log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
+	go releaseMemory()
 	return sv.Run(ctx)
 }
 

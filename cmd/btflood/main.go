@@ -5,7 +5,11 @@
 //	btflood handshakes -c HOST:PORT -sources FIRST-LAST -rate N -t DUR
 //	btflood datagrams  -c HOST:PORT -bind ADDR -index N -paths 0,16 -rate N -t DUR [-replay FILE]
 //	btflood capture    -i DEV -port PORT -n N -t DUR -o FILE
+//	btflood peers      -n N [-seed S] [-net 10.64.0.0]
+//	btflood sessions   -c HOST:PORT -server-key KEY -n N [-seed S] [-conc 16] [-t DUR]
 //
+// peers and sessions are not attacks: they are many genuine clients, for
+// scripts/bench-scale.sh (sessions.go).
 // Each prints one line "FLOODER kind=… key=value …" with what it did.
 package main
 
@@ -38,7 +42,9 @@ import (
 const usage = `usage:
   btflood handshakes -c HOST:PORT -sources FIRST-LAST [-rate 1000] [-t 10s]
   btflood datagrams  -c HOST:PORT [-bind ADDR] -index N [-paths 0,16] [-rate 100000] [-t 10s] [-replay FILE]
-  btflood capture    -i DEV [-port 7350] [-n 512] [-t 3s] -o FILE`
+  btflood capture    -i DEV [-port 7350] [-n 512] [-t 3s] -o FILE
+  btflood peers      [-n 10000] [-seed bench] [-net 10.64.0.0]
+  btflood sessions   -c HOST:PORT -server-key KEY [-n 10000] [-seed bench] [-conc 16] [-t 10s]`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,6 +61,10 @@ func main() {
 		err = runDatagrams(ctx, os.Args[2:])
 	case "capture":
 		err = runCapture(ctx, os.Args[2:])
+	case "peers":
+		err = runPeers(os.Args[2:])
+	case "sessions":
+		err = runSessions(ctx, os.Args[2:])
 	default:
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)

@@ -46,7 +46,9 @@ func requireRootAndTools(t *testing.T) {
 // directions, a verified transfer across a cable cut, the cable coming back after a restore,
 // after its address was removed and re-added and after it was renumbered (the server follows
 // the new outer address), `bondtun check` on a good and a clashing config, status of a
-// pattern-named device, /metrics scraped and parsed, SIGHUP keeping the tunnel, a clean
+// pattern-named device, /metrics scraped and parsed, the server's reload of a broken file,
+// of a restart-only change and of an added peer while the tunnel runs, SIGHUP keeping the
+// client's tunnel, a clean
 // exit on SIGTERM, `bondtun down` stopping a running up, and a full cleanup by `bondtun
 // down` after SIGKILL.
 func TestTunnelOverEmulatedLinks(t *testing.T) {
@@ -87,7 +89,7 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 	if _, ok := got["PASS"]; !ok && !strings.Contains(string(out), "E2E PASS") {
 		t.Fatal("scripts/e2e.sh did not report PASS")
 	}
-	for _, k := range []string{"clean_exit", "crash_cleanup", "verified", "check", "status_pattern", "metrics", "hup_kept", "down_stops",
+	for _, k := range []string{"clean_exit", "crash_cleanup", "verified", "check", "status_pattern", "metrics", "hup_kept", "reload_refused_kept", "reload_applied", "down_stops",
 		"cable_after_restore", "cable_after_readd", "cable_after_renumber", "cable_after_renumber_back"} {
 		if got[k] != "yes" {
 			t.Errorf("%s = %q, want yes", k, got[k])
