@@ -43,6 +43,10 @@ const (
 	sessionIdleAfter  = time.Minute
 	idleProbeInterval = 15 * time.Second
 
+	// reportElicitWindow: a datagram of reports only (FEEDBACK, NACK) is answered with a
+	// FEEDBACK while the session carried data this recently (receive.go).
+	reportElicitWindow = time.Second
+
 	// tick is the session timer's period while anything is active (packets in the reorder
 	// buffer or the local queues, arrivals not yet reported, a resend pending; timers.go);
 	// it bounds how late a reorder deadline can fire, and how late an idle session reacts

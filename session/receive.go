@@ -70,9 +70,14 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 	newest := !p.rxAny || hdr.PacketNumber > p.rxHighest
 	dirty, pending := p.rxDirty, s.rxPending
 	s.noteArrivalLocked(now, p, hdr.PacketNumber, inner.SendTime, pb.n)
-	if hdr.Type == framing.TypeControl && !elicitsFeedback(payload) {
+	if hdr.Type == framing.TypeControl && !elicitsFeedback(payload) && !s.carriesData(now) {
 		// Counted, and reported with the next FEEDBACK, but it asks for none: two idle
-		// peers would otherwise report each other's reports forever.
+		// peers would otherwise report each other's reports forever. While data flows it
+		// is answered: the reports a sender spreads over its other paths (spareFeedback)
+		// are then the only datagrams those paths carry, and their answers (the sender
+		// counts them in flight then, send.go) the paths' only samples. Unanswered, one
+		// upload in two after a download in scripts/e2e.sh ran on the cable alone
+		// (docs/DECISIONS.md).
 		p.rxDirty, s.rxPending = dirty, pending
 	}
 	if s.isServer && from != p.rxRemote {
@@ -112,6 +117,13 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 		return rxAccepted
 	}
 	return rxKept
+}
+
+// carriesData reports whether s sent or received data within reportElicitWindow (lastData
+// starts at the session's epoch, which is no data yet).
+func (s *Session) carriesData(now time.Time) bool {
+	d := s.lastData.Load()
+	return d != s.epoch.UnixNano() && now.UnixNano()-d < int64(reportElicitWindow)
 }
 
 // elicitsFeedback reports whether a control datagram carrying frames asks the receiver for

@@ -338,12 +338,13 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 		return false // the session ends (keysUsedUp)
 	}
 	p.out[0] = dgram
-	if elicitsFeedback(frames) {
+	if elicitsFeedback(frames) || s.carriesData(now) {
 		p.stats.OnSent(now, pn, len(dgram))
 		p.live.OnSent(now)
 	} else {
-		// A report (FEEDBACK, NACK) is not answered by one: neither in flight nor owed an
-		// answer, or an idle path would look silent (receive.go, elicitsFeedback).
+		// A report (FEEDBACK, NACK) of an idle session is not answered by one: neither in
+		// flight nor owed an answer, or an idle path would look silent (receive.go,
+		// elicitsFeedback).
 		p.stats.OnSent(now, pn, 0)
 	}
 	p.rememberLocked(pn, nil, now)
