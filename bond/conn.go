@@ -54,6 +54,7 @@ type Conn struct {
 	closeOnce sync.Once
 	closeFn   func() // ends the session side (Dial: the client; Listen: the session)
 	peerGone  atomic.Bool
+	listed    bool // a listener's Conn: queued for Accept (guarded by the Listener's mu)
 	written   atomic.Uint64
 	read      atomic.Uint64
 }
@@ -154,6 +155,11 @@ func (c *Conn) waitRoom() error {
 // io.EOF; after Close, net.ErrClosed.
 func (c *Conn) ReadMessage(p []byte) (int, error) {
 	for {
+		select {
+		case <-c.closing:
+			return 0, net.ErrClosed
+		default:
+		}
 		n, size, ok, ended := c.in.pop(p)
 		if ok {
 			c.read.Add(1)

@@ -135,8 +135,7 @@ func (h *listenerHandler) SessionStarted(peer string, s *session.Session) sessio
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c := l.conns[peer]; c != nil && !c.peerGone.Load() {
-		c.out.(*sessionSender).s.Store(s)
-		return c.in
+		return c.in // the Conn moves to s once it is installed (SessionInstalled)
 	}
 	c := newConn(peer, l.common)
 	ss := &sessionSender{}
@@ -152,13 +151,33 @@ func (h *listenerHandler) SessionStarted(peer string, s *session.Session) sessio
 			l.sv.EndSession(s)
 		}
 	}
-	l.conns[peer] = c
-	l.pending = append(l.pending, c)
+	l.conns[peer] = c // Accept gets it once s is installed
+	return c.in
+}
+
+func (h *listenerHandler) SessionInstalled(peer string, s *session.Session) bool {
+	l := (*Listener)(h)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.conns[peer]
+	if l.closed || c == nil || c.peerGone.Load() {
+		return false // closed while s's handshake ran
+	}
 	select {
-	case l.notify <- struct{}{}:
+	case <-c.closing:
+		return false
 	default:
 	}
-	return c.in
+	c.out.(*sessionSender).s.Store(s)
+	if !c.listed {
+		c.listed = true
+		l.pending = append(l.pending, c)
+		select {
+		case l.notify <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 func (h *listenerHandler) SessionEnded(peer string, s *session.Session) {

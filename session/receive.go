@@ -70,7 +70,7 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 	newest := !p.rxAny || hdr.PacketNumber > p.rxHighest
 	dirty, pending := p.rxDirty, s.rxPending
 	s.noteArrivalLocked(now, p, hdr.PacketNumber, inner.SendTime, pb.n)
-	if hdr.Type == framing.TypeControl && !elicitsFeedback(payload) && !s.carriesData(now) {
+	if hdr.Type == framing.TypeControl && !elicitsFeedback(payload) && !s.carriesData(now, 2*reportElicitWindow) {
 		// Counted, and reported with the next FEEDBACK, but it asks for none: two idle
 		// peers would otherwise report each other's reports forever. While data flows it
 		// is answered: the reports a sender spreads over its other paths (spareFeedback)
@@ -119,11 +119,14 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 	return rxKept
 }
 
-// carriesData reports whether s sent or received data within reportElicitWindow (lastData
-// starts at the session's epoch, which is no data yet).
-func (s *Session) carriesData(now time.Time) bool {
+// carriesData reports whether s sent or received data within window (lastData starts at
+// the session's epoch, which is no data yet). The sender of a report counts it as owed an
+// answer within reportElicitWindow, the receiver answers within twice that: each judges by
+// its own data, which the other sees a path's delay later, and a report counted but not
+// answered would make its path look silent.
+func (s *Session) carriesData(now time.Time, window time.Duration) bool {
 	d := s.lastData.Load()
-	return d != s.epoch.UnixNano() && now.UnixNano()-d < int64(reportElicitWindow)
+	return d != s.epoch.UnixNano() && now.UnixNano()-d < int64(window)
 }
 
 // elicitsFeedback reports whether a control datagram carrying frames asks the receiver for

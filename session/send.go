@@ -338,7 +338,7 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 		return false // the session ends (keysUsedUp)
 	}
 	p.out[0] = dgram
-	if elicitsFeedback(frames) || s.carriesData(now) {
+	if elicitsFeedback(frames) || s.carriesData(now, reportElicitWindow) {
 		p.stats.OnSent(now, pn, len(dgram))
 		p.live.OnSent(now)
 	} else {

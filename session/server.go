@@ -78,12 +78,16 @@ type sendGroup struct {
 }
 
 // SessionHandler is a message server's inner side (the library's listener, package bond).
-// SessionStarted is called when a peer's session is established, before any datagram of
-// it is accepted (also when it replaces the peer's previous session), and returns where
-// the session's messages go; SessionEnded when it ended (BYE, key limits, silence, the
-// server stopping), not when a newer session replaced it. Neither may block.
+// SessionStarted is called when a peer's session is set up, before any datagram of it is
+// accepted and before WELCOME is sent (the handshake may still fail: SessionEnded follows),
+// and returns where the session's messages go. SessionInstalled is called once s is the
+// peer's session (it replaced the previous one, which ends without SessionEnded); if it
+// returns false the server ends s at once. SessionEnded is called when s ended (BYE, key
+// limits, silence, the server stopping, a failed handshake), not when a newer session
+// replaced it. None may block or call back into the server.
 type SessionHandler interface {
 	SessionStarted(peer string, s *Session) Deliverer
+	SessionInstalled(peer string, s *Session) bool
 	SessionEnded(peer string, s *Session)
 }
 

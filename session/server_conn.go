@@ -181,6 +181,10 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		}
 		old.Close()
 	}
+	if sv.handler != nil && !sv.handler.SessionInstalled(ps.name(), s) {
+		sv.removeSession(ps, s, false)
+		return nil, errors.New("the listener closed the connection")
+	}
 	return s, nil
 }
 

@@ -56,6 +56,7 @@ func (r *simRecorder) snapshot() ([]uint64, []time.Time) {
 type simHandler struct{ rec *simRecorder }
 
 func (h simHandler) SessionStarted(string, *Session) Deliverer { return h.rec }
+func (h simHandler) SessionInstalled(string, *Session) bool    { return true }
 func (h simHandler) SessionEnded(string, *Session)             {}
 
 // simNode is the two ends of one simulation.
