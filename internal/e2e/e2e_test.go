@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -56,39 +55,7 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	root := repoRoot(t)
-	bin := t.TempDir()
-	build := exec.Command("bash", "-c", `source scripts/lib/version.sh && bt_build -o "$1/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf`, "build", bin)
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	cmd := exec.Command("bash", "scripts/e2e.sh")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "BIN="+bin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	t.Logf("e2e output:\n%s", out)
-	if err != nil {
-		t.Fatalf("scripts/e2e.sh: %v\n%s", err, stderr.String())
-	}
-	got := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "E2E ")
-		if !ok {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if k, v, ok := strings.Cut(f, "="); ok {
-				got[k] = v
-			}
-		}
-	}
-	if _, ok := got["PASS"]; !ok && !strings.Contains(string(out), "E2E PASS") {
-		t.Fatal("scripts/e2e.sh did not report PASS")
-	}
+	got := runScript(t, "scripts/e2e.sh", "E2E")
 	for _, k := range []string{"clean_exit", "crash_cleanup", "verified", "check", "status_pattern", "metrics", "hup_kept", "reload_refused_kept", "reload_applied", "down_stops",
 		"cable_after_restore", "cable_after_readd", "cable_after_renumber", "cable_after_renumber_back"} {
 		if got[k] != "yes" {
@@ -131,6 +98,21 @@ func TestGatewayOverEmulatedLinks(t *testing.T) {
 			t.Skipf("needs %s (scripts/setup.sh installs nftables)", tool)
 		}
 	}
+	got := runScript(t, "scripts/e2e-gateway.sh", "GW")
+	for _, k := range []string{"resolved_name", "reach_ipv4", "reach_ipv6", "verified", "inbound_refused",
+		"sigterm_clean", "down_clean", "crash_clean", "client_clean"} {
+		if got[k] != "yes" {
+			t.Errorf("%s = %q, want yes", k, got[k])
+		}
+	}
+}
+
+// runScript builds the commands into a temporary directory, runs the end-to-end script
+// (relative to the repository root) with BIN pointing there, fails the test if it exits
+// with an error or does not print "PREFIX PASS", and returns the KEY=VALUE fields of its
+// lines that start with PREFIX.
+func runScript(t *testing.T, script, prefix string) map[string]string {
+	t.Helper()
 	root := repoRoot(t)
 	bin := t.TempDir()
 	build := exec.Command("bash", "-c", `source scripts/lib/version.sh && bt_build -o "$1/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf`, "build", bin)
@@ -138,19 +120,19 @@ func TestGatewayOverEmulatedLinks(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command("bash", "scripts/e2e-gateway.sh")
+	cmd := exec.Command("bash", script)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "BIN="+bin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	t.Logf("e2e-gateway output:\n%s", out)
+	t.Logf("%s output:\n%s", script, out)
 	if err != nil {
-		t.Fatalf("scripts/e2e-gateway.sh: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
 	}
 	got := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
-		if rest, ok := strings.CutPrefix(line, "GW "); ok {
+		if rest, ok := strings.CutPrefix(line, prefix+" "); ok {
 			for _, f := range strings.Fields(rest) {
 				if k, v, ok := strings.Cut(f, "="); ok {
 					got[k] = v
@@ -158,13 +140,8 @@ func TestGatewayOverEmulatedLinks(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(string(out), "GW PASS") {
-		t.Fatal("scripts/e2e-gateway.sh did not report PASS")
+	if !strings.Contains(string(out), prefix+" PASS") {
+		t.Fatalf("%s did not report PASS", script)
 	}
-	for _, k := range []string{"resolved_name", "reach_ipv4", "reach_ipv6", "verified", "inbound_refused",
-		"sigterm_clean", "down_clean", "crash_clean", "client_clean"} {
-		if got[k] != "yes" {
-			t.Errorf("%s = %q, want yes", k, got[k])
-		}
-	}
+	return got
 }

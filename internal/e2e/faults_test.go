@@ -1,12 +1,6 @@
 package e2e
 
-import (
-	"bytes"
-	"os"
-	"os/exec"
-	"strings"
-	"testing"
-)
+import "testing"
 
 // TestFaultsOverEmulatedLinks runs scripts/e2e-faults.sh: `up` started before its DSL
 // uplink exists and before the server listens keeps running, and both join later without
@@ -19,36 +13,7 @@ func TestFaultsOverEmulatedLinks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	root := repoRoot(t)
-	bin := t.TempDir()
-	build := exec.Command("bash", "-c", `source scripts/lib/version.sh && bt_build -o "$1/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf`, "build", bin)
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	cmd := exec.Command("bash", "scripts/e2e-faults.sh")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "BIN="+bin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	t.Logf("e2e-faults output:\n%s", out)
-	if err != nil {
-		t.Fatalf("scripts/e2e-faults.sh: %v\n%s", err, stderr.String())
-	}
-	got := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if rest, ok := strings.CutPrefix(line, "FAULTS "); ok {
-			for _, f := range strings.Fields(rest) {
-				if k, v, ok := strings.Cut(f, "="); ok {
-					got[k] = v
-				}
-			}
-		}
-	}
-	if !strings.Contains(string(out), "FAULTS PASS") {
-		t.Fatal("scripts/e2e-faults.sh did not report PASS")
-	}
+	got := runScript(t, "scripts/e2e-faults.sh", "FAULTS")
 	for _, k := range []string{"waits_without_server", "server_late", "dsl_late", "server_restart", "direct_while_down", "wrong_key_ends"} {
 		if got[k] != "yes" {
 			t.Errorf("%s = %q, want yes", k, got[k])
