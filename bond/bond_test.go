@@ -255,3 +255,13 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("bad listen address accepted")
 	}
 }
+
+func TestUplinkInterfaceWithoutAddress(t *testing.T) {
+	if _, err := interfaceAddr("no-such-if0", true); err == nil {
+		t.Error("an interface that does not exist gave an address")
+	}
+	// Loopback has no global address: an uplink given as "lo" alone cannot be used.
+	if _, err := interfaceAddr("lo", true); err == nil {
+		t.Error("lo gave a global address")
+	}
+}

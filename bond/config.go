@@ -24,8 +24,9 @@ const DefaultReceiveQueue = 4096
 type Uplink struct {
 	// Name labels the uplink in logs and Conn.Paths; empty: the address or interface.
 	Name string
-	// Addr is the source address to send from; zero: the kernel's choice (with Interface,
-	// the interface's).
+	// Addr is the source address to send from; zero: the kernel's choice, or with
+	// Interface the interface's first global address of the listener's family, taken at
+	// Dial (the uplink does not follow a later change of it).
 	Addr netip.Addr
 	// Interface, if set, binds the uplink's sockets to that interface (SO_BINDTODEVICE),
 	// so its traffic leaves through it whatever the routing table says.

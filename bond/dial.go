@@ -32,7 +32,13 @@ func Dial(ctx context.Context, remote string, cfg *Config) (*Conn, error) {
 	}
 	var uplinks []session.UplinkConfig
 	for _, u := range cfg.Uplinks {
-		uplinks = append(uplinks, session.UplinkConfig{Name: u.name(), Device: u.Interface, Source: u.Addr})
+		src := u.Addr
+		if !src.IsValid() && u.Interface != "" {
+			if src, err = interfaceAddr(u.Interface, ep.Addr().Is4()); err != nil {
+				return nil, err
+			}
+		}
+		uplinks = append(uplinks, session.UplinkConfig{Name: u.name(), Device: u.Interface, Source: src})
 	}
 	if len(uplinks) == 0 {
 		uplinks = []session.UplinkConfig{{Name: "default"}}
@@ -94,6 +100,28 @@ func resolve(ctx context.Context, remote string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("bond: remote %q: no address", remote)
 	}
 	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(pn)), nil
+}
+
+// interfaceAddr is the first global unicast address of interface name in the remote's
+// family: the source of an uplink given by its interface only.
+func interfaceAddr(name string, v4 bool) (netip.Addr, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("bond: uplink interface %q: %w", name, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("bond: uplink interface %q: %w", name, err)
+	}
+	for _, a := range addrs {
+		if pfx, err := netip.ParsePrefix(a.String()); err == nil {
+			ip := pfx.Addr().Unmap()
+			if ip.IsGlobalUnicast() && ip.Is4() == v4 {
+				return ip, nil
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("bond: uplink interface %q has no global address of the listener's family", name)
 }
 
 type clientSender struct{ c *session.Client }
