@@ -117,15 +117,7 @@ func TestIdleSessionSleepsUntilItsProbes(t *testing.T) {
 	mt := useManualTimers(t)
 	tp := newTestPair(t)
 	cs, ss := tp.client.Session(), tp.server.Sessions()[0]
-	waitFor(t, "both client paths up", func() bool {
-		n := 0
-		for _, p := range cs.Paths() {
-			if p.Usable {
-				n++
-			}
-		}
-		return n == 2
-	})
+	waitFor(t, "both client paths up", func() bool { return cs.usablePaths() == 2 })
 	mt.pause()
 	defer mt.resume()
 	checked := 0
@@ -174,15 +166,7 @@ func TestTrafficAfterIdleness(t *testing.T) {
 	mt := useManualTimers(t)
 	tp := newTestPair(t)
 	cs, ss := tp.client.Session(), tp.server.Sessions()[0]
-	waitFor(t, "both client paths up", func() bool {
-		n := 0
-		for _, p := range cs.Paths() {
-			if p.Usable {
-				n++
-			}
-		}
-		return n == 2
-	})
+	waitFor(t, "both client paths up", func() bool { return cs.usablePaths() == 2 })
 	mt.pause()
 	defer mt.resume()
 	runUntilIdle(t, mt, cs, ss)
