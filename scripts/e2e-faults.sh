@@ -22,14 +22,7 @@ source scripts/lib/testbed.sh
 SFX=flt$$
 WORK=$(mktemp -d /tmp/bondtun-faults.XXXXXX)
 PIDS=()
-fail() {
-	echo "FAULTS FAIL: $*" >&2
-	for f in "$WORK"/*.log; do
-		echo "--- $f" >&2
-		tail -n 30 "$f" >&2
-	done
-	exit 1
-}
+fail() { tb_fail FAULTS "$@"; }
 tb_cleanup_on_exit
 
 # Plain assignments, not a prefix of the call: tb_add_dsl needs them after tb_setup.

@@ -28,14 +28,7 @@ SFX=gw$$
 WORK=$(mktemp -d /tmp/bondtun-gw.XXXXXX)
 NS_I=bti-$SFX
 PIDS=()
-fail() {
-	echo "GW FAIL: $*" >&2
-	for f in "$WORK"/*.log; do
-		echo "--- $f" >&2
-		tail -n 30 "$f" >&2
-	done
-	exit 1
-}
+fail() { tb_fail GW "$@"; }
 cleanup() {
 	tb_cleanup
 	ip netns del "$NS_I" 2>/dev/null || true

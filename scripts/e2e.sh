@@ -35,14 +35,7 @@ source scripts/lib/testbed.sh
 SFX=e2e$$
 WORK=$(mktemp -d /tmp/bondtun-e2e.XXXXXX)
 PIDS=()
-fail() {
-	echo "E2E FAIL: $*" >&2
-	for f in "$WORK"/*.log; do
-		echo "--- $f" >&2
-		tail -n 30 "$f" >&2
-	done
-	exit 1
-}
+fail() { tb_fail E2E "$@"; }
 tb_cleanup_on_exit
 
 TB_DIR=$WORK LINKEMU=$BIN/linkemu tb_setup "$SFX" 2>"$WORK/testbed.log" || fail "testbed setup"

@@ -174,6 +174,18 @@ tb_cleanup() {
 	[[ -n ${WORK:-} ]] && rm -rf "$WORK"
 	return 0
 }
+# tb_fail PREFIX MESSAGE...: print "PREFIX FAIL: MESSAGE" and the last 30 lines of every log
+# in WORK on stderr, then exit 1 (the end-to-end scripts' fail).
+tb_fail() {
+	local prefix=$1 f
+	shift
+	echo "$prefix FAIL: $*" >&2
+	for f in "$WORK"/*.log; do
+		echo "--- $f" >&2
+		tail -n 30 "$f" >&2
+	done
+	exit 1
+}
 # tb_forget PID: drop a PID we have waited for from the cleanup list (PIDS).
 tb_forget() {
 	local p keep=()
