@@ -56,10 +56,10 @@ func loadConfigFlag(name string, args []string, stderr io.Writer, load func(stri
 func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	cfg, verbose, err := loadConfigFlag("up", args, stderr, config.Load)
 	if err != nil {
-		return err
+		return withCode(exitUsage, err)
 	}
 	if err := config.CheckSecretPermissions(cfg); err != nil {
-		return err
+		return withCode(exitUsage, err)
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
@@ -68,7 +68,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := requireCaps(upNeeds(cfg, currentHost())); err != nil {
-		return err
+		return withCode(exitPrivilege, err)
 	}
 	// SIGINT and SIGTERM end the run, which removes what it set up; SIGHUP reloads what
 	// can be reloaded and never ends it.
@@ -116,7 +116,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			// CAP_NET_ADMIN is there (checked above): the device node's mode stops this user.
-			return fmt.Errorf("create TUN %s: %w (a user other than root needs read and write access to /dev/net/tun; udev makes it 0666)", plan.Device, err)
+			return withCode(exitPrivilege, fmt.Errorf("create TUN %s: %w (a user other than root needs read and write access to /dev/net/tun; udev makes it 0666)", plan.Device, err))
 		}
 		return fmt.Errorf("create TUN %s: %w", plan.Device, err)
 	}
