@@ -133,7 +133,7 @@ type Client struct {
 	// serializes syncUplinks (uplinkset.go).
 	changed chan struct{}
 	syncMu  sync.Mutex
-	wg       sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 // NewClient opens one UDP socket per uplink. dev is the TUN device (or a fake); the client
