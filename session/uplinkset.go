@@ -145,25 +145,20 @@ func (c *Client) freeSlotLocked(name string) (int, error) {
 // RemoveUplink removes the uplink called name from the running client: its socket is
 // closed and its paths stop carrying data (what was in flight on them is re-sent on the
 // others, as for a failed path); the other uplinks' paths are not touched. A control
-// channel on it moves to another uplink (RESUME). The last uplink cannot be removed.
+// channel on it moves to another uplink (RESUME). Removing the last one leaves the client
+// without a way out until one is added (a reload that replaces its only uplink removes it,
+// then adds the new one).
 func (c *Client) RemoveUplink(name string) error {
 	c.mu.Lock()
-	slot, active := -1, 0
+	slot := -1
 	for i, u := range c.cfg.Uplinks {
-		if !c.retired[i] {
-			active++
-			if u.Name == name {
-				slot = i
-			}
+		if !c.retired[i] && u.Name == name {
+			slot = i
 		}
 	}
-	switch {
-	case slot < 0:
+	if slot < 0 {
 		c.mu.Unlock()
 		return fmt.Errorf("no uplink %q", name)
-	case active == 1:
-		c.mu.Unlock()
-		return fmt.Errorf("uplink %q is the last one", name)
 	}
 	old := c.uplinks[slot]
 	c.uplinks[slot] = closedTransport{}

@@ -21,7 +21,8 @@ import (
 // A reload (SIGHUP, or `bondtun reload` on the control socket) re-reads the running
 // `up`'s configuration file and applies what can change at run time: the log level, the
 // inner routes (tun.routes and the peers' allowed_ips), on a server the peers and the
-// gateway's peer sets, on a client its server (a new session). Every other key is fixed for the run; a file that changes one, or
+// gateway's peer sets, on a client its server (a new session) and its uplinks
+// (reload_uplinks.go). Every other key is fixed for the run; a file that changes one, or
 // that fails to load or validate, is refused whole and the running state is kept
 // (docs/CONFIG.md "What changes at run time", docs/DECISIONS.md).
 
@@ -35,6 +36,9 @@ type reloadPlan struct {
 	Changed    []string // server: peers whose name or allowed_ips changed
 	GatewaySet bool     // the gateway's peer sets change
 	Server     bool     // client: the server's name, key, endpoint or allowed_ips changed: a new session
+	// client: uplinks (by name) added, removed (a changed one is both) and switched to
+	// another tier (diffUplinks)
+	UplinksAdded, UplinksRemoved, UplinkTiers []string
 }
 
 // errRestartOnly marks a reload refused because it changes a key fixed for the run.
@@ -55,6 +59,7 @@ func planReload(cur, next *config.Config) (reloadPlan, error) {
 		a, b := cur.Peers[0], next.Peers[0]
 		p.Server = a.Name != b.Name || a.PublicKey != b.PublicKey || a.EndpointString() != b.EndpointString() ||
 			!slices.Equal(a.AllowedIPs, b.AllowedIPs)
+		p.UplinksAdded, p.UplinksRemoved, p.UplinkTiers = diffUplinks(cur, next)
 		return p, nil
 	}
 	was := make(map[crypto.PublicKey]config.Peer, len(cur.Peers))
@@ -102,8 +107,6 @@ func restartOnlyChanges(cur, next *config.Config) []string {
 	differ("scheduler", cur.Scheduler, next.Scheduler)
 	differ("metrics", cur.Metrics, next.Metrics)
 	if cur.IsClient() {
-		differ("uplinks", cur.Uplinks, next.Uplinks)
-		differ("table_base", cur.TableBase, next.TableBase)
 		differ("tun.while_down", cur.TUN.WhileDown, next.TUN.WhileDown)
 		return out
 	}
@@ -124,6 +127,9 @@ func (p reloadPlan) summary() string {
 	list("peers added", p.Added)
 	list("changed", p.Changed)
 	list("removed", p.Removed)
+	list("uplinks added", p.UplinksAdded)
+	list("uplinks removed", p.UplinksRemoved)
+	list("uplink tiers changed", p.UplinkTiers)
 	if n := len(p.AddRoutes) + len(p.DelRoutes); n > 0 {
 		parts = append(parts, fmt.Sprintf("routes +%d -%d", len(p.AddRoutes), len(p.DelRoutes)))
 	}
@@ -211,7 +217,8 @@ func (r *reloader) reload() (string, error) {
 			r.log.Error("reload: applying failed; running state unchanged", "err", err)
 			return "", err
 		}
-	} else if len(p.AddRoutes)+len(p.DelRoutes)+len(p.Added)+len(p.Removed)+len(p.Changed) > 0 || p.Server {
+	} else if len(p.AddRoutes)+len(p.DelRoutes)+len(p.Added)+len(p.Removed)+len(p.Changed)+
+		len(p.UplinksAdded)+len(p.UplinksRemoved)+len(p.UplinkTiers) > 0 || p.Server {
 		err := errors.New("the tunnel is still starting; only the log level can change now")
 		r.log.Error("reload: refused", "err", err)
 		return "", err

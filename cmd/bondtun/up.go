@@ -156,7 +156,13 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 			return err
 		}
 		ctl.set(controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace})
-		rl.setApply(clientApply(host, c, plan, log))
+		rl.setApply(clientApply(host, c, plan, func(iface string) netip.Addr {
+			a, err := tun.ResolveUplinkSource(nl, iface)
+			if err != nil {
+				log.Warn("reload: uplink not ready; it joins when it has an address", "interface", iface, "err", err)
+			}
+			return a
+		}, log))
 		mx.set(c.Snapshot)
 		dumpTraceOnSignal(ctx, ctl.info.Socket, c.WriteTrace, log)
 		// Run opens the first session itself and waits out an unreachable server; only an
