@@ -56,7 +56,8 @@ func init() {
 		{"tier", "switch an uplink of a running client to primary, backup or disabled", "bondtun tier -c FILE UPLINK primary|backup|disabled", runTier, ""},
 		{"reload", "make a running `up` re-read its configuration, as SIGHUP does", "bondtun reload -c FILE", runReload,
 			"The running `up` of FILE loads it again and applies what may change at run time: a\n" +
-				"server's peers (added, changed, removed: a removed peer's session ends), the inner\n" +
+				"server's peers (added, changed, removed: a removed peer's session ends), a client's\n" +
+				"uplinks (added, removed, by name; the others' paths are not touched), the inner\n" +
 				"routes, the gateway's peer sets, log_level. A file that fails to validate or that changes\n" +
 				"a key fixed for the run (tun.name, tun.addresses, listen.port, …; docs/CONFIG.md) is\n" +
 				"refused whole: the tunnel runs on unchanged, and reload prints the error and exits 1."},
