@@ -39,6 +39,9 @@ type reloadPlan struct {
 	// client: uplinks (by name) added, removed (a changed one is both) and switched to
 	// another tier (diffUplinks)
 	UplinksAdded, UplinksRemoved, UplinkTiers []string
+	// Metrics: metrics.listen changed (MetricsListen the new address, "" for none)
+	Metrics       bool
+	MetricsListen string
 }
 
 // errRestartOnly marks a reload refused because it changes a key fixed for the run.
@@ -52,6 +55,12 @@ func planReload(cur, next *config.Config) (reloadPlan, error) {
 		return reloadPlan{}, fmt.Errorf("%s %w (restart `up` for it); nothing was changed", strings.Join(fixed, ", "), errRestartOnly)
 	}
 	p := reloadPlan{LogLevel: next.LogLevel}
+	if !reflect.DeepEqual(cur.Metrics, next.Metrics) {
+		p.Metrics = true
+		if next.Metrics != nil {
+			p.MetricsListen = next.Metrics.Listen.String()
+		}
+	}
 	oldPlan, _ := hostPlan(cur, nil)
 	newPlan, _ := hostPlan(next, nil)
 	p.AddRoutes, p.DelRoutes = tun.DiffRoutes(oldPlan.Routes, newPlan.Routes)
@@ -105,7 +114,6 @@ func restartOnlyChanges(cur, next *config.Config) []string {
 	differ("tun.addresses", cur.TUN.Addresses, next.TUN.Addresses)
 	differ("tun.mtu", cur.MTU(), next.MTU())
 	differ("scheduler", cur.Scheduler, next.Scheduler)
-	differ("metrics", cur.Metrics, next.Metrics)
 	if cur.IsClient() {
 		differ("tun.while_down", cur.TUN.WhileDown, next.TUN.WhileDown)
 		return out
@@ -139,6 +147,12 @@ func (p reloadPlan) summary() string {
 	if p.Server {
 		parts = append(parts, "server changed: new session")
 	}
+	switch {
+	case p.Metrics && p.MetricsListen == "":
+		parts = append(parts, "metrics endpoint stopped")
+	case p.Metrics:
+		parts = append(parts, "metrics endpoint on "+p.MetricsListen)
+	}
 	parts = append(parts, "log_level "+strings.ToLower(p.LogLevel.String()))
 	return strings.Join(parts, "; ")
 }
@@ -160,6 +174,8 @@ type reloader struct {
 	pinned bool // -v: the level stays debug
 	log    *slog.Logger
 	load   func(path string) (*config.Config, error)
+	// metrics is `up`'s endpoint, which a reload moves (nil: tests, or not yet bound).
+	metrics *metricsEndpoint
 	// apply changes the running node from cur to next as p says; on error the running
 	// state must be as before. nil until the node runs: only the log level changes.
 	apply func(cur, next *config.Config, p reloadPlan) error
@@ -183,6 +199,13 @@ func loadForReload(path string) (*config.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// setMetrics gives the reloader `up`'s metrics endpoint, to move on a reload.
+func (r *reloader) setMetrics(m *metricsEndpoint) {
+	r.mu.Lock()
+	r.metrics = m
+	r.mu.Unlock()
 }
 
 // setApply installs the node's apply function once the node exists.
@@ -212,14 +235,30 @@ func (r *reloader) reload() (string, error) {
 		r.log.Error("reload: configuration refused; running state unchanged", "err", err)
 		return "", err
 	}
+	if p.Metrics && r.metrics != nil {
+		if err := r.metrics.update(next.Metrics); err != nil {
+			err = fmt.Errorf("%s: metrics.listen: %w", path, err)
+			r.log.Error("reload: configuration refused; running state unchanged", "err", err)
+			return "", err
+		}
+	}
+	undoMetrics := func() {
+		if p.Metrics && r.metrics != nil {
+			if err := r.metrics.update(r.cur.Metrics); err != nil {
+				r.log.Error("reload: restoring the metrics endpoint failed", "err", err)
+			}
+		}
+	}
 	if r.apply != nil {
 		if err := r.apply(r.cur, next, p); err != nil {
+			undoMetrics()
 			r.log.Error("reload: applying failed; running state unchanged", "err", err)
 			return "", err
 		}
 	} else if len(p.AddRoutes)+len(p.DelRoutes)+len(p.Added)+len(p.Removed)+len(p.Changed)+
 		len(p.UplinksAdded)+len(p.UplinksRemoved)+len(p.UplinkTiers) > 0 || p.Server {
-		err := errors.New("the tunnel is still starting; only the log level can change now")
+		err := errors.New("the tunnel is still starting; only the log level and metrics can change now")
+		undoMetrics()
 		r.log.Error("reload: refused", "err", err)
 		return "", err
 	}

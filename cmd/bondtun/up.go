@@ -86,6 +86,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	defer mx.Close()
+	rl.setMetrics(mx)
 
 	nl := tun.SystemNetlink()
 	// An uplink whose interface is missing or has no address yet (a modem still syncing,
