@@ -131,6 +131,9 @@ func (q *Queue) Close() {
 	close(q.quit)
 }
 
+// Now is the queue's clock (Config.Now): the time its deadlines are measured on.
+func (q *Queue) Now() time.Time { return q.now() }
+
 // Runs is how many callbacks the queue has run: wakeups of its entries, for benchmarks.
 func (q *Queue) Runs() uint64 { return q.runs.Load() }
 
