@@ -43,7 +43,7 @@
 // queues, pathstat, liveness, packet numbers, address) is under Path.mu, which the sender,
 // the receivers (FEEDBACK, NACK, probe answers) and the timer all take; the receive side
 // (replay windows, each path's arrival counters, the reorder buffer, lanes, NACKs to send)
-// is under Session.rxMu, which only the receivers, the timer and snapshots take, always
+// is under Session.rxMu, which only the receivers, the timer, Close and snapshots take, always
 // before a Path.mu when both are held (a receive-side decision that reads a path's liveness
 // or RTT). recMu is taken before either, keyState.mu and pathsMu are leaves.
 package session
