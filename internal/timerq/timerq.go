@@ -15,8 +15,10 @@
 // already early enough, and allocates nothing. A WakeBy that comes while the callback runs
 // is not lost: the entry runs again by then, whatever the callback returned.
 //
-// The clock is injectable: [New] with a Config.Now for the queue's own tests, and
-// [Queue.RunDue], which runs the due entries synchronously without the runner goroutine.
+// The clock is injectable: [New] with a Config.Now, the same clock as the sessions' whose
+// timers the queue holds (session.ClientConfig.Clock; [Queue.Now] tells it), and
+// [Queue.RunDue], which runs the due entries synchronously without the runner goroutine,
+// for a test that advances a manual clock itself.
 package timerq
 
 import (
