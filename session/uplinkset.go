@@ -241,7 +241,7 @@ func (c *Client) syncUplinks(s *Session) {
 // setUplinkPaths gives the paths of uplink id in s the socket conn and tier (telling the
 // server), and applies a liveness event to them.
 func (c *Client) setUplinkPaths(s *Session, id uint8, conn path.Transport, tier uint8, event func(time.Time, *liveness.Path) liveness.Transition) {
-	now := time.Now()
+	now := c.now()
 	for _, p := range s.pathList() {
 		if p.id>>4 != id {
 			continue
@@ -286,7 +286,7 @@ func (s *Session) addUplink(id uint8, name string) error {
 			return err
 		}
 	}
-	s.wakeTimer(time.Now()) // the new paths want their first probes
+	s.wakeTimer(s.now()) // the new paths want their first probes
 	return nil
 }
 
