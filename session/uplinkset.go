@@ -263,7 +263,7 @@ func (c *Client) sendUplinks(s *Session) {
 	}
 	body, err := (&framing.Uplinks{Uplinks: c.uplinkList()}).Append(nil)
 	if err == nil {
-		ctrl.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+		ctrl.SetWriteDeadline(ioDeadline(handshakeTimeout))
 		err = ctrl.send(framing.CtrlUplinks, body)
 	}
 	if err != nil {
