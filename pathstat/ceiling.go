@@ -1,31 +1,55 @@
 package pathstat
 
+import "math"
+
 // A loss-bounded in-flight ceiling, after BBRv2's inflight_hi
 // (draft-cardwell-iccrg-bbr-congestion-control, "inflight_hi"): a link whose bottleneck
 // buffer is shallower than the standing queue the window allows (a 5 ms buffer beside a
 // 10 ms queue allowance) drops whatever goes beyond it, round after round. Those losses
 // are repaired, so the inner TCP sees no loss, but every repair holds its lane for a
-// round trip and the inner flow's RTT swings by that much (docs/DECISIONS.md). A packet-timed
-// round trip that lost more than ceilingLossThreshold of the datagrams it resolved sets the
-// ceiling to ceilingBeta × the most the path had in flight during that round; each round
-// that lost at most one datagram raises it by 1/64 (at least one datagram), so it probes
-// back up and stops mattering on a link whose buffer is deep enough, and a round with a
-// few losses holds it (growing through them, the ceiling settled where each round lost
-// just under the threshold). Random loss below the threshold (a lossy radio link's 1–2 %)
-// never sets it.
+// round trip and the inner flow's RTT swings by that much (docs/DECISIONS.md).
+//
+// Such an overrun loses a large share of every round (the excess of the window over the
+// buffer: 10–20 % of a round's datagrams), while a lossy radio link loses 1–2 % at random,
+// whatever is in flight. Each round's verdict was once its own (more than 5 % of the
+// datagrams it resolved and at least 3), but a round of a slow or fresh path resolves only
+// 20–60 datagrams, and 3 random losses among them at 1.6 % come once in about 80 rounds:
+// the ceiling was set in the first second of a 52 Mbit/s link with 1.6 % random loss, it
+// ended the path's startup at 15 Mbit/s, and the path stayed near there for seconds, held
+// to its bandwidth-delay product (issue 12). So the evidence accumulates over rounds, as a
+// CUSUM of the log-likelihood ratio of a loss rate of ceilingExcessLoss (an overrun) against
+// ceilingBaseLoss (random loss; E. S. Page, "Continuous inspection schemes", Biometrika
+// 1954): each lost datagram adds ln(p1/p0), each delivered one ln((1−p1)/(1−p0)) < 0, the
+// sum never goes below 0, and the ceiling is set to ceilingBeta × the most the path had in
+// flight during the round at which it passes ceilingEvidence. Random loss below about
+// 5 % drifts the sum down; with 2 % random loss it passes the bound once in about 40 000
+// datagrams, and an overrun that loses 17 % of a round's datagrams passes it within about
+// 35 datagrams, 10 % within about 75.
+//
+// Each round that lost no more than ceilingBaseLoss of its datagrams (or one) raises the
+// ceiling by 1/64 (at least one datagram), so it probes back up and stops mattering on a
+// link whose buffer is deep enough; a round that lost more holds it, so the ceiling settles
+// a little below the point where the link starts to drop.
 const (
-	ceilingLossThreshold = 0.05
-	ceilingMinLost       = 3 // fewer losses in a round prove nothing
-	ceilingGrowMaxLost   = 1 // a round with more losses than this trims the ceiling
-	ceilingTrim          = 2 // by this many datagrams per loss
-	ceilingBeta          = 0.85
-	ceilingGrowthDiv     = 64
-	ceilingMinGrowth     = 1500
-	ceilingMax           = 1 << 40
+	ceilingBaseLoss    = 0.02
+	ceilingExcessLoss  = 0.10
+	ceilingEvidence    = 7 // ≈ ln 1100
+	ceilingGrowMaxLost = 1 // a round with more losses than this trims the ceiling
+	ceilingTrim        = 2 // by this many datagrams per loss
+	ceilingBeta        = 0.85
+	ceilingGrowthDiv   = 64
+	ceilingMinGrowth   = 1500
+	ceilingMax         = 1 << 40
+)
+
+var (
+	ceilingLLRLost = math.Log(ceilingExcessLoss / ceilingBaseLoss)
+	ceilingLLRKept = math.Log((1 - ceilingExcessLoss) / (1 - ceilingBaseLoss))
 )
 
 type lossCeiling struct {
-	bytes       float64 // the ceiling; 0 while no round had excess loss
+	bytes       float64 // the ceiling; 0 while no overrun was detected
+	evidence    float64 // the CUSUM of excess loss, ≥ 0
 	lost        uint64  // datagrams of this round found lost
 	resolved    uint64  // datagrams of this round found received or lost
 	maxInflight int64   // the most in flight since the round began
@@ -41,8 +65,11 @@ func (c *lossCeiling) onResolved(lost, resolved uint64) {
 // endRound closes a packet-timed round trip; inflight is what is in flight now, the start
 // of the next round's maximum.
 func (c *lossCeiling) endRound(inflight int64) {
+	kept := c.resolved - min(c.lost, c.resolved)
+	c.evidence = max(c.evidence+float64(c.lost)*ceilingLLRLost+float64(kept)*ceilingLLRKept, 0)
 	switch {
-	case c.lost >= ceilingMinLost && float64(c.lost) > ceilingLossThreshold*float64(c.resolved):
+	case c.evidence > ceilingEvidence:
+		c.evidence = 0
 		cut := ceilingBeta * float64(c.maxInflight)
 		if c.bytes == 0 || cut < c.bytes {
 			c.bytes = cut
@@ -58,6 +85,6 @@ func (c *lossCeiling) endRound(inflight int64) {
 }
 
 // InflightCeiling returns the loss-bounded ceiling on the bytes the path should have in
-// flight, or 0 while no round trip lost more than 5 % of its datagrams. The window is
+// flight, or 0 while no overrun was detected. The window is
 // min(window, max(ceiling, the bandwidth-delay product + 5 ms)) (sched.Window).
 func (s *Stats) InflightCeiling() int { return int(s.ceiling.bytes) }

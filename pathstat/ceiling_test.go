@@ -78,12 +78,61 @@ func TestRandomLossSetsNoCeiling(t *testing.T) {
 	}
 }
 
+// TestRandomLossInSmallRoundsSetsNoCeiling: 2 % random loss on a path whose rounds resolve
+// only 20–40 datagrams (10 Mbit/s, 15 ms each way), the start of any path. Judged round by
+// round (3 losses and 5 %), a round set the ceiling in the first second of such a path;
+// the accumulated evidence (CUSUM) does not in 20 s.
+func TestRandomLossInSmallRoundsSetsNoCeiling(t *testing.T) {
+	const rate = 1.25e6
+	for _, seed := range []uint32{1, 7, 12345, 99991} {
+		x := seed
+		drop := func(uint64) bool { // xorshift: deterministic, 2 %
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			return x%1000 < 20
+		}
+		l := &simLink{rate: rate, owd: 15 * time.Millisecond, feedbackEvery: 5 * time.Millisecond, queueLimit: 200 * time.Millisecond, drop: drop, start: simStart}
+		s := New(simStart)
+		windowSender(l, s, int(rate*0.030), int(rate*0.030), 20*time.Second)
+		if s.Lost() < 200 {
+			t.Fatalf("seed %d: only %d datagrams lost; the test needs random loss", seed, s.Lost())
+		}
+		if c := s.InflightCeiling(); c != 0 {
+			t.Errorf("seed %d: ceiling %d after %d random losses of %d datagrams, want none", seed, c, s.Lost(), s.Sent())
+		}
+	}
+}
+
+// TestCeilingEvidence: the CUSUM passes its bound on a round that loses a fifth of its
+// datagrams at once (an overrun), not on rounds at the random-loss rate however many.
+func TestCeilingEvidence(t *testing.T) {
+	var c lossCeiling
+	for range 1000 {
+		c.onSent(50_000)
+		c.onResolved(1, 50) // 2 %
+		c.endRound(50_000)
+	}
+	if c.bytes != 0 {
+		t.Fatalf("ceiling %.0f after 1000 rounds at 2 %% loss", c.bytes)
+	}
+	c.onSent(80_000)
+	c.onResolved(10, 50)
+	c.endRound(50_000)
+	if want := ceilingBeta * 80_000; c.bytes != want {
+		t.Errorf("ceiling %.0f after a round that lost 20 %%, want %.0f", c.bytes, want)
+	}
+	if c.evidence != 0 {
+		t.Errorf("evidence %.2f after the cut, want 0", c.evidence)
+	}
+}
+
 // TestCeilingGrowsBack: once the loss stops, the ceiling rises by about 1/64 per round
 // trip, so a link whose buffer grew gets its full window back within a few seconds.
 func TestCeilingGrowsBack(t *testing.T) {
 	var c lossCeiling
 	c.onSent(100_000)
-	c.onResolved(10, 70)
+	c.onResolved(20, 70)
 	c.endRound(50_000)
 	if got := c.bytes; got != ceilingBeta*100_000 {
 		t.Fatalf("ceiling %.0f after a lossy round, want %.0f", got, ceilingBeta*100_000)
@@ -107,7 +156,7 @@ func TestCeilingGrowsBack(t *testing.T) {
 		t.Errorf("ceiling %.0f after 100 clean rounds, want ≥ 300 000 (1/64 per round)", c.bytes)
 	}
 	c.onSent(60_000)
-	c.onResolved(8, 70)
+	c.onResolved(20, 70)
 	c.endRound(0)
 	if want := ceilingBeta * 60_000; c.bytes != want {
 		t.Errorf("ceiling %.0f after another lossy round, want %.0f", c.bytes, want)
