@@ -15,7 +15,13 @@ import "time"
 // clamp(MinRTT/8, 4 ms, 16 ms) above the path's minimum (HyStart++'s delay increase,
 // RFC 9406 §4.2): a queue is building in the link, and a window of twice the BDP would
 // fill a buffer of one BDP (two 60 ms links with 120 ms buffers lost 5 % of a round's
-// datagrams before the flat estimate ended startup three round trips later). A round measured the path when it took a sample that was not
+// datagrams before the flat estimate ended startup three round trips later). On a link whose
+// delay varies from packet to packet the threshold also has 5 × the path's jitter (its
+// typical spread, sched's JitterSpreadFactor): behind a FIFO radio link the packets of a busy
+// round wait for their predecessors' extra delay, so the round's smallest RTT under load
+// lies most of the jitter's range above the minimum seen while the path was sparse (a 52
+// Mbit/s link of 18 ms ± 9 ms: 45 against 37.5 ms), and that ended startup at 13 Mbit/s,
+// after which the path needed 2 s to reach its rate (issue 12). A round measured the path when it took a sample that was not
 // app-limited and the sender reported ([Stats.OnLimited]) that the path's window held back
 // data it had for it (not its pacer: bursts a scheduler hands a path now and then meet
 // the pacer too, at any average rate): a path offered only what its estimate promised (EAT gives
@@ -29,6 +35,7 @@ const (
 	delayThreshMax  = 16 * time.Millisecond
 	delayThreshDiv  = 8
 	delayMinSamples = 8
+	delayJitterMult = 5
 )
 
 type fullPipe struct {
@@ -50,10 +57,10 @@ func (f *fullPipe) onRTT(rtt time.Duration) {
 }
 
 // endRound closes a packet-timed round trip with the current estimate, whether the loss
-// ceiling is set, and the path's minimum RTT.
-func (f *fullPipe) endRound(estimate float64, lossCeiling bool, minRTT time.Duration) {
+// ceiling is set, and the path's minimum RTT and jitter.
+func (f *fullPipe) endRound(estimate float64, lossCeiling bool, minRTT, jitter time.Duration) {
 	queueing := f.rttSamples >= delayMinSamples &&
-		f.roundMinRTT > minRTT+min(max(minRTT/delayThreshDiv, delayThreshMin), delayThreshMax)
+		f.roundMinRTT > minRTT+min(max(minRTT/delayThreshDiv, delayThreshMin), delayThreshMax)+delayJitterMult*jitter
 	f.rttSamples = 0
 	if f.full {
 		return

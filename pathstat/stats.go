@@ -295,7 +295,7 @@ func (s *Stats) updateRate(at time.Duration, highest, bytes uint64) {
 		s.round++
 		s.roundEndPN = s.nextPN
 		s.ceiling.endRound(s.inflight)
-		s.pipe.endRound(s.DeliveryRate(), s.ceiling.bytes > 0, s.MinRTT())
+		s.pipe.endRound(s.DeliveryRate(), s.ceiling.bytes > 0, s.MinRTT(), s.Jitter())
 	}
 	e, known := s.lookup(highest)
 	if !s.haveRef || bytes < s.refBytes || highest <= s.refPN {
