@@ -74,6 +74,7 @@ func NewCollector(version string) *Collector {
 		{c.desc("bondtun_peer_received_packets_total", "Data packets received from the peer.", peerLabels), "rx_packets", ""},
 		{c.desc("bondtun_peer_received_bytes_total", "Bytes of the inner packets received from the peer.", peerLabels), "rx_bytes", ""},
 		{c.desc("bondtun_peer_repaired_packets_total", "Packets re-sent on another path after a loss.", peerLabels), "tx_repaired", ""},
+		{c.desc("bondtun_peer_rebalanced_packets_total", "Queued packets moved to a path where they arrive sooner.", peerLabels), "tx_rebalanced", ""},
 		{c.desc("bondtun_peer_inner_retransmitted_packets_total", "Inner TCP retransmissions sent (on the lowest-delay path).", peerLabels), "tx_inner_retx", ""},
 		{c.desc("bondtun_peer_missing_packets_total", "Packets this node saw missing in the peer's per-path packet numbers.", peerLabels), "rx_lost", ""},
 		{c.desc("bondtun_peer_path_challenges_total", "Validations of a path's new source address started (server).", peerLabels), "path_challenges", ""},

@@ -54,13 +54,7 @@ func (eat) Pick(_ time.Time, size int, paths []Path) int {
 // round trip of phantom queue, and EAT kept a 60 ms path that could carry 50 Mbit/s to
 // what its 10 Mbit/s initial estimate allowed for 2 s (docs/DECISIONS.md).
 func arrival(p *Path, size int) float64 {
-	rate := p.Rate
-	if p.Startup {
-		rate *= StartupPacingGain
-	}
-	if !(rate >= minRate) { // also catches NaN
-		rate = minRate
-	}
+	rate := effectiveRate(p)
 	queued := float64(p.Inflight) - rate*travelTime(p).Seconds()
 	if queued < 0 {
 		queued = 0

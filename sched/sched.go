@@ -15,6 +15,9 @@
 //   - LowLatency picks the smallest one-way delay with room, for small
 //     packets such as inner TCP ACKs (see [IsSmall]).
 //
+// [Rebalance] tells the session which queued packets to move when a path's estimate fell
+// after EAT placed them, and [RepairPath] where a re-sent packet goes.
+//
 // DRR and LowLatency skip a path whose bytes in flight exceed its [Window] unless
 // every candidate does; all of them use backup paths only when no primary path is
 // usable. Ties go to the lowest index, so

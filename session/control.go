@@ -9,6 +9,7 @@ import (
 	"github.com/bondtun/bondtun/framing"
 	"github.com/bondtun/bondtun/liveness"
 	"github.com/bondtun/bondtun/pathstat"
+	"github.com/bondtun/bondtun/sched"
 )
 
 // handleControl processes the frames of an authenticated control datagram that came on p
@@ -217,6 +218,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 	s.probePaths(now)
 	s.resendInflight(now)
 	s.serviceQueues(now)
+	s.rebalance(now)
 	s.tickKeys(now)
 	if s.sendsTiers && now.Sub(t.lastTiers) >= t.tierInterval() {
 		s.sendTiers(now)
@@ -303,6 +305,48 @@ func (s *Session) serviceQueues(now time.Time) {
 		target.mu.Unlock()
 	}
 }
+
+// rebalance moves the tail of a usable path's local bulk queue to another path when it
+// would arrive there much earlier (sched.Rebalance: the path's rate estimate fell below
+// what the scheduler assumed when it queued them), at most rebalanceChunk packets a tick.
+// The moved packets are merged by scheduling order into the target's queue, as
+// serviceQueues does, so each lane's packets still leave in order.
+func (s *Session) rebalance(now time.Time) {
+	var buf [16]sched.Path
+	paths, sp := s.schedView(now, buf[:0])
+	if len(paths) < 2 {
+		return
+	}
+	from, to, bytes := sched.Rebalance(sp)
+	if bytes <= 0 {
+		return
+	}
+	src, dst := paths[from], paths[to]
+	var moved [rebalanceChunk]*packetBuf
+	n := 0
+	src.mu.Lock()
+	for q := &src.bulk; q.n > 0 && n < len(moved) && bytes > 0; n++ {
+		b := q.popTail()
+		b.enq = now // CoDel judges the wait on the new path
+		bytes -= datagramSize(b)
+		moved[len(moved)-1-n] = b // popped newest first: keep scheduling order
+	}
+	src.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	s.counters.TxRebalanced.Add(uint64(n))
+	dst.mu.Lock()
+	for _, b := range dst.bulk.merge(moved[len(moved)-n:]) {
+		putBuf(b)
+		s.counters.TxQueueDropped.Add(1)
+	}
+	s.drainLocked(now, dst)
+	dst.mu.Unlock()
+}
+
+// rebalanceChunk is the most packets rebalance moves at once.
+const rebalanceChunk = 128
 
 // setIdleProbing makes every path of s probe at idleProbeInterval while it is Up and idle
 // (idle: s carried no data for sessionIdleAfter), or at liveness's own interval again.

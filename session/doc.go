@@ -23,9 +23,10 @@
 //
 // Each session's timer, an entry in the process's timer queue (internal/timerq) rather than
 // a goroutine, releases reorder gaps whose deadline passed, sends FEEDBACK (what each path
-// delivered), PROBEs (path validation and liveness) and KEEPALIVEs, and returns its next
-// deadline: a tick from now while anything is active, else its next probe, keepalive or
-// other idle timer (timers.go). Besides the node's TUN reader and socket receivers, a
+// delivered), PROBEs (path validation and liveness) and KEEPALIVEs, moves queued packets off
+// a path whose rate estimate fell far below what the scheduler assumed (sched.Rebalance),
+// and returns its next deadline: a tick from now while anything is active, else its next
+// probe, keepalive or other idle timer (timers.go). Besides the node's TUN reader and socket receivers, a
 // session's only goroutine is the one reading its TLS control channel (serveControl).
 //
 // Buffers: every packet lives in a fixed-size buffer from a pool, with PayloadOffset bytes of

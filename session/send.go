@@ -427,12 +427,18 @@ func (s *Session) repair(now time.Time, lost *Path, nack framing.Nack) {
 // copy sent ahead of the bulk queue arrives first, possibly lost itself; nil if no path is
 // usable.
 func (s *Session) repairPath(now time.Time) *Path {
-	paths := s.pathList()
 	var buf [16]sched.Path
-	sp := buf[:0]
-	if len(paths) > len(buf) {
-		sp = make([]sched.Path, 0, len(paths))
+	paths, sp := s.schedView(now, buf[:0])
+	if k := sched.RepairPath(maxInnerMTU+framing.Overhead, sp); k >= 0 {
+		return paths[k]
 	}
+	return nil
+}
+
+// schedView returns the session's paths and the scheduler's view of each, appended to sp,
+// with forward delays as in snapshotPaths.
+func (s *Session) schedView(now time.Time, sp []sched.Path) ([]*Path, []sched.Path) {
+	paths := s.pathList()
 	bestRTT := time.Duration(0)
 	for _, p := range paths {
 		p.mu.Lock()
@@ -445,8 +451,5 @@ func (s *Session) repairPath(now time.Time) *Path {
 	for i := range sp { // forward delay, as in snapshotPaths
 		sp[i].OWD = max(sp[i].OWD-bestRTT/2, 0)
 	}
-	if k := sched.RepairPath(maxInnerMTU+framing.Overhead, sp); k >= 0 {
-		return paths[k]
-	}
-	return nil
+	return paths, sp
 }

@@ -142,6 +142,7 @@ type Counters struct {
 	TxPackets, TxBytes, TxDropped              atomic.Uint64
 	TxQueueDropped, TxRepaired                 atomic.Uint64
 	TxInnerRetx                                atomic.Uint64 // inner TCP retransmissions sent
+	TxRebalanced                               atomic.Uint64 // queued packets moved to another path (rebalance)
 	RxPackets, RxBytes                         atomic.Uint64
 	RxLost                                     atomic.Uint64
 	RxReplay, RxAuthFail, RxBadInner, RxNoPath atomic.Uint64

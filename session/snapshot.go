@@ -36,7 +36,7 @@ func (s *Session) snapshot() SessionSnapshot {
 		Paths:         s.Paths(),
 		Counters: map[string]uint64{
 			"tx_packets": c.TxPackets.Load(), "tx_bytes": c.TxBytes.Load(), "tx_dropped": c.TxDropped.Load(),
-			"tx_queue_dropped": c.TxQueueDropped.Load(), "tx_repaired": c.TxRepaired.Load(), "tx_inner_retx": c.TxInnerRetx.Load(), "rx_lost": c.RxLost.Load(),
+			"tx_queue_dropped": c.TxQueueDropped.Load(), "tx_repaired": c.TxRepaired.Load(), "tx_inner_retx": c.TxInnerRetx.Load(), "tx_rebalanced": c.TxRebalanced.Load(), "rx_lost": c.RxLost.Load(),
 			"rx_packets": c.RxPackets.Load(), "rx_bytes": c.RxBytes.Load(), "rx_replay": c.RxReplay.Load(),
 			"rx_auth_fail": c.RxAuthFail.Load(), "rx_bad_inner": c.RxBadInner.Load(), "rx_no_path": c.RxNoPath.Load(),
 			"rx_not_allowed": c.RxNotAllowed.Load(), "rx_reorder_dropped": c.RxReorderDropped.Load(),

@@ -81,6 +81,16 @@ func (q *txQueue) pop(size int) *packetBuf {
 	return b
 }
 
+// popTail removes and returns the newest packet of q, which must not be empty.
+func (q *txQueue) popTail() *packetBuf {
+	i := (q.head + q.n - 1) % len(q.items)
+	b := q.items[i]
+	q.items[i] = nil
+	q.n--
+	q.bytes -= datagramSize(b)
+	return b
+}
+
 // sentRingSize is how many recent datagrams a path remembers for loss repair: at 50 Mbit/s
 // of 1440-byte packets it covers about 450 ms.
 const sentRingSize = 2048
