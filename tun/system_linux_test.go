@@ -57,6 +57,27 @@ func addUplink(t testing.TB, name, addr string) {
 	if err := netlink.LinkSetUp(l); err != nil {
 		t.Fatal(err)
 	}
+	// An IPv6 address added while the link was down stays tentative until the kernel's
+	// address worker has run for the link coming up (asynchronously, even without DAD on a
+	// NOARP device): wait for that, or ResolveUplinkSource skips it now and then.
+	want := hostNet(addr)
+	if want.IP.To4() != nil {
+		return
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(time.Millisecond) {
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_V6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if a.IP.Equal(want.IP) && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: address %s still tentative after 2 s", name, addr)
+		}
+	}
 }
 
 // TestSystemHost applies a client plan with the real netlink inside a fresh
