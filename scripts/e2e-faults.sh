@@ -96,7 +96,8 @@ done
 echo "FAULTS dsl_late=$ok cable_bytes=$d0 dsl_bytes=$d1"
 [[ $ok == yes ]] || fail "the late DSL uplink carries $d1 bytes, the cable $d0"
 grep -q 'uplink appeared' "$WORK/client.log" || fail "the client did not log the DSL uplink appearing"
-$C ip rule show | grep -q 'from 10.100.2.2 lookup 7351' || fail "no policy rule for the late DSL uplink"
+rules=$($C ip rule show)
+grep -q "from 10.100.2.2 lookup 7351" <<<"$rules" || fail "no policy rule for the late DSL uplink; rules: $rules"
 
 # The server restarts under the running client.
 tb_stop "$SERVER"
