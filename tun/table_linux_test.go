@@ -55,9 +55,9 @@ func TestSystemTunnelTable(t *testing.T) {
 		mark uint32
 		want string
 	}{
-		{"10.100.9.9", 0, name},         // the tunnel route over the outer network
+		{"10.100.9.9", 0, name},          // the tunnel route over the outer network
 		{"10.100.9.9", plan.Mark, "up0"}, // ... which the tunnel's own traffic never sees
-		{"192.0.2.1", 0, name},          // the default route's halves
+		{"192.0.2.1", 0, name},           // the default route's halves
 		{"192.0.2.1", plan.Mark, "up0"},
 		{"10.100.1.7", 0, "up0"}, // main's specific route (the uplink's own network) wins
 		{"10.99.0.5", plan.Mark, name},
