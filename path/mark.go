@@ -31,6 +31,13 @@ func setMark(fd int, mark uint32) error {
 	return nil
 }
 
+// MarkControl is a net.Dialer or net.ListenConfig Control that sets the firewall mark
+// mark (SO_MARK) on the socket; nil for 0. For the sockets of `up` outside this package
+// (the resolver's), which must stay out of the tunnel as the path sockets do.
+func MarkControl(mark uint32) func(_, _ string, c syscall.RawConn) error {
+	return controlFunc("", mark)
+}
+
 // controlFunc is a net.Dialer or net.ListenConfig Control that binds the socket to device
 // (if set) and marks it (if mark is not 0).
 func controlFunc(device string, mark uint32) func(_, _ string, c syscall.RawConn) error {
