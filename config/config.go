@@ -47,13 +47,13 @@ const (
 	DefaultTunnelTable = 7349
 	DefaultFWMark      = 0x1cb5
 	MaxUplinks         = 16
-	MinMTU           = 1280
-	MaxMTU           = 9000
-	autoMTUIPv4Outer = 1440 // 1500 - (20 IPv4 + 8 UDP + 16 header + 16 tag)
-	autoMTUIPv6Outer = 1420 // 1500 - (40 IPv6 + 8 UDP + 16 header + 16 tag)
-	maxKeyFileSize   = 4096
-	maxNameLen       = 32
-	maxIfaceNameLen  = 15 // IFNAMSIZ - 1
+	MinMTU             = 1280
+	MaxMTU             = 9000
+	autoMTUIPv4Outer   = 1440 // 1500 - (20 IPv4 + 8 UDP + 16 header + 16 tag)
+	autoMTUIPv6Outer   = 1420 // 1500 - (40 IPv6 + 8 UDP + 16 header + 16 tag)
+	maxKeyFileSize     = 4096
+	maxNameLen         = 32
+	maxIfaceNameLen    = 15 // IFNAMSIZ - 1
 )
 
 // Scheduler names accepted in the scheduler field.
