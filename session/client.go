@@ -98,6 +98,10 @@ type ClientConfig struct {
 	// Timers is the timer queue of the client's sessions; nil: the process's. A test on a
 	// fake clock (testing/synctest) gives each bubble its own.
 	Timers *timerq.Queue
+	// Clock is the client's clock: its sessions read the current time only through it
+	// (session/clock.go). Nil: Timers' clock, else the wall clock. A clock needs Timers on
+	// the same clock; a test drives both by hand (timerq.Config.Manual, Queue.RunDue).
+	Clock func() time.Time
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
@@ -117,6 +121,7 @@ type Client struct {
 	dev     wgtun.Device // the TUN device; nil for a message client
 	inner   Deliverer    // where released packets go: the TUN writer, or the library's connection
 	net     path.Network
+	now     func() time.Time
 	uplinks []path.Transport
 	index   uint16
 
@@ -154,7 +159,11 @@ func buildClient(cfg ClientConfig, dev wgtun.Device, inner Deliverer, messages b
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, messages: messages, net: cfg.Network, wake: make(chan struct{}, 1)}
+	now, err := nodeClock(cfg.Clock, cfg.Timers)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, now: now, messages: messages, net: cfg.Network, wake: make(chan struct{}, 1)}
 	if c.net == nil {
 		c.net = path.Host
 	}
@@ -391,7 +400,7 @@ func (c *Client) runSessions(ctx context.Context) error {
 // controlIdleTimeout. It gives up at once on a rejection: the server has no such session
 // (it restarted), or refuses us.
 func (c *Client) resumeRetrying(ctx context.Context, s *Session, bo *backoff, sleep func(context.Context, time.Duration) bool) error {
-	giveUp := time.Now().Add(controlIdleTimeout)
+	giveUp := c.now().Add(controlIdleTimeout)
 	for {
 		err := c.resume(ctx, s)
 		if err == nil || errors.Is(err, ErrRejected) || ctx.Err() != nil {
@@ -400,7 +409,7 @@ func (c *Client) resumeRetrying(ctx context.Context, s *Session, bo *backoff, sl
 			}
 			return err
 		}
-		if !c.hasUsablePath(s) || time.Now().After(giveUp) {
+		if !c.hasUsablePath(s) || c.now().After(giveUp) {
 			return err
 		}
 		d := bo.wait()
@@ -439,7 +448,7 @@ func (c *Client) wakeUp() {
 
 // hasUsablePath reports whether one of s's paths is usable now.
 func (c *Client) hasUsablePath(s *Session) bool {
-	now := time.Now()
+	now := c.now()
 	for _, p := range s.pathList() {
 		p.mu.Lock()
 		ok := p.usableLocked(now)
@@ -571,7 +580,7 @@ func (c *Client) resume(ctx context.Context, s *Session) error {
 // uplinkOrder lists the n uplinks' indexes, those with a usable path in s first.
 func (c *Client) uplinkOrder(s *Session, n int) []int {
 	usable := make([]bool, n)
-	now := time.Now()
+	now := c.now()
 	for _, p := range s.pathList() {
 		p.mu.Lock()
 		if ui := int(p.id >> 4); ui < n && p.usableLocked(now) {
@@ -605,6 +614,7 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 		messages:    c.messages,
 		limits:      cfg.limits,
 		timers:      cfg.Timers,
+		clock:       c.now,
 		keyUpdate:   w.Caps&framing.CapKeyUpdate != 0,
 		exporter:    exporterOf(ctrl),
 		rekey:       cfg.rekey,
@@ -640,7 +650,7 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 	if c.cfg.serverGen != cfg.serverGen {
 		c.mu.Unlock()
 		// SetServer changed the server while this session was being opened with the old one.
-		ctrl.SetWriteDeadline(time.Now().Add(time.Second))
+		ctrl.SetWriteDeadline(ioDeadline(time.Second))
 		ctrl.send(framing.CtrlBye, nil)
 		ctrl.Close()
 		s.Close()
@@ -670,7 +680,7 @@ func (c *Client) endSession(s *Session, bye bool) {
 	c.mu.Unlock()
 	ctrl := s.ctrl.Load()
 	if bye {
-		ctrl.SetWriteDeadline(time.Now().Add(time.Second))
+		ctrl.SetWriteDeadline(ioDeadline(time.Second))
 		ctrl.send(framing.CtrlBye, nil)
 	}
 	ctrl.Close()

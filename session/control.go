@@ -195,7 +195,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 	// The repair allowance follows the paths every 50 ms, and a path going silent
 	// or speaking again at once.
 	if fo := s.failoverHoldLocked(now); live || (fo > 0) != (t.lastFo > 0) {
-		s.reorder.SetRepair(now, s.repairAllowance()+fo)
+		s.reorder.SetRepair(now, s.repairAllowance(now)+fo)
 		t.lastFo = fo
 	}
 	s.rxMu.Unlock()
@@ -234,11 +234,11 @@ func (s *Session) onTimer(now time.Time) time.Time {
 
 // repairAllowance is how much longer the receiver's reorder buffer should hold a gap so a
 // re-sent copy can fill it: a NACK and the copy each cross the fastest path.
-func (s *Session) repairAllowance() time.Duration {
+func (s *Session) repairAllowance(now time.Time) time.Duration {
 	best := time.Duration(0)
 	for _, p := range s.pathList() {
 		p.mu.Lock()
-		if p.usableLocked(time.Now()) {
+		if p.usableLocked(now) {
 			if rtt := p.stats.SRTT(); best == 0 || rtt < best {
 				best = rtt
 			}
@@ -519,7 +519,7 @@ func (s *Session) setUplinkTier(uplink, tier uint8) {
 			p.mu.Unlock()
 		}
 	}
-	now := time.Now()
+	now := s.now()
 	s.sendTiers(now)
 	s.wakeTimer(now) // the datagram is owed an answer: liveness's deadlines moved
 }

@@ -39,7 +39,7 @@ func (s *Session) serveControl(ctx context.Context) error {
 	for {
 		// The deadline first, then the checks: a stopControl after them sets its own
 		// deadline after this one.
-		c.SetReadDeadline(time.Now().Add(controlIdleTimeout))
+		c.SetReadDeadline(ioDeadline(controlIdleTimeout))
 		if err := s.controlStopped(ctx); err != nil {
 			return s.endControl(c, err)
 		}
@@ -97,7 +97,7 @@ func (s *Session) stopControl(c *ctrlConn, err error) {
 // sendKeepalive sends one KEEPALIVE on c, off the timer (a TLS write may block), and stops
 // serving c if it fails.
 func (s *Session) sendKeepalive(c *ctrlConn) {
-	c.SetWriteDeadline(time.Now().Add(keepaliveInterval))
+	c.SetWriteDeadline(ioDeadline(keepaliveInterval))
 	if err := c.send(framing.CtrlKeepalive, nil); err != nil {
 		s.stopControl(c, err)
 	}

@@ -31,4 +31,19 @@
 // Buffers: every packet lives in a fixed-size buffer from a pool, with PayloadOffset bytes of
 // headroom for the header and room for the AEAD tag behind it; nothing on the data path
 // allocates per packet.
+//
+// Clock: the engine reads the time only through its node's clock (ClientConfig.Clock,
+// ServerConfig.Clock, the wall clock by default; clock.go), once per datagram batch, per
+// SendBatch and per timer run, and hands that now down; the packages under it never read a
+// clock. The timer queue runs on the same clock, so a test can drive a client and a server
+// by hand (manualclock_test.go).
+//
+// Locks: what SendBatch's one goroutine keeps (lane sequences, the scheduler's scratch) and
+// what the timer callback keeps (timerState) need none; a path's send side (its local
+// queues, pathstat, liveness, packet numbers, address) is under Path.mu, which the sender,
+// the receivers (FEEDBACK, NACK, probe answers) and the timer all take; the receive side
+// (replay windows, each path's arrival counters, the reorder buffer, lanes, NACKs to send)
+// is under Session.rxMu, which only the receivers, the timer, Close and snapshots take, always
+// before a Path.mu when both are held (a receive-side decision that reads a path's liveness
+// or RTT). recMu is taken before either, keyState.mu and pathsMu are leaves.
 package session

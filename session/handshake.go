@@ -62,7 +62,7 @@ func (c *ctrlConn) recv() (framing.CtrlType, []byte, error) {
 // clientTLS runs the client's TLS handshake over raw, with a deadline of handshakeTimeout
 // or ctx's, whichever comes first (the caller clears it).
 func clientTLS(ctx context.Context, raw net.Conn, cfg *tls.Config) (*ctrlConn, error) {
-	deadline := time.Now().Add(handshakeTimeout)
+	deadline := ioDeadline(handshakeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}

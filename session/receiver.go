@@ -31,9 +31,9 @@ type NodeCounters struct {
 // parse and, for a known index, one failed AEAD open; it changes no state. With UDP GRO the
 // kernel hands over trains of datagrams in one buffer, which are split and copied into pooled
 // packet buffers; without it, datagrams land in pooled buffers directly.
-func routineReceive(conn path.Transport, lookup func(uint16) *Session, nc *NodeCounters) {
+func routineReceive(conn path.Transport, lookup func(uint16) *Session, nc *NodeCounters, clock func() time.Time) {
 	if g, ok := conn.(path.GROReader); ok && g.EnableGRO() {
-		routineReceiveGRO(conn, g, lookup, nc)
+		routineReceiveGRO(conn, g, lookup, nc, clock)
 		return
 	}
 	var (
@@ -63,7 +63,7 @@ func routineReceive(conn path.Transport, lookup func(uint16) *Session, nc *NodeC
 			time.Sleep(time.Millisecond) // transient (e.g. ICMP-triggered ECONNREFUSED); never spin
 			continue
 		}
-		now := time.Now()
+		now := clock() // once per batch
 		nc.RxDatagrams.Add(uint64(n))
 		for i := 0; i < n; i++ {
 			if sizes[i] < 0 {
@@ -128,7 +128,7 @@ func (r *receiver) flush(now time.Time) {
 	r.nt = 0
 }
 
-func routineReceiveGRO(conn path.Transport, g path.GROReader, lookup func(uint16) *Session, nc *NodeCounters) {
+func routineReceiveGRO(conn path.Transport, g path.GROReader, lookup func(uint16) *Session, nc *NodeCounters, clock func() time.Time) {
 	bufs := make([][]byte, groBatch)
 	for i := range bufs {
 		bufs[i] = make([]byte, path.GROBufferSize)
@@ -146,7 +146,7 @@ func routineReceiveGRO(conn path.Transport, g path.GROReader, lookup func(uint16
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		now := time.Now()
+		now := clock() // once per batch
 		for i := 0; i < n; i++ {
 			m := &msgs[i]
 			if m.Truncated {

@@ -175,7 +175,7 @@ func (ks *keyState) init(p sessionParams) error {
 	}
 	ks.softSeal = min(rekeyPackets, seal.Limits().Seal/2)
 	ks.overlap.Store(int64(ks.floor))
-	g := &keyGen{seal: seal, open: open, started: time.Now()}
+	g := &keyGen{seal: seal, open: open, started: p.clock()}
 	if p.keyUpdate && p.exporter != nil {
 		if ks.sendSecret, ks.recvSecret, err = crypto.DeriveUpdateSecrets(p.exporter, !p.isServer); err != nil {
 			return err

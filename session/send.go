@@ -22,7 +22,7 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 	if n == 0 || s.closed.Load() {
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	s.lastData.Store(now.UnixNano())
 	s.snapshotPaths(now)
 	// The send time is when the scheduler placed the packet, not when it leaves the local

@@ -42,6 +42,8 @@ type ServerConfig struct {
 	Network path.Network
 	// Timers is the timer queue of the server's sessions; nil: the process's.
 	Timers *timerq.Queue
+	// Clock is the server's clock, as ClientConfig.Clock is the client's.
+	Clock func() time.Time
 
 	limits crypto.Limits // tests: small key usage limits (zero: the cipher's)
 	rekey  rekeyConfig   // tests: key update interval and overlap (zero: the defaults)
@@ -55,6 +57,7 @@ type Server struct {
 	tunw    *tunWriter     // the Deliverer of every session, with a TUN
 	handler SessionHandler // a message server's sessions' Deliverers, without one
 	tlsCfg  *tls.Config
+	now     func() time.Time
 	lns     []net.Listener
 	net     path.Network
 	conns   []path.Transport          // by address id
@@ -120,7 +123,11 @@ func newServer(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Addresses) > 16 {
 		return nil, fmt.Errorf("at most 16 listen addresses, have %d", len(cfg.Addresses))
 	}
-	sv := &Server{cfg: cfg, log: cfg.Logger, net: cfg.Network}
+	now, err := nodeClock(cfg.Clock, cfg.Timers)
+	if err != nil {
+		return nil, err
+	}
+	sv := &Server{cfg: cfg, log: cfg.Logger, now: now, net: cfg.Network}
 	if sv.net == nil {
 		sv.net = path.Host
 	}
@@ -206,7 +213,7 @@ func (sv *Server) Run(ctx context.Context) error {
 		sv.wg.Add(1)
 		go func() {
 			defer sv.wg.Done()
-			routineReceive(c, sv.lookup, &sv.counters)
+			routineReceive(c, sv.lookup, &sv.counters, sv.now)
 		}()
 	}
 	if sv.dev != nil {
@@ -251,7 +258,7 @@ func (sv *Server) routineAccept(ctx context.Context, ln net.Listener) {
 		if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
 			src = ta.AddrPort().Addr()
 		}
-		t := sv.admit.admit(time.Now(), src, func() { raw.Close() })
+		t := sv.admit.admit(sv.now(), src, func() { raw.Close() })
 		if t == nil {
 			raw.Close() // a per-source limit, or every slot busy (counted)
 			continue
@@ -341,7 +348,7 @@ func (sv *Server) removeSession(ps *peerState, s *Session, bye bool) {
 	sv.sessions[s.local].CompareAndSwap(s, nil)
 	if c := s.ctrl.Load(); c != nil {
 		if bye {
-			c.SetWriteDeadline(time.Now().Add(time.Second))
+			c.SetWriteDeadline(ioDeadline(time.Second))
 			c.send(framing.CtrlBye, nil)
 		}
 		c.Close()

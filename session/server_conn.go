@@ -18,7 +18,7 @@ import (
 // the client holds a configured key. t is the connection's handshake slot (admit.go),
 // given back when the TLS handshake ends.
 func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
-	accepted := time.Now()
+	accepted := ioDeadline(0) // the connection's clock, for both of its deadlines below
 	raw.SetDeadline(accepted.Add(tlsTimeout))
 	tc := tls.Server(raw, sv.tlsCfg)
 	hctx, cancel := context.WithTimeout(ctx, tlsTimeout)
@@ -32,10 +32,10 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 	if err == nil && ps == nil { // VerifyConnection already refused unknown keys
 		err = crypto.ErrUnauthorizedKey
 	}
-	sv.admit.done(time.Now(), t, err == nil)
+	sv.admit.done(sv.now(), t, err == nil)
 	if err != nil {
 		sv.counters.HandshakesFailed.Add(1)
-		if sv.logLimit.allow(time.Now(), time.Second) {
+		if sv.logLimit.allow(sv.now(), time.Second) {
 			sv.log.Info("control handshake failed", "remote", raw.RemoteAddr(), "err", err)
 		}
 		raw.Close()
@@ -57,7 +57,7 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 	}
 	if err != nil {
 		sv.log.Warn("session refused", "peer", ps.name(), "remote", raw.RemoteAddr(), "err", err)
-		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.SetWriteDeadline(ioDeadline(time.Second))
 		c.send(framing.CtrlError, []byte(err.Error()))
 		c.Close()
 		return
@@ -132,6 +132,7 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		messages:    sv.handler != nil,
 		limits:      sv.cfg.limits,
 		timers:      sv.cfg.Timers,
+		clock:       sv.now,
 		keyUpdate:   h.Caps&framing.CapKeyUpdate != 0,
 		exporter:    exporterOf(c),
 		rekey:       sv.cfg.rekey,
@@ -160,7 +161,7 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 	w := framing.Welcome{Version: ProtocolVersion, Caps: h.Caps & framing.CapKeyUpdate, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
 	body, err := w.Append(nil)
 	if err == nil {
-		c.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+		c.SetWriteDeadline(ioDeadline(handshakeTimeout))
 		err = c.send(framing.CtrlWelcome, body)
 		c.SetWriteDeadline(time.Time{})
 	}
@@ -200,7 +201,7 @@ func (sv *Server) resume(c *ctrlConn, ps *peerState, msg []byte) (*Session, erro
 	if s == nil || s.local != r.ServerIndex || s.remote != r.ClientIndex {
 		return nil, errors.New("no such session to resume")
 	}
-	c.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	c.SetWriteDeadline(ioDeadline(handshakeTimeout))
 	err = c.send(framing.CtrlKeepalive, nil)
 	c.SetWriteDeadline(time.Time{})
 	if err != nil {

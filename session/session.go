@@ -37,6 +37,7 @@ type sessionParams struct {
 	scheduler   string
 	deliver     Deliverer
 	isServer    bool
+	clock       func() time.Time
 	messages    bool            // opaque messages in one lane, not IP packets (the library)
 	timers      *timerq.Queue   // nil: the process's queue
 	limits      crypto.Limits   // key usage limits; zero fields: the cipher's (tests set small ones)
@@ -57,6 +58,7 @@ type Session struct {
 	keys       keyState                       // the data keys and their update (rekey.go)
 	allowed    atomic.Pointer[[]netip.Prefix] // a server's reload may change it (SetPeers)
 	deliver    Deliverer
+	now        func() time.Time // the node's clock (clock.go)
 	epoch      time.Time
 	scheduler  sched.Scheduler
 
@@ -153,7 +155,10 @@ func newSession(p sessionParams) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	if p.clock == nil {
+		p.clock = wallClock
+	}
+	now := p.clock()
 	s := &Session{
 		log:        p.log,
 		peerName:   p.peerName,
@@ -163,6 +168,7 @@ func newSession(p sessionParams) (*Session, error) {
 		local:      p.localIndex,
 		remote:     p.remoteIndex,
 		deliver:    p.deliver,
+		now:        p.clock,
 		epoch:      now,
 		scheduler:  mk(),
 		cipherName: p.cipher.String(),
@@ -200,10 +206,11 @@ func (s *Session) addPath(p *Path) error {
 	if s.byID[p.id].Load() != nil {
 		return fmt.Errorf("path %d exists", p.id)
 	}
+	now := s.now()
 	if p.stats == nil {
-		p.stats = pathstat.New(time.Now())
+		p.stats = pathstat.New(now)
 	}
-	p.live = liveness.New(liveness.Config{SuspectFloor: suspectFloor}, time.Now())
+	p.live = liveness.New(liveness.Config{SuspectFloor: suspectFloor}, now)
 	p.codel = aqm.New(codelTarget, codelInterval)
 	old := *s.paths.Load()
 	next := make([]*Path, len(old), len(old)+1)
@@ -231,7 +238,7 @@ func (s *Session) Close() {
 	s.stopTimer()
 	s.keys.wipe()
 	s.rxMu.Lock()
-	s.released = s.reorder.Drain(time.Now().Add(time.Hour), s.released[:0])
+	s.released = s.reorder.Drain(s.now().Add(time.Hour), s.released[:0])
 	for _, b := range s.released {
 		putBuf(b)
 	}

@@ -42,7 +42,7 @@ type PathInfo struct {
 
 // Paths returns a snapshot of every path of the session.
 func (s *Session) Paths() []PathInfo {
-	now := time.Now()
+	now := s.now()
 	var out []PathInfo
 	for _, p := range s.pathList() {
 		s.rxMu.Lock()

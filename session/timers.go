@@ -47,7 +47,7 @@ type idleWatch struct {
 
 // start puts the session's timer in the queue; it first runs at once.
 func (s *Session) start() {
-	now := time.Now()
+	now := s.now()
 	s.tm.lastKeepalive = now
 	q := s.tq
 	if q == nil {

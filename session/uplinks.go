@@ -16,7 +16,7 @@ func (c *Client) startReceiver(conn path.Transport) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		routineReceive(conn, c.lookup, &c.counters)
+		routineReceive(conn, c.lookup, &c.counters, c.now)
 	}()
 }
 
@@ -106,7 +106,7 @@ func (c *Client) uplinkLive(i int, event func(time.Time, *liveness.Path) livenes
 	if s == nil {
 		return
 	}
-	now := time.Now()
+	now := c.now()
 	for _, p := range s.pathList() {
 		if int(p.id>>4) != i {
 			continue

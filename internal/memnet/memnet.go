@@ -3,7 +3,8 @@
 // delay, rate-limit, drop, duplicate and reorder as told, and control connections over
 // net.Pipe. Every wait in it is a channel or a timer, so a synctest bubble's clock jumps
 // over the delays: a ten-second scenario runs in a fraction of a second, the same way every
-// time it is given the same seed.
+// time it is given the same seed. NewManual puts it on a clock the caller advances instead,
+// without synctest (manual.go).
 package memnet
 
 import (
@@ -48,6 +49,10 @@ type Network struct {
 	next    uint16 // next ephemeral port
 	closed  bool
 	stopped chan struct{}
+	now     func() time.Time // the clock: time.Now, or the caller's (NewManual)
+	manual  bool             // NewManual: no timers; Settle delivers (manual.go)
+	order   []*link          // the links in creation order (Settle's)
+	settled *sync.Cond       // on mu: a transport took what was queued for it (manual)
 }
 
 // New returns an empty network whose random choices follow seed.
@@ -59,6 +64,7 @@ func New(seed uint64) *Network {
 		links:   map[[2]netip.Addr]*link{},
 		next:    40000,
 		stopped: make(chan struct{}),
+		now:     time.Now,
 	}
 }
 
@@ -163,6 +169,9 @@ type Transport struct {
 	in    chan datagram
 	done  chan struct{}
 	once  sync.Once
+	// Manual networks (manual.go): datagrams put in `in` and not yet handed back by the
+	// reader (guarded by n.mu), and how many the reader's last ReadBatch took (its own).
+	queued, taken int
 }
 
 // LocalAddr is the transport's address.
@@ -183,6 +192,9 @@ func (t *Transport) Close() error {
 
 // ReadBatch waits for a datagram, then takes what else is there, up to len(bufs).
 func (t *Transport) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int, error) {
+	if t.n.manual {
+		t.handBack()
+	}
 	var d datagram
 	select {
 	case d = <-t.in:
@@ -197,6 +209,7 @@ func (t *Transport) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort)
 		}
 		from[k] = d.from
 		k++
+		t.taken = k // only this reader uses it (handBack, manual networks)
 		if k == len(bufs) || k == path.MaxBatch {
 			return k, nil
 		}
@@ -222,7 +235,7 @@ func (t *Transport) WriteBatch(bufs [][]byte, dst netip.AddrPort) (int, error) {
 		return 0, net.ErrClosed
 	}
 	l := n.linkLocked(t.local.Addr(), dst.Addr())
-	now := time.Now()
+	now := n.now()
 	for _, b := range bufs {
 		l.sendLocked(now, n.rng, datagram{b: append([]byte(nil), b...), from: t.local}, dst)
 	}
@@ -233,16 +246,22 @@ func (t *Transport) WriteBatch(bufs [][]byte, dst netip.AddrPort) (int, error) {
 // UDP would lose it).
 func (n *Network) deliver(d datagram, dst netip.AddrPort) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.deliverLocked(d, dst)
+}
+
+// deliverLocked is deliver with n.mu held.
+func (n *Network) deliverLocked(d datagram, dst netip.AddrPort) {
 	t := n.udp[dst]
 	if t == nil { // a socket bound to the wildcard address
 		t = n.udp[netip.AddrPortFrom(netip.IPv4Unspecified(), dst.Port())]
 	}
-	n.mu.Unlock()
 	if t == nil {
 		return
 	}
 	select {
 	case t.in <- d:
+		t.queued++
 	default:
 	}
 }
@@ -266,6 +285,7 @@ func (n *Network) linkLocked(src, dst netip.Addr) *link {
 	if l == nil {
 		l = &link{n: n, wake: make(chan struct{}, 1)}
 		n.links[k] = l
+		n.order = append(n.order, l)
 	}
 	return l
 }
@@ -333,7 +353,7 @@ func (l *link) sendLocked(now time.Time, rng *rand.Rand, d datagram, dst netip.A
 		l.seq++
 		heap.Push(&l.q, flight{at: at, seq: l.seq, d: d, dst: dst})
 	}
-	if !l.running {
+	if !l.running && !l.n.manual {
 		l.running = true
 		go l.run()
 	}
@@ -351,7 +371,7 @@ func (l *link) run() {
 	for {
 		n.mu.Lock()
 		var due []flight
-		now := time.Now()
+		now := n.now()
 		for len(l.q) > 0 && !l.q[0].at.After(now) {
 			due = append(due, heap.Pop(&l.q).(flight))
 		}

@@ -15,8 +15,10 @@
 // already early enough, and allocates nothing. A WakeBy that comes while the callback runs
 // is not lost: the entry runs again by then, whatever the callback returned.
 //
-// The clock is injectable: [New] with a Config.Now for the queue's own tests, and
-// [Queue.RunDue], which runs the due entries synchronously without the runner goroutine.
+// The clock is injectable: [New] with a Config.Now, the same clock as the sessions' whose
+// timers the queue holds (session.ClientConfig.Clock; [Queue.Now] tells it), and
+// [Queue.RunDue], which runs the due entries synchronously without the runner goroutine,
+// for a test that advances a manual clock itself.
 package timerq
 
 import (
@@ -130,6 +132,9 @@ func (q *Queue) Close() {
 	q.closed = true
 	close(q.quit)
 }
+
+// Now is the queue's clock (Config.Now): the time its deadlines are measured on.
+func (q *Queue) Now() time.Time { return q.now() }
 
 // Runs is how many callbacks the queue has run: wakeups of its entries, for benchmarks.
 func (q *Queue) Runs() uint64 { return q.runs.Load() }
