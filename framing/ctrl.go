@@ -24,6 +24,9 @@ const (
 	// CtrlResume moves an existing session to this control connection, client to server,
 	// instead of HELLO; body [Resume].
 	CtrlResume CtrlType = 6
+	// CtrlUplinks lists the client's uplinks during a session, client to server, where
+	// both sides announced [CapUplinks]; body [Uplinks].
+	CtrlUplinks CtrlType = 7
 )
 
 // String returns the message's name as PROTOCOL.md spells it.
@@ -41,6 +44,8 @@ func (t CtrlType) String() string {
 		return "KEEPALIVE"
 	case CtrlResume:
 		return "RESUME"
+	case CtrlUplinks:
+		return "UPLINKS"
 	}
 	return "UNKNOWN"
 }
@@ -82,7 +87,7 @@ func ReadCtrl(r io.Reader, buf []byte) (CtrlType, []byte, error) {
 	t := CtrlType(buf[0])
 	n := int(binary.BigEndian.Uint16(buf[1:3]))
 	switch {
-	case t < CtrlHello || t > CtrlResume:
+	case t < CtrlHello || t > CtrlUplinks:
 		return 0, nil, ErrBadType
 	case n > MaxCtrlBody || n > len(buf):
 		return 0, nil, ErrTooLong

@@ -72,7 +72,7 @@ func TestReadCtrlErrors(t *testing.T) {
 		want   error
 	}{
 		{"type 0", []byte{0, 0, 0}, MaxCtrlBody, ErrBadType},
-		{"type 7", []byte{7, 0, 0}, MaxCtrlBody, ErrBadType},
+		{"type 8", []byte{8, 0, 0}, MaxCtrlBody, ErrBadType},
 		{"length over max", []byte{3, 0x10, 0x01}, 1 << 16, ErrTooLong},
 		{"length over buffer", []byte{3, 0, 10}, 9, ErrTooLong},
 		{"buffer below header", []byte{5, 0, 0}, 2, ErrTooLong},

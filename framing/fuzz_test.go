@@ -163,6 +163,22 @@ func FuzzResume(f *testing.F) {
 	})
 }
 
+func FuzzUplinks(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		u, err := ParseUplinks(data)
+		if err != nil {
+			return
+		}
+		enc, err := u.Append(nil)
+		if err != nil {
+			t.Fatalf("parsed uplinks %+v do not re-encode: %v", u, err)
+		}
+		if !bytes.Equal(enc, data) {
+			t.Fatalf("re-encoded %x, parsed from %x", enc, data)
+		}
+	})
+}
+
 func FuzzReadCtrl(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		buf := make([]byte, MaxCtrlBody)
@@ -217,6 +233,13 @@ func writeFuzzSeeds(t *testing.T) {
 			"error":     AppendCtrl(nil, CtrlError, []byte("no common cipher")),
 			"oversized": {byte(CtrlError), 0x10, 0x01},
 			"resume":    v["resume-message"],
+			"uplinks":   v["uplinks-message"],
+		},
+		"FuzzUplinks": {
+			"golden":    body(v["uplinks-message"]),
+			"empty":     {0},
+			"dup-id":    {2, 1, 1, 'a', 1, 1, 'b'},
+			"truncated": {1, 0, 5, 'e', 't'},
 		},
 		"FuzzResume": {
 			"golden": body(v["resume-message"]),

@@ -128,6 +128,17 @@ var goldenCases = []goldenCase{
 		{2, "server's receiver index 0x0a0b"},
 		{2, "client's receiver index 0x0102"},
 	}},
+	{"uplinks-message", Uplinks{Uplinks: []UplinkInfo{{ID: 0, Name: "eth0"}, {ID: 2, Name: "lte"}}}, []field{
+		{1, "control message type 7 (UPLINKS)"},
+		{2, "body length 12"},
+		{1, "2 uplinks"},
+		{1, "uplink id 0"},
+		{1, "name length 4"},
+		{4, `name "eth0"`},
+		{1, "uplink id 2"},
+		{1, "name length 3"},
+		{3, `name "lte"`},
+	}},
 	{"welcome-message", goldenWelcome, []field{
 		{1, "control message type 2 (WELCOME)"},
 		{2, "body length 41"},
@@ -181,6 +192,9 @@ func goldenEncode(v any) ([]byte, error) {
 		return AppendCtrl(nil, CtrlWelcome, body), err
 	case Resume:
 		return AppendCtrl(nil, CtrlResume, v.Append(nil)), nil
+	case Uplinks:
+		body, err := v.Append(nil)
+		return AppendCtrl(nil, CtrlUplinks, body), err
 	}
 	return nil, fmt.Errorf("no golden encoder for %T", v)
 }
@@ -217,7 +231,7 @@ func goldenDecode(like any, b []byte) (any, error) {
 			return ParsePathResponse(body)
 		}
 		return ParseFeedback(body)
-	case Hello, Welcome, Resume:
+	case Hello, Welcome, Resume, Uplinks:
 		typ, body, err := ReadCtrl(bytes.NewReader(b), make([]byte, MaxCtrlBody))
 		if err != nil {
 			return nil, err
@@ -227,6 +241,8 @@ func goldenDecode(like any, b []byte) (any, error) {
 			return ParseHello(body)
 		case CtrlResume:
 			return ParseResume(body)
+		case CtrlUplinks:
+			return ParseUplinks(body)
 		}
 		return ParseWelcome(body)
 	}

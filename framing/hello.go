@@ -25,6 +25,9 @@ const (
 	// CapKeyUpdate: the sender updates data keys (PROTOCOL.md §1 "Key update"). Both
 	// sides must have it for either to start an update.
 	CapKeyUpdate uint32 = 1 << 0
+	// CapUplinks: the client may announce uplinks added during the session (UPLINKS,
+	// PROTOCOL.md §1), and the server adds their paths.
+	CapUplinks uint32 = 1 << 1
 )
 
 // Limits on HELLO and WELCOME bodies (PROTOCOL.md §1).
@@ -75,12 +78,7 @@ func (h *Hello) Append(b []byte) ([]byte, error) {
 	b = append(b, byte(len(h.Ciphers)))
 	b = append(b, h.Ciphers...)
 	b = binary.BigEndian.AppendUint16(b, h.ReceiverIndex)
-	b = append(b, byte(len(h.Uplinks)))
-	for _, u := range h.Uplinks {
-		b = append(b, u.ID, byte(len(u.Name)))
-		b = append(b, u.Name...)
-	}
-	return b, nil
+	return appendUplinks(b, h.Uplinks), nil
 }
 
 func (h *Hello) validate() error {
@@ -90,19 +88,7 @@ func (h *Hello) validate() error {
 	if n := len(h.Ciphers); n < 1 || n > MaxCiphers {
 		return fmt.Errorf("hello: %d ciphers: %w", n, ErrCount)
 	}
-	if n := len(h.Uplinks); n < 1 || n > MaxUplinks {
-		return fmt.Errorf("hello: %d uplinks: %w", n, ErrCount)
-	}
-	var seen idSet
-	for _, u := range h.Uplinks {
-		if err := seen.add(u.ID); err != nil {
-			return fmt.Errorf("hello: uplink %d: %w", u.ID, err)
-		}
-		if err := checkName(u.Name); err != nil {
-			return fmt.Errorf("hello: uplink %d: %w", u.ID, err)
-		}
-	}
-	return nil
+	return validateUplinks("hello", h.Uplinks)
 }
 
 // ParseHello decodes and validates a HELLO body. On [ErrVersion] the returned Hello
@@ -123,29 +109,8 @@ func ParseHello(b []byte) (Hello, error) {
 		h.Ciphers = append([]uint8(nil), c...)
 	}
 	h.ReceiverIndex = d.u16()
-	nu := int(d.u8())
-	if d.err == nil && (nu < 1 || nu > MaxUplinks) {
-		return Hello{}, fmt.Errorf("hello: %d uplinks: %w", nu, ErrCount)
-	}
-	var seen idSet
-	for i := 0; i < nu && d.err == nil; i++ {
-		var u UplinkInfo
-		u.ID = d.u8()
-		nameLen := int(d.u8())
-		if d.err == nil && nameLen > MaxUplinkName {
-			return Hello{}, fmt.Errorf("hello: uplink %d: name of %d bytes: %w", u.ID, nameLen, ErrTooLong)
-		}
-		u.Name = string(d.bytes(nameLen))
-		if d.err != nil {
-			break
-		}
-		if err := seen.add(u.ID); err != nil {
-			return Hello{}, fmt.Errorf("hello: uplink %d: %w", u.ID, err)
-		}
-		if err := checkName(u.Name); err != nil {
-			return Hello{}, fmt.Errorf("hello: uplink %d: %w", u.ID, err)
-		}
-		h.Uplinks = append(h.Uplinks, u)
+	if h.Uplinks, err = d.uplinks("hello"); err != nil {
+		return Hello{}, err
 	}
 	if err := d.finish(); err != nil {
 		return Hello{}, fmt.Errorf("hello: %w", err)

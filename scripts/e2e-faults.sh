@@ -9,8 +9,9 @@
 #   - the server restarts under the running client: traffic resumes, the client never exits;
 #   - whole-host mode with tun.while_down: direct: the tunnel's default routes are there
 #     only while a session is;
-#   - a client whose config pins another server key ends at once, saying so, and leaves
-#     nothing behind.
+#   - a client whose config pins another server key ends at once, saying so, with exit
+#     status 3 (an authenticated refusal, which the systemd unit does not restart), and
+#     leaves nothing behind.
 # BIN (default ./bin) must hold bondtun, linkemu and btperf. Prints "FAULTS key=value"
 # lines, exits non-zero on the first failed check. Needs root; cleans up what it made.
 set -euo pipefail
@@ -123,13 +124,13 @@ sed "s|public_key: \"ndeZ8zsM+51YbbCCrnJMDOy+Y4ISDlw4Oi8ELyGIh3w=\"|public_key: 
 chmod 600 "$WORK/wrongkey.yaml"
 grep -q "$other" "$WORK/wrongkey.yaml" || fail "wrong-key config not made"
 t0=$(date +%s%N)
-if out=$($C timeout 15 "$BIN/bondtun" up -c "$WORK/wrongkey.yaml" 2>&1); then
-	fail "up with a wrong server key exited 0: $out"
-fi
+rc=0
+out=$($C timeout 15 "$BIN/bondtun" up -c "$WORK/wrongkey.yaml" 2>&1) || rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
+((rc == 3)) || fail "up with a wrong server key exited $rc, want 3 (refused): $(tail -3 <<<"$out")"
 grep -q "server's key is not the configured one" <<<"$out" || fail "up with a wrong server key: $(tail -3 <<<"$out")"
 ((ms < 5000)) || fail "up with a wrong server key took $ms ms to give up"
 left=$($C ip link show bt0 2>/dev/null || true; $C ip rule show | grep -E 'proto (183|0xb7)' || true)
 [[ -z $left ]] || fail "left behind after a refusal: $left"
-echo "FAULTS wrong_key_ends=yes wrong_key_ms=$ms"
+echo "FAULTS wrong_key_ends=yes wrong_key_exit=$rc wrong_key_ms=$ms"
 echo "FAULTS PASS"

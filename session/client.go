@@ -50,7 +50,7 @@ func (c *Client) SetTier(name string, tier uint8) error {
 			idx = i
 		}
 	}
-	if idx < 0 {
+	if idx < 0 || c.isRetired(idx) {
 		return fmt.Errorf("no uplink %q", name)
 	}
 	if tier > framing.TierDisabled {
@@ -130,10 +130,15 @@ type Client struct {
 	current  atomic.Pointer[Session] // c.sess, for the per-datagram lookup without c.mu
 	tiers    [16]uint8               // current tier per uplink index
 	bound    [16]bool                // uplink i has its own socket (not the placeholder)
+	retired  [16]bool                // uplink i was removed (RemoveUplink); its slot may be reused
 	counters NodeCounters
 	messages bool          // a message client (NewMessageClient)
 	wake     chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
-	wg       sync.WaitGroup
+	// changed (cap 1) tells watchUplinks that uplinks were added or removed; syncMu
+	// serializes syncUplinks (uplinkset.go).
+	changed chan struct{}
+	syncMu  sync.Mutex
+	wg      sync.WaitGroup
 }
 
 // NewClient opens one UDP socket per uplink. dev is the TUN device (or a fake); the client
@@ -163,7 +168,8 @@ func buildClient(cfg ClientConfig, dev wgtun.Device, inner Deliverer, messages b
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, now: now, messages: messages, net: cfg.Network, wake: make(chan struct{}, 1)}
+	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, now: now, messages: messages, net: cfg.Network,
+		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
 	if c.net == nil {
 		c.net = path.Host
 	}
@@ -300,7 +306,7 @@ var ErrPeerClosed = errors.New("the peer closed the session")
 // which returns it. It closes the sockets when it returns but not the TUN device, which
 // belongs to the caller.
 func (c *Client) Run(ctx context.Context) error {
-	for i := range c.cfg.Uplinks {
+	for i := range c.uplinkConfigs() {
 		c.startReceiver(c.uplinkConn(i))
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -494,14 +500,12 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	hello := &framing.Hello{
 		Version:       ProtocolVersion,
-		Caps:          framing.CapKeyUpdate,
+		Caps:          framing.CapKeyUpdate | framing.CapUplinks,
 		Ciphers:       cipherIDs(crypto.PreferredCiphers()),
 		ReceiverIndex: c.index,
 	}
 	uplinks := c.uplinkConfigs()
-	for i, u := range uplinks {
-		hello.Uplinks = append(hello.Uplinks, framing.UplinkInfo{ID: uint8(i), Name: u.Name})
-	}
+	hello.Uplinks = c.uplinkList()
 	var lastErr error
 	for ui, u := range uplinks {
 		if !c.isBound(ui) {
@@ -524,7 +528,7 @@ func (c *Client) connect(ctx context.Context) error {
 			lastErr = fmt.Errorf("handshake with %s via %s: %w", cfg.Endpoint, u.Name, err)
 			continue
 		}
-		return c.install(cfg, ctrl, ui, w, send, recv)
+		return c.install(cfg, ctrl, ui, w, send, recv, hello.Uplinks)
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no uplink is ready (interfaces missing, down or without their address)")
@@ -569,6 +573,7 @@ func (c *Client) resume(ctx context.Context, s *Session) error {
 		}
 		s.ctrlUplink.Store(int32(ui))
 		c.log.Info("control channel resumed", "via", u.Name)
+		c.sendUplinks(s) // one sent on the broken channel may be lost
 		return nil
 	}
 	if lastErr == nil {
@@ -599,7 +604,7 @@ func (c *Client) uplinkOrder(s *Session, n int) []int {
 	return append(first, rest...)
 }
 
-func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing.Welcome, send, recv crypto.DirectionKeys) error {
+func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing.Welcome, send, recv crypto.DirectionKeys, listed []framing.UplinkInfo) error {
 	s, err := newSession(sessionParams{
 		log:         c.log,
 		peerName:    cfg.ServerName,
@@ -626,22 +631,27 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 	s.ctrl.Store(ctrl)
 	s.ctrlUplink.Store(int32(uplink))
 	s.sendsTiers = true
-	c.mu.Lock()
-	tiers := c.tiers
-	c.mu.Unlock()
-	for ui, u := range c.uplinkConfigs() {
-		for _, a := range w.Addrs {
-			p := &Path{
-				id:     uint8(ui)<<4 | a.ID&0x0f,
-				name:   fmt.Sprintf("%s→%s", u.Name, a.AddrPort),
-				tier:   tiers[ui],
+	s.uplinksCap = w.Caps&framing.CapUplinks != 0
+	s.newUplinkPaths = func(id uint8, name string) []*Path {
+		c.mu.Lock()
+		tier, conn := c.tiers[id], c.uplinks[id]
+		c.mu.Unlock()
+		out := make([]*Path, len(w.Addrs))
+		for i, a := range w.Addrs {
+			out[i] = &Path{
+				id:     id<<4 | a.ID&0x0f,
+				name:   fmt.Sprintf("%s→%s", name, a.AddrPort),
+				tier:   tier,
 				remote: a.AddrPort,
 			}
-			p.setTransport(c.uplinkConn(ui))
-			if err := s.addPath(p); err != nil {
-				ctrl.Close()
-				return err
-			}
+			out[i].setTransport(conn)
+		}
+		return out
+	}
+	for _, u := range listed {
+		if err := s.addUplink(u.ID, u.Name); err != nil {
+			ctrl.Close()
+			return err
 		}
 	}
 	c.log.Info("session established", "server", cfg.Endpoint, "cipher", crypto.CipherID(w.Cipher).String(), "paths", len(s.pathList()))
@@ -660,13 +670,14 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 	c.current.Store(s)
 	bound := c.bound
 	c.mu.Unlock()
-	for ui := range c.cfg.Uplinks {
-		if !bound[ui] {
-			c.uplinkLive(ui, func(now time.Time, l *liveness.Path) liveness.Transition {
+	for _, u := range listed {
+		if !bound[u.ID] {
+			c.uplinkLive(int(u.ID), func(now time.Time, l *liveness.Path) liveness.Transition {
 				return l.OnLocalDown(now, "uplink not ready")
 			})
 		}
 	}
+	c.syncUplinks(s) // uplinks added or removed since the HELLO
 	return nil
 }
 

@@ -55,6 +55,10 @@ func (s *Session) serveControl(ctx context.Context) error {
 			return errPeerBye
 		case framing.CtrlError:
 			return fmt.Errorf("peer error: %s", printable(msg))
+		case framing.CtrlUplinks:
+			if err := s.onUplinks(msg); err != nil {
+				return err
+			}
 		}
 	}
 }

@@ -158,7 +158,18 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		s.deliver = sv.handler.SessionStarted(ps.name(), s) // before any datagram can reach s
 	}
 	s.local = sv.allocIndex(s)
-	w := framing.Welcome{Version: ProtocolVersion, Caps: h.Caps & framing.CapKeyUpdate, Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
+	s.uplinksCap = h.Caps&framing.CapUplinks != 0
+	if s.uplinksCap {
+		s.newUplinkPaths = func(id uint8, name string) []*Path {
+			out := make([]*Path, len(addrs))
+			for i, a := range addrs {
+				out[i] = &Path{id: id<<4 | a.ID, name: fmt.Sprintf("%s→%s", name, a.AddrPort)}
+				out[i].setTransport(sv.conns[i])
+			}
+			return out
+		}
+	}
+	w := framing.Welcome{Version: ProtocolVersion, Caps: h.Caps & (framing.CapKeyUpdate | framing.CapUplinks), Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
 	body, err := w.Append(nil)
 	if err == nil {
 		c.SetWriteDeadline(ioDeadline(handshakeTimeout))

@@ -93,6 +93,12 @@ type Session struct {
 	ctrl       atomic.Pointer[ctrlConn] // the control channel (a RESUME replaces it)
 	ctrlUplink atomic.Int32             // client: the uplink carrying ctrl; -1 on the server
 	sendsTiers bool                     // the client tells the server its paths' tiers (PATH_STATUS)
+	// Uplinks that change during the session (uplinkset.go): both ends announced
+	// framing.CapUplinks; the paths of a new uplink id (nil: none can be added); and
+	// (client) the uplink ids removed, whose paths stay, disabled, and are not shown.
+	uplinksCap     bool
+	newUplinkPaths func(id uint8, name string) []*Path
+	retired        atomic.Uint32
 	// serving is the control connection serveControl reads now (nil: none); ctrlStopErr
 	// is why it must return (stopControl), guarded by ctrlMu.
 	serving     atomic.Pointer[ctrlConn]

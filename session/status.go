@@ -45,6 +45,9 @@ func (s *Session) Paths() []PathInfo {
 	now := s.now()
 	var out []PathInfo
 	for _, p := range s.pathList() {
+		if s.retired.Load()&(1<<(p.id>>4)) != 0 {
+			continue // a removed uplink's (uplinkset.go)
+		}
 		s.rxMu.Lock()
 		rx := p.rxDatagram
 		s.rxMu.Unlock()

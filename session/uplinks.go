@@ -22,55 +22,83 @@ func (c *Client) startReceiver(conn path.Transport) {
 
 // watchUplinks follows the uplinks' interfaces with netlink events: an interface that goes
 // down or loses its address takes its paths down at once; one that comes back (or gets a new
-// address, which means a new socket) brings them back without a restart. It does nothing when
-// no uplink names an interface (tests on loopback).
+// address, which means a new socket) brings them back without a restart. It follows the
+// uplinks a reload adds or removes (AddUplink, RemoveUplink), and follows none while an
+// uplink names no interface (tests on loopback).
 func (c *Client) watchUplinks(ctx context.Context) {
-	var specs []netmon.UplinkSpec
-	for _, u := range c.cfg.Uplinks {
-		if u.Device == "" {
-			return
+	var m *netmon.Monitor
+	defer func() {
+		if m != nil {
+			m.Close()
 		}
-		spec := netmon.UplinkSpec{Name: u.Name, Interface: u.Device}
-		if !u.FollowAddress {
-			spec.Address = u.Source
+	}()
+	for first := true; ; first = false {
+		slots, specs := c.uplinkSpecs()
+		if specs == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.changed:
+				continue
+			}
 		}
-		specs = append(specs, spec)
-	}
-	m, err := netmon.New(c.log)
-	if err != nil {
-		c.log.Warn("no interface events; uplink changes are noticed only by timeouts", "err", err)
-		return
-	}
-	defer m.Close()
-	prev := make([]netmon.UplinkState, len(specs))
-	for i, u := range c.uplinkConfigs() {
-		prev[i] = netmon.UplinkState{Name: u.Name}
-		if c.isBound(i) {
-			prev[i].Usable, prev[i].Source = true, u.Source
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-m.Events():
-			if !ok {
+		if m == nil {
+			var err error
+			if m, err = netmon.New(c.log); err != nil {
+				c.log.Warn("no interface events; uplink changes are noticed only by timeouts", "err", err)
 				return
 			}
 		}
-		cur := netmon.Resolve(specs, m.View)
-		for i := range cur {
-			if cur[i] != prev[i] {
-				c.uplinkChanged(i, prev[i], cur[i])
+		cfgs := c.uplinkConfigs()
+		prev := make([]netmon.UplinkState, len(specs))
+		for k, i := range slots {
+			prev[k] = netmon.UplinkState{Name: cfgs[i].Name}
+			if c.isBound(i) {
+				prev[k].Usable, prev[k].Source = true, cfgs[i].Source
 			}
 		}
-		prev = cur
+		if !first {
+			prev = c.uplinkEvents(m, slots, specs, prev) // an uplink added may be there already
+		}
+		if !c.followUplinks(ctx, m, slots, specs, prev) {
+			return
+		}
 	}
+}
+
+// followUplinks applies m's events to the uplinks of slots until ctx ends or m stops
+// (false), or the uplinks change (true).
+func (c *Client) followUplinks(ctx context.Context, m *netmon.Monitor, slots []int, specs []netmon.UplinkSpec, prev []netmon.UplinkState) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-c.changed:
+			return true
+		case _, ok := <-m.Events():
+			if !ok {
+				return false
+			}
+		}
+		prev = c.uplinkEvents(m, slots, specs, prev)
+	}
+}
+
+// uplinkEvents compares the uplinks' states in m's view with prev, reacts to each change
+// and returns the new states.
+func (c *Client) uplinkEvents(m *netmon.Monitor, slots []int, specs []netmon.UplinkSpec, prev []netmon.UplinkState) []netmon.UplinkState {
+	cur := netmon.Resolve(specs, m.View)
+	for k := range cur {
+		if cur[k] != prev[k] {
+			c.uplinkChanged(slots[k], prev[k], cur[k])
+		}
+	}
+	return cur
 }
 
 // uplinkChanged reacts to one uplink's new state.
 func (c *Client) uplinkChanged(i int, old, cur netmon.UplinkState) {
-	name := c.cfg.Uplinks[i].Name
+	name := c.uplinkConfigs()[i].Name
 	if !cur.Usable {
 		c.log.Info("uplink down", "uplink", name)
 		c.uplinkLive(i, func(now time.Time, l *liveness.Path) liveness.Transition {
@@ -127,6 +155,11 @@ func (c *Client) rebind(i int, src netip.Addr) error {
 		return fmt.Errorf("new socket on %s: %w", src, err)
 	}
 	c.mu.Lock()
+	if c.retired[i] { // removed meanwhile (RemoveUplink)
+		c.mu.Unlock()
+		conn.Close()
+		return fmt.Errorf("uplink %s was removed", u.Name)
+	}
 	old := c.uplinks[i]
 	c.uplinks[i] = conn
 	c.cfg.Uplinks[i].Source = src

@@ -26,6 +26,7 @@ type Host struct {
 	// installed[i]: uplink i's route and rule are in place (mu). An uplink that was not
 	// ready at Up (no address yet, interface missing or down) gets them from RefreshUplink.
 	installed []bool
+	prios     []int // prios[i]: the preference of uplink i's rule (mu)
 	// defaults are the default routes' halves through the device (mu); defaultsOn says
 	// whether they are to be in place (SetDefaultRoutes), and is kept when there are none,
 	// since a reload may add some (SetRoutes). Their undo steps are in undo like any inner
@@ -44,6 +45,7 @@ type undoStep struct {
 	// of 10 000 peers has as many, and a netlink.Route is 376 bytes (run, describe).
 	inner   netip.Prefix
 	ifindex int
+	uplink  string // the uplink whose route or rule it removes (RemoveUplink); empty: none
 }
 
 // run reverts the step; table is the inner routes' table (Host.table).
@@ -178,7 +180,9 @@ func (h *Host) apply(p Plan) error {
 	}
 	prio := p.rulePriority()
 	h.installed = make([]bool, len(p.Uplinks))
+	h.prios = make([]int, len(p.Uplinks))
 	for i, u := range p.Uplinks {
+		h.prios[i] = prio + i
 		if !u.Source.IsValid() {
 			h.log.Warn("tun: uplink has no address yet; its routing is installed when it gets one", "uplink", u.Name, "interface", u.Interface)
 			continue
@@ -265,6 +269,7 @@ func (h *Host) addRouteOnce(r *netlink.Route) error {
 // addUplink installs the uplink's table route, then the rule pointing at it,
 // so the rule never selects an empty table.
 func (h *Host) addUplink(u UplinkRoute, prio int) error {
+	defer h.tagUplink(len(h.undo), u.Name)
 	link, err := h.nl.LinkByName(u.Interface)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", u.Interface, err)
@@ -352,7 +357,7 @@ func (h *Host) Down() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.up = false
-	h.defaults, h.defaultsOn, h.installed = nil, false, nil
+	h.defaults, h.defaultsOn, h.installed, h.prios = nil, false, nil, nil
 	return h.downLocked()
 }
 
@@ -386,6 +391,7 @@ func (h *Host) RefreshUplink(name string, source netip.Addr) error {
 	if i < 0 {
 		return fmt.Errorf("tun: no uplink %q", name)
 	}
+	defer h.tagUplink(len(h.undo), name)
 	old := h.plan.Uplinks[i]
 	u := old
 	if source.IsValid() {
@@ -402,7 +408,7 @@ func (h *Host) RefreshUplink(name string, source netip.Addr) error {
 		return fmt.Errorf("tun: uplink %q: default route in table %d: %w", name, u.Table, err)
 	}
 	if u.Source != old.Source || !h.installed[i] {
-		prio := h.plan.rulePriority() + i
+		prio := h.prios[i]
 		if h.installed[i] {
 			if err := h.nl.RuleDel(uplinkRule(old, prio)); err != nil && !isGone(err) {
 				return fmt.Errorf("tun: uplink %q: remove rule from %v: %w", name, old.Source, err)

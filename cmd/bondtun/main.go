@@ -12,7 +12,11 @@
 //	bondtun reload -c FILE         make a running up re-read FILE (as SIGHUP does)
 //	bondtun down -c FILE           stop a running up; remove what a crashed one left behind
 //	bondtun version                print the version (also --version, -V)
-//	bondtun help [COMMAND]         show help
+//	bondtun help [COMMAND|exit]    show help, or the exit codes
+//
+// Exit codes: 0 success or a clean stop, 1 error, 2 usage error or a configuration that
+// does not load, 3 refused by the server after authentication, 4 missing privileges
+// (exitcode.go; docs/DEPLOY.md "Exit codes").
 package main
 
 import (
@@ -44,7 +48,7 @@ func init() {
 		{"up", "bring the tunnel up and run in the foreground", "bondtun up -c FILE [-v]", runUp,
 			"SIGINT and SIGTERM (or `bondtun down -c FILE`) tear it down; SIGHUP (or `bondtun reload`)\n" +
 				"re-reads FILE and applies peers, routes and log_level (-v pins debug) without a restart;\n" +
-				"SIGUSR1 writes the flight recorder beside the control socket."},
+				"SIGUSR1 writes the flight recorder beside the control socket.\n\n" + exitDetails},
 		{"status", "show running tunnels: each path's state, RTT, loss, rate, share", "bondtun status [-c FILE] [--json|-json] [--trace FILE|-]", runStatus,
 			"Without -c, every tunnel whose control socket is in /run/bondtun; with -c, FILE's in this\n" +
 				"network namespace. --json prints the schema of docs/STATUS.md; --trace writes the\n" +
@@ -52,7 +56,8 @@ func init() {
 		{"tier", "switch an uplink of a running client to primary, backup or disabled", "bondtun tier -c FILE UPLINK primary|backup|disabled", runTier, ""},
 		{"reload", "make a running `up` re-read its configuration, as SIGHUP does", "bondtun reload -c FILE", runReload,
 			"The running `up` of FILE loads it again and applies what may change at run time: a\n" +
-				"server's peers (added, changed, removed: a removed peer's session ends), the inner\n" +
+				"server's peers (added, changed, removed: a removed peer's session ends), a client's\n" +
+				"uplinks (added, removed, by name; the others' paths are not touched), the inner\n" +
 				"routes, the gateway's peer sets, log_level. A file that fails to validate or that changes\n" +
 				"a key fixed for the run (tun.name, tun.addresses, listen.port, …; docs/CONFIG.md) is\n" +
 				"refused whole: the tunnel runs on unchanged, and reload prints the error and exits 1."},
@@ -61,7 +66,7 @@ func init() {
 				"teardown, then removes bondtun's rules and routes in FILE's tables, the device and\n" +
 				"stale control sockets."},
 		{"version", "print the version stamped at build time (also --version, -V)", "bondtun version | --version | -V", runVersion, ""},
-		{"help", "show help for a command", "bondtun help [COMMAND]", runHelp, ""},
+		{"help", "show help for a command, or the exit codes", "bondtun help [COMMAND|exit]", runHelp, ""},
 	}
 }
 
@@ -90,18 +95,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			continue
 		}
 		err := c.run(args[1:], stdin, stdout, stderr)
+		code := exitCode(err)
 		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, errHelpShown):
-			return 0
+		case code == exitOK:
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "bondtun %s: %v\nusage: %s\n", name, err, c.usage)
-			return 2
 		default:
 			fmt.Fprintf(stderr, "bondtun %s: %v\n", name, err)
-			return 1
 		}
+		return code
 	}
 	fmt.Fprintf(stderr, "bondtun: unknown command %q (try 'bondtun help')\n", name)
 	return 2
@@ -127,11 +129,17 @@ func printHelp(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Quick start: see README.md; example configurations are in configs/.")
+	fmt.Fprintln(w)
+	printExitCodes(w)
 }
 
 func runHelp(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if len(args) == 0 {
 		printHelp(stdout)
+		return nil
+	}
+	if args[0] == "exit" {
+		printExitCodes(stdout)
 		return nil
 	}
 	for _, c := range commands {

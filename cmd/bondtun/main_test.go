@@ -81,7 +81,7 @@ func TestHelpAndVersionOnStdout(t *testing.T) {
 func TestBadConfigNamesFileLineAndField(t *testing.T) {
 	file := writeDemoVariant(t, "client.yaml", "interface: up1", "interface: up0")
 	code, _, stderr := runCLI(t, "", "up", "-c", file)
-	if code != 1 || !strings.Contains(stderr, file+":") || !strings.Contains(stderr, "uplinks[1].interface") || strings.Count(stderr, "\n") != 1 {
+	if code != exitUsage || !strings.Contains(stderr, file+":") || !strings.Contains(stderr, "uplinks[1].interface") || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("code %d, stderr %q: want one line naming file, line and field", code, stderr)
 	}
 }
@@ -173,7 +173,7 @@ func writeConfig(t *testing.T, edit func(string) string, mode os.FileMode) strin
 func TestUpRefusesReadableKey(t *testing.T) {
 	file := writeConfig(t, func(s string) string { return s }, 0o644)
 	code, out, stderr := runCLI(t, "", "up", "-c", file)
-	if code != 1 || out != "" || !strings.Contains(stderr, "chmod 600 "+file) ||
+	if code != exitUsage || out != "" || !strings.Contains(stderr, "chmod 600 "+file) ||
 		!strings.Contains(stderr, file+":") || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("code %d, stderr %q: want one line naming %s with the chmod", code, stderr, file)
 	}
@@ -201,7 +201,7 @@ func TestStatusDoesNotLoadKey(t *testing.T) {
 					t.Errorf("%v: code %d, stderr %q: want only 'is not running'", args, code, stderr)
 				}
 			}
-			if code, _, stderr := runCLI(t, "", "up", "-c", file); code != 1 || !strings.Contains(stderr, "private_key") {
+			if code, _, stderr := runCLI(t, "", "up", "-c", file); code != exitUsage || !strings.Contains(stderr, "private_key") {
 				t.Errorf("up: code %d, stderr %q: want the key error", code, stderr)
 			}
 		})

@@ -21,7 +21,8 @@ import (
 // A reload (SIGHUP, or `bondtun reload` on the control socket) re-reads the running
 // `up`'s configuration file and applies what can change at run time: the log level, the
 // inner routes (tun.routes and the peers' allowed_ips), on a server the peers and the
-// gateway's peer sets, on a client its server (a new session). Every other key is fixed for the run; a file that changes one, or
+// gateway's peer sets, on a client its server (a new session) and its uplinks
+// (reload_uplinks.go). Every other key is fixed for the run; a file that changes one, or
 // that fails to load or validate, is refused whole and the running state is kept
 // (docs/CONFIG.md "What changes at run time", docs/DECISIONS.md).
 
@@ -35,6 +36,12 @@ type reloadPlan struct {
 	Changed    []string // server: peers whose name or allowed_ips changed
 	GatewaySet bool     // the gateway's peer sets change
 	Server     bool     // client: the server's name, key, endpoint or allowed_ips changed: a new session
+	// client: uplinks (by name) added, removed (a changed one is both) and switched to
+	// another tier (diffUplinks)
+	UplinksAdded, UplinksRemoved, UplinkTiers []string
+	// Metrics: metrics.listen changed (MetricsListen the new address, "" for none)
+	Metrics       bool
+	MetricsListen string
 }
 
 // errRestartOnly marks a reload refused because it changes a key fixed for the run.
@@ -48,6 +55,12 @@ func planReload(cur, next *config.Config) (reloadPlan, error) {
 		return reloadPlan{}, fmt.Errorf("%s %w (restart `up` for it); nothing was changed", strings.Join(fixed, ", "), errRestartOnly)
 	}
 	p := reloadPlan{LogLevel: next.LogLevel}
+	if !reflect.DeepEqual(cur.Metrics, next.Metrics) {
+		p.Metrics = true
+		if next.Metrics != nil {
+			p.MetricsListen = next.Metrics.Listen.String()
+		}
+	}
 	oldPlan, _ := hostPlan(cur, nil)
 	newPlan, _ := hostPlan(next, nil)
 	p.AddRoutes, p.DelRoutes = tun.DiffRoutes(oldPlan.Routes, newPlan.Routes)
@@ -55,6 +68,7 @@ func planReload(cur, next *config.Config) (reloadPlan, error) {
 		a, b := cur.Peers[0], next.Peers[0]
 		p.Server = a.Name != b.Name || a.PublicKey != b.PublicKey || a.EndpointString() != b.EndpointString() ||
 			!slices.Equal(a.AllowedIPs, b.AllowedIPs)
+		p.UplinksAdded, p.UplinksRemoved, p.UplinkTiers = diffUplinks(cur, next)
 		return p, nil
 	}
 	was := make(map[crypto.PublicKey]config.Peer, len(cur.Peers))
@@ -102,10 +116,7 @@ func restartOnlyChanges(cur, next *config.Config) []string {
 	differ("tun.table", cur.TUN.Table, next.TUN.Table)
 	differ("tun.fwmark", cur.TUN.FWMark, next.TUN.FWMark)
 	differ("scheduler", cur.Scheduler, next.Scheduler)
-	differ("metrics", cur.Metrics, next.Metrics)
 	if cur.IsClient() {
-		differ("uplinks", cur.Uplinks, next.Uplinks)
-		differ("table_base", cur.TableBase, next.TableBase)
 		differ("tun.while_down", cur.TUN.WhileDown, next.TUN.WhileDown)
 		return out
 	}
@@ -126,6 +137,9 @@ func (p reloadPlan) summary() string {
 	list("peers added", p.Added)
 	list("changed", p.Changed)
 	list("removed", p.Removed)
+	list("uplinks added", p.UplinksAdded)
+	list("uplinks removed", p.UplinksRemoved)
+	list("uplink tiers changed", p.UplinkTiers)
 	if n := len(p.AddRoutes) + len(p.DelRoutes); n > 0 {
 		parts = append(parts, fmt.Sprintf("routes +%d -%d", len(p.AddRoutes), len(p.DelRoutes)))
 	}
@@ -134,6 +148,12 @@ func (p reloadPlan) summary() string {
 	}
 	if p.Server {
 		parts = append(parts, "server changed: new session")
+	}
+	switch {
+	case p.Metrics && p.MetricsListen == "":
+		parts = append(parts, "metrics endpoint stopped")
+	case p.Metrics:
+		parts = append(parts, "metrics endpoint on "+p.MetricsListen)
 	}
 	parts = append(parts, "log_level "+strings.ToLower(p.LogLevel.String()))
 	return strings.Join(parts, "; ")
@@ -156,6 +176,8 @@ type reloader struct {
 	pinned bool // -v: the level stays debug
 	log    *slog.Logger
 	load   func(path string) (*config.Config, error)
+	// metrics is `up`'s endpoint, which a reload moves (nil: tests, or not yet bound).
+	metrics *metricsEndpoint
 	// apply changes the running node from cur to next as p says; on error the running
 	// state must be as before. nil until the node runs: only the log level changes.
 	apply func(cur, next *config.Config, p reloadPlan) error
@@ -179,6 +201,13 @@ func loadForReload(path string) (*config.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// setMetrics gives the reloader `up`'s metrics endpoint, to move on a reload.
+func (r *reloader) setMetrics(m *metricsEndpoint) {
+	r.mu.Lock()
+	r.metrics = m
+	r.mu.Unlock()
 }
 
 // setApply installs the node's apply function once the node exists.
@@ -208,13 +237,30 @@ func (r *reloader) reload() (string, error) {
 		r.log.Error("reload: configuration refused; running state unchanged", "err", err)
 		return "", err
 	}
+	if p.Metrics && r.metrics != nil {
+		if err := r.metrics.update(next.Metrics); err != nil {
+			err = fmt.Errorf("%s: metrics.listen: %w", path, err)
+			r.log.Error("reload: configuration refused; running state unchanged", "err", err)
+			return "", err
+		}
+	}
+	undoMetrics := func() {
+		if p.Metrics && r.metrics != nil {
+			if err := r.metrics.update(r.cur.Metrics); err != nil {
+				r.log.Error("reload: restoring the metrics endpoint failed", "err", err)
+			}
+		}
+	}
 	if r.apply != nil {
 		if err := r.apply(r.cur, next, p); err != nil {
+			undoMetrics()
 			r.log.Error("reload: applying failed; running state unchanged", "err", err)
 			return "", err
 		}
-	} else if len(p.AddRoutes)+len(p.DelRoutes)+len(p.Added)+len(p.Removed)+len(p.Changed) > 0 || p.Server {
-		err := errors.New("the tunnel is still starting; only the log level can change now")
+	} else if len(p.AddRoutes)+len(p.DelRoutes)+len(p.Added)+len(p.Removed)+len(p.Changed)+
+		len(p.UplinksAdded)+len(p.UplinksRemoved)+len(p.UplinkTiers) > 0 || p.Server {
+		err := errors.New("the tunnel is still starting; only the log level and metrics can change now")
+		undoMetrics()
 		r.log.Error("reload: refused", "err", err)
 		return "", err
 	}

@@ -71,14 +71,34 @@ type serverSetter interface {
 	SetServer(t session.ServerTarget)
 }
 
+// clientHost and clientNode are the parts of tun.Host and session.Client a client's
+// reload changes.
+type clientHost interface {
+	routeSetter
+	uplinkHost
+}
+
+type clientNode interface {
+	serverSetter
+	uplinkClient
+}
+
 // clientApply applies a client's reload: its routes (tun.routes, the server's
-// allowed_ips), then, if the server's name, key, endpoint or allowed_ips changed, a new
-// session with it. running is the plan `up` installed: a server named by DNS name is
-// resolved from its uplinks' sources.
-func clientApply(host routeSetter, c serverSetter, running tun.Plan, log *slog.Logger) func(cur, next *config.Config, p reloadPlan) error {
-	return func(_, next *config.Config, p reloadPlan) error {
+// allowed_ips), then its uplinks (applyUplinks; the routes are put back if that fails),
+// then, if the server's name, key, endpoint or allowed_ips changed, a new session with it.
+// running is the plan `up` installed: a server named by DNS name is resolved from its
+// uplinks' sources. resolve finds the source address of an uplink named by its interface.
+func clientApply(host clientHost, c clientNode, running tun.Plan, resolve func(iface string) netip.Addr, log *slog.Logger) func(cur, next *config.Config, p reloadPlan) error {
+	return func(cur, next *config.Config, p reloadPlan) error {
+		oldPlan, _ := hostPlan(cur, nil)
 		plan, _ := hostPlan(next, nil)
 		if _, _, err := host.SetRoutes(plan.Routes); err != nil {
+			return err
+		}
+		if err := applyUplinks(host, c, cur, next, p, resolve, log); err != nil {
+			if _, _, rerr := host.SetRoutes(oldPlan.Routes); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			return err
 		}
 		if p.Server {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,12 @@ func TestUnitFile(t *testing.T) {
 		if got := s[k]; len(got) != 1 || got[0] != v {
 			t.Errorf("%s=%q, want %q", k, got, v)
 		}
+	}
+	// The unit does not restart after the exit codes a restart cannot fix, and restarts
+	// after every other failure.
+	prevent := fmt.Sprint(exitUsage, " ", exitRefused, " ", exitPrivilege)
+	if got := s["RestartPreventExitStatus"]; len(got) != 1 || got[0] != prevent {
+		t.Errorf("RestartPreventExitStatus=%q, want %q", got, prevent)
 	}
 	if u := s["User"]; len(u) != 1 || u[0] == "root" || u[0] == "0" {
 		t.Errorf("User=%q: the unit must not run as root", u)

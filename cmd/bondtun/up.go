@@ -56,10 +56,10 @@ func loadConfigFlag(name string, args []string, stderr io.Writer, load func(stri
 func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	cfg, verbose, err := loadConfigFlag("up", args, stderr, config.Load)
 	if err != nil {
-		return err
+		return withCode(exitUsage, err)
 	}
 	if err := config.CheckSecretPermissions(cfg); err != nil {
-		return err
+		return withCode(exitUsage, err)
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
@@ -68,7 +68,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := requireCaps(upNeeds(cfg, currentHost())); err != nil {
-		return err
+		return withCode(exitPrivilege, err)
 	}
 	// SIGINT and SIGTERM end the run, which removes what it set up; SIGHUP reloads what
 	// can be reloaded and never ends it.
@@ -86,6 +86,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	defer mx.Close()
+	rl.setMetrics(mx)
 
 	nl := tun.SystemNetlink()
 	// An uplink whose interface is missing or has no address yet (a modem still syncing,
@@ -116,7 +117,7 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			// CAP_NET_ADMIN is there (checked above): the device node's mode stops this user.
-			return fmt.Errorf("create TUN %s: %w (a user other than root needs read and write access to /dev/net/tun; udev makes it 0666)", plan.Device, err)
+			return withCode(exitPrivilege, fmt.Errorf("create TUN %s: %w (a user other than root needs read and write access to /dev/net/tun; udev makes it 0666)", plan.Device, err))
 		}
 		return fmt.Errorf("create TUN %s: %w", plan.Device, err)
 	}
@@ -156,7 +157,13 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 			return err
 		}
 		ctl.set(controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace})
-		rl.setApply(clientApply(host, c, plan, log))
+		rl.setApply(clientApply(host, c, plan, func(iface string) netip.Addr {
+			a, err := tun.ResolveUplinkSource(nl, iface)
+			if err != nil {
+				log.Warn("reload: uplink not ready; it joins when it has an address", "interface", iface, "err", err)
+			}
+			return a
+		}, log))
 		mx.set(c.Snapshot)
 		dumpTraceOnSignal(ctx, ctl.info.Socket, c.WriteTrace, log)
 		// Run opens the first session itself and waits out an unreachable server; only an

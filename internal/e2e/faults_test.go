@@ -6,7 +6,7 @@ import "testing"
 // uplink exists and before the server listens keeps running, and both join later without
 // a restart, traffic flowing over both uplinks; the server restarted under the running
 // client, traffic resumes without the client exiting; a wrong server key ends `up` at
-// once with an error naming the key problem, leaving nothing behind; in whole-host mode with
+// once with an error naming the key problem and exit status 3, leaving nothing behind; in whole-host mode with
 // tun.while_down: direct, the default routes into the tunnel are there only with a session.
 func TestFaultsOverEmulatedLinks(t *testing.T) {
 	requireRootAndTools(t)
@@ -18,5 +18,8 @@ func TestFaultsOverEmulatedLinks(t *testing.T) {
 		if got[k] != "yes" {
 			t.Errorf("%s = %q, want yes", k, got[k])
 		}
+	}
+	if got["wrong_key_exit"] != "3" {
+		t.Errorf("wrong_key_exit = %q, want 3 (an authenticated refusal)", got["wrong_key_exit"])
 	}
 }
