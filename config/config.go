@@ -39,14 +39,21 @@ const (
 	// is also clear of the traditional 1..252 range of /etc/iproute2/rt_tables and of
 	// the tables other tools take by default (Tailscale 52, strongSwan 220).
 	DefaultTableBase = 7350
-	MaxUplinks       = 16
-	MinMTU           = 1280
-	MaxMTU           = 9000
-	autoMTUIPv4Outer = 1440 // 1500 - (20 IPv4 + 8 UDP + 16 header + 16 tag)
-	autoMTUIPv6Outer = 1420 // 1500 - (40 IPv6 + 8 UDP + 16 header + 16 tag)
-	maxKeyFileSize   = 4096
-	maxNameLen       = 32
-	maxIfaceNameLen  = 15 // IFNAMSIZ - 1
+	// DefaultTunnelTable (tun.table) holds the tunnel's routes, and DefaultFWMark
+	// (tun.fwmark) marks the tunnel's own sockets, whose traffic the rules into that table
+	// skip. 7349 (0x1cb5), just below the uplink tables, collides neither with wg-quick's
+	// 51820 (0xca6c) nor with the marks of kube-proxy (0x4000, 0x8000) or Tailscale
+	// (0x80000/0xff0000).
+	DefaultTunnelTable = 7349
+	DefaultFWMark      = 0x1cb5
+	MaxUplinks         = 16
+	MinMTU             = 1280
+	MaxMTU             = 9000
+	autoMTUIPv4Outer   = 1440 // 1500 - (20 IPv4 + 8 UDP + 16 header + 16 tag)
+	autoMTUIPv6Outer   = 1420 // 1500 - (40 IPv6 + 8 UDP + 16 header + 16 tag)
+	maxKeyFileSize     = 4096
+	maxNameLen         = 32
+	maxIfaceNameLen    = 15 // IFNAMSIZ - 1
 )
 
 // Scheduler names accepted in the scheduler field.
@@ -113,6 +120,13 @@ type TUN struct {
 	// does with that traffic while it has no session: [WhileDownBlock] (default) or
 	// [WhileDownDirect].
 	WhileDown WhileDown
+	// Table (tun.table) is the routing table of this instance's own that holds the
+	// routes into the tunnel; default DefaultTunnelTable.
+	Table int
+	// FWMark (tun.fwmark) is the firewall mark of the tunnel's own sockets (path and
+	// control), whose traffic never uses the routes into the tunnel; default
+	// DefaultFWMark.
+	FWMark uint32
 }
 
 // WhileDown is tun.while_down.

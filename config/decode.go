@@ -226,6 +226,16 @@ func (w *walker) tun(n *yaml.Node, field string, t *TUN) error {
 			t.MTU, err = w.integer(v, field)
 		case "routes":
 			t.Routes, err = w.prefixes(v, field)
+		case "table":
+			t.Table, err = w.integer(v, field)
+		case "fwmark":
+			var m int
+			if m, err = w.integer(v, field); err == nil {
+				if m < 1 || m > 1<<32-1 {
+					err = w.errAt(v, field, "%d is out of range 1..%#x (0x1cb5 is the default)", m, uint32(1<<32-1))
+				}
+				t.FWMark = uint32(m)
+			}
 		case "while_down":
 			var s string
 			if s, err = w.str(v, field); err == nil {

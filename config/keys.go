@@ -15,7 +15,7 @@ import (
 // added here, in its section's decoder and in docs/CONFIG.md.
 var knownKeys = map[string][]string{
 	"":          {"version", "private_key", "private_key_file", "log_level", "tun", "uplinks", "listen", "peers", "scheduler", "table_base", "gateway", "metrics"},
-	"tun":       {"name", "addresses", "mtu", "routes", "while_down"},
+	"tun":       {"name", "addresses", "mtu", "routes", "while_down", "table", "fwmark"},
 	"uplinks[]": {"name", "interface", "address", "gateway", "table", "tier"},
 	"listen":    {"port", "addresses"},
 	"peers[]":   {"name", "public_key", "endpoint", "allowed_ips"},

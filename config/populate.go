@@ -10,6 +10,12 @@ func populate(c *Config) {
 	if c.TUN.WhileDown == "" {
 		c.TUN.WhileDown = WhileDownBlock
 	}
+	if c.TUN.Table == 0 {
+		c.TUN.Table = DefaultTunnelTable
+	}
+	if c.TUN.FWMark == 0 {
+		c.TUN.FWMark = DefaultFWMark
+	}
 	if c.TableBase == 0 && c.Listen == nil {
 		c.TableBase = DefaultTableBase
 	}

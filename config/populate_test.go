@@ -14,12 +14,12 @@ func TestPopulate(t *testing.T) {
 		{
 			name: "empty gets defaults",
 			in:   Config{},
-			want: Config{TUN: TUN{Name: "bt0", WhileDown: WhileDownBlock}, Scheduler: "eat", TableBase: DefaultTableBase},
+			want: Config{TUN: TUN{Name: "bt0", WhileDown: WhileDownBlock, Table: DefaultTunnelTable, FWMark: DefaultFWMark}, Scheduler: "eat", TableBase: DefaultTableBase},
 		},
 		{
 			name: "uplink table and tier by index",
 			in:   Config{Uplinks: []Uplink{{Name: "a"}, {Name: "b", Table: 7}, {Name: "c", Tier: TierBackup}}},
-			want: Config{TUN: TUN{Name: "bt0", WhileDown: WhileDownBlock}, Scheduler: "eat", TableBase: DefaultTableBase, Uplinks: []Uplink{
+			want: Config{TUN: TUN{Name: "bt0", WhileDown: WhileDownBlock, Table: DefaultTunnelTable, FWMark: DefaultFWMark}, Scheduler: "eat", TableBase: DefaultTableBase, Uplinks: []Uplink{
 				{Name: "a", Table: DefaultTableBase, Tier: TierPrimary},
 				{Name: "b", Table: 7, Tier: TierPrimary},
 				{Name: "c", Table: DefaultTableBase + 2, Tier: TierBackup},
@@ -28,7 +28,7 @@ func TestPopulate(t *testing.T) {
 		{
 			name: "table_base numbers the auto tables",
 			in:   Config{TableBase: 1000, Uplinks: []Uplink{{Name: "a"}, {Name: "b", Table: 7}}},
-			want: Config{TUN: TUN{Name: "bt0", WhileDown: WhileDownBlock}, Scheduler: "eat", TableBase: 1000, Uplinks: []Uplink{
+			want: Config{TUN: TUN{Name: "bt0", WhileDown: WhileDownBlock, Table: DefaultTunnelTable, FWMark: DefaultFWMark}, Scheduler: "eat", TableBase: 1000, Uplinks: []Uplink{
 				{Name: "a", Table: 1000, Tier: TierPrimary},
 				{Name: "b", Table: 7, Tier: TierPrimary},
 			}},
@@ -36,12 +36,12 @@ func TestPopulate(t *testing.T) {
 		{
 			name: "listen port",
 			in:   Config{Listen: &Listen{}},
-			want: Config{TUN: TUN{Name: "bt0", WhileDown: WhileDownBlock}, Scheduler: "eat", Listen: &Listen{Port: 7350}},
+			want: Config{TUN: TUN{Name: "bt0", WhileDown: WhileDownBlock, Table: DefaultTunnelTable, FWMark: DefaultFWMark}, Scheduler: "eat", Listen: &Listen{Port: 7350}},
 		},
 		{
 			name: "set values kept, mtu stays auto",
-			in:   Config{TUN: TUN{Name: "x"}, Scheduler: "drr", Listen: &Listen{Port: 9}},
-			want: Config{TUN: TUN{Name: "x", WhileDown: WhileDownBlock}, Scheduler: "drr", Listen: &Listen{Port: 9}},
+			in:   Config{TUN: TUN{Name: "x", Table: 5, FWMark: 6}, Scheduler: "drr", Listen: &Listen{Port: 9}},
+			want: Config{TUN: TUN{Name: "x", WhileDown: WhileDownBlock, Table: 5, FWMark: 6}, Scheduler: "drr", Listen: &Listen{Port: 9}},
 		},
 	}
 	for _, tc := range cases {

@@ -121,6 +121,11 @@ func (k *checker) tun() {
 	if t.WhileDown == WhileDownDirect && !k.c.IsClient() {
 		k.fail("tun.while_down", "direct is for a client (a server has no tunnel to be down)")
 	}
+	if t.Table < 1 || t.Table > maxTable {
+		k.fail("tun.table", "%d is out of range 1..%d (or 0 for %d)", t.Table, maxTable, DefaultTunnelTable)
+	} else if t.Table >= firstReservedTable && t.Table <= lastReservedTable {
+		k.fail("tun.table", "table %d is reserved by the kernel (default, main, local)", t.Table)
+	}
 }
 
 // canonicalPrefixes refuses prefixes with host bits set (10.78.0.1/24): the kernel

@@ -77,6 +77,8 @@ func (k *checker) uplinks() {
 		k.uplinkRoute(f, u)
 		if j, dup := tables[u.Table]; dup {
 			k.fail(f+".table", "table %d is already used by uplinks[%d]", u.Table, j)
+		} else if u.Table == k.c.TUN.Table {
+			k.fail(f+".table", "table %d is the tunnel's routes' (tun.table); give one of them another number", u.Table)
 		}
 		tables[u.Table] = i
 		switch u.Tier {

@@ -72,6 +72,9 @@ func TestValidate(t *testing.T) {
 			c.TUN.Addresses = append(c.TUN.Addresses, netip.MustParsePrefix("10.77.0.2/16"))
 		}, "tun.addresses[1]", "already used by tun.addresses[0]"},
 		{"mtu high", false, func(c *Config) { c.TUN.MTU = 9001 }, "tun.mtu", "out of range"},
+		{"tun table main", false, func(c *Config) { c.TUN.Table = 254 }, "tun.table", "reserved by the kernel"},
+		{"tun table negative", true, func(c *Config) { c.TUN.Table = -1 }, "tun.table", "out of range"},
+		{"tun table is an uplink's", false, func(c *Config) { c.TUN.Table = c.Uplinks[1].Table }, "uplinks[1].table", "the tunnel's routes' (tun.table)"},
 		{"duplicate route", false, func(c *Config) {
 			c.TUN.Routes = []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.1.0.0/16")}
 		}, "tun.routes[1]", "already listed"},

@@ -28,7 +28,10 @@ type batchState struct {
 	fn    func(fd uintptr) bool
 }
 
-func setSocketOptions(fd int, device string) error {
+func setSocketOptions(fd int, device string, mark uint32) error {
+	if err := setMark(fd, mark); err != nil {
+		return err
+	}
 	if device != "" {
 		if err := unix.BindToDevice(fd, device); err != nil {
 			return fmt.Errorf("bind to device %s: %w", device, err)

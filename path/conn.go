@@ -24,6 +24,10 @@ type ListenOptions struct {
 	Addr netip.AddrPort
 	// IPv6 selects udp6 when Addr is the zero value.
 	IPv6 bool
+	// Mark, if not 0, is set on the socket as its firewall mark (SO_MARK, which needs
+	// CAP_NET_ADMIN), so policy routing can keep its datagrams out of the tunnel
+	// (docs/DECISIONS.md "The tunnel's routes in a table of its own").
+	Mark uint32
 }
 
 // Conn is one UDP socket with batched I/O. ReadBatch must be called from one goroutine at a
@@ -59,7 +63,7 @@ func Listen(opts ListenOptions) (*Conn, error) {
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
-		err := c.Control(func(fd uintptr) { serr = setSocketOptions(int(fd), opts.Device) })
+		err := c.Control(func(fd uintptr) { serr = setSocketOptions(int(fd), opts.Device, opts.Mark) })
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strconv"
 )
 
 // Transport is what the session layer sends and receives a path's datagrams through: a UDP
@@ -48,9 +47,13 @@ type Network interface {
 // Host is the host's network: UDP sockets with batched I/O (Listen) and TCP.
 var Host Network = hostNetwork{}
 
-type hostNetwork struct{}
+// hostNetwork is the host's network; mark, if not 0, marks every socket (MarkedHost).
+type hostNetwork struct{ mark uint32 }
 
-func (hostNetwork) ListenPacket(opts ListenOptions) (Transport, error) {
+func (h hostNetwork) ListenPacket(opts ListenOptions) (Transport, error) {
+	if h.mark != 0 {
+		opts.Mark = h.mark
+	}
 	c, err := Listen(opts)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
@@ -58,16 +61,12 @@ func (hostNetwork) ListenPacket(opts ListenOptions) (Transport, error) {
 	return c, nil
 }
 
-func (hostNetwork) DialTCP(ctx context.Context, device string, src netip.Addr, dst netip.AddrPort) (net.Conn, error) {
-	return DialTCP(ctx, device, src, dst)
+func (h hostNetwork) DialTCP(ctx context.Context, device string, src netip.Addr, dst netip.AddrPort) (net.Conn, error) {
+	return dialTCP(ctx, device, src, dst, h.mark)
 }
 
-func (hostNetwork) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
-	host := addr.String()
-	if !addr.Addr().IsValid() {
-		host = net.JoinHostPort("", strconv.Itoa(int(addr.Port())))
-	}
-	return net.Listen("tcp", host)
+func (h hostNetwork) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
+	return listenTCP(addr, h.mark)
 }
 
 var (

@@ -8,12 +8,21 @@
 #                               inet ns    wan0 192.0.2.2/24 2001:db8:2::2/64
 #                                          lo   198.51.100.7 2001:db8:7::7 (the "internet")
 #
+#                               inet ns    wan1 203.0.113.1/24
+#                                   |  veth
+#                               far ns     wan0 203.0.113.2/24 (a second client, "far")
+#
 # The internet has no route to the tunnel's addresses, so its answers reach the client only
-# through the server's NAT. The client names the server by DNS name (gw-server.test,
+# through the server's NAT. The second client reaches the server across the internet, by
+# the server's default route, and its allowed_ips on the server cover its own outer
+# address (203.0.113.0/24): only the fwmark on the server's sockets keeps the server's
+# datagrams to it out of the tunnel (tun.fwmark, docs/DECISIONS.md). The client names the server by DNS name (gw-server.test,
 # answered from /etc/netns/CLIENT_NS/hosts, which `ip netns exec` puts over /etc/hosts).
 # Checks:
 #   - the client reaches 198.51.100.7 (ping, a verified TCP transfer) and 2001:db8:7::7;
 #   - a connection opened from the internet towards the client is refused;
+#   - the far client's tunnel works although the server routes its outer address into the
+#     tunnel: the server's marked traffic to it leaves by wan0, unmarked traffic enters bt0;
 #   - after SIGTERM of the server, `bondtun down` of a running server, and `bondtun down`
 #     after a SIGKILL, the server namespace's nft ruleset, rules, routes (every table) and
 #     forwarding sysctls are exactly as before; after the client's SIGTERM, the client's too.
@@ -27,11 +36,13 @@ source scripts/lib/testbed.sh
 SFX=gw$$
 WORK=$(mktemp -d /tmp/bondtun-gw.XXXXXX)
 NS_I=bti-$SFX
+NS_F=btf-$SFX
 PIDS=()
 fail() { tb_fail GW "$@"; }
 cleanup() {
 	tb_cleanup
 	ip netns del "$NS_I" 2>/dev/null || true
+	ip netns del "$NS_F" 2>/dev/null || true
 	rm -rf "/etc/netns/btc-$SFX"
 }
 trap cleanup EXIT
@@ -41,7 +52,9 @@ TB_DIR=$WORK LINKEMU=$BIN/linkemu tb_setup "$SFX" 2>"$WORK/testbed.log" || fail 
 C="ip netns exec $TB_NS_C"
 S="ip netns exec $TB_NS_S"
 I="ip netns exec $NS_I"
+F="ip netns exec $NS_F"
 ip netns add "$NS_I"
+ip netns add "$NS_F"
 ip link add wan0 netns "$TB_NS_S" type veth peer name wan0 netns "$NS_I"
 $S ip addr add 192.0.2.1/24 dev wan0
 $S ip addr add 2001:db8:2::1/64 dev wan0 nodad
@@ -54,6 +67,14 @@ $I ip addr add 2001:db8:7::7/128 dev lo
 $I ip addr add 192.0.2.2/24 dev wan0
 $I ip addr add 2001:db8:2::2/64 dev wan0 nodad
 $I ip link set wan0 up
+ip link add wan1 netns "$NS_I" type veth peer name wan0 netns "$NS_F"
+$I ip addr add 203.0.113.1/24 dev wan1
+$I ip link set wan1 up
+$I ip route add 10.99.0.1/32 via 192.0.2.1
+$I sysctl -qw net.ipv4.ip_forward=1
+$F ip link set lo up
+$F ip addr add 203.0.113.2/24 dev wan0
+$F ip link set wan0 up
 mkdir -p "/etc/netns/$TB_NS_C"
 echo "10.99.0.1 gw-server.test" >"/etc/netns/$TB_NS_C/hosts"
 
@@ -65,6 +86,20 @@ printf 'gateway:\n  out: wan0\n' >>"$WORK/server.yaml"
 sed -e 's|addresses: \[10.77.0.2/24\]|addresses: [10.77.0.2/24, "fd77::2/64"]|' \
 	-e 's|endpoint: 10.99.0.1:7350|endpoint: gw-server.test:7350|' \
 	-e 's|allowed_ips: \[10.77.0.0/24\]|allowed_ips: [0.0.0.0/0, "::/0"]|' configs/client.yaml >"$WORK/client.yaml"
+# The far client: one uplink across the internet; the server routes its outer network
+# into the tunnel too.
+FAR_KEY=$("$BIN/bondtun" genkey)
+FAR_PUB=$("$BIN/bondtun" pubkey <<<"$FAR_KEY")
+sed -e "s|^private_key: .*|private_key: \"$FAR_KEY\"|" \
+	-e 's|addresses: \[10.77.0.2/24\]|addresses: [10.77.0.3/24]|' \
+	-e '/^  - name: dsl/,/^    tier: primary/d' \
+	-e 's|interface: up0|interface: wan0|' -e 's|address: 10.100.1.2|address: 203.0.113.2|' \
+	-e 's|gateway: 10.100.1.1 .*|gateway: 203.0.113.1|' configs/client.yaml >"$WORK/far.yaml"
+printf '  - name: far\n    public_key: "%s"\n    allowed_ips: [10.77.0.3/32, 203.0.113.0/24]\n' "$FAR_PUB" >"$WORK/far-peer.yaml"
+sed -i -e "/^    allowed_ips: \[10.77.0.2\/32/r $WORK/far-peer.yaml" "$WORK/server.yaml"
+grep -q '203.0.113.0/24' "$WORK/server.yaml" && grep -q 'address: 203.0.113.2' "$WORK/far.yaml" && ! grep -q 'interface: up1' "$WORK/far.yaml" ||
+	fail "far client config edits did not apply"
+chmod 600 "$WORK/far.yaml"
 grep -q 'gw-server.test' "$WORK/client.yaml" && grep -q '::/0' "$WORK/client.yaml" && grep -q 'fd77::1' "$WORK/server.yaml" ||
 	fail "config edits did not apply"
 chmod 600 "$WORK/server.yaml" "$WORK/client.yaml"
@@ -143,6 +178,26 @@ if $I ping -c2 -W1 10.77.0.2 >/dev/null 2>&1; then fail "the internet reached th
 $I ip route del 10.77.0.0/24 via 192.0.2.1
 echo "GW inbound_refused=yes"
 
+# The far client, whose outer address the server routes into the tunnel.
+[[ $($S ip route get 203.0.113.2 | grep -o 'dev [^ ]*') == "dev bt0" ]] || fail "the server does not route 203.0.113.2 into the tunnel (the test tests nothing)"
+[[ $($S ip route get 203.0.113.2 mark 0x1cb5 | grep -o 'dev [^ ]*') == "dev wan0" ]] || fail "the server's marked traffic to 203.0.113.2 does not leave by wan0: $($S ip route get 203.0.113.2 mark 0x1cb5)"
+$F "$BIN/bondtun" up -c "$WORK/far.yaml" 2>>"$WORK/far.log" &
+FAR=$!
+PIDS+=("$FAR")
+ok=no
+for ((i = 0; i < 150; i++)); do
+	if $F ping -c1 -W1 10.77.0.1 >/dev/null 2>&1; then ok=yes; break; fi
+	sleep 0.1
+done
+[[ $ok == yes ]] || fail "the far client's tunnel does not work (its outer address is inside its allowed_ips): $(tail -5 "$WORK/far.log")"
+$I timeout 2 ping -c1 -W1 203.0.113.2 >/dev/null || fail "inet cannot reach the far client"
+loss=$($F ping -c 10 -i 0.05 10.77.0.1 | sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p')
+[[ $loss == 0 ]] || fail "ping loss $loss% through the far client's tunnel"
+echo "GW far_client_outer_inside_allowed_ips=yes"
+kill -TERM "$FAR"
+wait "$FAR" || fail "far client exited with status $? on SIGTERM"
+tb_forget "$FAR"
+
 kill -TERM "$SERVER"
 wait "$SERVER" || fail "server exited with status $? on SIGTERM"
 tb_forget "$SERVER"
@@ -164,6 +219,7 @@ kill -KILL "$SERVER"
 wait "$SERVER" 2>/dev/null || true
 tb_forget "$SERVER"
 $S nft list tables | grep -q 'bondtun_bt0' || fail "no table left after SIGKILL (the test tests nothing)"
+$S ip rule show | grep -q 'not from all fwmark 0x1cb5 lookup 7349' || fail "no tunnel rule left after SIGKILL (the test tests nothing)"
 [[ $($S sysctl -n net.ipv4.ip_forward) == 1 ]] || fail "forwarding off after SIGKILL (the test tests nothing)"
 $S "$BIN/bondtun" down -c "$WORK/server.yaml" >/dev/null || fail "bondtun down after SIGKILL"
 same_state "$TB_NS_S" "$WORK/server-before.txt" "bondtun down after the server's SIGKILL"

@@ -227,7 +227,7 @@ cat "$WORK/server.good" - >"$WORK/server.yaml" <<'EOF2'
 EOF2
 kill -HUP "$SERVER"
 wait_log "$WORK/server.log" 'reload: applied' 1 || fail "SIGHUP with a peer added: not applied"
-$S ip route show dev bt0 | grep -q '^10.77.0.3 ' || fail "the added peer's route is not there: $($S ip route show dev bt0)"
+$S ip route show table 7349 dev bt0 | grep -q '^10.77.0.3 ' || fail "the added peer's route is not in the tunnel's table 7349: $($S ip route show table 7349 dev bt0)"
 wait_tunnel || fail "tunnel gone after the reload"
 (($(grep -c 'session established' "$WORK/server.log") == sessions_before)) || fail "the reload made the client open a new session"
 kill -0 "$SERVER" 2>/dev/null || fail "the server ended"

@@ -26,6 +26,12 @@ import (
 //     the rate of handshakes for strangers is bounded by share/preemptAge.
 //   - The per-source table holds at most maxSources entries; a full table drops an entry
 //     with nothing in progress, so the table itself cannot be flooded.
+//   - Process-wide, strangers start at most globalRate handshakes per second (bucket
+//     globalBurst), whatever the number of their addresses, in two buckets: one for a
+//     source with an entry in the table (seen before), one for a first contact. An
+//     attacker whose sources the table knows drains only the first, so a peer from an
+//     address never seen (first contact after a restart, a new uplink) does not compete
+//     with it; to drain the second as well an attacker needs a new address per attempt.
 //
 // All times come from the caller (tests pass their own clock).
 type admission struct {
@@ -36,7 +42,33 @@ type admission struct {
 	good     map[netip.Prefix]time.Time // source → last completed handshake
 	unknown  []*ticket                  // unknown sources' handshakes in progress, oldest first
 	nGood    int                        // good sources' handshakes in progress
+	seen     bucket                     // strangers' new handshakes, sources in the table
+	first    bucket                     // strangers' new handshakes, first contacts
 	counters *NodeCounters
+}
+
+// bucket is a token bucket; rate 0 means no limit.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// take takes a token at now if there is one.
+func (b *bucket) take(now time.Time, rate, burst float64) bool {
+	if rate == 0 {
+		return true
+	}
+	if b.at.IsZero() {
+		b.tokens = burst
+	} else if d := now.Sub(b.at).Seconds(); d > 0 {
+		b.tokens = min(burst, b.tokens+d*rate)
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 type admitConfig struct {
@@ -49,6 +81,8 @@ type admitConfig struct {
 	maxSources       int           // per-source table entries
 	maxGood          int           // good sources remembered
 	goodTTL          time.Duration // how long a completed handshake makes its source good
+	globalRate       float64       // strangers' new handshakes per second, per bucket (seen, first); 0: none
+	globalBurst      float64       // depth of each of the two buckets
 }
 
 // defaultAdmit is the server's policy (docs/DECISIONS.md "Security" gives the reasons).
@@ -62,6 +96,8 @@ var defaultAdmit = admitConfig{
 	maxSources:       4096,
 	maxGood:          1024,
 	goodTTL:          24 * time.Hour,
+	globalRate:       128,
+	globalBurst:      64,
 }
 
 type sourceState struct {
@@ -114,6 +150,7 @@ func (ad *admission) admit(now time.Time, addr netip.Addr, abort func()) *ticket
 		ad.nGood++
 		return &ticket{src: key, good: true, start: now, abort: abort}
 	}
+	_, seen := ad.sources[key]
 	st := ad.sourceLocked(now, key)
 	if st == nil {
 		ad.counters.HandshakesRefused.Add(1)
@@ -121,15 +158,26 @@ func (ad *admission) admit(now time.Time, addr netip.Addr, abort func()) *ticket
 	}
 	st.tokens = min(ad.cfg.unknownBurst, st.tokens+now.Sub(st.at).Seconds()*ad.cfg.unknownRate)
 	st.at = now
-	if st.tokens < 1 || st.active >= ad.cfg.unknownPerSource {
+	// A refused first contact leaves no entry: the source is still a first contact when
+	// it tries again, and only admitted handshakes make a source seen.
+	refuse := func() *ticket {
+		if !seen {
+			delete(ad.sources, key)
+		}
 		ad.counters.HandshakesRefused.Add(1)
 		return nil
 	}
-	if len(ad.unknown) >= ad.cfg.slots-ad.cfg.reserved || ad.nGood+len(ad.unknown) >= ad.cfg.slots {
-		if len(ad.unknown) == 0 || now.Sub(ad.unknown[0].start) < ad.cfg.preemptAge {
-			ad.counters.HandshakesRefused.Add(1)
-			return nil
-		}
+	if st.tokens < 1 || st.active >= ad.cfg.unknownPerSource {
+		return refuse()
+	}
+	full := len(ad.unknown) >= ad.cfg.slots-ad.cfg.reserved || ad.nGood+len(ad.unknown) >= ad.cfg.slots
+	if full && (len(ad.unknown) == 0 || now.Sub(ad.unknown[0].start) < ad.cfg.preemptAge) {
+		return refuse()
+	}
+	if !ad.globalLocked(now, seen) {
+		return refuse()
+	}
+	if full {
 		ad.preemptOldestLocked()
 	}
 	st.tokens--
@@ -137,6 +185,16 @@ func (ad *admission) admit(now time.Time, addr netip.Addr, abort func()) *ticket
 	t := &ticket{src: key, start: now, abort: abort}
 	ad.unknown = append(ad.unknown, t)
 	return t
+}
+
+// globalLocked takes a token of the process-wide bucket for a stranger's new handshake
+// (seen: its source had an entry in the table). ad.mu must be held.
+func (ad *admission) globalLocked(now time.Time, seen bool) bool {
+	b := &ad.first
+	if seen {
+		b = &ad.seen
+	}
+	return b.take(now, ad.cfg.globalRate, ad.cfg.globalBurst)
 }
 
 // preemptOldestLocked ends the oldest unknown handshake. ad.mu must be held.

@@ -102,6 +102,7 @@ func TestAdmitSharePreemptsOldest(t *testing.T) {
 func TestAdmitTableBounded(t *testing.T) {
 	cfg := defaultAdmit
 	cfg.maxSources = 32
+	cfg.globalRate = 0 // a thousand sources in one instant: TestAdmitGlobalCap's business
 	ad := newAdmission(cfg, &NodeCounters{})
 	for i := range 1000 {
 		tk := ad.admit(admitT0, addrN(i), func() {})
@@ -122,6 +123,85 @@ func TestAdmitTableBounded(t *testing.T) {
 	}
 	if ad.admit(admitT0, addrN(4), func() {}) != nil {
 		t.Fatal("admitted with every table entry busy")
+	}
+}
+
+// TestAdmitGlobalCap: strangers start at most globalBurst handshakes at once and
+// globalRate per second after that, however many addresses they have, in two buckets:
+// sources seen before and first contacts. A flood from seen sources leaves a first
+// contact (a peer at a new address) its bucket, and a good source passes both.
+func TestAdmitGlobalCap(t *testing.T) {
+	cfg := defaultAdmit
+	ad := newAdmission(cfg, &NodeCounters{})
+	burst, rate := int(cfg.globalBurst), cfg.globalRate
+	// First contacts: the burst, then nothing in the same instant.
+	for i := range burst {
+		tk := ad.admit(admitT0, addrN(i), func() {})
+		if tk == nil {
+			t.Fatalf("first contact %d of the burst %d refused", i, burst)
+		}
+		ad.done(admitT0, tk, false)
+	}
+	if ad.admit(admitT0, addrN(burst), func() {}) != nil {
+		t.Fatalf("a first contact past the burst of %d was admitted", burst)
+	}
+	if _, ok := ad.sources[sourceKey(addrN(burst))]; ok {
+		t.Fatal("a refused first contact left an entry: it would count as seen next time")
+	}
+	// 512 sources, each admitted once (100 a second, under the cap), are then seen. They
+	// flood for 10 s at 2 per second each (their own limit): 1024 a second offered, at
+	// most burst + rate × 10 s admitted.
+	const sources = 512
+	start := admitT0.Add(time.Second)
+	for i := range sources {
+		now := start.Add(time.Duration(i) * 10 * time.Millisecond)
+		tk := ad.admit(now, addrN(1000+i), func() {})
+		if tk == nil {
+			t.Fatalf("source %d refused at 100 first contacts a second", i)
+		}
+		ad.done(now, tk, false)
+	}
+	start = start.Add(10 * time.Second)
+	admitted := 0
+	var now time.Time
+	for ms := 0; ms < 10_000; ms += 10 {
+		now = start.Add(time.Duration(ms) * time.Millisecond)
+		for j := range 10 { // 10 attempts each 10 ms, round robin over the sources
+			a := addrN(1000 + (ms/10*10+j)%sources)
+			if tk := ad.admit(now, a, func() {}); tk != nil {
+				admitted++
+				ad.done(now, tk, false)
+			}
+		}
+	}
+	if bound := burst + int(rate*10) + 1; admitted > bound {
+		t.Fatalf("%d strangers' handshakes admitted in 10 s, bound %d (burst %d + %v/s)", admitted, bound, burst, rate)
+	}
+	if admitted < int(rate*10)/2 {
+		t.Fatalf("only %d admitted in 10 s with %v/s allowed: the cap is far below its figure", admitted, rate)
+	}
+	// During that flood a peer at an address never seen gets the first contacts' bucket.
+	peer := netip.MustParseAddr("203.0.113.7")
+	if ad.admit(now, peer, func() {}) == nil {
+		t.Fatal("a first contact was refused while only seen sources flooded")
+	}
+	// And a good source needs no token at all: drain both buckets, then connect.
+	good := netip.MustParseAddr("203.0.113.8")
+	tk := ad.admit(now, good, func() {})
+	if tk == nil {
+		t.Fatal("first contact refused")
+	}
+	ad.done(now, tk, true)
+	for i := range 2 * burst {
+		if tk := ad.admit(now, netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}), func() {}); tk != nil {
+			ad.done(now, tk, false)
+		}
+	}
+	if ad.admit(now, netip.MustParseAddr("198.18.0.1"), func() {}) != nil {
+		t.Fatal("the first contacts' bucket was not drained")
+	}
+	if tk := ad.admit(now, good, func() {}); tk == nil || !tk.good {
+		t.Fatal("a good source was refused with the strangers' buckets empty")
 	}
 }
 

@@ -14,8 +14,11 @@ import (
 // Cleanup removes what a bondtun using p may have left behind after a crash, for
 // `bondtun down` and for `up` before it starts: the rules marked [RTProtBondtun] from
 // p's uplink sources into p's uplink tables, the bondtun-marked routes of those tables,
-// bondtun-marked main-table routes to p's inner destinations through p.Device, and the
-// device p.Device if it exists. This instance is known by its device and its tables; it
+// bondtun-marked main-table routes to p's inner destinations through p.Device, p's two
+// tunnel rules (by its mark and table) and the bondtun-marked routes of its table through
+// p.Device, and the device p.Device if it exists. The tunnel's rules are left alone, and
+// reported, if its table holds a route through another device or another bondtun rule uses
+// its mark or table (tun/table.go). This instance is known by its device and its tables; it
 // never touches an entry without bondtun's mark, another device's routes, or a rule from
 // another source. An uplink table that another bondtun's rule points at (same table, a
 // source not in p) is left alone entirely, and reported: two instances must not share
@@ -52,6 +55,9 @@ func Cleanup(nl Netlink, p Plan) error {
 		if devIndex != 0 {
 			errs = append(errs, cleanupRoutes(nl, family, unix.RT_TABLE_MAIN, inner, devIndex))
 		}
+	}
+	if p.Table != 0 {
+		errs = append(errs, cleanupTunnel(nl, p, devIndex))
 	}
 	if p.Device != "" {
 		errs = append(errs, cleanupDevice(nl, p.Device))

@@ -40,6 +40,11 @@
 // are added, never blindly replaced: an existing route with the same table and
 // destination is replaced only if it is this instance's own, otherwise Up
 // fails and names it.
+//
+// A plan with its own Table and Mark keeps the inner routes out of the main table,
+// behind two rules that traffic with Mark skips (tun/table.go): the tunnel's own
+// sockets carry that mark (path.MarkedHost), so its outer traffic never enters the
+// tunnel, even where a tunnel route covers a peer's outer address.
 package tun
 
 // VirtioNetHdrLen is the size of the virtio-net header that a vnet-hdr TUN

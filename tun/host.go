@@ -33,6 +33,8 @@ type Host struct {
 	// route's, whether they are in place or not: a route already gone counts as removed.
 	defaults   []*netlink.Route
 	defaultsOn bool
+	// table is the inner routes' table (mu): the plan's own, or main (Plan.InnerTable).
+	table int
 }
 
 // undoStep reverts one change made by Up.
@@ -46,18 +48,18 @@ type undoStep struct {
 	uplink  string // the uplink whose route or rule it removes (RemoveUplink); empty: none
 }
 
-// run reverts the step.
-func (s undoStep) run(nl Netlink) error {
+// run reverts the step; table is the inner routes' table (Host.table).
+func (s undoStep) run(nl Netlink, table int) error {
 	if s.fn == nil {
-		return nl.RouteDel(deviceRoute(s.inner, s.ifindex))
+		return nl.RouteDel(deviceRoute(s.inner, s.ifindex, table))
 	}
 	return s.fn()
 }
 
-// describe names the step for logs and errors.
-func (s undoStep) describe() string {
+// describe names the step for logs and errors; table is the inner routes' table.
+func (s undoStep) describe(table int) string {
 	if s.fn == nil {
-		return fmt.Sprintf("route %v table main", s.inner)
+		return fmt.Sprintf("route %v table %s", s.inner, tableName(table))
 	}
 	return s.what
 }
@@ -72,8 +74,9 @@ func NewHost(nl Netlink, log *slog.Logger) *Host {
 }
 
 // Up configures the host for p: the device's MTU and addresses, link up,
-// the inner routes through the device, and per uplink a default route in
-// the uplink's table plus a rule sending the uplink's source address to that
+// the inner routes through the device (in p's own table behind its two tunnel
+// rules, or in main: [Plan].Table), and per uplink a default route in the
+// uplink's table plus a rule sending the uplink's source address to that
 // table. Routes and rules carry [RTProtBondtun].
 //
 // Up is all or nothing: if any step fails, it undoes the steps already done
@@ -122,6 +125,12 @@ func (h *Host) apply(p Plan) error {
 	if err != nil {
 		return fmt.Errorf("tun: device %q: %w", p.Device, err)
 	}
+	h.table = p.InnerTable()
+	if p.Table != 0 { // and the tunnel's table and mark too
+		if err := tunnelConflict(h.nl, p, dev.Attrs().Index); err != nil {
+			return fmt.Errorf("tun: %w", err)
+		}
+	}
 	// The MTU is a property of bondtun's own device, not a host entry, so
 	// it is set but not undone.
 	if p.MTU > 0 && dev.Attrs().MTU != p.MTU {
@@ -154,7 +163,7 @@ func (h *Host) apply(p Plan) error {
 	h.defaultsOn = !p.DeferDefault
 	for _, dst := range p.innerRoutes() {
 		if halves[dst] {
-			h.defaults = append(h.defaults, deviceRoute(dst, ifindex))
+			h.defaults = append(h.defaults, deviceRoute(dst, ifindex, h.table))
 			if p.DeferDefault { // SetDefaultRoutes adds it; Down removes it if it is there
 				h.undo = append(h.undo, undoStep{inner: dst, ifindex: ifindex})
 				continue
@@ -162,6 +171,11 @@ func (h *Host) apply(p Plan) error {
 		}
 		if err := h.addInnerRoute(dst, ifindex); err != nil {
 			return fmt.Errorf("tun: route %v via %q: %w", dst, p.Device, err)
+		}
+	}
+	if p.Table != 0 {
+		if err := h.addTunnelRules(p); err != nil {
+			return err
 		}
 	}
 	prio := p.rulePriority()
@@ -352,8 +366,8 @@ func (h *Host) downLocked() error {
 	var errs []error
 	for i := len(h.undo) - 1; i >= 0; i-- {
 		s := h.undo[i]
-		if err := s.run(h.nl); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("tun: remove %s: %w", s.describe(), err))
+		if err := s.run(h.nl, h.table); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("tun: remove %s: %w", s.describe(h.table), err))
 		}
 	}
 	h.undo = nil

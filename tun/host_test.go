@@ -163,6 +163,60 @@ var hostCases = []struct {
 		},
 		wantUp: []string{"ip link set dev bt0 up"},
 	},
+	{
+		name: "client/own table and mark, default through tunnel",
+		plan: tun.Plan{
+			Device: "bt0", Addresses: []netip.Prefix{pfx("10.99.0.2/24")},
+			Routes: []netip.Prefix{pfx("0.0.0.0/0"), pfx("192.168.50.0/24")},
+			Table:  7349, Mark: 0x1cb5,
+			Uplinks: []tun.UplinkRoute{
+				{Name: "cable", Interface: "up0", Source: ip("10.100.1.2"), Gateway: ip("10.100.1.1"), Table: 7350},
+			},
+		},
+		wantUp: []string{
+			"ip addr add 10.99.0.2/24 dev bt0",
+			"ip link set dev bt0 up",
+			"ip route add 0.0.0.0/1 dev bt0 table 7349 proto bondtun",
+			"ip route add 128.0.0.0/1 dev bt0 table 7349 proto bondtun",
+			"ip route add 192.168.50.0/24 dev bt0 table 7349 proto bondtun",
+			"ip rule add not from all fwmark 0x1cb5 lookup main suppress_prefixlength 0 pref 32764 proto bondtun",
+			"ip rule add not from all fwmark 0x1cb5 lookup 7349 pref 32765 proto bondtun",
+			"ip -6 rule add not from all fwmark 0x1cb5 lookup main suppress_prefixlength 0 pref 32764 proto bondtun",
+			"ip -6 rule add not from all fwmark 0x1cb5 lookup 7349 pref 32765 proto bondtun",
+			"ip route add default via 10.100.1.1 dev up0 table 7350 proto bondtun",
+			"ip rule add from 10.100.1.2 lookup 7350 pref 10000 proto bondtun",
+		},
+	},
+	{
+		// A peer whose allowed_ips cover the uplink network: the route goes into the
+		// tunnel's table, the main table's routes are not touched.
+		name: "server/own table, a peer's allowed_ips over the outer network",
+		plan: tun.Plan{
+			Device: "bt0", Addresses: []netip.Prefix{pfx("10.99.0.1/24"), pfx("fd00:99::1/64")},
+			Routes: []netip.Prefix{pfx("10.100.0.0/16"), pfx("fd00:77::/64")},
+			Table:  7000, Mark: 0xabc,
+		},
+		wantUp: []string{
+			"ip addr add 10.99.0.1/24 dev bt0",
+			"ip addr add fd00:99::1/64 dev bt0",
+			"ip link set dev bt0 up",
+			"ip route add 10.100.0.0/16 dev bt0 table 7000 proto bondtun",
+			"ip -6 route add fd00:77::/64 dev bt0 table 7000 proto bondtun",
+			"ip rule add not from all fwmark 0xabc lookup main suppress_prefixlength 0 pref 32764 proto bondtun",
+			"ip rule add not from all fwmark 0xabc lookup 7000 pref 32765 proto bondtun",
+			"ip -6 rule add not from all fwmark 0xabc lookup main suppress_prefixlength 0 pref 32764 proto bondtun",
+			"ip -6 rule add not from all fwmark 0xabc lookup 7000 pref 32765 proto bondtun",
+		},
+	},
+	{name: "invalid/table without mark", plan: tun.Plan{Device: "bt0", Table: 7349}, wantErr: "both or neither"},
+	{name: "invalid/mark without table", plan: tun.Plan{Device: "bt0", Mark: 1}, wantErr: "both or neither"},
+	{name: "invalid/own table is main", plan: tun.Plan{Device: "bt0", Table: 254, Mark: 1}, wantErr: "table 254 is reserved"},
+	{
+		name: "invalid/uplink in the inner table",
+		plan: tun.Plan{Device: "bt0", Table: 7349, Mark: 1, Uplinks: []tun.UplinkRoute{
+			{Name: "a", Interface: "up0", Source: ip("10.100.1.2"), Table: 7349}}},
+		wantErr: "the inner routes' table",
+	},
 	{name: "invalid/empty device", plan: tun.Plan{}, wantErr: "empty device name"},
 	{name: "invalid/MTU", plan: tun.Plan{Device: "bt0", MTU: 70000}, wantErr: "MTU 70000"},
 	{name: "invalid/route", plan: tun.Plan{Device: "bt0", Routes: []netip.Prefix{{}}}, wantErr: "invalid route"},
@@ -196,7 +250,7 @@ var hostCases = []struct {
 		name: "invalid/priority after main",
 		plan: tun.Plan{Device: "bt0", RulePriority: 32766, Uplinks: []tun.UplinkRoute{
 			{Name: "a", Interface: "up0", Source: ip("10.100.1.2"), Table: 7}}},
-		wantErr: "before the main table",
+		wantErr: "before the tunnel's rules and the main table",
 	},
 	// An uplink interface that is missing is not an error: TestHostUplinksNotReady.
 }

@@ -18,9 +18,12 @@ const RTProtBondtun = 0xb7
 // (32766) so the per-uplink tables win for the uplink source addresses.
 const DefaultRulePriority = 10000
 
-// mainRulePriority is the preference of the kernel's "lookup main" rule;
-// bondtun's rules must come before it to have any effect.
-const mainRulePriority = 32766
+// TunnelRulePriority is the preference of the rule "not fwmark MARK lookup main
+// suppress_prefixlength 0" of a [Plan] with its own Table; "not fwmark MARK lookup TABLE"
+// comes right after it (TunnelRulePriority+1), just before the kernel's "lookup main"
+// (32766), as wg-quick places its own (whose rules differ in mark and table, so the two
+// coexist). Uplink rules must come before them.
+const TunnelRulePriority = 32764
 
 // Netlink is the subset of github.com/vishvananda/netlink that bondtun uses
 // to change the host. [SystemNetlink] is the real one; tun/tuntest has a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -38,6 +39,15 @@ type Plan struct {
 	// [Host.SetDefaultRoutes] adds and removes them (a whole-host tunnel that lets
 	// traffic go directly out of the uplinks while it is down).
 	DeferDefault bool
+	// Table, if not 0, is the routing table of this instance's own that holds the inner
+	// routes, and Mark the firewall mark of the tunnel's own sockets (path.MarkedHost).
+	// Up then adds, per family, "not fwmark Mark lookup main suppress_prefixlength 0"
+	// (pref [TunnelRulePriority]) and "not fwmark Mark lookup Table" (the pref after it),
+	// so marked traffic never sees the inner routes and the main table's non-default
+	// routes win over them (docs/DECISIONS.md "The tunnel's routes in a table of its
+	// own"). Both 0: the inner routes go into the main table, without rules.
+	Table int
+	Mark  uint32
 }
 
 // Validate reports the first problem that would stop [Host.Up], without
@@ -60,9 +70,15 @@ func (p Plan) Validate() error {
 		}
 	}
 	prio := p.rulePriority()
-	if prio < 1 || prio+len(p.Uplinks) > mainRulePriority {
-		return fmt.Errorf("tun: plan: rule priorities %d..%d must lie in 1..%d, before the main table",
-			prio, prio+len(p.Uplinks)-1, mainRulePriority-1)
+	if prio < 1 || prio+len(p.Uplinks) > TunnelRulePriority {
+		return fmt.Errorf("tun: plan: rule priorities %d..%d must lie in 1..%d, before the tunnel's rules and the main table",
+			prio, prio+len(p.Uplinks)-1, TunnelRulePriority-1)
+	}
+	switch {
+	case (p.Table == 0) != (p.Mark == 0):
+		return fmt.Errorf("tun: plan: table %d and mark %#x: both or neither must be set", p.Table, p.Mark)
+	case p.Table != 0 && reservedTable(p.Table):
+		return fmt.Errorf("tun: plan: table %d is reserved or invalid", p.Table)
 	}
 	tables := make(map[int]string)
 	for _, u := range p.Uplinks {
@@ -71,6 +87,9 @@ func (p Plan) Validate() error {
 		}
 		if other, dup := tables[u.Table]; dup {
 			return fmt.Errorf("tun: plan: uplinks %q and %q share table %d", other, u.Name, u.Table)
+		}
+		if u.Table == p.Table {
+			return fmt.Errorf("tun: plan: uplink %q uses table %d, the inner routes' table", u.Name, u.Table)
 		}
 		tables[u.Table] = u.Name
 	}
@@ -87,11 +106,32 @@ func (u UplinkRoute) validate() error {
 		return fmt.Errorf("tun: plan: uplink %q: invalid source address %v", u.Name, u.Source)
 	case u.Gateway.IsValid() && u.Source.IsValid() && u.Gateway.Unmap().Is4() != u.Source.Unmap().Is4():
 		return fmt.Errorf("tun: plan: uplink %q: gateway %v and source %v differ in family", u.Name, u.Gateway, u.Source)
-	case u.Table <= 0 || u.Table == unix.RT_TABLE_DEFAULT || u.Table == unix.RT_TABLE_MAIN ||
-		u.Table == unix.RT_TABLE_LOCAL || u.Table > 1<<31-1:
+	case reservedTable(u.Table):
 		return fmt.Errorf("tun: plan: uplink %q: table %d is reserved or invalid", u.Name, u.Table)
 	}
 	return nil
+}
+
+// reservedTable reports whether t cannot be one of bondtun's tables: unspecified (0),
+// default, main, local, or out of range.
+func reservedTable(t int) bool {
+	return t <= 0 || t == unix.RT_TABLE_DEFAULT || t == unix.RT_TABLE_MAIN || t == unix.RT_TABLE_LOCAL || t > 1<<31-1
+}
+
+// InnerTable is the table of the inner routes: Table, or main when it is 0.
+func (p Plan) InnerTable() int {
+	if p.Table == 0 {
+		return unix.RT_TABLE_MAIN
+	}
+	return p.Table
+}
+
+// tableName is t as ip-route(8) prints it ("main" for the main table).
+func tableName(t int) string {
+	if t == unix.RT_TABLE_MAIN {
+		return "main"
+	}
+	return strconv.Itoa(t)
 }
 
 func (p Plan) rulePriority() int {
@@ -143,14 +183,13 @@ func (p Plan) defaultHalves() map[netip.Prefix]bool {
 	return h
 }
 
-// deviceRoute is "ip route add DST dev IFINDEX proto bondtun" in the
-// main table.
-func deviceRoute(dst netip.Prefix, ifindex int) *netlink.Route {
+// deviceRoute is "ip route add DST dev IFINDEX table TABLE proto bondtun".
+func deviceRoute(dst netip.Prefix, ifindex, table int) *netlink.Route {
 	r := &netlink.Route{
 		LinkIndex: ifindex,
 		Dst:       ipNet(dst),
 		Protocol:  RTProtBondtun,
-		Table:     unix.RT_TABLE_MAIN,
+		Table:     table,
 	}
 	if dst.Addr().Is4() {
 		r.Scope = netlink.SCOPE_LINK // what ip(8) picks for a route without a gateway

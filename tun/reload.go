@@ -9,14 +9,15 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// addInnerRoute adds "DST dev DEVICE proto bondtun" to the main table and records its
-// undo step, marked with dst so SetRoutes can find it. A main-table route is this
-// instance's own if it goes through its device: the device is this run's, so such a route
-// is a leftover of ours or the kernel's prefix route for the device's own address (proto
-// kernel), which an inner route of the same prefix takes over.
+// addInnerRoute adds "DST dev DEVICE proto bondtun" to the inner routes' table (the
+// plan's own, or main) and records its undo step, marked with dst so SetRoutes can find
+// it. A route there is this instance's own if it goes through its device: the device is
+// this run's, so such a route is a leftover of ours or, in main, the kernel's prefix route
+// for the device's own address (proto kernel), which an inner route of the same prefix
+// takes over.
 func (h *Host) addInnerRoute(dst netip.Prefix, ifindex int) error {
 	own := func(r netlink.Route) bool { return r.LinkIndex == ifindex }
-	if err := h.installRoute(deviceRoute(dst, ifindex), own); err != nil {
+	if err := h.installRoute(deviceRoute(dst, ifindex, h.table), own); err != nil {
 		return err
 	}
 	h.undo = append(h.undo, undoStep{inner: dst, ifindex: ifindex})
@@ -100,7 +101,7 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 	mark, defaultsMark := len(h.undo), len(h.defaults)
 	for _, dst := range add {
 		if isHalf[dst] {
-			h.defaults = append(h.defaults, deviceRoute(dst, ifindex))
+			h.defaults = append(h.defaults, deviceRoute(dst, ifindex, h.table))
 			if !h.defaultsOn {
 				h.undo = append(h.undo, undoStep{inner: dst, ifindex: ifindex})
 				continue
@@ -110,8 +111,8 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 			err = fmt.Errorf("tun: route %v via %q: %w", dst, h.plan.Device, err)
 			var errs []error
 			for i := len(h.undo) - 1; i >= mark; i-- {
-				if uerr := h.undo[i].run(h.nl); uerr != nil && !isGone(uerr) {
-					errs = append(errs, fmt.Errorf("tun: remove %s: %w", h.undo[i].describe(), uerr))
+				if uerr := h.undo[i].run(h.nl, h.table); uerr != nil && !isGone(uerr) {
+					errs = append(errs, fmt.Errorf("tun: remove %s: %w", h.undo[i].describe(h.table), uerr))
 				}
 			}
 			h.undo = h.undo[:mark]
@@ -129,8 +130,8 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 			keep = append(keep, s)
 			continue
 		}
-		if err := s.run(h.nl); err != nil && !isGone(err) {
-			h.log.Warn("tun: removing a route failed; `bondtun down` removes it", "route", s.describe(), "err", err)
+		if err := s.run(h.nl, h.table); err != nil && !isGone(err) {
+			h.log.Warn("tun: removing a route failed; `bondtun down` removes it", "route", s.describe(h.table), "err", err)
 		}
 		h.dropDefault(s.inner)
 		removed++
@@ -160,7 +161,7 @@ func (h *Host) retypeHalves(wasHalf, isHalf map[netip.Prefix]bool, added []netip
 		if s.fn != nil || wasHalf[s.inner] == isHalf[s.inner] || slices.Contains(added, s.inner) {
 			continue
 		}
-		r := deviceRoute(s.inner, ifindex)
+		r := deviceRoute(s.inner, ifindex, h.table)
 		var err error
 		if isHalf[s.inner] {
 			h.defaults = append(h.defaults, r)
@@ -174,7 +175,7 @@ func (h *Host) retypeHalves(wasHalf, isHalf map[netip.Prefix]bool, added []netip
 			}
 		}
 		if err != nil && !isGone(err) {
-			h.log.Warn("tun: route not changed", "route", s.describe(), "err", err)
+			h.log.Warn("tun: route not changed", "route", s.describe(h.table), "err", err)
 		}
 	}
 }

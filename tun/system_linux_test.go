@@ -51,7 +51,9 @@ func addUplink(t testing.TB, name, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: hostNet(addr)}); err != nil {
+	// NODAD: a TUN device may still run duplicate address detection on an IPv6 address,
+	// which stays tentative (and unusable as a source) for a while.
+	if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: hostNet(addr), Flags: unix.IFA_F_NODAD}); err != nil {
 		t.Fatal(err)
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
@@ -321,7 +323,7 @@ func checksum(b []byte) uint16 {
 func TestSystemHostIPv6(t *testing.T) {
 	enterFreshNetns(t)
 	addUplink(t, "up0", "10.100.1.2/24")
-	addUplink(t, "up1", "2001:db8:1::2/64") // TUN is NOARP: no DAD, usable at once
+	addUplink(t, "up1", "2001:db8:1::2/64") // without DAD (addUplink), usable at once
 	nl := tun.SystemNetlink()
 	dev, name, err := tun.Create("bt%d", 1420)
 	if err != nil {

@@ -46,6 +46,9 @@ func (h *Host) AddUplink(u UplinkRoute) error {
 			return fmt.Errorf("tun: uplink %q: table %d is uplink %q's", u.Name, u.Table, o.Name)
 		}
 	}
+	if u.Table == h.plan.Table {
+		return fmt.Errorf("tun: uplink %q: table %d is the inner routes' table", u.Name, u.Table)
+	}
 	one := Plan{Uplinks: []UplinkRoute{u}}
 	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		shared, err := sharedTables(h.nl, family, one)
@@ -60,8 +63,8 @@ func (h *Host) AddUplink(u UplinkRoute) error {
 	for slices.Contains(h.prios, prio) {
 		prio++
 	}
-	if prio >= mainRulePriority {
-		return fmt.Errorf("tun: uplink %q: no rule preference left before the main table's", u.Name)
+	if prio >= TunnelRulePriority {
+		return fmt.Errorf("tun: uplink %q: no rule preference left before the tunnel's rules and the main table's", u.Name)
 	}
 	installed := false
 	if u.Source.IsValid() {
@@ -114,8 +117,8 @@ func (h *Host) RemoveUplink(name string) error {
 func (h *Host) undoUplink(from int, name string) {
 	for i := len(h.undo) - 1; i >= from; i-- {
 		if s := h.undo[i]; s.uplink == name {
-			if err := s.run(h.nl); err != nil && !isGone(err) {
-				h.log.Warn("tun: removing an uplink's routing failed; `bondtun down` removes it", "step", s.describe(), "err", err)
+			if err := s.run(h.nl, h.table); err != nil && !isGone(err) {
+				h.log.Warn("tun: removing an uplink's routing failed; `bondtun down` removes it", "step", s.describe(h.table), "err", err)
 			}
 			h.undo = slices.Delete(h.undo, i, i+1)
 		}

@@ -205,55 +205,71 @@ func hasAddress(nl hostReader, link netlink.Link, a netip.Addr) bool {
 }
 
 // checkUplinkTables looks for routes and rules that another program put in or pointed at
-// an uplink's policy routing table (wg-quick, for one, numbers its table 51820 after its
-// port; bondtun's default table_base, 7350, keeps clear of it, but an explicit table or
-// table_base may not). `up` would replace that table's default route, and the other
-// program's rules would send its traffic out of the uplink.
+// an uplink's policy routing table or the tunnel's (tun.table) (wg-quick, for one, numbers
+// its table 51820 after its port; bondtun's defaults, 7349 and 7350.., keep clear of it,
+// but an explicit table or table_base may not). `up` would refuse the tunnel's table and
+// replace an uplink table's default route, and the other program's rules would send its
+// traffic out of the uplink.
 func checkUplinkTables(cfg *config.Config, host checkHost) []finding {
-	if !cfg.IsClient() {
-		return nil
+	type table struct {
+		field string
+		n     int
+	}
+	tables := []table{{"tun.table", cfg.TUN.Table}}
+	if cfg.IsClient() {
+		for i, u := range cfg.Uplinks {
+			if u.Tier != config.TierDisabled {
+				tables = append(tables, table{fmt.Sprintf("uplinks[%d].table", i), u.Table})
+			}
+		}
 	}
 	var out []finding
-	for i, u := range cfg.Uplinks {
-		if u.Tier == config.TierDisabled {
+	for _, t := range tables {
+		foreign, err := foreignEntries(host, t.n)
+		if err != nil {
+			out = append(out, problem(cfg.ErrorAt(t.field, "table %d: %v", t.n, err)))
 			continue
 		}
-		field := fmt.Sprintf("uplinks[%d].table", i)
-		var foreign []string
-		for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-			routes, err := host.nl.RouteListFiltered(family, &netlink.Route{Table: u.Table}, netlink.RT_FILTER_TABLE)
-			if err != nil {
-				out = append(out, problem(cfg.ErrorAt(field, "listing table %d: %v", u.Table, err)))
-				break
-			}
-			for _, r := range routes {
-				if r.Table == u.Table && r.Protocol != tun.RTProtBondtun {
-					foreign = append(foreign, "route "+describeRoute(r, host))
-				}
-			}
-			rules, err := host.nl.RuleList(family)
-			if err != nil {
-				out = append(out, problem(cfg.ErrorAt(field, "listing rules: %v", err)))
-				break
-			}
-			for _, r := range rules {
-				if r.Table == u.Table && r.Protocol != tun.RTProtBondtun {
-					foreign = append(foreign, fmt.Sprintf("rule priority %d", r.Priority))
-				}
-			}
-		}
 		if len(foreign) > 0 {
-			out = append(out, problem(cfg.ErrorAt(field, "table %d is used by another program (%s); choose a free table", u.Table, strings.Join(foreign, ", "))))
+			out = append(out, problem(cfg.ErrorAt(t.field, "table %d is used by another program (%s); choose a free table", t.n, strings.Join(foreign, ", "))))
 		}
 	}
 	return out
 }
 
+// foreignEntries lists the routes in table and the rules into it that bondtun did not make.
+func foreignEntries(host checkHost, table int) ([]string, error) {
+	var foreign []string
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := host.nl.RouteListFiltered(family, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return nil, fmt.Errorf("listing the table: %w", err)
+		}
+		for _, r := range routes {
+			if r.Table == table && r.Protocol != tun.RTProtBondtun {
+				foreign = append(foreign, "route "+describeRoute(r, host))
+			}
+		}
+		rules, err := host.nl.RuleList(family)
+		if err != nil {
+			return nil, fmt.Errorf("listing rules: %w", err)
+		}
+		for _, r := range rules {
+			if r.Table == table && r.Protocol != tun.RTProtBondtun {
+				foreign = append(foreign, fmt.Sprintf("rule priority %d", r.Priority))
+			}
+		}
+	}
+	return foreign, nil
+}
+
 // checkRoutes compares what `up` would route into the tunnel (tun.routes and the peers'
 // allowed_ips) and the tunnel's own networks (tun.addresses) with the host's main table,
-// ignoring bondtun's own routes: a route `up` would replace is an error (and `down` would
-// then delete it); a more specific host route inside one of them, or a host network that
-// overlaps the tunnel's, is a warning.
+// ignoring bondtun's own routes. The tunnel's routes live in tun.table, behind the main
+// table's routes other than its default ones (tun/table.go), so a host route to the same
+// prefix, to one inside it, or to one that covers it (other than a default route) wins
+// over the tunnel's for that traffic: a warning each, as is a host network that overlaps
+// the tunnel's.
 func checkRoutes(cfg *config.Config, host checkHost) []finding {
 	type ours struct {
 		field  string
@@ -289,9 +305,11 @@ func checkRoutes(cfg *config.Config, host checkHost) []finding {
 		for _, o := range routed {
 			switch {
 			case o.prefix == dst:
-				out = append(out, problem(cfg.ErrorAt(o.field, "the host already routes %s (%s); `up` would replace that route and `down` delete it", dst, describeRoute(r, host))))
+				out = append(out, warning(cfg.ErrorAt(o.field, "the host already routes %s (%s), and the host's route wins: that traffic stays out of the tunnel", dst, describeRoute(r, host))))
 			case o.prefix.Bits() > 0 && o.prefix.Bits() < dst.Bits() && o.prefix.Contains(dst.Addr()):
 				out = append(out, warning(cfg.ErrorAt(o.field, "the host's more specific route %s (%s) keeps that traffic out of the tunnel", dst, describeRoute(r, host))))
+			case dst.Bits() < o.prefix.Bits() && dst.Contains(o.prefix.Addr()):
+				out = append(out, warning(cfg.ErrorAt(o.field, "the host's route %s (%s) covers it and wins (the main table's routes other than the default come before the tunnel's): that traffic stays out of the tunnel", dst, describeRoute(r, host))))
 			}
 		}
 		for _, o := range networks {

@@ -46,8 +46,9 @@ func fakeCheckHost(nl *tuntest.Netlink, names map[int]string) checkHost {
 }
 
 // TestCheckFindsHostConflicts runs the checks against a fake host with one uplink missing,
-// one without an address, a host route the tunnel would replace, a more specific one
-// inside the tunnel's routes, and both uplink tables in use by another program; and
+// one without an address, a host route to a prefix the tunnel routes too, a more specific
+// one inside the tunnel's routes, one covering them, and the tunnel's table and both
+// uplink tables in use by another program; and
 // checks each finding names the right line and field, and nothing on the host changed.
 func TestCheckFindsHostConflicts(t *testing.T) {
 	useControlDir(t)
@@ -67,6 +68,8 @@ func TestCheckFindsHostConflicts(t *testing.T) {
 	nl.AddRoute(netlink.Route{Dst: ipnet("10.77.0.0/24"), LinkIndex: eth0, Protocol: unix.RTPROT_KERNEL})
 	nl.AddRoute(netlink.Route{Dst: ipnet("10.50.3.0/24"), LinkIndex: eth0, Protocol: unix.RTPROT_STATIC})
 	nl.AddRoute(netlink.Route{Dst: ipnet("10.60.0.0/16"), LinkIndex: eth0, Protocol: unix.RTPROT_STATIC}) // unrelated
+	nl.AddRoute(netlink.Route{Dst: ipnet("10.0.0.0/8"), LinkIndex: eth0, Protocol: unix.RTPROT_STATIC})   // covers the tunnel's
+	nl.AddRule(netlink.Rule{Table: 7349, Priority: 32001})                                                // another program's, in tun.table
 	nl.AddRoute(netlink.Route{LinkIndex: eth0, Table: 7351, Protocol: unix.RTPROT_STATIC})
 	nl.AddRoute(netlink.Route{LinkIndex: eth0, Table: 7350, Protocol: tun.RTProtBondtun}) // bondtun's own leftover
 	nl.AddRule(netlink.Rule{Table: 7350, Priority: 32000, Mark: 0xca6c, Invert: true})    // another program's
@@ -89,7 +92,11 @@ func TestCheckFindsHostConflicts(t *testing.T) {
 		// No table: line, so the nearest parent (the uplink's item, at its first key).
 		{false, fmt.Sprintf("%s:%d: uplinks[0].table: table 7350 is used by another program (rule priority 32000)", file, uplinks+1)},
 		{false, fmt.Sprintf("%s:%d: uplinks[1].table: table 7351 is used by another program (route dev eth0 proto 4)", file, up1-1)},
-		{false, fmt.Sprintf("%s:%d: peers[0].allowed_ips[0]: the host already routes 10.77.0.0/24 (dev eth0 proto 2)", file, allowed)},
+		{true, fmt.Sprintf("%s:%d: peers[0].allowed_ips[0]: the host already routes 10.77.0.0/24 (dev eth0 proto 2), and the host's route wins", file, allowed)},
+		{true, fmt.Sprintf("%s:%d: tun.routes[0]: the host's route 10.0.0.0/8 (dev eth0 proto 4) covers it and wins", file, routes)},
+		{true, fmt.Sprintf("%s:%d: peers[0].allowed_ips[0]: the host's route 10.0.0.0/8 (dev eth0 proto 4) covers it and wins", file, allowed)},
+		{true, fmt.Sprintf("%s:%d: tun.addresses[0]: the tunnel's network 10.77.0.0/24 overlaps the host's 10.0.0.0/8", file, lineOf(t, file, "addresses:"))},
+		{false, fmt.Sprintf("%s:%d: tun.table: table 7349 is used by another program (rule priority 32001)", file, lineOf(t, file, "tun:"))},
 		{true, fmt.Sprintf("%s:%d: tun.addresses[0]: the tunnel's network 10.77.0.0/24 overlaps the host's 10.77.0.0/24", file, lineOf(t, file, "addresses:"))},
 		{true, fmt.Sprintf("%s:%d: tun.routes[0]: the host's more specific route 10.50.3.0/24 (dev eth0 proto 4) keeps that traffic out of the tunnel", file, routes)},
 	}

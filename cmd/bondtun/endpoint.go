@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bondtun/bondtun/config"
+	"github.com/bondtun/bondtun/path"
 	"github.com/bondtun/bondtun/session"
 	"github.com/bondtun/bondtun/tun"
 )
@@ -79,15 +80,16 @@ func pickAddr(addrs []netip.Addr, sources []netip.Addr) (netip.Addr, bool) {
 // sent from an uplink's source address: the uplink's policy rule then routes them out
 // of that uplink, not into the tunnel, which in whole-host mode carries the default
 // route and is down exactly when the name must be re-resolved. A source that is gone
-// (renumbered) is skipped; with none left the query goes out by the host's routing.
-func uplinkLookup(sources []netip.Addr) lookupFunc {
+// (renumbered) is skipped; with none left the query goes out by the host's routing,
+// still outside the tunnel: every query carries the tunnel's mark (tun.fwmark).
+func uplinkLookup(sources []netip.Addr, mark uint32) lookupFunc {
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-		for _, d := range uplinkDialers(network, address, sources) {
+		for _, d := range uplinkDialers(network, address, sources, mark) {
 			if c, err := d.DialContext(ctx, network, address); err == nil {
 				return c, nil
 			}
 		}
-		var d net.Dialer
+		d := net.Dialer{Control: path.MarkControl(mark)}
 		return d.DialContext(ctx, network, address)
 	}}
 	return func(ctx context.Context, host string) ([]netip.Addr, error) {
@@ -96,8 +98,9 @@ func uplinkLookup(sources []netip.Addr) lookupFunc {
 }
 
 // uplinkDialers returns one dialer per source of the name server's family, bound to that
-// source; none for a name server on loopback (a local cache such as systemd-resolved).
-func uplinkDialers(network, address string, sources []netip.Addr) []*net.Dialer {
+// source and marked with mark; none for a name server on loopback (a local cache such as
+// systemd-resolved).
+func uplinkDialers(network, address string, sources []netip.Addr, mark uint32) []*net.Dialer {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil || ap.Addr().IsLoopback() {
 		return nil
@@ -111,7 +114,7 @@ func uplinkDialers(network, address string, sources []netip.Addr) []*net.Dialer 
 		if network == "tcp" || network == "tcp4" || network == "tcp6" {
 			local = &net.TCPAddr{IP: s.Unmap().AsSlice()}
 		}
-		out = append(out, &net.Dialer{LocalAddr: local})
+		out = append(out, &net.Dialer{LocalAddr: local, Control: path.MarkControl(mark)})
 	}
 	return out
 }
@@ -127,5 +130,5 @@ func resolveByName(cc *session.ClientConfig, cfg *config.Config, plan tun.Plan, 
 	for _, u := range plan.Uplinks {
 		sources = append(sources, u.Source)
 	}
-	cc.ResolveEndpoint = endpointResolver(name, sources, uplinkLookup(sources), log)
+	cc.ResolveEndpoint = endpointResolver(name, sources, uplinkLookup(sources, cfg.TUN.FWMark), log)
 }

@@ -80,7 +80,7 @@ func TestEndpointResolver(t *testing.T) {
 // TestUplinkLookupLocalhost resolves "localhost" with the real resolver, which answers it
 // from /etc/hosts (or, by RFC 6761, itself) without any network.
 func TestUplinkLookupLocalhost(t *testing.T) {
-	resolve := endpointResolver("localhost:7350", nil, uplinkLookup(addrs("10.100.1.2")), slog.New(slog.DiscardHandler))
+	resolve := endpointResolver("localhost:7350", nil, uplinkLookup(addrs("10.100.1.2"), 0), slog.New(slog.DiscardHandler))
 	ep, err := resolve(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -92,14 +92,17 @@ func TestUplinkLookupLocalhost(t *testing.T) {
 
 func TestUplinkDialers(t *testing.T) {
 	src := addrs("10.100.1.2", "2001:db8::2", "10.100.2.2")
-	if d := uplinkDialers("udp", "127.0.0.53:53", src); d != nil {
+	if d := uplinkDialers("udp", "127.0.0.53:53", src, 0); d != nil {
 		t.Errorf("a name server on loopback got %d bound dialers", len(d))
 	}
-	d := uplinkDialers("udp", "192.0.2.53:53", src)
+	d := uplinkDialers("udp", "192.0.2.53:53", src, 0x1cb5)
 	if len(d) != 2 || d[0].LocalAddr.String() != "10.100.1.2:0" || d[1].LocalAddr.String() != "10.100.2.2:0" {
 		t.Errorf("IPv4 name server: %v", d)
 	}
-	d = uplinkDialers("tcp", "[2001:db8::53]:53", src)
+	if len(d) > 0 && d[0].Control == nil {
+		t.Error("a dialer of the name server does not mark its socket")
+	}
+	d = uplinkDialers("tcp", "[2001:db8::53]:53", src, 0)
 	if len(d) != 1 || d[0].LocalAddr.String() != "[2001:db8::2]:0" || d[0].LocalAddr.Network() != "tcp" {
 		t.Errorf("IPv6 name server over TCP: %v", d)
 	}

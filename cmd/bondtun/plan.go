@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/bondtun/bondtun/config"
+	"github.com/bondtun/bondtun/path"
 	"github.com/bondtun/bondtun/session"
 	"github.com/bondtun/bondtun/tun"
 )
@@ -16,6 +17,8 @@ func hostPlan(cfg *config.Config, resolve func(iface string) (netip.Addr, error)
 		Device:    cfg.TUN.Name,
 		Addresses: cfg.TUN.Addresses,
 		MTU:       cfg.MTU(),
+		Table:     cfg.TUN.Table,
+		Mark:      cfg.TUN.FWMark,
 	}
 	p.Routes = append(p.Routes, cfg.TUN.Routes...)
 	for _, peer := range cfg.Peers {
@@ -58,6 +61,9 @@ func clientConfig(cfg *config.Config, plan tun.Plan) session.ClientConfig {
 		Endpoint:   peer.Endpoint,
 		AllowedIPs: peer.AllowedIPs,
 		Scheduler:  cfg.Scheduler,
+		// Every outer socket carries the mark, which the rules into the tunnel's table
+		// skip: the tunnel's own traffic never enters the tunnel (tun/table.go).
+		Network: path.MarkedHost(cfg.TUN.FWMark),
 	}
 	i := 0
 	for _, u := range cfg.Uplinks {
@@ -82,6 +88,7 @@ func serverConfig(cfg *config.Config) session.ServerConfig {
 		Port:      cfg.Listen.Port,
 		Addresses: cfg.Listen.Addresses,
 		Scheduler: cfg.Scheduler,
+		Network:   path.MarkedHost(cfg.TUN.FWMark), // as the client's
 	}
 	for _, p := range cfg.Peers {
 		sc.Peers = append(sc.Peers, session.PeerConfig{Name: p.Name, Key: p.PublicKey, AllowedIPs: p.AllowedIPs})

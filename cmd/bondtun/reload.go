@@ -113,6 +113,8 @@ func restartOnlyChanges(cur, next *config.Config) []string {
 	differ("tun.name", cur.TUN.Name, next.TUN.Name)
 	differ("tun.addresses", cur.TUN.Addresses, next.TUN.Addresses)
 	differ("tun.mtu", cur.MTU(), next.MTU())
+	differ("tun.table", cur.TUN.Table, next.TUN.Table)
+	differ("tun.fwmark", cur.TUN.FWMark, next.TUN.FWMark)
 	differ("scheduler", cur.Scheduler, next.Scheduler)
 	if cur.IsClient() {
 		differ("tun.while_down", cur.TUN.WhileDown, next.TUN.WhileDown)

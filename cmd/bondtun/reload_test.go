@@ -104,6 +104,8 @@ func TestPlanReloadRefusesRestartOnlyKeys(t *testing.T) {
 	for _, tc := range []struct{ old, new, key string }{
 		{"name: bt0", "name: bt1", "tun.name"},
 		{"addresses: [10.77.0.1/24]", "addresses: [10.77.0.1/16]", "tun.addresses"},
+		{"addresses: [10.77.0.1/24]", "addresses: [10.77.0.1/24]\n  table: 7000", "tun.table"},
+		{"addresses: [10.77.0.1/24]", "addresses: [10.77.0.1/24]\n  fwmark: 0x7000", "tun.fwmark"},
 		{"port: 7350", "port: 7351", "listen.port"},
 		{"addresses: [10.99.0.1]", "addresses: [10.99.0.2]", "listen.addresses"},
 		{"log_level: info", "log_level: info\nscheduler: drr", "scheduler"},

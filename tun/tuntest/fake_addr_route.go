@@ -177,7 +177,9 @@ func (f *Netlink) RuleAdd(r *netlink.Rule) error {
 	if err := f.call(); err != nil {
 		return err
 	}
-	if slices.IndexFunc(f.rules, func(x netlink.Rule) bool { return ruleString(&x) == ruleString(r) }) >= 0 {
+	if slices.IndexFunc(f.rules, func(x netlink.Rule) bool {
+		return ruleString(&x) == ruleString(r) && familyOf(srcIP(&x)) == familyOf(srcIP(r))
+	}) >= 0 {
 		return fmt.Errorf("rule add %s: %w", ruleString(r), unix.EEXIST)
 	}
 	f.rules = append(f.rules, *r)
@@ -192,10 +194,12 @@ func (f *Netlink) RuleDel(r *netlink.Rule) error {
 		return err
 	}
 	i := slices.IndexFunc(f.rules, func(x netlink.Rule) bool {
-		return (r.Priority < 0 || r.Priority == x.Priority) &&
+		return familyOf(srcIP(&x)) == familyOf(srcIP(r)) && (r.Priority < 0 || r.Priority == x.Priority) &&
 			(r.Table <= 0 || r.Table == x.Table) &&
 			(r.Protocol == 0 || r.Protocol == x.Protocol) &&
-			(r.Src == nil || x.Src != nil && r.Src.String() == x.Src.String())
+			(r.Src == nil || x.Src != nil && r.Src.String() == x.Src.String()) &&
+			(r.Mark == 0 || r.Mark == x.Mark && r.Invert == x.Invert) &&
+			(r.SuppressPrefixlen < 0 || r.SuppressPrefixlen == x.SuppressPrefixlen)
 	})
 	if i < 0 {
 		return fmt.Errorf("rule del %s: %w", ruleString(r), unix.ENOENT)
@@ -243,6 +247,9 @@ func (f *Netlink) routeString(r *netlink.Route) string {
 // ruleString renders r the way ip-rule(8) would take it, after the verb.
 func ruleString(r *netlink.Rule) string {
 	var b strings.Builder
+	if r.Invert {
+		b.WriteString("not ")
+	}
 	b.WriteString("from ")
 	if r.Src == nil {
 		b.WriteString("all")
@@ -251,8 +258,16 @@ func ruleString(r *netlink.Rule) string {
 	} else {
 		b.WriteString(r.Src.String())
 	}
-	if r.Table > 0 {
+	if r.Mark != 0 {
+		b.WriteString(fmt.Sprintf(" fwmark %#x", r.Mark))
+	}
+	if r.Table == unix.RT_TABLE_MAIN {
+		b.WriteString(" lookup main")
+	} else if r.Table > 0 {
 		b.WriteString(" lookup " + strconv.Itoa(r.Table))
+	}
+	if r.SuppressPrefixlen >= 0 {
+		b.WriteString(" suppress_prefixlength " + strconv.Itoa(r.SuppressPrefixlen))
 	}
 	if r.Priority >= 0 {
 		b.WriteString(" pref " + strconv.Itoa(r.Priority))
