@@ -59,9 +59,9 @@ func addUplink(t testing.TB, name, addr string) {
 	if err := netlink.LinkSetUp(l); err != nil {
 		t.Fatal(err)
 	}
-	// An IPv6 address added while the link was down stays tentative until the kernel's
-	// address worker has run for the link coming up (asynchronously, even without DAD on a
-	// NOARP device): wait for that, or ResolveUplinkSource skips it now and then.
+	// Even so, an IPv6 address added while the link was down may stay tentative until the
+	// kernel's address worker has run for the link coming up (asynchronously): wait for
+	// that, or ResolveUplinkSource skips it now and then.
 	want := hostNet(addr)
 	if want.IP.To4() != nil {
 		return
