@@ -24,12 +24,17 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 	if err != nil {
 		return nil, err
 	}
-	c := &Config{Path: path, lines: w.lines}
+	return w.decodeRoot(root)
+}
+
+// decodeRoot decodes the tree of the file's root node.
+func (w *walker) decodeRoot(root *node) (*Config, error) {
+	c := &Config{Path: w.file, lines: w.lines}
 	w.lines[""] = root.line
 	if err := w.version(root, c); err != nil {
 		return nil, err
 	}
-	err = w.mapping(root, "", func(key string, k, v *node, field string) error {
+	err := w.mapping(root, "", func(key string, k, v *node, field string) error {
 		switch key {
 		case "version":
 			return nil // read by w.version
@@ -126,7 +131,7 @@ func (w *walker) privateKey(v *node, field string, c *Config) error {
 	if c.SecretFile != "" {
 		return w.errAt(v, field, "set only one of private_key and private_key_file")
 	}
-	s, err := w.str(v, field)
+	s, err := w.text(v, field)
 	if err != nil {
 		return err
 	}
@@ -201,7 +206,7 @@ var logLevels = map[string]slog.Level{
 }
 
 func (w *walker) logLevel(v *node, field string, c *Config) error {
-	s, err := w.str(v, field)
+	s, err := w.text(v, field)
 	if err != nil {
 		return err
 	}
@@ -295,7 +300,7 @@ func (w *walker) peer(n *node, field string) (p Peer, err error) {
 			p.Name, err = w.str(v, field)
 		case "public_key":
 			var s string
-			if s, err = w.str(v, field); err != nil {
+			if s, err = w.text(v, field); err != nil {
 				return err
 			}
 			if p.PublicKey, err = crypto.ParsePublicKey(s); err != nil {

@@ -34,7 +34,7 @@ func (w *walker) metrics(n *node, field string, m *Metrics) error {
 // as for endpoints: loading never depends on DNS, and a name could resolve to several
 // addresses.
 func (w *walker) listenAddr(v *node, field string) (netip.AddrPort, error) {
-	s, err := w.str(v, field)
+	s, err := w.text(v, field)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

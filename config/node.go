@@ -30,15 +30,24 @@ func (w *walker) errAt(n *node, field, format string, args ...any) *Error {
 	if n != nil {
 		line = n.line
 	}
-	return &Error{File: w.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
+	return &Error{File: w.file, Line: line, Field: strings.Clone(field), Msg: fmt.Sprintf(format, args...)}
 }
 
 // yamlLineRE matches the position yaml.v3 puts into syntax errors.
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// parseDocument returns the single document's root node. Syntax errors become *Error
+// parseDocument returns the single document's root node: from the fast parser when the
+// file is in its subset (fastparse.go), else from yaml.v3. Syntax errors become *Error
 // with the line yaml.v3 reported.
 func (w *walker) parseDocument(data []byte) (*node, error) {
+	if root, ok := fastParse(data); ok {
+		return root, nil
+	}
+	return w.yamlDocument(data)
+}
+
+// yamlDocument is parseDocument by yaml.v3.
+func (w *walker) yamlDocument(data []byte) (*node, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -98,7 +107,7 @@ func (w *walker) mapping(n *node, field string, fn func(key string, k, v *node, 
 	if n.kind != mappingNode {
 		return w.errAt(n, field, "expected a mapping, got %s", describe(n))
 	}
-	seen := make(map[string]bool, len(n.content)/2)
+	keys := sectionKeys(field)
 	for i := 0; i+1 < len(n.content); i += 2 {
 		k, v := n.content[i], n.content[i+1]
 		if err := w.checkPlain(k, field); err != nil {
@@ -107,14 +116,16 @@ func (w *walker) mapping(n *node, field string, fn func(key string, k, v *node, 
 		if k.kind != scalarNode || k.tag != "!!str" {
 			return w.errAt(k, field, "keys must be plain strings, got %s", describe(k))
 		}
-		sub := joinField(field, k.value)
-		if !knownKey(field, k.value) {
-			return w.unknown(k, sub) // also a key with a null value: strict means strict
+		key, ok := canonicalKey(keys, k.value)
+		if !ok {
+			return w.unknown(k, joinField(field, k.value)) // also a key with a null value: strict means strict
 		}
-		if seen[k.value] {
-			return w.errAt(k, sub, "duplicate key")
+		sub := joinField(field, key)
+		for j := 0; j < i; j += 2 { // the keys before are few, and all known
+			if n.content[j].value == key {
+				return w.errAt(k, sub, "duplicate key")
+			}
 		}
-		seen[k.value] = true
 		if err := w.checkPlain(v, sub); err != nil {
 			return err
 		}
@@ -122,7 +133,7 @@ func (w *walker) mapping(n *node, field string, fn func(key string, k, v *node, 
 			continue
 		}
 		w.lines[sub] = k.line // the key's line: for a block value it names "key:"
-		if err := fn(k.value, k, v, sub); err != nil {
+		if err := fn(key, k, v, sub); err != nil {
 			return err
 		}
 	}
@@ -140,7 +151,7 @@ func (w *walker) sequence(n *node, field string, fn func(i int, v *node, field s
 		return w.errAt(n, field, "expected a list, got %s", describe(n))
 	}
 	for i, v := range n.content {
-		sub := fmt.Sprintf("%s[%d]", field, i)
+		sub := field + "[" + strconv.Itoa(i) + "]"
 		if err := w.checkPlain(v, sub); err != nil {
 			return err
 		}
@@ -153,7 +164,15 @@ func (w *walker) sequence(n *node, field string, fn func(i int, v *node, field s
 }
 
 // str returns the text of a scalar. Numbers are accepted as text, so `name: 1` works.
+// The text is a copy: the fast parser's values are slices of the whole file, which a
+// string kept for the run would keep in memory.
 func (w *walker) str(n *node, field string) (string, error) {
+	s, err := w.text(n, field)
+	return strings.Clone(s), err
+}
+
+// text is str without the copy, for a value that is parsed and dropped.
+func (w *walker) text(n *node, field string) (string, error) {
 	if n.kind != scalarNode || isNull(n) {
 		return "", w.errAt(n, field, "expected a string, got %s", describe(n))
 	}
@@ -173,7 +192,7 @@ func (w *walker) integer(n *node, field string) (int, error) {
 }
 
 func (w *walker) prefix(n *node, field string) (netip.Prefix, error) {
-	s, err := w.str(n, field)
+	s, err := w.text(n, field)
 	if err != nil {
 		return netip.Prefix{}, err
 	}
@@ -197,7 +216,7 @@ func (w *walker) prefixes(n *node, field string) ([]netip.Prefix, error) {
 // addr parses an IP literal. IPv4-mapped IPv6 addresses are unmapped so that an
 // address has one form.
 func (w *walker) addr(n *node, field string) (netip.Addr, error) {
-	s, err := w.str(n, field)
+	s, err := w.text(n, field)
 	if err != nil {
 		return netip.Addr{}, err
 	}
