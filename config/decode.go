@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +20,8 @@ import (
 // version is checked before anything else so that a file written for a newer format
 // gets "unsupported version" rather than "unknown field".
 func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Config, error) {
-	w := &walker{file: path, lines: make(map[string]int), readKey: readKey, secrets: secrets}
+	// About one field per line: sized at once, the map is not rebuilt as it grows.
+	w := &walker{file: path, lines: make(map[string]int, bytes.Count(data, []byte{'\n'})+1), readKey: readKey, secrets: secrets}
 	root, err := w.parseDocument(data)
 	if err != nil {
 		return nil, err

@@ -128,6 +128,17 @@ func (k *checker) tun() {
 	}
 }
 
+// canonicalDistinct reports whether canonicalPrefixes finds nothing wrong with ps: quickly,
+// without building the fields it would name.
+func canonicalDistinct(ps []netip.Prefix) bool {
+	for i, p := range ps {
+		if p.Masked() != p || slices.Contains(ps[:i], p) {
+			return false
+		}
+	}
+	return true
+}
+
 // canonicalPrefixes refuses prefixes with host bits set (10.78.0.1/24): the kernel
 // refuses such routes, and for allowed_ips the intent is ambiguous.
 func (k *checker) canonicalPrefixes(field string, ps []netip.Prefix) {
@@ -171,9 +182,23 @@ func usableUnicast(a netip.Addr) bool {
 
 var (
 	uplinkNameRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
-	peerNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
 	ifaceNameRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 )
+
+// validPeerName reports whether s is 1 to 32 of A-Z a-z 0-9 _ . - (a loop rather than a
+// regular expression: a server checks the names of all its peers at every reload).
+func validPeerName(s string) bool {
+	if len(s) < 1 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // validIfaceName follows the kernel's dev_valid_name for the names we accept.
 func validIfaceName(s string) bool {
