@@ -58,6 +58,9 @@ func (w *walker) decodeRoot(root *node) (*Config, error) {
 			c.Listen = &Listen{}
 			return w.listen(v, field, c.Listen)
 		case "peers":
+			if v.kind == sequenceNode && len(v.content) > 0 {
+				c.Peers = make([]Peer, 0, len(v.content))
+			}
 			return w.sequence(v, field, func(_ int, v *node, field string) error {
 				p, err := w.peer(v, field)
 				c.Peers = append(c.Peers, p)

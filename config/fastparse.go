@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"strings"
 	"unicode/utf8"
 )
@@ -63,8 +64,8 @@ type fastParser struct {
 }
 
 type fastLine struct {
-	num    int    // 1-based line number
-	indent int    // leading spaces
+	num    int32  // 1-based line number
+	indent int32  // leading spaces
 	text   string // the whole line
 }
 
@@ -73,12 +74,16 @@ type fastLine struct {
 // printable non-ASCII characters YAML allows (no BOM, no Unicode line separators).
 func (p *fastParser) split(data []byte) bool {
 	text := string(data)
+	p.lines = make([]fastLine, 0, strings.Count(text, "\n")+1)
 	if len(text) >= 3 && (text[:3] == "---" || text[:3] == "...") {
 		return false
 	}
 	num := 0
 	for len(text) > 0 {
 		num++
+		if num > math.MaxInt32 {
+			return false
+		}
 		line := text
 		if i := strings.IndexByte(text, '\n'); i >= 0 {
 			line, text = text[:i], text[i+1:]
@@ -107,7 +112,7 @@ func (p *fastParser) split(data []byte) bool {
 		if indent == len(line) || line[indent] == '#' {
 			continue
 		}
-		p.lines = append(p.lines, fastLine{num: num, indent: indent, text: line})
+		p.lines = append(p.lines, fastLine{num: int32(num), indent: int32(indent), text: line})
 	}
 	return true
 }
@@ -156,7 +161,7 @@ func (p *fastParser) next() int {
 	if p.i >= len(p.lines) {
 		return -1
 	}
-	return p.lines[p.i].indent
+	return int(p.lines[p.i].indent)
 }
 
 // isEntry reports whether line i holds a sequence entry ("-" then a space or the end) at col.
@@ -168,7 +173,7 @@ func (p *fastParser) isEntry(i, col int) bool {
 // mapping parses the block mapping whose first key is at column col of the current line.
 func (p *fastParser) mapping(col int) *node {
 	l := p.lines[p.i]
-	m := p.newNode(mappingNode, l.num, "!!map")
+	m := p.newNode(mappingNode, int(l.num), "!!map")
 	start := len(p.stack)
 	for {
 		l = p.lines[p.i]
@@ -197,7 +202,7 @@ func (p *fastParser) key(l fastLine, col int) (*node, int) {
 	if j == col || j-col > 64 || j >= len(t) || t[j] != ':' || j+1 < len(t) && t[j+1] != ' ' {
 		notFast()
 	}
-	k := p.newNode(scalarNode, l.num, "!!str")
+	k := p.newNode(scalarNode, int(l.num), "!!str")
 	k.value = t[col:j]
 	if resolvesSpecial(k.value) {
 		notFast()
@@ -228,7 +233,7 @@ func (p *fastParser) value(l fastLine, at, parent int, ofKey bool) *node {
 		case d == parent && ofKey && p.isEntry(p.i, d):
 			return p.sequence(d) // a list at its key's indentation
 		}
-		return p.newNode(scalarNode, l.num, "!!null") // "key:" alone, or "-" alone
+		return p.newNode(scalarNode, int(l.num), "!!null") // "key:" alone, or "-" alone
 	}
 	var n *node
 	if t[at] == '[' {
@@ -252,7 +257,7 @@ func (p *fastParser) block() *node {
 
 // sequence parses the block sequence whose entries start at column col.
 func (p *fastParser) sequence(col int) *node {
-	s := p.newNode(sequenceNode, p.lines[p.i].num, "!!seq")
+	s := p.newNode(sequenceNode, int(p.lines[p.i].num), "!!seq")
 	start := len(p.stack)
 	for p.next() == col && p.isEntry(p.i, col) {
 		l := p.lines[p.i]
@@ -287,7 +292,7 @@ func isKeyStart(t string, at int) bool {
 // flowSequence parses "[a, b]" at column at of l, all on that line.
 func (p *fastParser) flowSequence(l fastLine, at int) (*node, int) {
 	t := l.text
-	s := p.newNode(sequenceNode, l.num, "!!seq")
+	s := p.newNode(sequenceNode, int(l.num), "!!seq")
 	start := len(p.stack)
 	at = skipSpaces(t, at+1)
 	if at < len(t) && t[at] == ']' {
@@ -346,7 +351,7 @@ func (p *fastParser) scalar(l fastLine, at int, flow bool) (*node, int) {
 		if j >= len(t) || t[j] != q || j+1 < len(t) && t[j+1] == q {
 			notFast() // unterminated, an escape or a doubled quote, or not ASCII
 		}
-		n := p.newNode(scalarNode, l.num, "!!str")
+		n := p.newNode(scalarNode, int(l.num), "!!str")
 		n.value = t[at+1 : j]
 		return n, p.afterScalar(t, j+1, flow)
 	}
@@ -366,7 +371,7 @@ func (p *fastParser) scalar(l fastLine, at int, flow bool) (*node, int) {
 	if tag == "" {
 		notFast()
 	}
-	n := p.newNode(scalarNode, l.num, tag)
+	n := p.newNode(scalarNode, int(l.num), tag)
 	n.value = t[at:j]
 	return n, p.afterScalar(t, j, flow)
 }
