@@ -101,8 +101,8 @@ type Config struct {
 	// Empty for a Config built in Go. [CheckSecretPermissions] checks its mode.
 	SecretFile string
 
-	secretField string         // "private_key" or "private_key_file", for errors
-	lines       map[string]int // field path -> line, for error messages; nil if built in Go
+	secretField string // "private_key" or "private_key_file", for errors
+	tree        *node  // the file's tree, for the lines of fields in errors (line); nil if built in Go
 }
 
 // TUN configures the tunnel interface.

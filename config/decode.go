@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,8 +19,7 @@ import (
 // version is checked before anything else so that a file written for a newer format
 // gets "unsupported version" rather than "unknown field".
 func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Config, error) {
-	// About one field per line: sized at once, the map is not rebuilt as it grows.
-	w := &walker{file: path, lines: make(map[string]int, bytes.Count(data, []byte{'\n'})+1), readKey: readKey, secrets: secrets}
+	w := &walker{file: path, readKey: readKey, secrets: secrets}
 	root, err := w.parseDocument(data)
 	if err != nil {
 		return nil, err
@@ -31,8 +29,8 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 
 // decodeRoot decodes the tree of the file's root node.
 func (w *walker) decodeRoot(root *node) (*Config, error) {
-	c := &Config{Path: w.file, lines: w.lines}
-	w.lines[""] = root.line
+	c := &Config{Path: w.file, tree: root}
+	w.record("", root.line)
 	if err := w.version(root, c); err != nil {
 		return nil, err
 	}
@@ -117,7 +115,7 @@ func (w *walker) version(root *node, c *Config) error {
 			return w.errAt(v, "version", "unsupported version %d (this build reads version %d)", n, Version)
 		}
 		c.Version = n
-		w.lines["version"] = v.line
+		w.record("version", v.line)
 		return nil
 	}
 	return nil

@@ -32,6 +32,47 @@ func diffTree(a, b *node, at string) string {
 	return ""
 }
 
+// checkLines checks Config.line, which searches the tree, against the lines the walker
+// recorded while decoding it: the same line for every field recorded, none for other
+// fields of the tree (null values) or near misses of a recorded one.
+func checkLines(t *testing.T, c *Config, recorded map[string]int) {
+	t.Helper()
+	for field, want := range recorded {
+		if got, ok := c.line(field); !ok || got != want {
+			t.Fatalf("line(%q) = %d, %v; recorded %d", field, got, ok, want)
+		}
+		for _, near := range []string{field + ".", field + "[0", "." + field, field + "x", field + "[00]", field + "[-1]"} {
+			if _, rec := recorded[near]; !rec {
+				if got, ok := c.line(near); ok {
+					t.Fatalf("line(%q) = %d, true; not recorded", near, got)
+				}
+			}
+		}
+	}
+	var walk func(n *node, field string)
+	walk = func(n *node, field string) {
+		switch n.kind {
+		case mappingNode:
+			for i := 0; i+1 < len(n.content); i += 2 {
+				sub := joinField(field, n.content[i].value)
+				if _, ok := c.line(sub); ok != (recorded[sub] != 0) {
+					t.Fatalf("line(%q) found %v, recorded %v", sub, ok, recorded[sub] != 0)
+				}
+				walk(n.content[i+1], sub)
+			}
+		case sequenceNode:
+			for i, v := range n.content {
+				sub := fmt.Sprintf("%s[%d]", field, i)
+				if _, ok := c.line(sub); !ok || recorded[sub] == 0 {
+					t.Fatalf("line(%q) found %v, recorded %v", sub, ok, recorded[sub] != 0)
+				}
+				walk(v, sub)
+			}
+		}
+	}
+	walk(c.tree, "")
+}
+
 // FuzzFastParse is the differential test of the fast parser: wherever it accepts the
 // input, yaml.v3 must accept it too and build the same tree, and decoding either tree
 // must give the same Config (field lines included) or the same error. Seeds are in
@@ -53,11 +94,20 @@ func FuzzFastParse(f *testing.F) {
 		if d := diffTree(fast, slow, "root"); d != "" {
 			t.Fatalf("trees differ: %s", d)
 		}
-		cf, ef := (&walker{file: "f.yaml", lines: map[string]int{}, readKey: noKeyFiles, secrets: true}).decodeRoot(fast)
+		wf := &walker{file: "f.yaml", lines: map[string]int{}, readKey: noKeyFiles, secrets: true}
+		cf, ef := wf.decodeRoot(fast)
 		cs, es := w.decodeRoot(slow)
 		if fmt.Sprint(ef) != fmt.Sprint(es) {
 			t.Fatalf("errors differ: %v vs %v", ef, es)
 		}
+		if ef != nil {
+			return
+		}
+		checkLines(t, cf, wf.lines)
+		if !reflect.DeepEqual(wf.lines, w.lines) {
+			t.Fatalf("lines differ:\n%v\n%v", wf.lines, w.lines)
+		}
+		cf.tree, cs.tree = nil, nil // equal but for the yaml.v3 nodes the slow one holds
 		if !reflect.DeepEqual(cf, cs) {
 			t.Fatalf("configs differ:\n%+v\n%+v", cf, cs)
 		}
@@ -131,9 +181,6 @@ func TestFastParseStringsAreCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept := []string{c.Scheduler, c.TUN.Name, c.Peers[0].Name}
-	for k := range c.lines {
-		kept = append(kept, k)
-	}
 	for _, s := range kept {
 		if p := uintptr(unsafe.Pointer(unsafe.StringData(s))); s != "" && p >= lo && p < hi {
 			t.Errorf("%q points into the file's text", s)

@@ -27,7 +27,7 @@ func (k *checker) fail(field, format string, args ...any) {
 // lineOf returns the line of field or of its nearest recorded parent, 0 if none.
 func (c *Config) lineOf(field string) int {
 	for {
-		if l, ok := c.lines[field]; ok {
+		if l, ok := c.line(field); ok {
 			return l
 		}
 		if field == "" {
@@ -225,7 +225,7 @@ func (k *checker) gateway() {
 	for i, name := range g.Out {
 		f := fmt.Sprintf("gateway.out[%d]", i)
 		if len(g.Out) == 1 {
-			if _, listed := k.c.lines[f]; !listed {
+			if _, listed := k.c.line(f); !listed {
 				f = "gateway.out" // out: eth0, a scalar
 			}
 		}

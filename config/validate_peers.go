@@ -102,7 +102,7 @@ func (k *checker) uplinkRoute(f string, u Uplink) {
 			k.fail(f+".gateway", "%s is the uplink's own address", u.Gateway)
 		}
 	}
-	if _, explicit := k.c.lines[f+".table"]; !explicit && k.badBase {
+	if _, explicit := k.c.line(f + ".table"); !explicit && k.badBase {
 		return // the table came from table_base, whose error says it all
 	}
 	if u.Table < 1 || u.Table > maxTable {
