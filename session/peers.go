@@ -55,7 +55,7 @@ type peerTable struct {
 func buildPeerTable(peers []PeerConfig, old *peerTable) (*peerTable, error) {
 	t := &peerTable{
 		byKey: make(map[crypto.PublicKey]*peerState, len(peers)),
-		hosts: make(map[netip.Addr]*peerState),
+		hosts: make(map[netip.Addr]*peerState, len(peers)), // most peers have one address
 	}
 	for _, pc := range peers {
 		if _, dup := t.byKey[pc.Key]; dup {

@@ -71,18 +71,18 @@ func planReload(cur, next *config.Config) (reloadPlan, error) {
 		p.UplinksAdded, p.UplinksRemoved, p.UplinkTiers = diffUplinks(cur, next)
 		return p, nil
 	}
-	was := make(map[crypto.PublicKey]config.Peer, len(cur.Peers))
-	for _, peer := range cur.Peers {
-		was[peer.PublicKey] = peer
+	was := make(map[crypto.PublicKey]int, len(cur.Peers)) // index in cur.Peers
+	for i, peer := range cur.Peers {
+		was[peer.PublicKey] = i
 	}
 	will := make(map[crypto.PublicKey]bool, len(next.Peers))
 	for _, peer := range next.Peers {
 		will[peer.PublicKey] = true
-		old, ok := was[peer.PublicKey]
+		i, ok := was[peer.PublicKey]
 		switch {
 		case !ok:
 			p.Added = append(p.Added, peer.Name)
-		case old.Name != peer.Name || !slices.Equal(old.AllowedIPs, peer.AllowedIPs):
+		case cur.Peers[i].Name != peer.Name || !slices.Equal(cur.Peers[i].AllowedIPs, peer.AllowedIPs):
 			p.Changed = append(p.Changed, peer.Name)
 		}
 	}
