@@ -30,7 +30,7 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 // decodeRoot decodes the tree of the file's root node.
 func (w *walker) decodeRoot(root *node) (*Config, error) {
 	c := &Config{Path: w.file, tree: root}
-	w.record("", root.line)
+	w.record("", int(root.line))
 	if err := w.version(root, c); err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (w *walker) version(root *node, c *Config) error {
 			return w.errAt(v, "version", "unsupported version %d (this build reads version %d)", n, Version)
 		}
 		c.Version = n
-		w.record("version", v.line)
+		w.record("version", int(v.line))
 		return nil
 	}
 	return nil
@@ -144,7 +144,7 @@ func (w *walker) privateKey(v *node, field string, c *Config) error {
 	}
 	k, err := crypto.ParsePrivateKey(s)
 	if err != nil {
-		return &Error{File: w.file, Line: v.line, Field: field, Msg: "bad key: " + err.Error(), Err: err}
+		return &Error{File: w.file, Line: int(v.line), Field: field, Msg: "bad key: " + err.Error(), Err: err}
 	}
 	c.PrivateKey = k
 	return nil
@@ -191,11 +191,11 @@ func (w *walker) privateKeyFile(v *node, field string, c *Config) error {
 	}
 	data, err := w.readKey(name)
 	if err != nil {
-		return &Error{File: w.file, Line: v.line, Field: field, Msg: err.Error(), Err: err}
+		return &Error{File: w.file, Line: int(v.line), Field: field, Msg: err.Error(), Err: err}
 	}
 	k, err := crypto.ParsePrivateKey(strings.TrimSpace(string(data)))
 	if err != nil {
-		return &Error{File: w.file, Line: v.line, Field: field, Msg: name + ": bad key: " + err.Error(), Err: err}
+		return &Error{File: w.file, Line: int(v.line), Field: field, Msg: name + ": bad key: " + err.Error(), Err: err}
 	}
 	c.PrivateKey = k
 	return nil
@@ -307,7 +307,7 @@ func (w *walker) peer(n *node, field string) (p Peer, err error) {
 				return err
 			}
 			if p.PublicKey, err = crypto.ParsePublicKey(s); err != nil {
-				return &Error{File: w.file, Line: v.line, Field: field, Msg: "bad key: " + err.Error(), Err: err}
+				return &Error{File: w.file, Line: int(v.line), Field: field, Msg: "bad key: " + err.Error(), Err: err}
 			}
 		case "endpoint":
 			err = w.endpoint(v, field, &p)

@@ -28,7 +28,7 @@ func (c *Config) line(field string) (line int, ok bool) {
 	if n == nil {
 		return 0, false
 	}
-	line = n.line
+	line = int(n.line)
 	for first := true; field != ""; first = false {
 		if field[0] == '[' {
 			j := strings.IndexByte(field, ']')
@@ -40,7 +40,7 @@ func (c *Config) line(field string) (line int, ok bool) {
 				return 0, false
 			}
 			n, field = n.content[i], field[j+1:]
-			line = n.line
+			line = int(n.line)
 			continue
 		}
 		if !first {
@@ -60,7 +60,7 @@ func (c *Config) line(field string) (line int, ok bool) {
 		v := (*node)(nil)
 		for i := 0; i+1 < len(n.content); i += 2 {
 			if k := n.content[i]; k.value == key && k.kind == scalarNode {
-				v, line = n.content[i+1], k.line
+				v, line = n.content[i+1], int(k.line)
 				break
 			}
 		}

@@ -130,13 +130,13 @@ func printableRest(s string) bool {
 	return true
 }
 
-func (p *fastParser) newNode(kind nodeKind, line int, tag string) *node {
+func (p *fastParser) newNode(kind nodeKind, line int, tag tagID) *node {
 	if len(p.slab) == cap(p.slab) {
 		p.slab = make([]node, 0, 1024)
 	}
 	p.slab = p.slab[:len(p.slab)+1]
 	n := &p.slab[len(p.slab)-1]
-	n.kind, n.line, n.tag = kind, line, tag
+	n.kind, n.line, n.tagID = kind, int32(line), tag
 	return n
 }
 
@@ -173,7 +173,7 @@ func (p *fastParser) isEntry(i, col int) bool {
 // mapping parses the block mapping whose first key is at column col of the current line.
 func (p *fastParser) mapping(col int) *node {
 	l := p.lines[p.i]
-	m := p.newNode(mappingNode, int(l.num), "!!map")
+	m := p.newNode(mappingNode, int(l.num), tagMap)
 	start := len(p.stack)
 	for {
 		l = p.lines[p.i]
@@ -202,7 +202,7 @@ func (p *fastParser) key(l fastLine, col int) (*node, int) {
 	if j == col || j-col > 64 || j >= len(t) || t[j] != ':' || j+1 < len(t) && t[j+1] != ' ' {
 		notFast()
 	}
-	k := p.newNode(scalarNode, int(l.num), "!!str")
+	k := p.newNode(scalarNode, int(l.num), tagStr)
 	k.value = t[col:j]
 	if resolvesSpecial(k.value) {
 		notFast()
@@ -233,7 +233,7 @@ func (p *fastParser) value(l fastLine, at, parent int, ofKey bool) *node {
 		case d == parent && ofKey && p.isEntry(p.i, d):
 			return p.sequence(d) // a list at its key's indentation
 		}
-		return p.newNode(scalarNode, int(l.num), "!!null") // "key:" alone, or "-" alone
+		return p.newNode(scalarNode, int(l.num), tagNull) // "key:" alone, or "-" alone
 	}
 	var n *node
 	if t[at] == '[' {
@@ -257,7 +257,7 @@ func (p *fastParser) block() *node {
 
 // sequence parses the block sequence whose entries start at column col.
 func (p *fastParser) sequence(col int) *node {
-	s := p.newNode(sequenceNode, int(p.lines[p.i].num), "!!seq")
+	s := p.newNode(sequenceNode, int(p.lines[p.i].num), tagSeq)
 	start := len(p.stack)
 	for p.next() == col && p.isEntry(p.i, col) {
 		l := p.lines[p.i]
@@ -292,7 +292,7 @@ func isKeyStart(t string, at int) bool {
 // flowSequence parses "[a, b]" at column at of l, all on that line.
 func (p *fastParser) flowSequence(l fastLine, at int) (*node, int) {
 	t := l.text
-	s := p.newNode(sequenceNode, int(l.num), "!!seq")
+	s := p.newNode(sequenceNode, int(l.num), tagSeq)
 	start := len(p.stack)
 	at = skipSpaces(t, at+1)
 	if at < len(t) && t[at] == ']' {
@@ -351,7 +351,7 @@ func (p *fastParser) scalar(l fastLine, at int, flow bool) (*node, int) {
 		if j >= len(t) || t[j] != q || j+1 < len(t) && t[j+1] == q {
 			notFast() // unterminated, an escape or a doubled quote, or not ASCII
 		}
-		n := p.newNode(scalarNode, int(l.num), "!!str")
+		n := p.newNode(scalarNode, int(l.num), tagStr)
 		n.value = t[at+1 : j]
 		return n, p.afterScalar(t, j+1, flow)
 	}
@@ -368,7 +368,7 @@ func (p *fastParser) scalar(l fastLine, at int, flow bool) (*node, int) {
 		notFast()
 	}
 	tag := plainTag(t[at:j])
-	if tag == "" {
+	if tag == noTag {
 		notFast()
 	}
 	n := p.newNode(scalarNode, int(l.num), tag)
@@ -392,31 +392,31 @@ func plainChar(c byte) bool {
 }
 
 // plainTag is the tag yaml.v3 resolves the plain scalar s to, for the scalars whose tag
-// is plain to see; "" for the rest (floats, timestamps, octal, hexadecimal, ...), which
-// leave the subset.
-func plainTag(s string) string {
+// is plain to see; noTag for the rest (floats, timestamps, octal, hexadecimal, ...), which
+// leave the subset (noTag).
+func plainTag(s string) tagID {
 	switch s {
 	case "null", "Null", "NULL":
-		return "!!null"
+		return tagNull
 	case "true", "True", "TRUE", "false", "False", "FALSE":
-		return "!!bool"
+		return tagBool
 	}
 	c := s[0]
 	if c != '-' && (c < '0' || c > '9') {
-		return "!!str"
+		return tagStr
 	}
 	if decimal(s) {
-		return "!!int"
+		return tagInt
 	}
 	// Digits, dots, colons, slashes and hexadecimal letters with a colon, a slash or two
 	// dots: an address, never a number or a date (those need a '-' or at most one '.').
 	if c == '-' || strings.Trim(s, "0123456789abcdefABCDEF.:/") != "" {
-		return ""
+		return noTag
 	}
 	if strings.ContainsAny(s, ":/") || strings.Count(s, ".") >= 2 {
-		return "!!str"
+		return tagStr
 	}
-	return ""
+	return noTag
 }
 
 // decimal reports whether s is 0 or a decimal integer of at most 18 digits without a
@@ -435,5 +435,5 @@ func decimal(s string) bool {
 // resolvesSpecial reports whether the plain scalar s would not be a string for yaml.v3
 // although it starts with a letter.
 func resolvesSpecial(s string) bool {
-	return plainTag(s) != "!!str"
+	return plainTag(s) != tagStr
 }

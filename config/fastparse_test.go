@@ -19,10 +19,10 @@ func diffTree(a, b *node, at string) string {
 		}
 		return ""
 	}
-	if a.kind != b.kind || a.anchor != b.anchor || a.line != b.line || a.tag != b.tag || a.value != b.value ||
+	if a.kind != b.kind || a.anchor != b.anchor || a.line != b.line || a.tag() != b.tag() || a.value != b.value ||
 		len(a.content) != len(b.content) {
 		return fmt.Sprintf("%s: kind %d/%d anchor %v/%v line %d/%d tag %s/%s value %q/%q children %d/%d", at,
-			a.kind, b.kind, a.anchor, b.anchor, a.line, b.line, a.tag, b.tag, a.value, b.value, len(a.content), len(b.content))
+			a.kind, b.kind, a.anchor, b.anchor, a.line, b.line, a.tag(), b.tag(), a.value, b.value, len(a.content), len(b.content))
 	}
 	for i := range a.content {
 		if d := diffTree(a.content[i], b.content[i], fmt.Sprintf("%s/%d", at, i)); d != "" {

@@ -31,7 +31,7 @@ type walker struct {
 func (w *walker) errAt(n *node, field, format string, args ...any) *Error {
 	line := 0
 	if n != nil {
-		line = n.line
+		line = int(n.line)
 	}
 	return &Error{File: w.file, Line: line, Field: strings.Clone(field), Msg: fmt.Sprintf(format, args...)}
 }
@@ -64,7 +64,7 @@ func (w *walker) yamlDocument(data []byte) (*node, error) {
 		if err != nil {
 			return nil, w.syntaxError(err)
 		}
-		return nil, w.errAt(&node{line: extra.Line}, "", "a config file holds one YAML document, found another")
+		return nil, w.errAt(&node{line: int32(extra.Line)}, "", "a config file holds one YAML document, found another")
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
 		return nil, &Error{File: w.file, Msg: "file is not a YAML document"}
@@ -84,7 +84,7 @@ func (w *walker) syntaxError(err error) *Error {
 // isNull reports whether n is an explicit or implicit null ("key:" or "key: ~"),
 // which every field treats as absent.
 func isNull(n *node) bool {
-	return n.kind == scalarNode && n.tag == "!!null"
+	return n.kind == scalarNode && n.tagID == tagNull
 }
 
 // checkPlain refuses YAML features a config file has no use for and that would let a
@@ -116,7 +116,7 @@ func (w *walker) mapping(n *node, field string, fn func(key string, k, v *node, 
 		if err := w.checkPlain(k, field); err != nil {
 			return err
 		}
-		if k.kind != scalarNode || k.tag != "!!str" {
+		if k.kind != scalarNode || k.tagID != tagStr {
 			return w.errAt(k, field, "keys must be plain strings, got %s", describe(k))
 		}
 		key, ok := canonicalKey(keys, k.value)
@@ -135,7 +135,7 @@ func (w *walker) mapping(n *node, field string, fn func(key string, k, v *node, 
 		if isNull(v) {
 			continue
 		}
-		w.record(sub, k.line) // the key's line: for a block value it names "key:"
+		w.record(sub, int(k.line)) // the key's line: for a block value it names "key:"
 		if err := fn(key, k, v, sub); err != nil {
 			return err
 		}
@@ -165,7 +165,7 @@ func (w *walker) sequence(n *node, field string, fn func(i int, v *node, field s
 		if err := w.checkPlain(v, sub); err != nil {
 			return err
 		}
-		w.record(sub, v.line)
+		w.record(sub, int(v.line))
 		if err := fn(i, v, sub); err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ func (w *walker) text(n *node, field string) (string, error) {
 
 // integer returns the value of an integer scalar.
 func (w *walker) integer(n *node, field string) (int, error) {
-	if n.kind != scalarNode || n.tag != "!!int" {
+	if n.kind != scalarNode || n.tagID != tagInt {
 		return 0, w.errAt(n, field, "expected an integer, got %s", describe(n))
 	}
 	v, err := n.intValue()
@@ -257,7 +257,7 @@ func describe(n *node) string {
 	case aliasNode:
 		return "an alias"
 	case scalarNode:
-		switch n.tag {
+		switch n.tag() {
 		case "!!null":
 			return "null"
 		case "!!str":
@@ -269,7 +269,7 @@ func describe(n *node) string {
 		case "!!bool":
 			return "boolean " + n.value
 		}
-		return fmt.Sprintf("%s %q", n.tag, n.value)
+		return fmt.Sprintf("%s %q", n.tag(), n.value)
 	}
 	return "an unexpected node"
 }

@@ -13,14 +13,14 @@ import (
 // which line is the same whichever parser built the tree; FuzzFastParse checks that the
 // two build the same tree wherever the fast one accepts the input.
 type node struct {
-	kind    nodeKind
-	anchor  bool   // an anchor (&a) is set on it
-	line    int    // 1-based line
-	tag     string // yaml.v3's ShortTag: "!!str", "!!int", "!!null", "!!map", ...
-	value   string // a scalar's text
 	content []*node
+	value   string // a scalar's text
+	line    int32  // 1-based line
+	kind    nodeKind
+	tagID   tagID
+	anchor  bool // an anchor (&a) is set on it
 	// y is the yaml.v3 node it was converted from, nil from the fast parser: an
-	// integer is decoded by yaml.v3 itself then.
+	// integer is decoded by yaml.v3 itself then, and an unusual tag read from it.
 	y *yaml.Node
 }
 
@@ -34,10 +34,46 @@ const (
 	otherNode // a kind the decoder never expects (a document inside a document)
 )
 
+// tagID is a node's tag, as yaml.v3's ShortTag names it, in a byte: a file of 10 000
+// peers has 90 000 nodes.
+type tagID uint8
+
+const (
+	noTag tagID = iota // an alias
+	tagStr
+	tagInt
+	tagNull
+	tagBool
+	tagFloat
+	tagMap
+	tagSeq
+	tagOther // another tag, which only yaml.v3's nodes have: n.y.ShortTag()
+)
+
+var tagNames = [...]string{noTag: "", tagStr: "!!str", tagInt: "!!int", tagNull: "!!null", tagBool: "!!bool",
+	tagFloat: "!!float", tagMap: "!!map", tagSeq: "!!seq"}
+
+// tag is yaml.v3's ShortTag of the node: "!!str", "!!int", "!!null", "!!map", ...
+func (n *node) tag() string {
+	if n.tagID == tagOther {
+		return n.y.ShortTag()
+	}
+	return tagNames[n.tagID]
+}
+
+func tagOf(short string) tagID {
+	for id, name := range tagNames {
+		if name == short && id != int(noTag) {
+			return tagID(id)
+		}
+	}
+	return tagOther
+}
+
 // fromYAML converts a yaml.v3 tree. An alias is kept as a leaf: the decoder refuses
 // aliases and never looks into their target (which may be the alias's own ancestor).
 func fromYAML(y *yaml.Node) *node {
-	n := &node{anchor: y.Anchor != "", line: y.Line, tag: y.ShortTag(), value: y.Value, y: y}
+	n := &node{anchor: y.Anchor != "", line: int32(y.Line), tagID: tagOf(y.ShortTag()), value: y.Value, y: y}
 	switch y.Kind {
 	case yaml.ScalarNode:
 		n.kind = scalarNode
@@ -47,7 +83,7 @@ func fromYAML(y *yaml.Node) *node {
 		n.kind = sequenceNode
 	case yaml.AliasNode:
 		n.kind = aliasNode
-		n.tag = ""
+		n.tagID = noTag
 		return n
 	default:
 		n.kind = otherNode
