@@ -7,9 +7,10 @@
 //
 //	configs/client.yaml:12: uplinks[1].interface: "up0" is already used by uplinks[0]
 //
-// Loading runs three steps: decode (YAML node tree into typed structs, recording the
-// line of every field), [populate] (fill defaults for zero values) and validate (check
-// every rule, report the first error in file order). The data plane only ever sees the
+// Loading runs three steps: decode (the file's node tree, from a fast parser of the plain
+// block style or else from yaml.v3, into typed structs; the tree is kept for the lines of
+// fields in errors), [populate] (fill defaults for zero values) and validate (check every
+// rule, report the first error in file order). The data plane only ever sees the
 // resulting *Config; it never parses files.
 package config
 

@@ -187,3 +187,26 @@ func TestFastParseStringsAreCopies(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTree10000Peers compares the two parsers on a server file of 10 000 peers.
+func BenchmarkTree10000Peers(b *testing.B) {
+	data := manyPeersYAML(10000)
+	b.Run("fast", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := fastParse(data); !ok {
+				b.Fatal("not in the subset")
+			}
+		}
+	})
+	b.Run("yaml.v3", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := (&walker{}).yamlDocument(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
