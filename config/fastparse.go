@@ -194,20 +194,29 @@ func (p *fastParser) mapping(col int) *node {
 
 // key parses "key:" at column col of l and returns the key and the column after the colon.
 func (p *fastParser) key(l fastLine, col int) (*node, int) {
-	t := l.text
-	j := col
-	for j < len(t) && (isIdentChar(t[j]) || j > col && t[j] >= '0' && t[j] <= '9') {
-		j++
-	}
-	if j == col || j-col > 64 || j >= len(t) || t[j] != ':' || j+1 < len(t) && t[j+1] != ' ' {
+	j := keyEnd(l.text, col)
+	if j < 0 || j-col > 64 {
 		notFast()
 	}
 	k := p.newNode(scalarNode, int(l.num), tagStr)
-	k.value = t[col:j]
+	k.value = l.text[col:j]
 	if resolvesSpecial(k.value) {
 		notFast()
 	}
 	return k, j + 1
+}
+
+// keyEnd returns the column of the colon if t at at holds an identifier
+// ([A-Za-z_][A-Za-z0-9_]*), ":" and a space or the end of the line; else -1.
+func keyEnd(t string, at int) int {
+	j := at
+	for j < len(t) && (isIdentChar(t[j]) || j > at && t[j] >= '0' && t[j] <= '9') {
+		j++
+	}
+	if j > at && j < len(t) && t[j] == ':' && (j+1 == len(t) || t[j+1] == ' ') {
+		return j
+	}
+	return -1
 }
 
 func isIdentChar(c byte) bool {
@@ -266,7 +275,7 @@ func (p *fastParser) sequence(col int) *node {
 			at++
 		}
 		var item *node
-		if at < len(l.text) && l.text[at] != '#' && isKeyStart(l.text, at) {
+		if keyEnd(l.text, at) >= 0 {
 			item = p.mapping(at) // "- name: x": a mapping at the key's column
 		} else {
 			item = p.value(l, col+1, col, false)
@@ -278,15 +287,6 @@ func (p *fastParser) sequence(col int) *node {
 	}
 	p.finish(s, start)
 	return s
-}
-
-// isKeyStart reports whether t at at starts "identifier:" followed by a space or the end.
-func isKeyStart(t string, at int) bool {
-	j := at
-	for j < len(t) && (isIdentChar(t[j]) || j > at && t[j] >= '0' && t[j] <= '9') {
-		j++
-	}
-	return j > at && j < len(t) && t[j] == ':' && (j+1 == len(t) || t[j+1] == ' ')
 }
 
 // flowSequence parses "[a, b]" at column at of l, all on that line.
