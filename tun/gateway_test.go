@@ -305,16 +305,20 @@ func FuzzGatewayParse(f *testing.F) {
 	f.Add(nftListTables)
 	f.Add(nftListTable)
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, n := range parseTables(s, "inet") {
-			if !strings.HasPrefix(n, GatewayTablePrefix) {
-				t.Fatalf("table %q", n)
+		for _, fam := range []string{"inet", "ip"} {
+			for _, n := range parseTables(s, fam) {
+				if !strings.HasPrefix(n, GatewayTablePrefix) {
+					t.Fatalf("table %q", n)
+				}
 			}
 		}
 		c, _ := parseTableComment(s)
 		for _, text := range []string{s, c} {
-			for k, v := range gatewayKind.parseSaved(text) {
-				if k != SysctlForwardIPv4 && k != SysctlForwardIPv6 || v == "" || len(v) > 3 || strings.Trim(v, "0123456789") != "" {
-					t.Fatalf("saved %q=%q", k, v)
+			for _, kind := range []tableKind{gatewayKind, rpfKind} {
+				for k, v := range kind.parseSaved(text) {
+					if !slices.Contains(kind.sysctls, k) || v == "" || len(v) > 3 || strings.Trim(v, "0123456789") != "" {
+						t.Fatalf("%s saved %q=%q", kind.what, k, v)
+					}
 				}
 			}
 		}
