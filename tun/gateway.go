@@ -23,7 +23,8 @@ import (
 // restores them. A gateway started while another bondtun gateway's table holds saved
 // values copies those rather than reading the values that gateway set, and a gateway
 // that goes while another that saved the same sysctl remains leaves the sysctl to it: the
-// last one restores the values from before the first.
+// last one restores the values from before the first. The mechanism is shared with the
+// reverse-path marks' table (statetable.go).
 
 // GatewayTablePrefix starts the name of every bondtun gateway's nftables table.
 const GatewayTablePrefix = "bondtun_"
