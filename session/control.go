@@ -312,20 +312,23 @@ func (s *Session) serviceQueues(now time.Time) {
 // The moved packets are merged by scheduling order into the target's queue, as
 // serviceQueues does, so each lane's packets still leave in order.
 func (s *Session) rebalance(now time.Time) {
-	var buf [16]sched.Path
-	paths, sp := s.schedView(now, buf[:0])
-	if len(paths) < 2 {
+	if len(s.pathList()) < 2 {
 		return
 	}
+	var buf [16]sched.Path
+	paths, sp := s.schedView(now, buf[:0])
 	from, to, bytes := sched.Rebalance(sp)
 	if bytes <= 0 {
 		return
 	}
 	src, dst := paths[from], paths[to]
+	dst.mu.Lock()
+	room := txQueueCap - dst.bulk.n
+	dst.mu.Unlock()
 	var moved [rebalanceChunk]*packetBuf
 	n := 0
 	src.mu.Lock()
-	for q := &src.bulk; q.n > 0 && n < len(moved) && bytes > 0; n++ {
+	for q := &src.bulk; q.n > 0 && n < min(len(moved), room) && bytes > 0; n++ {
 		b := q.popTail()
 		b.enq = now // CoDel judges the wait on the new path
 		bytes -= datagramSize(b)
@@ -335,14 +338,22 @@ func (s *Session) rebalance(now time.Time) {
 	if n == 0 {
 		return
 	}
-	s.counters.TxRebalanced.Add(uint64(n))
 	dst.mu.Lock()
-	for _, b := range dst.bulk.merge(moved[len(moved)-n:]) {
+	rest := dst.bulk.merge(moved[len(moved)-n:])
+	s.drainLocked(now, dst)
+	dst.mu.Unlock()
+	s.counters.TxRebalanced.Add(uint64(n - len(rest)))
+	if len(rest) == 0 {
+		return
+	}
+	// dst filled up meanwhile: what it could not take goes back where it came from (a
+	// dropped packet would leave its lane a gap for the receiver to wait out).
+	src.mu.Lock()
+	for _, b := range src.bulk.merge(rest) {
 		putBuf(b)
 		s.counters.TxQueueDropped.Add(1)
 	}
-	s.drainLocked(now, dst)
-	dst.mu.Unlock()
+	src.mu.Unlock()
 }
 
 // rebalanceChunk is the most packets rebalance moves at once.
