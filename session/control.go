@@ -281,12 +281,18 @@ func (s *Session) serviceQueues(now time.Time) {
 			continue // suspect: hold them until a path comes back
 		}
 		// Move them in chunks, each queue's packets merged by scheduling order into the
-		// target's, so the lanes' packets still leave in order.
+		// target's, so the lanes' packets still leave in order. The bulk queue moves only
+		// as far as the target's local queue stays within failoverQueueBudget of its rate;
+		// the rest waits here for the next tick (room made) or for this path to recover.
+		target.mu.Lock()
+		room := int(target.stats.DeliveryRate()*failoverQueueBudget.Seconds()) - target.queuedLocked()
+		target.mu.Unlock()
 		var moved [2][128]*packetBuf
 		var n [2]int
 		p.mu.Lock()
 		for k, q := range []*txQueue{&p.prio, &p.bulk} {
-			for q.n > 0 && n[k] < len(moved[k]) {
+			for q.n > 0 && n[k] < len(moved[k]) && (k == 0 || room > 0 || !keep) {
+				room -= datagramSize(q.peek())
 				b := q.peek()
 				moved[k][n[k]] = q.pop(datagramSize(b))
 				b.enq = now // CoDel judges the wait on the new path, not the failed one
