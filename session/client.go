@@ -131,6 +131,7 @@ type Client struct {
 	tiers    [16]uint8               // current tier per uplink index
 	bound    [16]bool                // uplink i has its own socket (not the placeholder)
 	retired  [16]bool                // uplink i was removed (RemoveUplink); its slot may be reused
+	helloIDs uint16                  // the uplink ids a HELLO in flight lists (connect): not reused
 	counters NodeCounters
 	messages bool          // a message client (NewMessageClient)
 	wake     chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
@@ -505,7 +506,8 @@ func (c *Client) connect(ctx context.Context) error {
 		ReceiverIndex: c.index,
 	}
 	uplinks := c.uplinkConfigs()
-	hello.Uplinks = c.uplinkList()
+	hello.Uplinks = c.helloUplinks()
+	defer c.helloDone()
 	var lastErr error
 	for ui, u := range uplinks {
 		if !c.isBound(ui) {

@@ -17,7 +17,8 @@ import (
 // uplink's slot is retired: its socket closed, its paths in the current session kept but
 // disabled (PATH_STATUS tier 2 tells the server), down and left out of Paths; the next
 // session's HELLO does not list it. A new uplink takes the retired slot of its own name (its
-// paths come back), else a slot the current session has no paths of, else a new one. In a
+// paths come back), else a slot neither the current session nor a HELLO in flight has
+// paths of, else a new one. In a
 // session whose server announced framing.CapUplinks, the paths of a new id are added on
 // both sides: here, and by the server when UPLINKS lists it (docs/PROTOCOL.md §1
 // "UPLINKS").
@@ -36,6 +37,11 @@ func (c *Client) isRetired(i int) bool {
 func (c *Client) uplinkList() []framing.UplinkInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.uplinkListLocked()
+}
+
+// uplinkListLocked is uplinkList with c.mu held.
+func (c *Client) uplinkListLocked() []framing.UplinkInfo {
 	var out []framing.UplinkInfo
 	for i, u := range c.cfg.Uplinks {
 		if !c.retired[i] {
@@ -43,6 +49,27 @@ func (c *Client) uplinkList() []framing.UplinkInfo {
 		}
 	}
 	return out
+}
+
+// helloUplinks is uplinkList for a HELLO: until helloDone, its ids are not given to a new
+// uplink of another name (freeSlotLocked), since the session it opens will have their paths
+// under the names it lists.
+func (c *Client) helloUplinks() []framing.UplinkInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := c.uplinkListLocked()
+	c.helloIDs = 0
+	for _, u := range list {
+		c.helloIDs |= 1 << u.ID
+	}
+	return list
+}
+
+// helloDone ends helloUplinks' hold: the session has the paths, or there is none.
+func (c *Client) helloDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.helloIDs = 0
 }
 
 // uplinkSpecs is what watchUplinks follows: the slots not removed and their interfaces;
@@ -130,6 +157,9 @@ func (c *Client) freeSlotLocked(name string) (int, error) {
 		for _, p := range c.sess.pathList() {
 			used[p.id>>4] = true
 		}
+	}
+	for i := range used {
+		used[i] = used[i] || c.helloIDs&(1<<i) != 0
 	}
 	for i := range c.cfg.Uplinks {
 		if c.retired[i] && !used[i] {

@@ -1,0 +1,145 @@
+package session
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/bondtun/bondtun/internal/memnet"
+	"github.com/bondtun/bondtun/path"
+)
+
+// hookNet is a network that runs a test's function, once, at the next DialTCP or
+// ListenPacket: what a reload would do at that moment, made to happen exactly there.
+type hookNet struct {
+	path.Network
+	mu               sync.Mutex
+	onDial, onListen func()
+}
+
+func (h *hookNet) set(hook *func(), f func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*hook = f
+}
+
+func (h *hookNet) fire(hook *func()) {
+	h.mu.Lock()
+	f := *hook
+	*hook = nil
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (h *hookNet) DialTCP(ctx context.Context, device string, src netip.Addr, dst netip.AddrPort) (net.Conn, error) {
+	h.fire(&h.onDial)
+	return h.Network.DialTCP(ctx, device, src, dst)
+}
+
+func (h *hookNet) ListenPacket(opts path.ListenOptions) (path.Transport, error) {
+	h.fire(&h.onListen)
+	return h.Network.ListenPacket(opts)
+}
+
+// memPair is a message server and client (uplinks a and b, at simUplink(0) and (1)) on
+// an in-memory network, the client's through hook. Neither Connect nor Run is called.
+type memPair struct {
+	net    *memnet.Network
+	hook   *hookNet
+	server *Server
+	client *Client
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newMemPair(t *testing.T) *memPair {
+	t.Helper()
+	mp := &memPair{net: memnet.New(1)}
+	mp.hook = &hookNet{Network: mp.net}
+	mp.ctx, mp.cancel = context.WithCancel(context.Background())
+	serverKey, clientKey := newKey(t), newKey(t)
+	sv, err := NewMessageServer(ServerConfig{
+		Identity:  serverKey,
+		Port:      7350,
+		Addresses: []netip.Addr{simS},
+		Peers:     []PeerConfig{{Name: "client", Key: clientKey.Public()}},
+		Network:   mp.net,
+	}, simHandler{&simRecorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp.server = sv
+	mp.wg.Add(1)
+	go func() {
+		defer mp.wg.Done()
+		sv.Run(mp.ctx)
+	}()
+	cl, err := NewMessageClient(ClientConfig{
+		Identity:   clientKey,
+		ServerName: "server",
+		ServerKey:  serverKey.Public(),
+		Endpoint:   netip.AddrPortFrom(simS, 7350),
+		Uplinks:    []UplinkConfig{{Name: "a", Source: simUplink(0)}, {Name: "b", Source: simUplink(1)}},
+		Network:    mp.hook,
+	}, &simRecorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp.client = cl
+	t.Cleanup(func() {
+		mp.cancel()
+		mp.net.Close() // first: a BYE on a control connection no one reads fails at once
+		mp.wg.Wait()
+		mp.client.Close()
+	})
+	return mp
+}
+
+// run runs the client until the test ends.
+func (mp *memPair) run() {
+	mp.wg.Add(1)
+	go func() {
+		defer mp.wg.Done()
+		mp.client.Run(mp.ctx)
+	}()
+}
+
+// TestUplinkSlotKeptDuringHandshake: an uplink removed while the HELLO that lists it is on
+// its way keeps its slot for that session; one added meanwhile gets another slot, so its
+// paths carry its own name on both sides.
+func TestUplinkSlotKeptDuringHandshake(t *testing.T) {
+	mp := newMemPair(t)
+	mp.hook.set(&mp.hook.onDial, func() { // HELLO, listing {0:a, 1:b}, is built
+		if err := mp.client.RemoveUplink("b"); err != nil {
+			t.Error(err)
+		}
+		if err := mp.client.AddUplink(UplinkConfig{Name: "x", Source: simUplink(2)}); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := mp.client.Connect(mp.ctx); err != nil {
+		t.Fatal(err)
+	}
+	cs := mp.client.Session()
+	if b := pathsOf(cs, "b"); len(b) != 0 {
+		t.Fatalf("the removed uplink b's paths are listed: %+v", b)
+	}
+	x := pathsOf(cs, "x")
+	if len(x) != 1 || x[0].ID>>4 == 1 {
+		t.Fatalf("uplink x's paths %+v: want one, not in b's slot 1", x)
+	}
+	mp.run()
+	waitFor(t, "uplink x's path up on both sides, under its name", func() bool {
+		ss := mp.server.Sessions()
+		if len(ss) != 1 {
+			return false
+		}
+		c, s := pathsOf(cs, "x"), pathsOf(ss[0], "x")
+		return len(c) == 1 && c[0].State == "up" && len(s) == 1 && s[0].State == "up" && s[0].ID == c[0].ID
+	})
+}
