@@ -132,6 +132,10 @@ type Client struct {
 	bound    [16]bool                // uplink i has its own socket (not the placeholder)
 	retired  [16]bool                // uplink i was removed (RemoveUplink); its slot may be reused
 	helloIDs uint16                  // the uplink ids a HELLO in flight lists (connect): not reused
+	// started: Run has started the receive loops, so an uplink's new socket gets its own
+	// (receiveLocked); closed: the sockets were closed (Run returned, Close), so no
+	// uplink can be added.
+	started, closed bool
 	counters NodeCounters
 	messages bool          // a message client (NewMessageClient)
 	wake     chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
@@ -250,6 +254,7 @@ func (c *Client) Close() { c.closeSockets() }
 func (c *Client) closeSockets() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	for _, u := range c.uplinks {
 		u.Close()
 	}
@@ -307,9 +312,12 @@ var ErrPeerClosed = errors.New("the peer closed the session")
 // which returns it. It closes the sockets when it returns but not the TUN device, which
 // belongs to the caller.
 func (c *Client) Run(ctx context.Context) error {
-	for i := range c.uplinkConfigs() {
-		c.startReceiver(c.uplinkConn(i))
+	c.mu.Lock()
+	c.started = true
+	for _, conn := range c.uplinks {
+		c.receiveLocked(conn)
 	}
+	c.mu.Unlock()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
 	go func() {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/bondtun/bondtun/internal/memnet"
@@ -12,11 +13,40 @@ import (
 )
 
 // hookNet is a network that runs a test's function, once, at the next DialTCP or
-// ListenPacket: what a reload would do at that moment, made to happen exactly there.
+// ListenPacket: what a reload would do at that moment, made to happen exactly there. It
+// keeps the transports it opened.
 type hookNet struct {
 	path.Network
 	mu               sync.Mutex
 	onDial, onListen func()
+	opened           []*watchedTransport
+}
+
+// watchedTransport notes the most ReadBatch calls in progress at once, and Close.
+type watchedTransport struct {
+	path.Transport
+	readers, maxReaders atomic.Int32
+	closed              atomic.Bool
+}
+
+func (t *watchedTransport) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int, error) {
+	n := t.readers.Add(1)
+	defer t.readers.Add(-1)
+	for m := t.maxReaders.Load(); n > m && !t.maxReaders.CompareAndSwap(m, n); m = t.maxReaders.Load() {
+	}
+	return t.Transport.ReadBatch(bufs, sizes, from)
+}
+
+func (t *watchedTransport) Close() error {
+	t.closed.Store(true)
+	return t.Transport.Close()
+}
+
+// last is the transport h opened last.
+func (h *hookNet) last() *watchedTransport {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.opened[len(h.opened)-1]
 }
 
 func (h *hookNet) set(hook *func(), f func()) {
@@ -42,7 +72,15 @@ func (h *hookNet) DialTCP(ctx context.Context, device string, src netip.Addr, ds
 
 func (h *hookNet) ListenPacket(opts path.ListenOptions) (path.Transport, error) {
 	h.fire(&h.onListen)
-	return h.Network.ListenPacket(opts)
+	t, err := h.Network.ListenPacket(opts)
+	if err != nil {
+		return nil, err
+	}
+	w := &watchedTransport{Transport: t}
+	h.mu.Lock()
+	h.opened = append(h.opened, w)
+	h.mu.Unlock()
+	return w, nil
 }
 
 // memPair is a message server and client (uplinks a and b, at simUplink(0) and (1)) on
@@ -142,4 +180,39 @@ func TestUplinkSlotKeptDuringHandshake(t *testing.T) {
 		c, s := pathsOf(cs, "x"), pathsOf(ss[0], "x")
 		return len(c) == 1 && c[0].State == "up" && len(s) == 1 && s[0].State == "up" && s[0].ID == c[0].ID
 	})
+}
+
+// TestAddUplinkBeforeAndAfterRun: an uplink added before Run gets one receive loop, Run's
+// (a socket allows one reader); one added after Run returned is refused and its socket
+// closed.
+func TestAddUplinkBeforeAndAfterRun(t *testing.T) {
+	mp := newMemPair(t)
+	if err := mp.client.AddUplink(UplinkConfig{Name: "x", Source: simUplink(2)}); err != nil {
+		t.Fatal(err)
+	}
+	x := mp.hook.last()
+	ctx, cancel := context.WithCancel(mp.ctx)
+	done := make(chan error, 1)
+	go func() { done <- mp.client.Run(ctx) }()
+	waitFor(t, "uplink x's path up, its socket read", func() bool {
+		s := mp.client.Session()
+		if s == nil {
+			return false
+		}
+		p := pathsOf(s, "x")
+		return len(p) == 1 && p[0].State == "up" && x.readers.Load() > 0
+	})
+	if n := x.maxReaders.Load(); n != 1 {
+		t.Fatalf("uplink x's socket had %d readers at once, want 1", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := mp.client.AddUplink(UplinkConfig{Name: "y", Source: simUplink(3)}); err == nil {
+		t.Fatal("AddUplink after Run returned accepted an uplink")
+	}
+	if y := mp.hook.last(); y == x || !y.closed.Load() {
+		t.Fatal("the socket of an uplink added after Run returned is open")
+	}
 }

@@ -97,6 +97,8 @@ func (c *Client) uplinkSpecs() (slots []int, specs []netmon.UplinkSpec) {
 // interface or address is not there yet, when it appears, as at start) and its paths join
 // the current session, validated before they carry data; the other uplinks' paths are not
 // touched. The host's policy routing for it must be in place first (tun.Host.AddUplink).
+// Before Run, Run starts reading its socket with the others'; after Run returned (or
+// Close) it fails.
 func (c *Client) AddUplink(u UplinkConfig) error {
 	conn, err := c.openUplink(u)
 	if err != nil {
@@ -108,6 +110,9 @@ func (c *Client) AddUplink(u UplinkConfig) error {
 	}
 	c.mu.Lock()
 	slot, err := c.freeSlotLocked(u.Name)
+	if err == nil && c.closed {
+		err = errors.New("the client is closed")
+	}
 	if err != nil {
 		c.mu.Unlock()
 		conn.Close()
@@ -122,13 +127,15 @@ func (c *Client) AddUplink(u UplinkConfig) error {
 		c.cfg.Uplinks[slot], c.uplinks[slot] = u, conn
 	}
 	c.retired[slot], c.bound[slot], c.tiers[slot] = false, bound, u.tier()
+	if bound {
+		c.receiveLocked(conn)
+	}
 	s := c.sess
 	c.mu.Unlock()
 	if old != nil {
 		old.Close()
 	}
 	if bound {
-		c.startReceiver(conn)
 		c.log.Info("uplink added", "uplink", u.Name, "source", u.Source)
 	} else {
 		c.log.Warn("uplink added, not ready; it joins when its interface and address appear", "uplink", u.Name, "interface", u.Device)
