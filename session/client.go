@@ -136,9 +136,9 @@ type Client struct {
 	// (receiveLocked); closed: the sockets were closed (Run returned, Close), so no
 	// uplink can be added.
 	started, closed bool
-	counters NodeCounters
-	messages bool          // a message client (NewMessageClient)
-	wake     chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
+	counters        NodeCounters
+	messages        bool          // a message client (NewMessageClient)
+	wake            chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
 	// changed (cap 1) tells watchUplinks that uplinks were added or removed; syncMu
 	// serializes syncUplinks (uplinkset.go).
 	changed chan struct{}
