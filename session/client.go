@@ -132,18 +132,19 @@ type Client struct {
 	bound    [16]bool                // uplink i has its own socket (not the placeholder)
 	retired  [16]bool                // uplink i was removed (RemoveUplink); its slot may be reused
 	helloIDs uint16                  // the uplink ids a HELLO in flight lists (connect): not reused
-	// started: Run has started the receive loops, so an uplink's new socket gets its own
-	// (receiveLocked); closed: the sockets were closed (Run returned, Close), so no
-	// uplink can be added.
-	started, closed bool
-	counters        NodeCounters
-	messages        bool          // a message client (NewMessageClient)
-	wake            chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
+	counters NodeCounters
+	messages bool          // a message client (NewMessageClient)
+	wake     chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
 	// changed (cap 1) tells watchUplinks that uplinks were added or removed; syncMu
 	// serializes syncUplinks (uplinkset.go).
 	changed chan struct{}
 	syncMu  sync.Mutex
 	wg      sync.WaitGroup
+
+	// On mu. started: Run has started the receive loops, so an uplink's new socket gets
+	// its own (receiveLocked); closed: the sockets were closed (Run returned, Close), so
+	// no uplink can be added.
+	started, closed bool
 }
 
 // NewClient opens one UDP socket per uplink. dev is the TUN device (or a fake); the client
