@@ -268,13 +268,6 @@ func (c *Client) uplinkConfigs() []UplinkConfig {
 	return append([]UplinkConfig(nil), c.cfg.Uplinks...)
 }
 
-// uplinkConn is the current socket of uplink i.
-func (c *Client) uplinkConn(i int) path.Transport {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.uplinks[i]
-}
-
 // Session returns the current session, or nil between sessions.
 func (c *Client) Session() *Session {
 	c.mu.Lock()
