@@ -145,6 +145,7 @@ type Client struct {
 	// its own (receiveLocked); closed: the sockets were closed (Run returned, Close), so
 	// no uplink can be added.
 	started, closed bool
+	gen             [16]uint32 // counts AddUplink's and RemoveUplink's changes of slot i (rebind)
 }
 
 // NewClient opens one UDP socket per uplink. dev is the TUN device (or a fake); the client

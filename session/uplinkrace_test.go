@@ -216,3 +216,32 @@ func TestAddUplinkBeforeAndAfterRun(t *testing.T) {
 		t.Fatal("the socket of an uplink added after Run returned is open")
 	}
 }
+
+// TestRebindAfterSlotReused: an address change of an uplink that is removed, and its slot
+// given to another uplink (or to a new one of the same name), while the new socket opens,
+// leaves the slot to the new uplink.
+func TestRebindAfterSlotReused(t *testing.T) {
+	mp := newMemPair(t)
+	c := mp.client
+	for _, replace := range []struct{ old, name string }{{"b", "x"}, {"x", "x"}} {
+		var src netip.Addr
+		mp.hook.set(&mp.hook.onListen, func() {
+			if err := c.RemoveUplink(replace.old); err != nil {
+				t.Error(err)
+			}
+			src = c.uplinkConfigs()[1].Source.Next()
+			if err := c.AddUplink(UplinkConfig{Name: replace.name, Source: src}); err != nil {
+				t.Error(err)
+			}
+		})
+		if err := c.rebind(1, netip.MustParseAddr("10.0.9.2")); err == nil {
+			t.Errorf("%s replaced by %s: rebind of the old one succeeded", replace.old, replace.name)
+		}
+		c.mu.Lock()
+		u, conn := c.cfg.Uplinks[1], c.uplinks[1]
+		c.mu.Unlock()
+		if u.Name != replace.name || u.Source != src || conn.LocalAddr().Addr() != src {
+			t.Fatalf("%s replaced by %s: slot 1 is %s at %v with a socket at %v, want %s at %v", replace.old, replace.name, u.Name, u.Source, conn.LocalAddr(), replace.name, src)
+		}
+	}
+}

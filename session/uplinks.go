@@ -154,13 +154,17 @@ func (c *Client) uplinkLive(i int, event func(time.Time, *liveness.Path) livenes
 // uplink onto it and closes the old one. The server follows the new address as soon as an
 // authenticated datagram arrives from it.
 func (c *Client) rebind(i int, src netip.Addr) error {
-	u := c.uplinkConfigs()[i]
+	c.mu.Lock()
+	u, gen := c.cfg.Uplinks[i], c.gen[i]
+	c.mu.Unlock()
 	conn, err := c.net.ListenPacket(path.ListenOptions{Device: u.Device, Addr: netip.AddrPortFrom(src, 0)})
 	if err != nil {
 		return fmt.Errorf("new socket on %s: %w", src, err)
 	}
 	c.mu.Lock()
-	if c.retired[i] || c.closed { // removed meanwhile (RemoveUplink), or Run ended
+	// Removed meanwhile, maybe with its slot given to another uplink (or to a new one of
+	// the same name, on another interface), or Run ended.
+	if c.retired[i] || c.gen[i] != gen || c.closed {
 		c.mu.Unlock()
 		conn.Close()
 		return fmt.Errorf("uplink %s was removed", u.Name)

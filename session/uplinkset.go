@@ -127,6 +127,7 @@ func (c *Client) AddUplink(u UplinkConfig) error {
 		c.cfg.Uplinks[slot], c.uplinks[slot] = u, conn
 	}
 	c.retired[slot], c.bound[slot], c.tiers[slot] = false, bound, u.tier()
+	c.gen[slot]++
 	if bound {
 		c.receiveLocked(conn)
 	}
@@ -200,6 +201,7 @@ func (c *Client) RemoveUplink(name string) error {
 	old := c.uplinks[slot]
 	c.uplinks[slot] = closedTransport{}
 	c.retired[slot], c.bound[slot], c.tiers[slot] = true, false, framing.TierDisabled
+	c.gen[slot]++
 	s := c.sess
 	c.mu.Unlock()
 	if s != nil {
