@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/bondtun/bondtun/framing"
 	"github.com/bondtun/bondtun/internal/memnet"
 	"github.com/bondtun/bondtun/path"
 )
@@ -243,5 +244,37 @@ func TestRebindAfterSlotReused(t *testing.T) {
 		if u.Name != replace.name || u.Source != src || conn.LocalAddr().Addr() != src {
 			t.Fatalf("%s replaced by %s: slot 1 is %s at %v with a socket at %v, want %s at %v", replace.old, replace.name, u.Name, u.Source, conn.LocalAddr(), replace.name, src)
 		}
+	}
+}
+
+// TestUplinksSendFailureResumes: an UPLINKS that cannot be sent (the control connection
+// no longer writes) makes the client resume the channel at once, not at the next
+// KEEPALIVE, 10 s later; the resume's UPLINKS then adds the new uplink at the server.
+func TestUplinksSendFailureResumes(t *testing.T) {
+	mp := newMemPair(t)
+	if err := mp.client.Connect(mp.ctx); err != nil {
+		t.Fatal(err)
+	}
+	mp.run()
+	cs := mp.client.Session()
+	waitFor(t, "both paths up", func() bool { return cs.usablePaths() == 2 })
+	old := cs.ctrl.Load()
+	old.SetWriteDeadline(longAgo) // a TLS connection whose write failed writes no more
+	if err := old.send(framing.CtrlKeepalive, nil); err == nil {
+		t.Fatal("a write past its deadline succeeded")
+	}
+	if err := mp.client.AddUplink(UplinkConfig{Name: "x", Source: simUplink(2)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the control channel resumed and uplink x's path up at the server", func() bool {
+		ss := mp.server.Sessions()
+		if cs.ctrl.Load() == old || len(ss) != 1 {
+			return false
+		}
+		x := pathsOf(ss[0], "x")
+		return len(x) == 1 && x[0].State == "up"
+	})
+	if mp.client.Session() != cs {
+		t.Fatal("the session was replaced")
 	}
 }

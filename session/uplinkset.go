@@ -294,7 +294,9 @@ func (c *Client) setUplinkPaths(s *Session, id uint8, conn path.Transport, tier 
 }
 
 // sendUplinks sends UPLINKS on s's control channel, where the server supports it. A failure
-// is only logged: the channel is then broken, and its RESUME sends UPLINKS again.
+// breaks the channel: a TLS connection whose write failed sends nothing more. Its
+// connection is closed, so that serveControl returns (with the error, if it serves it
+// already) and Run resumes the channel, whose RESUME sends UPLINKS again.
 func (c *Client) sendUplinks(s *Session) {
 	ctrl := s.ctrl.Load()
 	if !s.uplinksCap || ctrl == nil {
@@ -307,6 +309,8 @@ func (c *Client) sendUplinks(s *Session) {
 	}
 	if err != nil {
 		c.log.Warn("UPLINKS not sent; sent again after the control channel is resumed", "err", err)
+		s.stopControl(ctrl, fmt.Errorf("send UPLINKS: %w", err))
+		ctrl.NetConn().Close() // not ctrl.Close, whose close_notify may wait 5 s on a stuck write side
 	}
 }
 
