@@ -1,9 +1,12 @@
 package session
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -275,6 +278,50 @@ func TestUplinksSendFailureResumes(t *testing.T) {
 		return len(x) == 1 && x[0].State == "up"
 	})
 	if mp.client.Session() != cs {
+		t.Fatal("the session was replaced")
+	}
+}
+
+// syncBuffer is a log's output, read while the nodes write it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestBadUplinksAnsweredWithError: an UPLINKS that does not parse is a framing error; the
+// server answers ERROR and closes the connection (docs/PROTOCOL.md §1), and the client,
+// told why, resumes the channel of the same session.
+func TestBadUplinksAnsweredWithError(t *testing.T) {
+	mp := newMemPair(t)
+	var log syncBuffer
+	mp.client.log = slog.New(slog.NewTextHandler(&log, nil))
+	if err := mp.client.Connect(mp.ctx); err != nil {
+		t.Fatal(err)
+	}
+	mp.run()
+	cs := mp.client.Session()
+	waitFor(t, "both paths up", func() bool { return cs.usablePaths() == 2 })
+	ss := mp.server.Sessions()[0]
+	old := cs.ctrl.Load()
+	if err := old.send(framing.CtrlUplinks, []byte{0}); err != nil { // no uplinks: a bad count
+		t.Fatal(err)
+	}
+	waitFor(t, "the client told of the error and its channel resumed", func() bool {
+		return strings.Contains(log.String(), "peer error: bad UPLINKS") && cs.ctrl.Load() != old
+	})
+	if mp.client.Session() != cs || len(mp.server.Sessions()) != 1 || mp.server.Sessions()[0] != ss {
 		t.Fatal("the session was replaced")
 	}
 }
