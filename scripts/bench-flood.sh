@@ -159,18 +159,26 @@ start_client
 status() { "${S[@]}" "$BIN/bondtun" status -c "$WORK/server.yaml" -json 2>/dev/null; }
 # counter NAME: the sum of a counter over the server's status JSON.
 counter() { status | grep -o "\"$1\":[0-9]*" | awk -F: '{ s += $2 } END { print s + 0 }'; }
-INDEX=$(status | grep -o '"peer":"client","cipher":"[^"]*","receiver_index":[0-9]*' | sed 's/.*://')
-[[ -n $INDEX ]] || { log "no receiver index in the server's status"; exit 1; }
-
-# Genuine datagrams to replay: captured on the server's cable link while pings flow.
-"${S[@]}" "$BIN/btflood" capture -i link0 -port 7350 -n 256 -t 3s -o "$WORK/replay.hex" >"$WORK/capture.out" &
-cap=$!
-PIDS+=("$cap")
-"${C[@]}" ping -q -c 150 -i 0.01 10.77.0.1 >/dev/null 2>&1 || true
-wait "$cap" || true
-tb_forget "$cap"
-log "$(cat "$WORK/capture.out"), server receiver index $INDEX"
-[[ -s $WORK/replay.hex ]] || { log "nothing captured"; exit 1; }
+# aim: the client's session's receiver index at the server, and genuine datagrams of that
+# session to replay, captured on the server's cable link while pings flow. Again before each
+# datagram flood after the client restarted (kind rekey restarts it twice): a new session
+# has a new index, and forgeries or replays with the old one are dropped unopened.
+AIMED=
+aim() {
+	INDEX=$(status | grep -o '"peer":"client","cipher":"[^"]*","receiver_index":[0-9]*' | sed 's/.*://')
+	[[ -n $INDEX ]] || { log "no receiver index in the server's status"; exit 1; }
+	[[ $INDEX == "$AIMED" ]] && return 0
+	"${S[@]}" "$BIN/btflood" capture -i link0 -port 7350 -n 256 -t 3s -o "$WORK/replay.hex" >"$WORK/capture.out" &
+	cap=$!
+	PIDS+=("$cap")
+	"${C[@]}" ping -q -c 150 -i 0.01 10.77.0.1 >/dev/null 2>&1 || true
+	wait "$cap" || true
+	tb_forget "$cap"
+	log "$(cat "$WORK/capture.out"), server receiver index $INDEX"
+	[[ -s $WORK/replay.hex ]] || { log "nothing captured"; exit 1; }
+	AIMED=$INDEX
+}
+aim
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$SRV/stat"; }
 HZ=$(getconf CLK_TCK)
@@ -185,6 +193,7 @@ run() {
 	f0=$(established2)
 	case $kind in
 	datagrams)
+		aim
 		n0="$(counter rx_auth_fail) $(counter rx_replay)"
 		"${A[@]}" "$BIN/btflood" datagrams -c 10.99.0.1:7350 -bind 10.100.9.2 -index "$INDEX" -paths 0,16 \
 			-rate "$DGRAM_RATE" -t "$((T + 1))s" -replay "$WORK/replay.hex" >"$WORK/flood-$kind-$rep.out" 2>&1 &

@@ -23,11 +23,17 @@
 #   - a connection opened from the internet towards the client is refused;
 #   - the far client's tunnel works although the server routes its outer address into the
 #     tunnel: the server's marked traffic to it leaves by wan0, unmarked traffic enters bt0;
+#   - both ends filter reverse paths strictly (rp_filter=1): the server marks what comes
+#     in for its port and turns on src_valid_mark, so the far client's datagrams pass; the
+#     clients need nothing; `check` says so on each side;
 #   - after SIGTERM of the server, `bondtun down` of a running server, and `bondtun down`
 #     after a SIGKILL, the server namespace's nft ruleset, rules, routes (every table) and
-#     forwarding sysctls are exactly as before; after the client's SIGTERM, the client's too.
+#     forwarding, src_valid_mark and rp_filter sysctls are exactly as before; after the
+#     client's SIGTERM, the client's too.
 # Prints "GW key=value" lines; exits non-zero on the first failed check. Needs root, nft.
 set -euo pipefail
+# (Never `cmd | grep -q` in this script: grep's early exit can kill cmd with SIGPIPE, a failure
+# under pipefail; ip writes line by line.)
 cd "$(dirname "$0")/.."
 BIN=${BIN:-./bin}
 
@@ -75,6 +81,12 @@ $I sysctl -qw net.ipv4.ip_forward=1
 $F ip link set lo up
 $F ip addr add 203.0.113.2/24 dev wan0
 $F ip link set wan0 up
+# Strict reverse-path filtering on every interface of both ends (and the far client):
+# the server must mark what comes in for its port (docs/DECISIONS.md "Strict rp_filter"),
+# the clients need nothing.
+for ns in "$TB_NS_S" "$TB_NS_C" "$NS_F"; do
+	ip netns exec "$ns" sh -c 'for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 1 >"$f"; done'
+done
 mkdir -p "/etc/netns/$TB_NS_C"
 echo "10.99.0.1 gw-server.test" >"/etc/netns/$TB_NS_C/hosts"
 
@@ -110,7 +122,8 @@ state() {
 	echo "== nft"; $ns nft list ruleset
 	echo "== rules"; $ns ip rule show; $ns ip -6 rule show
 	echo "== routes"; $ns ip -4 route show table all; $ns ip -6 route show table all
-	echo "== sysctl"; $ns sysctl -n net.ipv4.ip_forward net.ipv6.conf.all.forwarding
+	echo "== sysctl"; $ns sysctl -n net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.src_valid_mark
+	$ns sh -c 'grep . /proc/sys/net/ipv4/conf/*/rp_filter'
 }
 same_state() { # NS BEFORE_FILE WHAT
 	state "$1" >"$WORK/after.txt"
@@ -125,7 +138,7 @@ settled_state() {
 		state "$1" >"$2"
 		sleep 0.2
 		if [[ -z $(ip -n "$1" -6 addr show tentative) ]] && state "$1" | cmp -s - "$2" &&
-			{ [[ -z ${3:-} ]] || ip -n "$1" -6 addr show dev "$3" | grep -q fe80; }; then
+			{ [[ -z ${3:-} ]] || grep -q fe80 <<<"$(ip -n "$1" -6 addr show dev "$3")"; }; then
 			return 0
 		fi
 	done
@@ -134,6 +147,11 @@ settled_state() {
 settled_state "$TB_NS_S" "$WORK/server-before.txt" wan0
 settled_state "$TB_NS_C" "$WORK/client-before.txt"
 $S "$BIN/bondtun" check -c "$WORK/server.yaml" >"$WORK/check.txt" 2>&1 || fail "check of the server: $(cat "$WORK/check.txt")"
+grep -q 'strict reverse-path filtering (rp_filter=1) on .*wan0.*table ip bondtun_bt0.*src_valid_mark=1 (now 0)' "$WORK/check.txt" ||
+	fail "check of the server does not say what it does about strict rp_filter: $(cat "$WORK/check.txt")"
+$C "$BIN/bondtun" check -c "$WORK/client.yaml" >"$WORK/check.txt" 2>&1 || fail "check of the client: $(cat "$WORK/check.txt")"
+grep -q 'strict reverse-path filtering (rp_filter=1) on .*up0.*nothing to do on a client' "$WORK/check.txt" ||
+	fail "check of the client does not say it does nothing about strict rp_filter: $(cat "$WORK/check.txt")"
 
 start_server() {
 	$S "$BIN/bondtun" up -c "$WORK/server.yaml" 2>>"$WORK/server.log" &
@@ -181,6 +199,12 @@ echo "GW inbound_refused=yes"
 # The far client, whose outer address the server routes into the tunnel.
 [[ $($S ip route get 203.0.113.2 | grep -o 'dev [^ ]*') == "dev bt0" ]] || fail "the server does not route 203.0.113.2 into the tunnel (the test tests nothing)"
 [[ $($S ip route get 203.0.113.2 mark 0x1cb5 | grep -o 'dev [^ ]*') == "dev wan0" ]] || fail "the server's marked traffic to 203.0.113.2 does not leave by wan0: $($S ip route get 203.0.113.2 mark 0x1cb5)"
+# Strict filtering drops an unmarked datagram from the far client (its reverse path is the
+# tunnel) and passes a marked one; the server's table marks them.
+if $S ip route get 10.99.0.1 from 203.0.113.2 iif wan0 >/dev/null 2>&1; then fail "strict rp_filter passes the far client's unmarked datagrams (the test tests nothing)"; fi
+$S ip route get 10.99.0.1 from 203.0.113.2 iif wan0 mark 0x1cb5 >/dev/null || fail "strict rp_filter drops the far client's marked datagrams"
+grep -q 'th dport 7350 ip daddr 10.99.0.1 meta mark set 0x00001cb5' <<<"$($S nft list table ip bondtun_bt0)" || fail "no reverse-path marks: $($S nft list ruleset)"
+echo "GW rpf_marks=yes"
 $F "$BIN/bondtun" up -c "$WORK/far.yaml" 2>>"$WORK/far.log" &
 FAR=$!
 PIDS+=("$FAR")
@@ -218,9 +242,11 @@ wait_reach || fail "the client did not come back after the second restart"
 kill -KILL "$SERVER"
 wait "$SERVER" 2>/dev/null || true
 tb_forget "$SERVER"
-$S nft list tables | grep -q 'bondtun_bt0' || fail "no table left after SIGKILL (the test tests nothing)"
-$S ip rule show | grep -q 'not from all fwmark 0x1cb5 lookup 7349' || fail "no tunnel rule left after SIGKILL (the test tests nothing)"
+grep -q 'table inet bondtun_bt0' <<<"$($S nft list tables)" || fail "no table left after SIGKILL (the test tests nothing)"
+grep -q 'not from all fwmark 0x1cb5 lookup 7349' <<<"$($S ip rule show)" || fail "no tunnel rule left after SIGKILL (the test tests nothing): $($S ip rule show)"
 [[ $($S sysctl -n net.ipv4.ip_forward) == 1 ]] || fail "forwarding off after SIGKILL (the test tests nothing)"
+grep -q 'table ip bondtun_bt0' <<<"$($S nft list tables)" || fail "no reverse-path marks left after SIGKILL (the test tests nothing)"
+[[ $($S sysctl -n net.ipv4.conf.all.src_valid_mark) == 1 ]] || fail "src_valid_mark off after SIGKILL (the test tests nothing)"
 $S "$BIN/bondtun" down -c "$WORK/server.yaml" >/dev/null || fail "bondtun down after SIGKILL"
 same_state "$TB_NS_S" "$WORK/server-before.txt" "bondtun down after the server's SIGKILL"
 echo "GW crash_clean=yes"

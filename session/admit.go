@@ -29,9 +29,12 @@ import (
 //   - Process-wide, strangers start at most globalRate handshakes per second (bucket
 //     globalBurst), whatever the number of their addresses, in two buckets: one for a
 //     source with an entry in the table (seen before), one for a first contact. An
-//     attacker whose sources the table knows drains only the first, so a peer from an
-//     address never seen (first contact after a restart, a new uplink) does not compete
-//     with it; to drain the second as well an attacker needs a new address per attempt.
+//     attacker whose sources the table knows drains only the seen bucket, so a peer from
+//     an address never seen (first contact after a restart, a new uplink) does not
+//     compete with it. To drain the first-contact bucket as well an attacker needs
+//     addresses the table does not hold: more than maxSources of them, cycled (each
+//     admitted first contact evicts an idle entry, so its address is a first contact
+//     again later). A refused first contact makes no entry and evicts none.
 //
 // All times come from the caller (tests pass their own clock).
 type admission struct {
@@ -69,6 +72,14 @@ func (b *bucket) take(now time.Time, rate, burst float64) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// available reports whether take would succeed at now, taking nothing.
+func (b *bucket) available(now time.Time, rate, burst float64) bool {
+	if rate == 0 || b.at.IsZero() {
+		return true
+	}
+	return b.tokens+max(now.Sub(b.at).Seconds(), 0)*rate >= 1
 }
 
 type admitConfig struct {
@@ -151,6 +162,14 @@ func (ad *admission) admit(now time.Time, addr netip.Addr, abort func()) *ticket
 		return &ticket{src: key, good: true, start: now, abort: abort}
 	}
 	_, seen := ad.sources[key]
+	if !seen && (ad.fullLocked(now) == fullRefuse || !ad.first.available(now, ad.cfg.globalRate, ad.cfg.globalBurst)) {
+		// A first contact that would be refused makes no entry, so it evicts none: an
+		// attacker cycling through more addresses than the table holds would otherwise
+		// turn every refused attempt into an eviction, and keep its own addresses first
+		// contacts.
+		ad.counters.HandshakesRefused.Add(1)
+		return nil
+	}
 	st := ad.sourceLocked(now, key)
 	if st == nil {
 		ad.counters.HandshakesRefused.Add(1)
@@ -170,14 +189,14 @@ func (ad *admission) admit(now time.Time, addr netip.Addr, abort func()) *ticket
 	if st.tokens < 1 || st.active >= ad.cfg.unknownPerSource {
 		return refuse()
 	}
-	full := len(ad.unknown) >= ad.cfg.slots-ad.cfg.reserved || ad.nGood+len(ad.unknown) >= ad.cfg.slots
-	if full && (len(ad.unknown) == 0 || now.Sub(ad.unknown[0].start) < ad.cfg.preemptAge) {
+	full := ad.fullLocked(now)
+	if full == fullRefuse {
 		return refuse()
 	}
 	if !ad.globalLocked(now, seen) {
 		return refuse()
 	}
-	if full {
+	if full == fullPreempt {
 		ad.preemptOldestLocked()
 	}
 	st.tokens--
@@ -185,6 +204,26 @@ func (ad *admission) admit(now time.Time, addr netip.Addr, abort func()) *ticket
 	t := &ticket{src: key, start: now, abort: abort}
 	ad.unknown = append(ad.unknown, t)
 	return t
+}
+
+// What a stranger's new handshake finds when the unknown sources' share of the slots is
+// full: nothing (room), a handshake old enough to preempt, or none (refused).
+const (
+	fullRoom = iota
+	fullPreempt
+	fullRefuse
+)
+
+// fullLocked says whether a stranger's new handshake at now finds room, must preempt the
+// oldest unknown handshake, or is refused. ad.mu must be held.
+func (ad *admission) fullLocked(now time.Time) int {
+	if len(ad.unknown) < ad.cfg.slots-ad.cfg.reserved && ad.nGood+len(ad.unknown) < ad.cfg.slots {
+		return fullRoom
+	}
+	if len(ad.unknown) == 0 || now.Sub(ad.unknown[0].start) < ad.cfg.preemptAge {
+		return fullRefuse
+	}
+	return fullPreempt
 }
 
 // globalLocked takes a token of the process-wide bucket for a stranger's new handshake

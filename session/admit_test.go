@@ -244,3 +244,34 @@ func TestSourceKey(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmitRefusedFirstContactEvictsNothing: with the per-source table full and the
+// first-contact bucket drained, first contacts from ever new addresses are refused without
+// touching the table: none of its entries is evicted (each eviction makes that address a
+// first contact again, which an attacker with more addresses than the table holds can use
+// to keep draining the first-contact bucket).
+func TestAdmitRefusedFirstContactEvictsNothing(t *testing.T) {
+	cfg := defaultAdmit
+	cfg.maxSources, cfg.globalBurst, cfg.globalRate = 4, 4, 1
+	ad := newAdmission(cfg, &NodeCounters{})
+	for i := range cfg.maxSources { // the table full, the bucket drained
+		tk := ad.admit(admitT0, addrN(i), func() {})
+		if tk == nil {
+			t.Fatalf("first contact %d refused", i)
+		}
+		ad.done(admitT0, tk, false)
+	}
+	for i := range 100 {
+		if ad.admit(admitT0, addrN(1000+i), func() {}) != nil {
+			t.Fatalf("first contact %d admitted with the bucket drained", i)
+		}
+	}
+	for i := range cfg.maxSources {
+		if _, ok := ad.sources[sourceKey(addrN(i))]; !ok {
+			t.Errorf("source %d evicted by refused first contacts", i)
+		}
+	}
+	if len(ad.sources) != cfg.maxSources {
+		t.Errorf("table holds %d entries, want %d", len(ad.sources), cfg.maxSources)
+	}
+}

@@ -12,7 +12,12 @@ import (
 // is a now its caller passed down: a datagram batch, a SendBatch and a timer run each read it
 // once, and what they call gets it as an argument. The pure packages under the engine
 // (sched, reorder, liveness, pathstat, aqm) never read a clock at all. clock_test.go fails if
-// a time.Now comes back outside this file.
+// a time.Now comes back outside this file. Two kinds of waits run on the runtime's clock
+// instead (the wall clock, or a synctest bubble's): I/O deadlines (ioDeadline) and a
+// client's waits between connection attempts (Client.sleepOrWake, time.NewTimer), since
+// both are the operating system's or the runtime's business. A test on a manual clock that
+// needs a retry to happen moves the runtime's clock too (a synctest bubble), while the
+// retry's give-up deadline is measured on the node's clock.
 
 // wallClock is a node's clock when its configuration gives none.
 func wallClock() time.Time { return time.Now() }

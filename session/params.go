@@ -135,6 +135,14 @@ const (
 	// repairMaxAge is the oldest sent packet that is still re-sent on a NACK: older copies
 	// would miss the receiver's reorder deadline anyway.
 	repairMaxAge = 500 * time.Millisecond
+	// failoverQueueBudget bounds how much of a suspect path's local bulk queue moves to
+	// another path: while the target's local queue holds more than this at its rate, the
+	// rest waits on the suspect path, for room on the target or for the path's recovery.
+	// Moved at once, a 100 Mbit/s path's 950 kB queue gave a 20 Mbit/s one 380 ms of
+	// queue ahead of its own packets, at every flap of a path that stalls and recovers;
+	// the reorder hold followed it and the inner TCP retransmitted on timeouts
+	// (docs/DECISIONS.md). A dead or down path's queue still moves whole.
+	failoverQueueBudget = 100 * time.Millisecond
 	// repairMargin is added to the fastest path's RTT to give the receiver's reorder buffer
 	// the time a NACK and the re-sent copy take.
 	repairMargin = 5 * time.Millisecond

@@ -45,6 +45,12 @@
 // behind two rules that traffic with Mark skips (tun/table.go): the tunnel's own
 // sockets carry that mark (path.MarkedHost), so its outer traffic never enters the
 // tunnel, even where a tunnel route covers a peer's outer address.
+//
+// Two nftables tables of an instance's own, both named bondtun_DEVICE and applied
+// through the nft tool, keep the sysctl values from before in their comments
+// (tun/statetable.go): a server's gateway ([Gateway], family inet) and, under strict
+// reverse-path filtering, a server's marks on what comes in for its port ([RPF], family
+// ip, tun/rpf.go).
 package tun
 
 // VirtioNetHdrLen is the size of the virtio-net header that a vnet-hdr TUN

@@ -23,7 +23,8 @@ import (
 // restores them. A gateway started while another bondtun gateway's table holds saved
 // values copies those rather than reading the values that gateway set, and a gateway
 // that goes while another that saved the same sysctl remains leaves the sysctl to it: the
-// last one restores the values from before the first.
+// last one restores the values from before the first. The mechanism is shared with the
+// reverse-path marks' table (statetable.go).
 
 // GatewayTablePrefix starts the name of every bondtun gateway's nftables table.
 const GatewayTablePrefix = "bondtun_"
@@ -33,9 +34,6 @@ const (
 	SysctlForwardIPv4 = "net.ipv4.ip_forward"
 	SysctlForwardIPv6 = "net.ipv6.conf.all.forwarding"
 )
-
-// savedPrefix introduces the saved sysctl values in a gateway table's comment.
-const savedPrefix = "saved"
 
 // GatewayPlan is what a server's gateway sets up.
 type GatewayPlan struct {
@@ -123,7 +121,7 @@ func (g GatewayPlan) Script(saved map[string]string) string {
 	dev := strconv.Quote(g.Device)
 	// "add" then "delete" then the table: in one transaction, whether or not it existed.
 	fmt.Fprintf(&b, "add table inet %s\ndelete table inet %s\ntable inet %s {\n", t, t, t)
-	fmt.Fprintf(&b, "\tcomment %q\n", gatewayComment(g.Device, saved))
+	fmt.Fprintf(&b, "\tcomment %q\n", gatewayKind.comment(g.Device, saved))
 	out := "oifname != " + dev
 	in := "iifname != " + dev
 	if len(g.Out) > 0 {
@@ -171,69 +169,4 @@ func (g GatewayPlan) Script(saved map[string]string) string {
 	}
 	b.WriteString("\t}\n}\n")
 	return b.String()
-}
-
-// gatewayComment is the table's comment: "bondtun gateway of DEV; saved NAME=VALUE ...".
-func gatewayComment(device string, saved map[string]string) string {
-	s := "bondtun gateway of " + device + "; " + savedPrefix
-	for _, name := range []string{SysctlForwardIPv4, SysctlForwardIPv6} {
-		if v, ok := saved[name]; ok {
-			s += " " + name + "=" + v
-		}
-	}
-	return s
-}
-
-// parseSavedComment returns the saved sysctl values of a gateway table's comment. Only the
-// two forwarding sysctls with a small decimal value are taken: the values are written
-// back into /proc/sys, and the comment is in a table anyone with CAP_NET_ADMIN can edit.
-func parseSavedComment(comment string) map[string]string {
-	_, rest, ok := strings.Cut(comment, "; "+savedPrefix)
-	if !ok {
-		return nil
-	}
-	out := make(map[string]string)
-	for _, f := range strings.Fields(rest) {
-		name, v, ok := strings.Cut(f, "=")
-		if !ok || name != SysctlForwardIPv4 && name != SysctlForwardIPv6 || len(v) < 1 || len(v) > 3 ||
-			strings.Trim(v, "0123456789") != "" {
-			continue
-		}
-		out[name] = v
-	}
-	return out
-}
-
-// parseTables returns the names of the inet tables in the output of `nft list tables`
-// ("table inet NAME" lines) that start with [GatewayTablePrefix].
-func parseTables(out string) []string {
-	var names []string
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 && f[0] == "table" && f[1] == "inet" && strings.HasPrefix(f[2], GatewayTablePrefix) {
-			names = append(names, f[2])
-		}
-	}
-	return names
-}
-
-// parseTableComment returns the comment of the table in the output of `nft list table
-// inet NAME`: the `comment "..."` line right after the table's opening line.
-func parseTableComment(out string) (string, bool) {
-	lines := strings.Split(out, "\n")
-	for i, line := range lines {
-		if !strings.HasPrefix(strings.TrimSpace(line), "table ") || i+1 >= len(lines) {
-			continue
-		}
-		c, ok := strings.CutPrefix(strings.TrimSpace(lines[i+1]), "comment ")
-		if !ok {
-			return "", false
-		}
-		s, err := strconv.Unquote(c)
-		if err != nil {
-			return "", false
-		}
-		return s, true
-	}
-	return "", false
 }

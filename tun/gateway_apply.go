@@ -110,22 +110,9 @@ func (h *Gateway) Up(p GatewayPlan) error {
 	if h.device != "" {
 		return errors.New("tun: gateway is already up")
 	}
-	others, err := gatewayTables(h.nft, "")
+	saved, err := gatewayKind.toSave(h.nft, h.sys, p.Device, p.Sysctls(), h.log)
 	if err != nil {
 		return err
-	}
-	saved := make(map[string]string)
-	for _, name := range p.Sysctls() {
-		if v, owner, ok := savedByOther(others, p.Device, name); ok {
-			saved[name] = v
-			h.log.Debug("tun: gateway: another gateway saved the sysctl; taking its value", "sysctl", name, "value", v, "table", owner)
-			continue
-		}
-		v, err := h.sys.Get(name)
-		if err != nil {
-			return fmt.Errorf("tun: gateway: read %s: %w", name, err)
-		}
-		saved[name] = v
 	}
 	if _, err := h.nft(p.Script(saved), "-f", "-"); err != nil {
 		return fmt.Errorf("tun: gateway: install table %s: %w", GatewayTable(p.Device), err)
@@ -158,7 +145,7 @@ func (h *Gateway) Update(p GatewayPlan) error {
 	if h.device == "" || h.device != p.Device {
 		return fmt.Errorf("tun: gateway: no gateway of %s is up", p.Device)
 	}
-	own, err := gatewayTables(h.nft, GatewayTable(p.Device))
+	own, err := gatewayKind.list(h.nft, GatewayTable(p.Device))
 	if err != nil {
 		return err
 	}
@@ -189,94 +176,10 @@ func (h *Gateway) downLocked() error {
 	return err
 }
 
-// gatewayTable is one bondtun gateway table found in nft's listing.
-type gatewayTable struct {
-	name  string
-	saved map[string]string
-}
-
-// gatewayTables lists the bondtun gateway tables of this network namespace with their
-// saved values; with only set, just that table (if present).
-func gatewayTables(nft NFT, only string) ([]gatewayTable, error) {
-	out, err := nft("", "list", "tables")
-	if err != nil {
-		return nil, fmt.Errorf("tun: gateway: %w", err)
-	}
-	var tables []gatewayTable
-	for _, name := range parseTables(string(out)) {
-		if only != "" && name != only {
-			continue
-		}
-		text, err := nft("", "list", "table", "inet", name)
-		if err != nil {
-			return nil, fmt.Errorf("tun: gateway: %w", err)
-		}
-		comment, _ := parseTableComment(string(text))
-		tables = append(tables, gatewayTable{name: name, saved: parseSavedComment(comment)})
-	}
-	return tables, nil
-}
-
-// savedByOther returns the value another gateway than device's saved for sysctl name.
-func savedByOther(tables []gatewayTable, device, name string) (value, table string, ok bool) {
-	for _, t := range tables {
-		if t.name == GatewayTable(device) {
-			continue
-		}
-		if v, ok := t.saved[name]; ok {
-			return v, t.name, true
-		}
-	}
-	return "", "", false
-}
-
 // GatewayCleanup removes the gateway of device: it sets each sysctl its table saved back
 // to the saved value, unless another bondtun gateway's table saved it too (that one will,
 // when it goes), then deletes the table. Without a table it does nothing, so it is safe
 // after a clean exit, after a crash, and before `up`. Other tables are never touched.
 func GatewayCleanup(nft NFT, sys Sysctls, device string, log *slog.Logger) error {
-	if log == nil {
-		log = slog.Default()
-	}
-	all, err := gatewayTables(nft, "")
-	if errors.Is(err, ErrNoNFT) {
-		return nil // no nft, no table
-	}
-	if err != nil {
-		return err
-	}
-	name := GatewayTable(device)
-	var own *gatewayTable
-	for i := range all {
-		if all[i].name == name {
-			own = &all[i]
-		}
-	}
-	if own == nil {
-		return nil
-	}
-	var errs []error
-	for _, sysctl := range []string{SysctlForwardIPv4, SysctlForwardIPv6} {
-		v, ok := own.saved[sysctl]
-		if !ok {
-			continue
-		}
-		if _, other, shared := savedByOther(all, device, sysctl); shared {
-			log.Info("tun: gateway: leaving the sysctl to another gateway", "sysctl", sysctl, "table", other)
-			continue
-		}
-		if cur, err := sys.Get(sysctl); err == nil && cur == v {
-			continue
-		}
-		if err := sys.Set(sysctl, v); err != nil {
-			errs = append(errs, fmt.Errorf("tun: gateway: restore %s=%s: %w", sysctl, v, err))
-		}
-	}
-	if _, err := nft("", "delete", "table", "inet", name); err != nil {
-		errs = append(errs, fmt.Errorf("tun: gateway: delete table %s: %w", name, err))
-	}
-	if len(errs) == 0 {
-		log.Info("tun: gateway removed", "table", "inet "+name)
-	}
-	return errors.Join(errs...)
+	return gatewayKind.cleanup(nft, sys, device, log)
 }

@@ -109,21 +109,21 @@ const nftListTable = `table inet bondtun_bt0 {
 `
 
 func TestGatewayParsing(t *testing.T) {
-	if got := parseTables(nftListTables); !reflect.DeepEqual(got, []string{"bondtun_bt0", "bondtun_bt-1.x"}) {
+	if got := parseTables(nftListTables, "inet"); !reflect.DeepEqual(got, []string{"bondtun_bt0", "bondtun_bt-1.x"}) {
 		t.Errorf("parseTables = %q", got)
 	}
 	c, ok := parseTableComment(nftListTable)
 	if !ok || c != "bondtun gateway of bt0; saved net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=1" {
 		t.Fatalf("parseTableComment = %q, %v", c, ok)
 	}
-	if got := parseSavedComment(c); !reflect.DeepEqual(got, map[string]string{SysctlForwardIPv4: "0", SysctlForwardIPv6: "1"}) {
+	if got := gatewayKind.parseSaved(c); !reflect.DeepEqual(got, map[string]string{SysctlForwardIPv4: "0", SysctlForwardIPv6: "1"}) {
 		t.Errorf("parseSavedComment = %v", got)
 	}
 	if _, ok := parseTableComment("table inet x {\n\tchain c {\n"); ok {
 		t.Error("a table without a comment has one")
 	}
 	// Only the forwarding sysctls with small decimal values: they are written to /proc/sys.
-	got := parseSavedComment("x; saved net.ipv4.ip_forward=1;rm net.ipv6.conf.all.forwarding=1234 kernel.panic=1 net.ipv4.ip_forward")
+	got := gatewayKind.parseSaved("x; saved net.ipv4.ip_forward=1;rm net.ipv6.conf.all.forwarding=1234 kernel.panic=1 net.ipv4.ip_forward")
 	if len(got) != 0 {
 		t.Errorf("parseSavedComment of garbage = %v", got)
 	}
@@ -131,7 +131,7 @@ func TestGatewayParsing(t *testing.T) {
 
 // fakeHost is nft and /proc/sys in memory: tables as scripts, sysctls as a map.
 type fakeHost struct {
-	tables  map[string]string // name -> `nft list table` text
+	tables  map[string]string // "FAMILY NAME" -> `nft list table` text
 	sysctls map[string]string
 	failSet string // a sysctl whose Set fails
 	calls   []string
@@ -163,28 +163,28 @@ func (f *fakeHost) nft(stdin string, args ...string) ([]byte, error) {
 	f.calls = append(f.calls, "nft "+cmd)
 	switch {
 	case cmd == "-f -":
-		// The script's last statement is "table inet NAME {" with the comment next.
-		i := strings.LastIndex(stdin, "\ntable inet ")
-		name := strings.Fields(stdin[i+1:])[2]
-		f.tables[name] = stdin[i+1:]
+		// The script's last statement is "table FAMILY NAME {" with the comment next.
+		i := strings.LastIndex(stdin, "\ntable ")
+		fl := strings.Fields(stdin[i+1:])
+		f.tables[fl[1]+" "+fl[2]] = stdin[i+1:]
 	case cmd == "list tables":
 		var b strings.Builder
 		b.WriteString("table ip nat\n")
 		for _, n := range slices.Sorted(maps.Keys(f.tables)) {
-			fmt.Fprintf(&b, "table inet %s\n", n)
+			fmt.Fprintf(&b, "table %s\n", n)
 		}
 		return []byte(b.String()), nil
-	case strings.HasPrefix(cmd, "list table inet "):
-		t, ok := f.tables[args[3]]
+	case strings.HasPrefix(cmd, "list table "):
+		t, ok := f.tables[args[2]+" "+args[3]]
 		if !ok {
 			return nil, errors.New("No such file or directory")
 		}
 		return []byte(t), nil
-	case strings.HasPrefix(cmd, "delete table inet "):
-		if _, ok := f.tables[args[3]]; !ok {
+	case strings.HasPrefix(cmd, "delete table "):
+		if _, ok := f.tables[args[2]+" "+args[3]]; !ok {
 			return nil, errors.New("No such file or directory")
 		}
-		delete(f.tables, args[3])
+		delete(f.tables, args[2]+" "+args[3])
 	default:
 		return nil, fmt.Errorf("fake nft: %s", cmd)
 	}
@@ -203,8 +203,8 @@ func TestGatewayUpDown(t *testing.T) {
 	if f.sysctls[SysctlForwardIPv4] != "1" || f.sysctls[SysctlForwardIPv6] != "1" {
 		t.Fatalf("sysctls after Up: %v", f.sysctls)
 	}
-	if !strings.Contains(f.tables["bondtun_bt0"], "saved net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=1") {
-		t.Fatalf("table does not record the values from before:\n%s", f.tables["bondtun_bt0"])
+	if !strings.Contains(f.tables["inet bondtun_bt0"], "saved net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=1") {
+		t.Fatalf("table does not record the values from before:\n%s", f.tables["inet bondtun_bt0"])
 	}
 	// The table goes in before forwarding is switched on.
 	iTable := slices.Index(f.calls, "nft -f -")
@@ -231,14 +231,14 @@ func TestGatewayUpDown(t *testing.T) {
 // tables alone.
 func TestGatewayCrashCleanup(t *testing.T) {
 	f := newFakeHost()
-	f.tables["bondtun_bt7"] = "table inet bondtun_bt7 {\n\tcomment \"bondtun gateway of bt7; saved\"\n}\n"
+	f.tables["inet bondtun_bt7"] = "table inet bondtun_bt7 {\n\tcomment \"bondtun gateway of bt7; saved\"\n}\n"
 	if err := NewGateway(f.nft, f, gwQuiet).Up(gwPlan()); err != nil {
 		t.Fatal(err)
 	}
 	if err := GatewayCleanup(f.nft, f, "bt0", gwQuiet); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := f.tables["bondtun_bt7"]; !ok || len(f.tables) != 1 {
+	if _, ok := f.tables["inet bondtun_bt7"]; !ok || len(f.tables) != 1 {
 		t.Errorf("tables after cleanup: %v", mapsKeys(f.tables))
 	}
 	if f.sysctls[SysctlForwardIPv4] != "0" || f.sysctls[SysctlForwardIPv6] != "0" {
@@ -262,8 +262,8 @@ func TestTwoGateways(t *testing.T) {
 	if err := b.Up(pb); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(f.tables["bondtun_bt1"], "saved net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0") {
-		t.Fatalf("the second gateway saved the first's values, not those from before:\n%s", f.tables["bondtun_bt1"])
+	if !strings.Contains(f.tables["inet bondtun_bt1"], "saved net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0") {
+		t.Fatalf("the second gateway saved the first's values, not those from before:\n%s", f.tables["inet bondtun_bt1"])
 	}
 	if err := a.Down(); err != nil {
 		t.Fatal(err)
@@ -305,16 +305,20 @@ func FuzzGatewayParse(f *testing.F) {
 	f.Add(nftListTables)
 	f.Add(nftListTable)
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, n := range parseTables(s) {
-			if !strings.HasPrefix(n, GatewayTablePrefix) {
-				t.Fatalf("table %q", n)
+		for _, fam := range []string{"inet", "ip"} {
+			for _, n := range parseTables(s, fam) {
+				if !strings.HasPrefix(n, GatewayTablePrefix) {
+					t.Fatalf("table %q", n)
+				}
 			}
 		}
 		c, _ := parseTableComment(s)
 		for _, text := range []string{s, c} {
-			for k, v := range parseSavedComment(text) {
-				if k != SysctlForwardIPv4 && k != SysctlForwardIPv6 || v == "" || len(v) > 3 || strings.Trim(v, "0123456789") != "" {
-					t.Fatalf("saved %q=%q", k, v)
+			for _, kind := range []tableKind{gatewayKind, rpfKind} {
+				for k, v := range kind.parseSaved(text) {
+					if !slices.Contains(kind.sysctls, k) || v == "" || len(v) > 3 || strings.Trim(v, "0123456789") != "" {
+						t.Fatalf("%s saved %q=%q", kind.what, k, v)
+					}
 				}
 			}
 		}
@@ -331,7 +335,7 @@ func TestGatewayCommentRoundTrip(t *testing.T) {
 		if !ok {
 			t.Fatalf("no comment in\n%s", script)
 		}
-		if got := parseSavedComment(c); !reflect.DeepEqual(got, saved) {
+		if got := gatewayKind.parseSaved(c); !reflect.DeepEqual(got, saved) {
 			t.Errorf("saved %v read back as %v", saved, got)
 		}
 	}
@@ -354,7 +358,7 @@ func TestGatewayUpdate(t *testing.T) {
 	if err := g.Update(p); err != nil {
 		t.Fatal(err)
 	}
-	table := f.tables["bondtun_bt0"]
+	table := f.tables["inet bondtun_bt0"]
 	if !strings.Contains(table, "elements = { 10.77.0.9/32 }") || !strings.Contains(table, "saved net.ipv4.ip_forward=0") {
 		t.Fatalf("table after Update:\n%s", table)
 	}

@@ -81,14 +81,19 @@ func tunnelConflictFamily(nl Netlink, family int, p Plan, devIndex int) error {
 	if err != nil {
 		return fmt.Errorf("tun: list rules: %w", err)
 	}
-	uplinks := p.tables()
 	for _, r := range rules {
 		switch {
 		case isTunnelRule(p, r):
 		case r.Protocol == RTProtBondtun && r.Mark == p.Mark && r.Table != p.Table && r.Table != unix.RT_TABLE_MAIN:
-			return fmt.Errorf("firewall mark %#x is also used by another bondtun (rule %s); give each instance its own tun.fwmark",
-				p.Mark, describeRule(r))
-		case r.Table == p.Table && !(uplinks[r.Table] && ownRule(p, r)):
+			stale, err := staleTunnelRule(nl, p, r)
+			if err != nil {
+				return err
+			}
+			if !stale {
+				return fmt.Errorf("firewall mark %#x is also used by another bondtun (rule %s); give each instance its own tun.fwmark",
+					p.Mark, describeRule(r))
+			}
+		case r.Table == p.Table:
 			return fmt.Errorf("routing table %d is also used by another bondtun or the administrator (rule %s); give each instance its own tun.table",
 				p.Table, describeRule(r))
 		}
@@ -104,6 +109,31 @@ func tunnelConflictFamily(nl Netlink, family int, p Plan, devIndex int) error {
 		}
 	}
 	return nil
+}
+
+// staleTunnelRule reports whether r, a bondtun rule with p's mark into another table than
+// p's, is a leftover: an empty table behind `not fwmark` (this instance's after a crash
+// and a change of tun.table, or a crashed instance's that had the same mark). A live
+// instance's table holds its routes. (One whose table is empty, a whole-host client between
+// sessions with while_down: direct and no other route, cannot be told apart; two instances
+// must not share a mark anyway.)
+func staleTunnelRule(nl Netlink, p Plan, r netlink.Rule) (bool, error) {
+	if r.Protocol != RTProtBondtun || r.Mark != p.Mark || !r.Invert || r.SuppressPrefixlen >= 0 ||
+		r.Table == p.Table || r.Table == unix.RT_TABLE_MAIN {
+		return false, nil
+	}
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := nl.RouteListFiltered(family, &netlink.Route{Table: r.Table}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return false, fmt.Errorf("tun: list routes of table %d: %w", r.Table, err)
+		}
+		for _, rt := range routes {
+			if rt.Table == r.Table {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }
 
 // describeRule names what identifies a rule: selector, table, preference, protocol.
@@ -173,7 +203,13 @@ func cleanupTunnel(nl Netlink, p Plan, devIndex int) error {
 		}
 		for _, r := range rules {
 			if !isTunnelRule(p, r) {
-				continue
+				stale, err := staleTunnelRule(nl, p, r)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				if !stale {
+					continue
+				}
 			}
 			if err := nl.RuleDel(&r); err != nil && !isGone(err) {
 				errs = append(errs, fmt.Errorf("tun: cleanup: delete rule %s: %w", describeRule(r), err))

@@ -63,6 +63,30 @@ func TestTunnelTableCrashLeftovers(t *testing.T) {
 	}
 }
 
+// TestTunnelTableStaleRuleAfterTableChange: a crash left the tunnel's rules into table 7400,
+// and the configuration now says table 7349 with the same mark. The old table is empty (its
+// routes went with the device), so its rule is this mark's leftover, not another live
+// instance's: Cleanup removes it, and Up works.
+func TestTunnelTableStaleRuleAfterTableChange(t *testing.T) {
+	f := newHostFake()
+	before := f.Dump()
+	leftoverRules(f, 7400, 0x1cb5)
+	if err := tun.Cleanup(f, tablePlan); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if got := stripMTU(f.Dump()); got != stripMTU(strings.Replace(before, "link bt0 mtu 1420 down\n", "", 1)) {
+		t.Fatalf("after Cleanup:\n%s\nwant\n%s", got, before)
+	}
+	f.AddLink("bt0", 1420)
+	h := tun.NewHost(f, quiet)
+	if err := h.Up(tablePlan); err != nil {
+		t.Fatalf("Up after Cleanup: %v", err)
+	}
+	if err := h.Down(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestTunnelTableOwnership: a table or mark another bondtun uses, or a table the
 // administrator filled, makes Up fail before any change and Cleanup leave it alone.
 func TestTunnelTableOwnership(t *testing.T) {
@@ -84,8 +108,11 @@ func TestTunnelTableOwnership(t *testing.T) {
 		{
 			name: "same mark, another instance's table",
 			seed: func(f *tuntest.Netlink) {
+				bt1 := f.AddLink("bt1", 1420)
+				f.SetLinkUp("bt1")
 				f.AddRule(tunnelRule(unix.AF_INET, unix.RT_TABLE_MAIN, 0x1cb5, true, tun.TunnelRulePriority))
 				f.AddRule(tunnelRule(unix.AF_INET, 7400, 0x1cb5, false, tun.TunnelRulePriority+1))
+				f.AddRoute(netlink.Route{LinkIndex: bt1, Dst: mustIPNet("10.200.0.0/24"), Table: 7400, Protocol: tun.RTProtBondtun})
 			},
 			wantErr: "firewall mark 0x1cb5 is also used by another bondtun",
 		},

@@ -28,6 +28,9 @@ type hostReader interface {
 type checkHost struct {
 	nl       hostReader
 	linkName func(index int) string // interface name for route messages
+	// rpFilter reads net.ipv4.conf.*.rp_filter, sysctl one sysctl (nil: not checked).
+	rpFilter func() (map[string]string, error)
+	sysctl   func(name string) (string, error)
 }
 
 func systemCheckHost() checkHost {
@@ -36,19 +39,22 @@ func systemCheckHost() checkHost {
 			return ifc.Name
 		}
 		return fmt.Sprintf("#%d", i)
-	}}
+	}, rpFilter: tun.ReadRPFilter, sysctl: tun.SystemSysctls().Get}
 }
 
 // A finding is one problem a check found. An error means `up` would fail or harm the
 // host's other routing; a warning, that it may not do what the operator expects, or not
-// yet (an uplink that is not there now).
+// yet (an uplink that is not there now); a note is neither, only what `up` will change on
+// the host beyond the tunnel's own device, rules and routes.
 type finding struct {
 	warning bool
+	note    bool
 	err     error // a *config.Error where the finding belongs to a field
 }
 
 func problem(err error) finding { return finding{err: err} }
 func warning(err error) finding { return finding{warning: true, err: err} }
+func note(err error) finding    { return finding{note: true, err: err} }
 
 // checks are what `bondtun check` runs after the file loaded (which already checked its
 // syntax, every field and the keys' encoding), in this order. Each only reads: the config,
@@ -62,6 +68,7 @@ var checks = []func(cfg *config.Config, host checkHost) []finding{
 	checkRoutes,
 	checkRunning,
 	checkGateway,
+	checkRPF,
 }
 
 // runChecks runs every check on cfg.
@@ -87,6 +94,10 @@ func runCheck(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	var errs, warns int
 	for _, f := range runChecks(cfg, systemCheckHost()) {
+		if f.note {
+			fmt.Fprintf(stderr, "note: %v\n", f.err)
+			continue
+		}
 		if f.warning {
 			warns++
 			fmt.Fprintf(stderr, "warning: %v\n", f.err)

@@ -136,6 +136,12 @@ func cleanupAfter(cfg *config.Config, devices []string) (string, error) {
 			if cfg.Gateway != nil {
 				errs = append(errs, err)
 			}
+			// The reverse-path marks of a server under strict rp_filter; without strict
+			// filtering there are normally none, and an unusable nft is no error then.
+			err = tun.RPFCleanup(tun.SystemNFT(), tun.SystemSysctls(), d, slog.New(slog.DiscardHandler))
+			if conf, cerr := tun.ReadRPFilter(); cerr != nil || len(tun.StrictRPF(conf, d)) > 0 {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if len(devices) == 0 {

@@ -10,8 +10,8 @@ import (
 
 // Exit codes (`bondtun help exit`, docs/DEPLOY.md "Exit codes"). The systemd unit restarts
 // `up` after a failure, except after those a restart cannot fix (RestartPreventExitStatus=
-// in configs/bondtun@.service): a file that does not load, a refusal by the server, missing
-// privileges. Each needs the operator.
+// in configs/bondtun@.service): a file that does not load, missing privileges. Each needs
+// the operator. A refusal by the server is restarted: its cure may be on the server.
 const (
 	exitOK        = 0 // done; for `up`: stopped by SIGINT, SIGTERM or `bondtun down`
 	exitError     = 1 // any other error; for `up` possibly transient (a restart may help)
@@ -28,7 +28,8 @@ const exitDetails = "0  clean stop (SIGINT, SIGTERM, `bondtun down`), or success
 	"3  up: the server refused this client after authenticating it (wrong key, not among\n" +
 	"   its peers, incompatible version): fix the keys or the versions\n" +
 	"4  up: missing privileges (CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, access to /dev/net/tun)\n" +
-	"The systemd unit restarts `up` after 1 and not after 2, 3 or 4 (RestartPreventExitStatus=)."
+	"The systemd unit restarts `up` after 1 and 3 (a refusal may be cured on the server),\n" +
+	"not after 2 or 4 (RestartPreventExitStatus=)."
 
 // codedError is an error that ends the command with a given exit code.
 type codedError struct {

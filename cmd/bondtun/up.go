@@ -170,6 +170,8 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		// authenticated refusal (wrong key, incompatible server) ends it with an error.
 		return c.Run(ctx)
 	}
+	stopRPF := startRPF(cfg, name, log) // strict rp_filter: marks before the peers come
+	defer stopRPF()
 	gw, stopGateway, err := startGateway(cfg, name, log)
 	if err != nil {
 		return err

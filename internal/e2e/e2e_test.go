@@ -86,8 +86,9 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 // names its server by DNS name reaches, over IPv4 and IPv6, an address behind a server
 // whose gateway masquerades it; the outside cannot open a connection to the client; and
 // after the server's SIGTERM, `bondtun down` of a running server and `bondtun down` after a
-// SIGKILL, the server's nft ruleset, rules, routes and forwarding sysctls are exactly as
-// before, as are the client's after its SIGTERM.
+// SIGKILL, the server's nft ruleset, rules, routes and sysctls are exactly as before, as
+// are the client's after its SIGTERM. Both ends filter reverse paths strictly
+// (rp_filter=1): the server's marks let a peer whose outer address its tunnel routes in.
 func TestGatewayOverEmulatedLinks(t *testing.T) {
 	requireRootAndTools(t)
 	if testing.Short() {
@@ -100,7 +101,7 @@ func TestGatewayOverEmulatedLinks(t *testing.T) {
 	}
 	got := runScript(t, "scripts/e2e-gateway.sh", "GW")
 	for _, k := range []string{"resolved_name", "reach_ipv4", "reach_ipv6", "verified", "inbound_refused",
-		"sigterm_clean", "down_clean", "crash_clean", "client_clean"} {
+		"rpf_marks", "far_client_outer_inside_allowed_ips", "sigterm_clean", "down_clean", "crash_clean", "client_clean"} {
 		if got[k] != "yes" {
 			t.Errorf("%s = %q, want yes", k, got[k])
 		}
