@@ -421,8 +421,18 @@ func (s *Session) probePaths(now time.Time) {
 // tickLiveness runs every path's liveness timers, and brings back a path that a socket
 // error took down once socketErrorRetry has passed.
 func (s *Session) tickLiveness(now time.Time) {
-	for _, p := range s.pathList() {
+	paths := s.pathList()
+	usable := 0
+	for _, p := range paths {
 		p.mu.Lock()
+		if p.usableLocked(now) {
+			usable++
+		}
+		p.mu.Unlock()
+	}
+	for _, p := range paths {
+		p.mu.Lock()
+		p.live.SetAlone(usable == 0 || usable == 1 && p.usableLocked(now))
 		if p.live.State() == liveness.Down && !p.downErr.IsZero() && now.Sub(p.downErr) >= socketErrorRetry {
 			p.downErr = time.Time{}
 			s.onLiveness(now, p, p.live.OnLocalUp(now))
