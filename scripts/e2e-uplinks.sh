@@ -45,7 +45,7 @@ $S "$BIN/bondtun" up -c "$WORK/server.yaml" 2>"$WORK/server.log" &
 PIDS+=($!)
 $S "$BIN/btperf" server -l 0.0.0.0:5201 >"$WORK/btperf.log" 2>&1 &
 PIDS+=($!)
-server_listens() { $S ss -Hltn 'sport = :7350' | grep -q .; }
+server_listens() { grep -q . <<<"$($S ss -Hltn 'sport = :7350')"; }
 poll 10 server_listens || fail "the server does not listen"
 $C "$BIN/bondtun" up -c "$WORK/client.yaml" 2>"$WORK/client.log" &
 CLIENT=$!
@@ -75,7 +75,7 @@ removed_quiet() {
 	window after cable_now
 	((after < 20000 && cable_now > 100000))
 }
-dsl_rule() { $C ip rule show | grep -q 'from 10.100.2.2 lookup 7351'; }
+dsl_rule() { grep -q 'from 10.100.2.2 lookup 7351' <<<"$($C ip rule show)"; }
 cable_rule() { $C ip rule show | grep 'from 10.100.1.2 lookup 7350'; }
 cable_before=$(cable_rule)
 [[ -n $cable_before ]] || fail "no policy rule for the cable"
