@@ -1,7 +1,9 @@
 package session
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"sync"
@@ -269,4 +271,67 @@ func (st *simTCP) stop() {
 // (simCapacity for the segments' packets, less their IP and TCP headers).
 func tcpCapacity(l memnet.LinkConfig) float64 {
 	return simCapacity(l, tcpMTU) * tcpMSS / tcpMTU
+}
+
+// tcpStats are the sender's counters.
+type tcpStats struct{ retransmits, timeouts, recoveries, spurious int }
+
+// tcpSample is the model's state at one moment (traceTCP).
+type tcpSample struct {
+	at                     time.Duration
+	cwnd, ssthresh         float64
+	pipe, sacked, lost     int
+	srtt, minRTT, rto      time.Duration
+	state                  tcpState
+	acked, received        uint64
+	retx, timeouts, recovs int
+}
+
+// traceTCP samples the model every 10 ms into samples until the returned func is called.
+func (st *simTCP) traceTCP(samples *[]tcpSample) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			s := st.snd
+			s.mu.Lock()
+			if st.start.IsZero() {
+				s.mu.Unlock()
+				continue
+			}
+			smp := tcpSample{at: time.Since(st.start), cwnd: s.cwnd, ssthresh: s.ssthresh, pipe: s.pipe(), sacked: s.sacked, lost: s.lost,
+				srtt: s.srtt, minRTT: s.minRTT, rto: s.rto, state: s.state, acked: s.base,
+				retx: s.retransmits, timeouts: s.timeouts, recovs: s.recoveries}
+			s.mu.Unlock()
+			st.rcv.mu.Lock()
+			smp.received = st.rcv.nxt
+			st.rcv.mu.Unlock()
+			*samples = append(*samples, smp)
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// writeTCPTrace writes the samples as CSV (segments, ms).
+func writeTCPTrace(t *testing.T, name string, samples []tcpSample) {
+	f, err := os.Create(name)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "t_ms,cwnd,ssthresh,pipe,sacked,lost,srtt_ms,minrtt_ms,rto_ms,state,acked,received,retx,rto,recoveries")
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	for _, s := range samples {
+		fmt.Fprintf(w, "%.0f,%.1f,%.1f,%d,%d,%d,%.1f,%.1f,%.0f,%d,%d,%d,%d,%d,%d\n", ms(s.at), s.cwnd, min(s.ssthresh, 1e6), s.pipe, s.sacked, s.lost,
+			ms(s.srtt), ms(s.minRTT), ms(s.rto), s.state, s.acked, s.received, s.retx, s.timeouts, s.recovs)
+	}
+	w.Flush()
 }
