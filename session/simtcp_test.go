@@ -18,8 +18,9 @@ import (
 //   - loss detection by RACK (RFC 8985) with Linux's reordering window: 0 until reordering
 //     was seen and 3 segments are SACKed (the duplicate-ACK threshold), else min RTT / 4;
 //   - fast recovery with Proportional Rate Reduction (RFC 6937, PRR-SSRB);
-//   - the retransmission timer of RFC 6298 with Linux's 200 ms floor, backing off
-//     exponentially, after which everything not SACKed is lost and slow start begins again;
+//   - the retransmission timer of RFC 6298 in Linux's form (srtt + max(4·rttvar, 200 ms),
+//     re-armed when the first unacknowledged segment is re-sent), backing off exponentially,
+//     after which everything not SACKed is lost and slow start begins again;
 //   - a receiver acknowledging every second segment (40 ms delayed-ACK timer), at once for
 //     out-of-order data and filled holes, with up to 3 SACK blocks (RFC 2018) and D-SACK
 //     (RFC 2883); its window is unlimited.
@@ -166,6 +167,9 @@ func (s *tcpSender) trySendLocked(now time.Time) {
 			s.retransmits++
 			g := &s.segs[k-s.base]
 			g.retx, g.lost = true, false
+			if k == s.base {
+				s.rtoAt = time.Time{} // Linux re-arms the timer when it re-sends the head
+			}
 		}
 		s.segs[k-s.base].sent = now
 		if s.state == tcpRecovery {
@@ -315,10 +319,12 @@ func (s *tcpSender) rttSampleLocked(r time.Duration) {
 	s.setRTOLocked()
 }
 
+// setRTOLocked sets the timeout the way Linux does (tcp_set_rto): srtt plus the variation
+// term, which is never below the 200 ms floor, so the timeout is at least srtt + 200 ms.
 func (s *tcpSender) setRTOLocked() {
 	rto := tcpInitRTO
 	if s.srtt > 0 {
-		rto = max(s.srtt+4*s.rttvar, tcpMinRTO)
+		rto = s.srtt + max(4*s.rttvar, tcpMinRTO)
 	}
 	s.rto = min(rto<<s.backoff, tcpMaxRTO)
 }

@@ -195,6 +195,12 @@ func simTCPFlow(t *testing.T, seed uint64, up, down []memnet.LinkConfig, direct 
 				st.client.WriteTrace(f)
 				f.Close()
 			}
+			if cs := st.client.Snapshot().Sessions; len(cs) == 1 {
+				t.Logf("client counters %v", nonZero(cs[0].Counters))
+			}
+			if ss := st.server.Snapshot().Sessions; len(ss) == 1 {
+				t.Logf("server reorder %+v counters %v", ss[0].Reorder, nonZero(ss[0].Counters))
+			}
 		}
 		st.stop()
 		st.snd.mu.Lock()
@@ -202,12 +208,7 @@ func simTCPFlow(t *testing.T, seed uint64, up, down []memnet.LinkConfig, direct 
 		st.snd.mu.Unlock()
 		if trace != "" {
 			writeTCPTrace(t, trace+"-tcp.csv", samples)
-			if cs := st.client.Snapshot().Sessions; len(cs) == 1 {
-				t.Logf("client counters %v", cs[0].Counters)
-			}
-			if ss := st.server.Snapshot().Sessions; len(ss) == 1 {
-				t.Logf("server reorder %+v counters %v", ss[0].Reorder, ss[0].Counters)
-			}
+			t.Logf("receiver: %d duplicate segments, %d ACKs", st.rcv.dups, st.rcv.acks)
 		}
 	})
 	return got, snd
@@ -273,4 +274,15 @@ func TestSimTCPGrid(t *testing.T) {
 				snd.retransmits, snd.timeouts, snd.recoveries, snd.spurious, got/1e6)
 		})
 	}
+}
+
+// nonZero is the counters that are not zero.
+func nonZero(c map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range c {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
 }
