@@ -228,8 +228,10 @@ func simTCPFlow(t *testing.T, seed uint64, up, down []memnet.LinkConfig, direct 
 // model's.
 //
 // A benchmark, not part of the suite: BONDTUN_SIMTCP=1; BONDTUN_SIMTCP_ONLY=a,b (or all)
-// picks combinations, BONDTUN_SIMTCP_TRACE=DIR writes the client's flight recorder
-// (NAME.csv) and the model's own trace (NAME-tcp.csv) of each bond run there.
+// picks combinations, BONDTUN_SIMTCP_SEED=n draws other links' randomness (loss, jitter),
+// BONDTUN_SIMTCP_TRACE=DIR writes the client's flight recorder
+// (NAME.csv) and the model's own trace (NAME-tcp.csv) of each bond run there, and of each
+// single link's run (NAME-singleI.csv, NAME-singleI-tcp.csv).
 func TestSimTCPGrid(t *testing.T) {
 	if os.Getenv("BONDTUN_SIMTCP") == "" {
 		t.Skip("a benchmark: set BONDTUN_SIMTCP=1")
@@ -242,6 +244,7 @@ func TestSimTCPGrid(t *testing.T) {
 		want = strings.Split(only, ",")
 	}
 	grid := sweepGrid(t)
+	seedOffset, _ := strconv.ParseUint(os.Getenv("BONDTUN_SIMTCP_SEED"), 10, 64)
 	traceDir := os.Getenv("BONDTUN_SIMTCP_TRACE")
 	for _, c := range grid {
 		if want != nil && !slices.Contains(want, c.name) {
@@ -249,7 +252,7 @@ func TestSimTCPGrid(t *testing.T) {
 		}
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			seed := uint64(len(c.name))*7919 + uint64(c.name[0])
+			seed := uint64(len(c.name))*7919 + uint64(c.name[0]) + seedOffset
 			var sum, best float64
 			for _, l := range c.up {
 				sum += tcpCapacity(l)
@@ -263,7 +266,7 @@ func TestSimTCPGrid(t *testing.T) {
 			var singleSum float64
 			var singles, directs []string
 			for i := range c.up {
-				one, _ := simTCPFlow(t, seed, c.up[i:i+1], c.down[i:i+1], false, d, omit, "")
+				one, _ := simTCPFlow(t, seed, c.up[i:i+1], c.down[i:i+1], false, d, omit, suffix(trace, fmt.Sprintf("-single%d", i)))
 				raw, _ := simTCPFlow(t, seed, c.up[i:i+1], c.down[i:i+1], true, d, omit, "")
 				singleSum += one
 				singles = append(singles, fmt.Sprintf("%.2f", one/tcpCapacity(c.up[i])))
@@ -274,6 +277,14 @@ func TestSimTCPGrid(t *testing.T) {
 				snd.retransmits, snd.timeouts, snd.recoveries, snd.spurious, got/1e6)
 		})
 	}
+}
+
+// suffix is name+s, or "" without a name.
+func suffix(name, s string) string {
+	if name == "" {
+		return ""
+	}
+	return name + s
 }
 
 // nonZero is the counters that are not zero.
