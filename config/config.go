@@ -7,9 +7,10 @@
 //
 //	configs/client.yaml:12: uplinks[1].interface: "up0" is already used by uplinks[0]
 //
-// Loading runs three steps: decode (YAML node tree into typed structs, recording the
-// line of every field), [populate] (fill defaults for zero values) and validate (check
-// every rule, report the first error in file order). The data plane only ever sees the
+// Loading runs three steps: decode (the file's node tree, from a fast parser of the plain
+// block style or else from yaml.v3, into typed structs; the tree is kept for the lines of
+// fields in errors), [populate] (fill defaults for zero values) and validate (check every
+// rule, report the first error in file order). The data plane only ever sees the
 // resulting *Config; it never parses files.
 package config
 
@@ -101,8 +102,8 @@ type Config struct {
 	// Empty for a Config built in Go. [CheckSecretPermissions] checks its mode.
 	SecretFile string
 
-	secretField string         // "private_key" or "private_key_file", for errors
-	lines       map[string]int // field path -> line, for error messages; nil if built in Go
+	secretField string // "private_key" or "private_key_file", for errors
+	tree        *node  // the file's tree, for the lines of fields in errors (line); nil if built in Go
 }
 
 // TUN configures the tunnel interface.

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/bondtun/bondtun/crypto"
 )
 
@@ -21,17 +19,22 @@ import (
 // version is checked before anything else so that a file written for a newer format
 // gets "unsupported version" rather than "unknown field".
 func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Config, error) {
-	w := &walker{file: path, lines: make(map[string]int), readKey: readKey, secrets: secrets}
+	w := &walker{file: path, readKey: readKey, secrets: secrets}
 	root, err := w.parseDocument(data)
 	if err != nil {
 		return nil, err
 	}
-	c := &Config{Path: path, lines: w.lines}
-	w.lines[""] = root.Line
+	return w.decodeRoot(root)
+}
+
+// decodeRoot decodes the tree of the file's root node.
+func (w *walker) decodeRoot(root *node) (*Config, error) {
+	c := &Config{Path: w.file, tree: root}
+	w.record("", int(root.line))
 	if err := w.version(root, c); err != nil {
 		return nil, err
 	}
-	err = w.mapping(root, "", func(key string, k, v *yaml.Node, field string) error {
+	err := w.mapping(root, "", func(key string, k, v *node, field string) error {
 		switch key {
 		case "version":
 			return nil // read by w.version
@@ -44,7 +47,7 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 		case "tun":
 			return w.tun(v, field, &c.TUN)
 		case "uplinks":
-			return w.sequence(v, field, func(_ int, v *yaml.Node, field string) error {
+			return w.sequence(v, field, func(_ int, v *node, field string) error {
 				u, err := w.uplink(v, field)
 				c.Uplinks = append(c.Uplinks, u)
 				return err
@@ -53,7 +56,10 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 			c.Listen = &Listen{}
 			return w.listen(v, field, c.Listen)
 		case "peers":
-			return w.sequence(v, field, func(_ int, v *yaml.Node, field string) error {
+			if v.kind == sequenceNode && len(v.content) > 0 {
+				c.Peers = make([]Peer, 0, len(v.content))
+			}
+			return w.sequence(v, field, func(_ int, v *node, field string) error {
 				p, err := w.peer(v, field)
 				c.Peers = append(c.Peers, p)
 				return err
@@ -89,13 +95,13 @@ func decode(path string, data []byte, readKey keyFileReader, secrets bool) (*Con
 
 // version reads the version key of the root mapping, if there is one; validate
 // reports a missing version.
-func (w *walker) version(root *yaml.Node, c *Config) error {
-	if root.Kind != yaml.MappingNode {
+func (w *walker) version(root *node, c *Config) error {
+	if root.kind != mappingNode {
 		return nil // w.mapping reports it
 	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		if k.Value != "version" || k.Kind != yaml.ScalarNode || isNull(v) {
+	for i := 0; i+1 < len(root.content); i += 2 {
+		k, v := root.content[i], root.content[i+1]
+		if k.value != "version" || k.kind != scalarNode || isNull(v) {
 			continue
 		}
 		if err := w.checkPlain(v, "version"); err != nil {
@@ -109,26 +115,26 @@ func (w *walker) version(root *yaml.Node, c *Config) error {
 			return w.errAt(v, "version", "unsupported version %d (this build reads version %d)", n, Version)
 		}
 		c.Version = n
-		w.lines["version"] = v.Line
+		w.record("version", int(v.line))
 		return nil
 	}
 	return nil
 }
 
-func hasKey(m *yaml.Node, key string) bool {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
+func hasKey(m *node, key string) bool {
+	for i := 0; i+1 < len(m.content); i += 2 {
+		if m.content[i].value == key {
 			return true
 		}
 	}
 	return false
 }
 
-func (w *walker) privateKey(v *yaml.Node, field string, c *Config) error {
+func (w *walker) privateKey(v *node, field string, c *Config) error {
 	if c.SecretFile != "" {
 		return w.errAt(v, field, "set only one of private_key and private_key_file")
 	}
-	s, err := w.str(v, field)
+	s, err := w.text(v, field)
 	if err != nil {
 		return err
 	}
@@ -138,7 +144,7 @@ func (w *walker) privateKey(v *yaml.Node, field string, c *Config) error {
 	}
 	k, err := crypto.ParsePrivateKey(s)
 	if err != nil {
-		return &Error{File: w.file, Line: v.Line, Field: field, Msg: "bad key: " + err.Error(), Err: err}
+		return &Error{File: w.file, Line: int(v.line), Field: field, Msg: "bad key: " + err.Error(), Err: err}
 	}
 	c.PrivateKey = k
 	return nil
@@ -168,7 +174,7 @@ func readKeyFile(name string) ([]byte, error) {
 
 // privateKeyFile reads the key from a file, relative to the config file's directory.
 // Its permissions are not checked here: [CheckSecretPermissions] does, for `up`.
-func (w *walker) privateKeyFile(v *yaml.Node, field string, c *Config) error {
+func (w *walker) privateKeyFile(v *node, field string, c *Config) error {
 	if c.SecretFile != "" {
 		return w.errAt(v, field, "set only one of private_key and private_key_file")
 	}
@@ -185,11 +191,11 @@ func (w *walker) privateKeyFile(v *yaml.Node, field string, c *Config) error {
 	}
 	data, err := w.readKey(name)
 	if err != nil {
-		return &Error{File: w.file, Line: v.Line, Field: field, Msg: err.Error(), Err: err}
+		return &Error{File: w.file, Line: int(v.line), Field: field, Msg: err.Error(), Err: err}
 	}
 	k, err := crypto.ParsePrivateKey(strings.TrimSpace(string(data)))
 	if err != nil {
-		return &Error{File: w.file, Line: v.Line, Field: field, Msg: name + ": bad key: " + err.Error(), Err: err}
+		return &Error{File: w.file, Line: int(v.line), Field: field, Msg: name + ": bad key: " + err.Error(), Err: err}
 	}
 	c.PrivateKey = k
 	return nil
@@ -202,8 +208,8 @@ var logLevels = map[string]slog.Level{
 	"error": slog.LevelError,
 }
 
-func (w *walker) logLevel(v *yaml.Node, field string, c *Config) error {
-	s, err := w.str(v, field)
+func (w *walker) logLevel(v *node, field string, c *Config) error {
+	s, err := w.text(v, field)
 	if err != nil {
 		return err
 	}
@@ -215,8 +221,8 @@ func (w *walker) logLevel(v *yaml.Node, field string, c *Config) error {
 	return nil
 }
 
-func (w *walker) tun(n *yaml.Node, field string, t *TUN) error {
-	return w.mapping(n, field, func(key string, k, v *yaml.Node, field string) (err error) {
+func (w *walker) tun(n *node, field string, t *TUN) error {
+	return w.mapping(n, field, func(key string, k, v *node, field string) (err error) {
 		switch key {
 		case "name":
 			t.Name, err = w.str(v, field)
@@ -251,8 +257,8 @@ func (w *walker) tun(n *yaml.Node, field string, t *TUN) error {
 	})
 }
 
-func (w *walker) uplink(n *yaml.Node, field string) (u Uplink, err error) {
-	err = w.mapping(n, field, func(key string, k, v *yaml.Node, field string) (err error) {
+func (w *walker) uplink(n *node, field string) (u Uplink, err error) {
+	err = w.mapping(n, field, func(key string, k, v *node, field string) (err error) {
 		switch key {
 		case "name":
 			u.Name, err = w.str(v, field)
@@ -276,8 +282,8 @@ func (w *walker) uplink(n *yaml.Node, field string) (u Uplink, err error) {
 	return u, err
 }
 
-func (w *walker) listen(n *yaml.Node, field string, l *Listen) error {
-	return w.mapping(n, field, func(key string, k, v *yaml.Node, field string) (err error) {
+func (w *walker) listen(n *node, field string, l *Listen) error {
+	return w.mapping(n, field, func(key string, k, v *node, field string) (err error) {
 		switch key {
 		case "port":
 			l.Port, err = w.integer(v, field)
@@ -290,18 +296,18 @@ func (w *walker) listen(n *yaml.Node, field string, l *Listen) error {
 	})
 }
 
-func (w *walker) peer(n *yaml.Node, field string) (p Peer, err error) {
-	err = w.mapping(n, field, func(key string, k, v *yaml.Node, field string) (err error) {
+func (w *walker) peer(n *node, field string) (p Peer, err error) {
+	err = w.mapping(n, field, func(key string, k, v *node, field string) (err error) {
 		switch key {
 		case "name":
 			p.Name, err = w.str(v, field)
 		case "public_key":
 			var s string
-			if s, err = w.str(v, field); err != nil {
+			if s, err = w.text(v, field); err != nil {
 				return err
 			}
 			if p.PublicKey, err = crypto.ParsePublicKey(s); err != nil {
-				return &Error{File: w.file, Line: v.Line, Field: field, Msg: "bad key: " + err.Error(), Err: err}
+				return &Error{File: w.file, Line: int(v.line), Field: field, Msg: "bad key: " + err.Error(), Err: err}
 			}
 		case "endpoint":
 			err = w.endpoint(v, field, &p)
@@ -317,7 +323,7 @@ func (w *walker) peer(n *yaml.Node, field string) (p Peer, err error) {
 
 // endpoint parses "IP:port", "[IPv6]:port" or "name:port". A name is checked for
 // form only (RFC 1123 host name syntax), never resolved: loading must not depend on DNS.
-func (w *walker) endpoint(v *yaml.Node, field string, p *Peer) error {
+func (w *walker) endpoint(v *node, field string, p *Peer) error {
 	s, err := w.str(v, field)
 	if err != nil {
 		return err
@@ -374,17 +380,17 @@ func validHostName(s string) bool {
 
 // gateway reads the gateway section: out (a name or a list), forward and nat (lists of
 // families; nat: [] is kept as an empty, non-nil list: "no NAT").
-func (w *walker) gateway(n *yaml.Node, field string, g *Gateway) error {
-	return w.mapping(n, field, func(key string, k, v *yaml.Node, field string) (err error) {
+func (w *walker) gateway(n *node, field string, g *Gateway) error {
+	return w.mapping(n, field, func(key string, k, v *node, field string) (err error) {
 		switch key {
 		case "out":
-			if v.Kind == yaml.ScalarNode {
+			if v.kind == scalarNode {
 				var name string
 				name, err = w.str(v, field)
 				g.Out = []string{name}
 				return err
 			}
-			err = w.sequence(v, field, func(_ int, v *yaml.Node, sub string) error {
+			err = w.sequence(v, field, func(_ int, v *node, sub string) error {
 				name, err := w.str(v, sub)
 				g.Out = append(g.Out, name)
 				return err
@@ -401,9 +407,9 @@ func (w *walker) gateway(n *yaml.Node, field string, g *Gateway) error {
 }
 
 // families reads a list of ipv4 and ipv6; never nil.
-func (w *walker) families(n *yaml.Node, field string) ([]Family, error) {
+func (w *walker) families(n *node, field string) ([]Family, error) {
 	out := []Family{}
-	err := w.sequence(n, field, func(_ int, v *yaml.Node, sub string) error {
+	err := w.sequence(n, field, func(_ int, v *node, sub string) error {
 		s, err := w.str(v, sub)
 		if err != nil {
 			return err

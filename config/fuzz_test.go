@@ -22,6 +22,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(clientYAML))
 	f.Add([]byte(serverYAML))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		w := &walker{file: "fuzz.yaml", lines: map[string]int{}, readKey: noKeyFiles, secrets: true}
+		if root, err := w.parseDocument(data); err == nil {
+			if c, err := w.decodeRoot(root); err == nil {
+				checkLines(t, c, w.lines)
+			}
+		}
 		c, err := parse("fuzz.yaml", data, noKeyFiles, true)
 		pub, perr := parse("fuzz.yaml", data, noKeyFiles, false)
 		if err == nil && perr != nil {

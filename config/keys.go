@@ -23,32 +23,45 @@ var knownKeys = map[string][]string{
 	"metrics":   {"listen"},
 }
 
-// knownKey reports whether the mapping at field path field ("", "tun", "uplinks[2]", ...)
-// accepts key.
-func knownKey(field, key string) bool {
-	return slices.Contains(knownKeys[sectionOf(field)], key)
+// sectionKeys returns the keys the mapping at field path field ("", "tun", "uplinks[2]",
+// ...) accepts.
+func sectionKeys(field string) []string {
+	if !strings.Contains(field, "[") {
+		return knownKeys[field]
+	}
+	var buf [64]byte
+	return knownKeys[string(appendSection(buf[:0], field))] // the lookup does not allocate
+}
+
+// canonicalKey returns the element of keys equal to key: the table's own string rather
+// than the file's, which the decoder records in its field paths.
+func canonicalKey(keys []string, key string) (string, bool) {
+	for _, k := range keys {
+		if k == key {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // sectionOf names the mapping at field as knownKeys does: list indexes become "[]"
 // ("uplinks[2]" -> "uplinks[]").
 func sectionOf(field string) string {
-	if !strings.Contains(field, "[") {
-		return field
-	}
-	var b strings.Builder
+	return string(appendSection(nil, field))
+}
+
+// appendSection appends sectionOf(field) to b.
+func appendSection(b []byte, field string) []byte {
 	for {
 		i := strings.IndexByte(field, '[')
 		if i < 0 {
-			b.WriteString(field)
-			return b.String()
+			return append(b, field...)
 		}
 		j := strings.IndexByte(field[i:], ']')
 		if j < 0 {
-			b.WriteString(field)
-			return b.String()
+			return append(b, field...)
 		}
-		b.WriteString(field[:i])
-		b.WriteString("[]")
+		b = append(append(b, field[:i]...), "[]"...)
 		field = field[i+j+1:]
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // DefaultMetricsPort is the port the examples and error messages suggest for
@@ -20,8 +18,8 @@ type Metrics struct {
 }
 
 // metrics decodes the metrics section.
-func (w *walker) metrics(n *yaml.Node, field string, m *Metrics) error {
-	return w.mapping(n, field, func(key string, k, v *yaml.Node, field string) (err error) {
+func (w *walker) metrics(n *node, field string, m *Metrics) error {
+	return w.mapping(n, field, func(key string, k, v *node, field string) (err error) {
 		switch key {
 		case "listen":
 			m.Listen, err = w.listenAddr(v, field)
@@ -35,8 +33,8 @@ func (w *walker) metrics(n *yaml.Node, field string, m *Metrics) error {
 // listenAddr parses "IP:port" or "[IPv6]:port" for a server socket. Names are refused,
 // as for endpoints: loading never depends on DNS, and a name could resolve to several
 // addresses.
-func (w *walker) listenAddr(v *yaml.Node, field string) (netip.AddrPort, error) {
-	s, err := w.str(v, field)
+func (w *walker) listenAddr(v *node, field string) (netip.AddrPort, error) {
+	s, err := w.text(v, field)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

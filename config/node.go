@@ -12,11 +12,14 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// walker turns a yaml.Node tree into typed values. It refuses what yaml.v3's
-// Node.Decode would let through (unknown keys, duplicate keys, aliases) and records
-// the line of every field it reads so that validate can point at it later.
+// walker turns a node tree (tree.go) into typed values. It refuses what yaml.v3's
+// Node.Decode would let through (unknown keys, duplicate keys, aliases). The Config
+// keeps the tree, where validate and ErrorAt find the line of a field (Config.line).
 type walker struct {
-	file    string
+	file string
+	// lines, if not nil, receives the line of every field the walker reads: the
+	// definition Config.line is tested against (the tree is searched instead of building
+	// this map, a reload of 10 000 peers makes 50 000 entries).
 	lines   map[string]int
 	readKey keyFileReader
 	// secrets: parse private_key and read private_key_file. Without it (LoadPublic)
@@ -25,20 +28,29 @@ type walker struct {
 }
 
 // errAt builds an *Error for field at node n.
-func (w *walker) errAt(n *yaml.Node, field, format string, args ...any) *Error {
+func (w *walker) errAt(n *node, field, format string, args ...any) *Error {
 	line := 0
 	if n != nil {
-		line = n.Line
+		line = int(n.line)
 	}
-	return &Error{File: w.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
+	return &Error{File: w.file, Line: line, Field: strings.Clone(field), Msg: fmt.Sprintf(format, args...)}
 }
 
 // yamlLineRE matches the position yaml.v3 puts into syntax errors.
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// parseDocument returns the single document's root node. Syntax errors become *Error
+// parseDocument returns the single document's root node: from the fast parser when the
+// file is in its subset (fastparse.go), else from yaml.v3. Syntax errors become *Error
 // with the line yaml.v3 reported.
-func (w *walker) parseDocument(data []byte) (*yaml.Node, error) {
+func (w *walker) parseDocument(data []byte) (*node, error) {
+	if root, ok := fastParse(data); ok {
+		return root, nil
+	}
+	return w.yamlDocument(data)
+}
+
+// yamlDocument is parseDocument by yaml.v3.
+func (w *walker) yamlDocument(data []byte) (*node, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -52,12 +64,12 @@ func (w *walker) parseDocument(data []byte) (*yaml.Node, error) {
 		if err != nil {
 			return nil, w.syntaxError(err)
 		}
-		return nil, w.errAt(&extra, "", "a config file holds one YAML document, found another")
+		return nil, w.errAt(&node{line: int32(extra.Line)}, "", "a config file holds one YAML document, found another")
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
 		return nil, &Error{File: w.file, Msg: "file is not a YAML document"}
 	}
-	return doc.Content[0], nil
+	return fromYAML(doc.Content[0]), nil
 }
 
 func (w *walker) syntaxError(err error) *Error {
@@ -71,17 +83,17 @@ func (w *walker) syntaxError(err error) *Error {
 
 // isNull reports whether n is an explicit or implicit null ("key:" or "key: ~"),
 // which every field treats as absent.
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+func isNull(n *node) bool {
+	return n.kind == scalarNode && n.tagID == tagNull
 }
 
 // checkPlain refuses YAML features a config file has no use for and that would let a
 // value's line differ from where it is used.
-func (w *walker) checkPlain(n *yaml.Node, field string) error {
+func (w *walker) checkPlain(n *node, field string) error {
 	switch {
-	case n.Kind == yaml.AliasNode:
+	case n.kind == aliasNode:
 		return w.errAt(n, field, "aliases are not supported in config files")
-	case n.Anchor != "":
+	case n.anchor:
 		return w.errAt(n, field, "anchors are not supported in config files")
 	}
 	return nil
@@ -91,60 +103,69 @@ func (w *walker) checkPlain(n *yaml.Node, field string) error {
 // strings, unique and listed for the mapping's section in knownKeys (keys.go); fn
 // reports with w.unknown a listed key it does not handle. Null values are skipped, so
 // every field treats "key:" as absent.
-func (w *walker) mapping(n *yaml.Node, field string, fn func(key string, k, v *yaml.Node, field string) error) error {
+func (w *walker) mapping(n *node, field string, fn func(key string, k, v *node, field string) error) error {
 	if err := w.checkPlain(n, field); err != nil {
 		return err
 	}
-	if n.Kind != yaml.MappingNode {
+	if n.kind != mappingNode {
 		return w.errAt(n, field, "expected a mapping, got %s", describe(n))
 	}
-	seen := make(map[string]bool, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+	keys := sectionKeys(field)
+	for i := 0; i+1 < len(n.content); i += 2 {
+		k, v := n.content[i], n.content[i+1]
 		if err := w.checkPlain(k, field); err != nil {
 			return err
 		}
-		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+		if k.kind != scalarNode || k.tagID != tagStr {
 			return w.errAt(k, field, "keys must be plain strings, got %s", describe(k))
 		}
-		sub := joinField(field, k.Value)
-		if !knownKey(field, k.Value) {
-			return w.unknown(k, sub) // also a key with a null value: strict means strict
+		key, ok := canonicalKey(keys, k.value)
+		if !ok {
+			return w.unknown(k, joinField(field, k.value)) // also a key with a null value: strict means strict
 		}
-		if seen[k.Value] {
-			return w.errAt(k, sub, "duplicate key")
+		sub := joinField(field, key)
+		for j := 0; j < i; j += 2 { // the keys before are few, and all known
+			if n.content[j].value == key {
+				return w.errAt(k, sub, "duplicate key")
+			}
 		}
-		seen[k.Value] = true
 		if err := w.checkPlain(v, sub); err != nil {
 			return err
 		}
 		if isNull(v) {
 			continue
 		}
-		w.lines[sub] = k.Line // the key's line: for a block value it names "key:"
-		if err := fn(k.Value, k, v, sub); err != nil {
+		w.record(sub, int(k.line)) // the key's line: for a block value it names "key:"
+		if err := fn(key, k, v, sub); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// record notes the line of field in w.lines, if the walker keeps them.
+func (w *walker) record(field string, line int) {
+	if w.lines != nil {
+		w.lines[field] = line
+	}
+}
+
 // unknown is the error for a key that no field of the section has.
-func (w *walker) unknown(k *yaml.Node, field string) error {
+func (w *walker) unknown(k *node, field string) error {
 	return w.errAt(k, field, "unknown field")
 }
 
 // sequence calls fn for each item of the list n with the item's field path.
-func (w *walker) sequence(n *yaml.Node, field string, fn func(i int, v *yaml.Node, field string) error) error {
-	if n.Kind != yaml.SequenceNode {
+func (w *walker) sequence(n *node, field string, fn func(i int, v *node, field string) error) error {
+	if n.kind != sequenceNode {
 		return w.errAt(n, field, "expected a list, got %s", describe(n))
 	}
-	for i, v := range n.Content {
-		sub := fmt.Sprintf("%s[%d]", field, i)
+	for i, v := range n.content {
+		sub := field + "[" + strconv.Itoa(i) + "]"
 		if err := w.checkPlain(v, sub); err != nil {
 			return err
 		}
-		w.lines[sub] = v.Line
+		w.record(sub, int(v.line))
 		if err := fn(i, v, sub); err != nil {
 			return err
 		}
@@ -153,27 +174,35 @@ func (w *walker) sequence(n *yaml.Node, field string, fn func(i int, v *yaml.Nod
 }
 
 // str returns the text of a scalar. Numbers are accepted as text, so `name: 1` works.
-func (w *walker) str(n *yaml.Node, field string) (string, error) {
-	if n.Kind != yaml.ScalarNode || isNull(n) {
+// The text is a copy: the fast parser's values are slices of the whole file, which a
+// string kept for the run would keep in memory.
+func (w *walker) str(n *node, field string) (string, error) {
+	s, err := w.text(n, field)
+	return strings.Clone(s), err
+}
+
+// text is str without the copy, for a value that is parsed and dropped.
+func (w *walker) text(n *node, field string) (string, error) {
+	if n.kind != scalarNode || isNull(n) {
 		return "", w.errAt(n, field, "expected a string, got %s", describe(n))
 	}
-	return n.Value, nil
+	return n.value, nil
 }
 
 // integer returns the value of an integer scalar.
-func (w *walker) integer(n *yaml.Node, field string) (int, error) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+func (w *walker) integer(n *node, field string) (int, error) {
+	if n.kind != scalarNode || n.tagID != tagInt {
 		return 0, w.errAt(n, field, "expected an integer, got %s", describe(n))
 	}
-	var v int
-	if err := n.Decode(&v); err != nil {
-		return 0, w.errAt(n, field, "integer %q out of range", n.Value)
+	v, err := n.intValue()
+	if err != nil {
+		return 0, w.errAt(n, field, "integer %q out of range", n.value)
 	}
 	return v, nil
 }
 
-func (w *walker) prefix(n *yaml.Node, field string) (netip.Prefix, error) {
-	s, err := w.str(n, field)
+func (w *walker) prefix(n *node, field string) (netip.Prefix, error) {
+	s, err := w.text(n, field)
 	if err != nil {
 		return netip.Prefix{}, err
 	}
@@ -184,9 +213,9 @@ func (w *walker) prefix(n *yaml.Node, field string) (netip.Prefix, error) {
 	return p, nil
 }
 
-func (w *walker) prefixes(n *yaml.Node, field string) ([]netip.Prefix, error) {
+func (w *walker) prefixes(n *node, field string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	err := w.sequence(n, field, func(_ int, v *yaml.Node, sub string) error {
+	err := w.sequence(n, field, func(_ int, v *node, sub string) error {
 		p, err := w.prefix(v, sub)
 		out = append(out, p)
 		return err
@@ -196,8 +225,8 @@ func (w *walker) prefixes(n *yaml.Node, field string) ([]netip.Prefix, error) {
 
 // addr parses an IP literal. IPv4-mapped IPv6 addresses are unmapped so that an
 // address has one form.
-func (w *walker) addr(n *yaml.Node, field string) (netip.Addr, error) {
-	s, err := w.str(n, field)
+func (w *walker) addr(n *node, field string) (netip.Addr, error) {
+	s, err := w.text(n, field)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -208,9 +237,9 @@ func (w *walker) addr(n *yaml.Node, field string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-func (w *walker) addrs(n *yaml.Node, field string) ([]netip.Addr, error) {
+func (w *walker) addrs(n *node, field string) ([]netip.Addr, error) {
 	var out []netip.Addr
-	err := w.sequence(n, field, func(_ int, v *yaml.Node, sub string) error {
+	err := w.sequence(n, field, func(_ int, v *node, sub string) error {
 		a, err := w.addr(v, sub)
 		out = append(out, a)
 		return err
@@ -219,28 +248,28 @@ func (w *walker) addrs(n *yaml.Node, field string) ([]netip.Addr, error) {
 }
 
 // describe names a node's kind for "expected X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
+func describe(n *node) string {
+	switch n.kind {
+	case mappingNode:
 		return "a mapping"
-	case yaml.SequenceNode:
+	case sequenceNode:
 		return "a list"
-	case yaml.AliasNode:
+	case aliasNode:
 		return "an alias"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
+	case scalarNode:
+		switch n.tag() {
 		case "!!null":
 			return "null"
 		case "!!str":
-			return strconv.Quote(n.Value)
+			return strconv.Quote(n.value)
 		case "!!int":
-			return "integer " + n.Value
+			return "integer " + n.value
 		case "!!float":
-			return "number " + n.Value
+			return "number " + n.value
 		case "!!bool":
-			return "boolean " + n.Value
+			return "boolean " + n.value
 		}
-		return fmt.Sprintf("%s %q", n.ShortTag(), n.Value)
+		return fmt.Sprintf("%s %q", n.tag(), n.value)
 	}
 	return "an unexpected node"
 }

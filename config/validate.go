@@ -27,7 +27,7 @@ func (k *checker) fail(field, format string, args ...any) {
 // lineOf returns the line of field or of its nearest recorded parent, 0 if none.
 func (c *Config) lineOf(field string) int {
 	for {
-		if l, ok := c.lines[field]; ok {
+		if l, ok := c.line(field); ok {
 			return l
 		}
 		if field == "" {
@@ -128,6 +128,17 @@ func (k *checker) tun() {
 	}
 }
 
+// canonicalDistinct reports whether canonicalPrefixes finds nothing wrong with ps: quickly,
+// without building the fields it would name.
+func canonicalDistinct(ps []netip.Prefix) bool {
+	for i, p := range ps {
+		if p.Masked() != p || slices.Contains(ps[:i], p) {
+			return false
+		}
+	}
+	return true
+}
+
 // canonicalPrefixes refuses prefixes with host bits set (10.78.0.1/24): the kernel
 // refuses such routes, and for allowed_ips the intent is ambiguous.
 func (k *checker) canonicalPrefixes(field string, ps []netip.Prefix) {
@@ -171,9 +182,23 @@ func usableUnicast(a netip.Addr) bool {
 
 var (
 	uplinkNameRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
-	peerNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
 	ifaceNameRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 )
+
+// validPeerName reports whether s is 1 to 32 of A-Z a-z 0-9 _ . - (a loop rather than a
+// regular expression: a server checks the names of all its peers at every reload).
+func validPeerName(s string) bool {
+	if len(s) < 1 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // validIfaceName follows the kernel's dev_valid_name for the names we accept.
 func validIfaceName(s string) bool {
@@ -200,7 +225,7 @@ func (k *checker) gateway() {
 	for i, name := range g.Out {
 		f := fmt.Sprintf("gateway.out[%d]", i)
 		if len(g.Out) == 1 {
-			if _, listed := k.c.lines[f]; !listed {
+			if _, listed := k.c.line(f); !listed {
 				f = "gateway.out" // out: eth0, a scalar
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/bondtun/bondtun/crypto"
 )
@@ -101,7 +102,7 @@ func (k *checker) uplinkRoute(f string, u Uplink) {
 			k.fail(f+".gateway", "%s is the uplink's own address", u.Gateway)
 		}
 	}
-	if _, explicit := k.c.lines[f+".table"]; !explicit && k.badBase {
+	if _, explicit := k.c.line(f + ".table"); !explicit && k.badBase {
 		return // the table came from table_base, whose error says it all
 	}
 	if u.Table < 1 || u.Table > maxTable {
@@ -121,30 +122,34 @@ func (k *checker) peers() {
 		k.fail("peers", "at least one peer is required")
 	}
 	self := c.PrivateKey.Public()
-	names := make(map[string]int)
-	keys := make(map[crypto.PublicKey]int)
+	names := make(map[string]int, len(c.Peers))
+	keys := make(map[crypto.PublicKey]int, len(c.Peers))
 	for i, p := range c.Peers {
-		f := fmt.Sprintf("peers[%d]", i)
-		if !peerNameRE.MatchString(p.Name) {
-			k.fail(f+".name", "%q is not a name of 1 to 32 of A-Z a-z 0-9 _ . -", p.Name)
+		f := func() string { return "peers[" + strconv.Itoa(i) + "]" } // only for errors: a server may have 10 000 peers
+		if !validPeerName(p.Name) {
+			k.fail(f()+".name", "%q is not a name of 1 to 32 of A-Z a-z 0-9 _ . -", p.Name)
 		} else if j, dup := names[p.Name]; dup {
-			k.fail(f+".name", "%q is already used by peers[%d]", p.Name, j)
+			k.fail(f()+".name", "%q is already used by peers[%d]", p.Name, j)
 		}
 		names[p.Name] = i
 		switch j, dup := keys[p.PublicKey]; {
 		case p.PublicKey == crypto.PublicKey{}:
-			k.fail(f+".public_key", "required")
+			k.fail(f()+".public_key", "required")
 		case !c.PrivateKey.IsZero() && p.PublicKey == self:
-			k.fail(f+".public_key", "is this side's own public key")
+			k.fail(f()+".public_key", "is this side's own public key")
 		case dup:
-			k.fail(f+".public_key", "already used by peers[%d]", j)
+			k.fail(f()+".public_key", "already used by peers[%d]", j)
 		}
 		keys[p.PublicKey] = i
-		k.endpoint(f+".endpoint", p, client)
-		if len(p.AllowedIPs) == 0 {
-			k.fail(f+".allowed_ips", "at least one prefix is required")
+		if client || p.Endpoint.IsValid() || p.EndpointName != "" { // else there is nothing to check
+			k.endpoint(f()+".endpoint", p, client)
 		}
-		k.canonicalPrefixes(f+".allowed_ips", p.AllowedIPs)
+		if len(p.AllowedIPs) == 0 {
+			k.fail(f()+".allowed_ips", "at least one prefix is required")
+		}
+		if !canonicalDistinct(p.AllowedIPs) {
+			k.canonicalPrefixes(f()+".allowed_ips", p.AllowedIPs)
+		}
 	}
 	if !client {
 		k.disjointAllowedIPs()

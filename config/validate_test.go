@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -134,5 +136,21 @@ func TestValidate(t *testing.T) {
 				t.Errorf("got %+v, want field %q, msg containing %q, no line", ce, tc.field, tc.msg)
 			}
 		})
+	}
+}
+
+// validPeerName is the regular expression ^[A-Za-z0-9_.-]{1,32}$, written as a loop.
+func TestValidPeerNameIsTheRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := "aZ09_.-/ é\n\x00"
+	for range 20000 {
+		b := make([]byte, r.IntN(36))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		if s := string(b); validPeerName(s) != re.MatchString(s) {
+			t.Fatalf("validPeerName(%q) = %v", s, validPeerName(s))
+		}
 	}
 }

@@ -30,7 +30,8 @@
 // A rejoin answer is good when its RTT is at most RejoinRTTFactor × the SRTT
 // the path had when it stopped answering (that reference is forgotten after
 // RejoinRTTMemory, so a path whose route really got slower still rejoins); a
-// slow answer resets the count. Improvements (Suspect→Up, Dead→Rejoining,
+// slow answer resets the count. A path that is alone (no other path of the
+// session usable, [Path.SetAlone]) rejoins on its first answer, however slow. Improvements (Suspect→Up, Dead→Rejoining,
 // Rejoining→Up) wait until the current state is at least one ProbeInterval
 // old, so a flapping path changes state at most about once per probe
 // interval. Deteriorations (→Suspect, →Dead, →Down) happen at once.

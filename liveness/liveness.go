@@ -144,6 +144,7 @@ type Path struct {
 
 	goodRun   int  // good answers in a row while Dead or Rejoining
 	recovered bool // heard again since entering Suspect or Dead
+	alone     bool // no other path of the session is usable (SetAlone)
 	everUp    bool
 	reason    string // of the last OnLocalDown
 }
@@ -162,6 +163,22 @@ func (p *Path) Reset(cfg Config, now time.Time) {
 
 // State returns the current state.
 func (p *Path) State() State { return p.state }
+
+// SetAlone tells the path whether it is alone: no other path of its session is usable.
+// A path that is alone rejoins on its first answer after the hold-down, however slow:
+// the rejoin rule (RejoinProbes answers within RejoinRTTFactor × the old SRTT) chooses
+// between paths, and with none usable a slow path beats no tunnel. Without it, a session
+// whose every path had died while a loaded host delayed them (the sweep, at load 6) came
+// back only once RejoinRTTMemory had passed: 8 s without a tunnel.
+func (p *Path) SetAlone(alone bool) { p.alone = alone }
+
+// rejoinProbes is how many good answers in a row the path needs to rejoin.
+func (p *Path) rejoinProbes() int {
+	if p.alone {
+		return 1
+	}
+	return p.cfg.RejoinProbes
+}
 
 // Usable reports whether new data may be scheduled on the path: only Up.
 func (p *Path) Usable() bool { return p.state == Up }
@@ -230,7 +247,7 @@ func (p *Path) OnHeard(now time.Time, rtt time.Duration) Transition {
 func (p *Path) countAnswer(now time.Time, rtt time.Duration) {
 	switch {
 	case rtt < 0:
-	case p.refSRTT <= 0 || now.Sub(p.silentAt) >= p.cfg.RejoinRTTMemory ||
+	case p.alone || p.refSRTT <= 0 || now.Sub(p.silentAt) >= p.cfg.RejoinRTTMemory ||
 		float64(rtt) <= p.cfg.RejoinRTTFactor*float64(p.refSRTT):
 		p.goodRun++
 	default:

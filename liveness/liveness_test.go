@@ -304,6 +304,27 @@ func TestRejoinRTTMemory(t *testing.T) {
 	}
 }
 
+// TestRejoinAlone: a dead path answering at 8 × its old SRTT does not rejoin while another
+// path is usable (the answers are slow), and rejoins on its first answer when it is alone:
+// a slow path beats no tunnel.
+func TestRejoinAlone(t *testing.T) {
+	for _, alone := range []bool{false, true} {
+		p, now := deadPath(t, ms(50))
+		p.SetAlone(alone)
+		for range 3 {
+			now = now.Add(ms(120))
+			p.OnHeard(now, ms(400))
+			p.Tick(now, false, ms(400), ms(40))
+			if alone {
+				break
+			}
+		}
+		if want := map[bool]State{false: Rejoining, true: Up}[alone]; p.State() != want {
+			t.Errorf("alone %v: state %v, want %v", alone, p.State(), want)
+		}
+	}
+}
+
 func TestTransitionRestart(t *testing.T) {
 	tests := []struct {
 		tr   Transition

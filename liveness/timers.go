@@ -153,12 +153,12 @@ func (p *Path) promote(now time.Time) {
 	case Dead:
 		if p.recovered {
 			p.set(now, Rejoining)
-			if p.goodRun >= p.cfg.RejoinProbes {
+			if p.goodRun >= p.rejoinProbes() {
 				p.set(now, Up)
 			}
 		}
 	case Rejoining:
-		if p.goodRun >= p.cfg.RejoinProbes {
+		if p.goodRun >= p.rejoinProbes() {
 			p.set(now, Up)
 		}
 	}
@@ -253,7 +253,7 @@ func (p *Path) NextEvent() time.Time {
 			}
 		}
 	}
-	if p.recovered || (p.state == Rejoining && p.goodRun >= p.cfg.RejoinProbes) {
+	if p.recovered || (p.state == Rejoining && p.goodRun >= p.rejoinProbes()) {
 		at(p.changedAt.Add(p.cfg.ProbeInterval))
 	}
 	if p.heldVar > p.lastVar && (p.state == Up || p.state == Rejoining || p.state == Suspect) {

@@ -17,7 +17,7 @@ import "time"
 // fill a buffer of one BDP (two 60 ms links with 120 ms buffers lost 5 % of a round's
 // datagrams before the flat estimate ended startup three round trips later). On a link whose
 // delay varies from packet to packet the threshold also has 5 × the path's jitter (its
-// typical spread, sched's JitterSpreadFactor): behind a FIFO radio link the packets of a busy
+// typical spread; sched's window counts 6 × (jitter − 1 ms) for it): behind a FIFO radio link the packets of a busy
 // round wait for their predecessors' extra delay, so the round's smallest RTT under load
 // lies most of the jitter's range above the minimum seen while the path was sparse (a 52
 // Mbit/s link of 18 ms ± 9 ms: 45 against 37.5 ms), and that ended startup at 13 Mbit/s,
@@ -27,6 +27,17 @@ import "time"
 // the pacer too, at any average rate): a path offered only what its estimate promised (EAT gives
 // a slower path no more than that) delivers what it was given, and the estimate, flat,
 // said nothing about the link; counted, it ended a 50 Mbit/s path's startup at 15.
+//
+// A round also measured the path when it was over-offered and that showed a queue (the
+// over-offer rule): at least two RTT samples of packets sent while more than 1.25 × the
+// estimate's bandwidth-delay product (over MinRTT + 5 × jitter) was in flight, all above the
+// delay rule's threshold. A path a scheduler hands bursts is never window-limited, and
+// between bursts its queue drains, so every round has samples near the minimum and the
+// delay rule does not fire: on two 60 ms links with 120 ms buffers one path stayed in
+// startup for 3 s at its link's rate, its window twice the BDP, until a burst overflowed the
+// buffer (23 datagrams lost, the inner TCP halved). Offered beyond the estimate but not
+// queued (paced at twice the estimate, the link has room), the path's estimate grows or the
+// round does not count, as before.
 const (
 	fullPipeGrowth = 1.25
 	fullPipeRounds = 3
@@ -36,6 +47,8 @@ const (
 	delayThreshDiv  = 8
 	delayMinSamples = 8
 	delayJitterMult = 5
+	// overMinSamples: the over-offered RTT samples a round needs to show a queue.
+	overMinSamples = 2
 )
 
 type fullPipe struct {
@@ -47,21 +60,47 @@ type fullPipe struct {
 
 	roundMinRTT time.Duration // the smallest RTT sample of this round
 	rttSamples  int           // RTT samples this round
+	// The same for the samples of packets sent over-offered (the over-offer rule).
+	overMinRTT  time.Duration
+	overSamples int
 }
 
-func (f *fullPipe) onRTT(rtt time.Duration) {
+// onRTT takes an RTT sample of this round; over says its packet was sent over-offered.
+func (f *fullPipe) onRTT(rtt time.Duration, over bool) {
 	if f.rttSamples == 0 || rtt < f.roundMinRTT {
 		f.roundMinRTT = rtt
 	}
 	f.rttSamples++
+	if over {
+		if f.overSamples == 0 || rtt < f.overMinRTT {
+			f.overMinRTT = rtt
+		}
+		f.overSamples++
+	}
+}
+
+// overOffered reports whether a packet sent now, with s.inflight in flight including it,
+// is sent over-offered: in startup, with more than fullPipeGrowth × the estimate's
+// bandwidth-delay product (over the minimum RTT and the jitter's typical spread) in flight.
+func (s *Stats) overOffered() bool {
+	if s.pipe.full {
+		return false
+	}
+	rtt := s.MinRTT()
+	if rtt <= 0 {
+		return false
+	}
+	travel := rtt + delayJitterMult*s.Jitter()
+	return float64(s.inflight) > fullPipeGrowth*s.DeliveryRate()*travel.Seconds()
 }
 
 // endRound closes a packet-timed round trip with the current estimate, whether the loss
 // ceiling is set, and the path's minimum RTT and jitter.
 func (f *fullPipe) endRound(estimate float64, lossCeiling bool, minRTT, jitter time.Duration) {
-	queueing := f.rttSamples >= delayMinSamples &&
-		f.roundMinRTT > minRTT+min(max(minRTT/delayThreshDiv, delayThreshMin), delayThreshMax)+delayJitterMult*jitter
-	f.rttSamples = 0
+	thresh := minRTT + min(max(minRTT/delayThreshDiv, delayThreshMin), delayThreshMax) + delayJitterMult*jitter
+	queueing := f.rttSamples >= delayMinSamples && f.roundMinRTT > thresh
+	overQueued := f.overSamples >= overMinSamples && f.overMinRTT > thresh
+	f.rttSamples, f.overSamples = 0, 0
 	if f.full {
 		return
 	}
@@ -69,7 +108,7 @@ func (f *fullPipe) endRound(estimate float64, lossCeiling bool, minRTT, jitter t
 		f.full = true
 		return
 	}
-	measured := f.sampled && f.limited
+	measured := f.sampled && (f.limited || overQueued)
 	f.sampled, f.limited = false, false
 	if !measured {
 		return

@@ -114,3 +114,52 @@ func TestStartupOnJitteryLink(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstyOverOfferEndsStartup: a 20 Mbit/s path of 60 ms each way with a 120 ms buffer
+// is handed bursts (a scheduler giving it a share now and then): on for a part of each
+// period, keeping 1.6 × its estimated bandwidth-delay product in flight, paced at twice the
+// estimate as in startup; then nothing. Its window never holds data back, and the queue
+// drains between bursts, so every round has samples near the minimum RTT and the delay
+// rule does not see the queue. When the bursts fill the link, the samples of the packets
+// sent beyond the estimate's BDP show a queue, the estimate stays flat, and startup ends
+// (the over-offer rule) before a burst sized from a startup window (twice the BDP)
+// overflows the buffer: on the two-link sweep combination "eq-far-60ms" such a path stayed
+// in startup for 3 s, until 23 datagrams were lost. When the bursts are too short to fill
+// it, the estimate stays at what they offer, no queue forms, and startup goes on: the link
+// could carry more.
+func TestBurstyOverOfferEndsStartup(t *testing.T) {
+	const tick, size = 50 * time.Microsecond, 1400
+	for _, c := range []struct {
+		period, on time.Duration
+		wantFull   bool
+	}{
+		{150 * time.Millisecond, 100 * time.Millisecond, true},
+		{100 * time.Millisecond, 60 * time.Millisecond, true},
+		{300 * time.Millisecond, 150 * time.Millisecond, true},
+		{200 * time.Millisecond, 40 * time.Millisecond, false},
+		{200 * time.Millisecond, 100 * time.Millisecond, false},
+	} {
+		l := &simLink{rate: 2.5e6, owd: 60 * time.Millisecond, feedbackEvery: 5 * time.Millisecond, queueLimit: 120 * time.Millisecond, start: simStart}
+		s := New(simStart)
+		paced := time.Duration(0)
+		for ; l.now < 4*time.Second && s.Startup(); l.now += tick {
+			if l.now%c.period < c.on && l.now >= paced && float64(s.Inflight()) < 1.6*s.DeliveryRate()*s.MinRTT().Seconds() {
+				paced = max(paced, l.now-tick) + time.Duration(size/(2*s.DeliveryRate())*float64(time.Second))
+				s.OnSent(l.start.Add(l.now), l.pn, size)
+				l.send(l.now, l.pn, size)
+				l.pn++
+			}
+			l.step(l.now, s)
+		}
+		t.Logf("%v on of %v: startup %v at %v, estimate %.2f MB/s, %d lost", c.on, c.period, s.Startup(), l.now, s.DeliveryRate()/1e6, s.Lost())
+		if s.Lost() > 0 {
+			t.Errorf("%v on of %v: %d datagrams lost in startup", c.on, c.period, s.Lost())
+		}
+		if full := !s.Startup(); full != c.wantFull {
+			t.Errorf("%v on of %v: startup over %v after %v at %.2f MB/s of 2.5, want %v", c.on, c.period, full, l.now, s.DeliveryRate()/1e6, c.wantFull)
+		}
+		if c.wantFull && s.DeliveryRate() < 0.9*l.rate {
+			t.Errorf("%v on of %v: startup ended at %.2f MB/s of 2.5", c.on, c.period, s.DeliveryRate()/1e6)
+		}
+	}
+}

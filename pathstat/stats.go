@@ -91,7 +91,10 @@ type Config struct {
 type sentPacket struct {
 	pnPlus1 uint64        // packet number + 1; 0 marks an empty slot
 	sentAt  time.Duration // offset from base
-	size    int64
+	size    int32
+	// over: sent during startup with more than fullPipeGrowth × the estimated
+	// bandwidth-delay product in flight (startup.go, the over-offer rule).
+	over    bool
 	cumSent uint64 // bytes sent on the path up to and including this packet
 }
 
@@ -171,11 +174,11 @@ func (s *Stats) OnSent(now time.Time, pn uint64, size int) {
 	if e.pnPlus1 != 0 && !s.isAcked(e.pnPlus1-1) {
 		// The slot still holds an unacknowledged packet from a ring's
 		// length ago. Forget it, so inflight cannot leak.
-		s.inflight -= e.size
+		s.inflight -= int64(e.size)
 	}
 	s.sentBytes += uint64(size)
-	*e = sentPacket{pnPlus1: pn + 1, sentAt: now.Sub(s.base), size: int64(size), cumSent: s.sentBytes}
 	s.inflight += int64(size)
+	*e = sentPacket{pnPlus1: pn + 1, sentAt: now.Sub(s.base), size: int32(size), over: s.overOffered(), cumSent: s.sentBytes}
 	s.ceiling.onSent(s.inflight)
 	s.sent++
 	s.nextPN = pn + 1
@@ -227,7 +230,8 @@ func (s *Stats) OnFeedback(now time.Time, highestPN uint64, packets uint32, byte
 	}
 	if rtt >= 0 {
 		s.rtt.add(now.Sub(s.base), rtt)
-		s.pipe.onRTT(rtt)
+		e, ok := s.lookup(highestPN)
+		s.pipe.onRTT(rtt, ok && e.over)
 	}
 	if s.hasAcked && highestPN <= s.acked {
 		return
@@ -253,7 +257,7 @@ func (s *Stats) ackUpTo(highest uint64) {
 	}
 	for pn := first; ; pn++ {
 		if e, ok := s.lookup(pn); ok {
-			s.inflight -= e.size
+			s.inflight -= int64(e.size)
 		}
 		if pn == highest {
 			break

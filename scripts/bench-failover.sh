@@ -218,8 +218,8 @@ tunnel_up() {
 link_up() {
 	local w pat="\"name\":\"$LINK→[^\"]*\",[^}]*\"liveness\":\"up\""
 	for ((w = 0; w < 100; w++)); do
-		if "${C[@]}" "$BIN/bondtun" status -c configs/client.yaml -json 2>/dev/null | grep -q "$pat" &&
-			"${S[@]}" "$BIN/bondtun" status -c configs/server.yaml -json 2>/dev/null | grep -q "$pat"; then
+		if grep -q "$pat" <<<"$("${C[@]}" "$BIN/bondtun" status -c configs/client.yaml -json 2>/dev/null)" &&
+			grep -q "$pat" <<<"$("${S[@]}" "$BIN/bondtun" status -c configs/server.yaml -json 2>/dev/null)"; then
 			return 0
 		fi
 		sleep 0.1

@@ -72,7 +72,7 @@ chmod 600 "$WORK/listen.key" "$WORK/dial.key"
 wait_port() {
 	local i
 	for ((i = 0; i < 100; i++)); do
-		if ${1:+ip netns exec "$1"} ss -Htln "sport = :$2" | grep -q .; then return 0; fi
+		if grep -q . <<<"$(${1:+ip netns exec "$1"} ss -Htln "sport = :$2")"; then return 0; fi
 		sleep 0.05
 	done
 	log "nothing listens on port $2"

@@ -137,7 +137,7 @@ for i in $(seq "$RELOADS"); do
 	WALL+=("$(echo "scale=1; ($t1 - $t0) / 1000000" | bc)")
 	log "reload $i: ${WALL[-1]} ms: $out"
 done
-if ! ip -n "$NS" route show table 7349 dev bsc0 | grep -q '^10.126.0.1 '; then
+if ! grep -q '^10.126.0.1 ' <<<"$(ip -n "$NS" route show table 7349 dev bsc0)"; then
 	((RELOADS % 2)) && { log "the reloaded route 10.126.0.1 is not in the table"; exit 1; }
 fi
 RELOAD_MS=$(printf '%s\n' "${WALL[@]}" | median)

@@ -69,7 +69,7 @@ grep -q 'uplink not ready' "$WORK/client.log" || fail "the client does not say t
 $C ip link show bt0 >/dev/null || fail "no tunnel device while waiting"
 echo "FAULTS waits_without_server=yes"
 # default_via_tunnel: the default route's halves go into bt0.
-default_via_tunnel() { $C ip route show table 7349 0.0.0.0/1 | grep -q 'dev bt0'; } # tun.table's default
+default_via_tunnel() { grep -q 'dev bt0' <<<"$($C ip route show table 7349 0.0.0.0/1)"; } # tun.table's default
 default_via_tunnel && fail "while_down: direct, but the default route goes into the tunnel before any session"
 
 start_server

@@ -20,6 +20,15 @@ WORK=$(mktemp -d /tmp/bondtun-uplinks.XXXXXX)
 PIDS=()
 fail() { tb_fail UPLINKS "$@"; }
 tb_cleanup_on_exit
+# poll SECONDS CMD...: run CMD every 0.1 s until it succeeds (0) or SECONDS pass (1).
+poll() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < end)) || return 1
+		sleep 0.1
+	done
+}
 
 TB_DIR=$WORK LINKEMU=$BIN/linkemu tb_setup "$SFX" 2>"$WORK/testbed.log" || fail "testbed setup"
 C="ip netns exec $TB_NS_C"
@@ -36,59 +45,69 @@ $S "$BIN/bondtun" up -c "$WORK/server.yaml" 2>"$WORK/server.log" &
 PIDS+=($!)
 $S "$BIN/btperf" server -l 0.0.0.0:5201 >"$WORK/btperf.log" 2>&1 &
 PIDS+=($!)
-sleep 0.3
+server_listens() { grep -q . <<<"$($S ss -Hltn 'sport = :7350')"; }
+poll 10 server_listens || fail "the server does not listen"
 $C "$BIN/bondtun" up -c "$WORK/client.yaml" 2>"$WORK/client.log" &
 CLIENT=$!
 PIDS+=("$CLIENT")
-for ((i = 0; i < 100; i++)); do
-	$C ping -c1 -W1 10.77.0.1 >/dev/null 2>&1 && break
-	sleep 0.1
-done
-$C ping -c1 -W1 10.77.0.1 >/dev/null 2>&1 || fail "tunnel did not come up"
+poll 20 $C ping -c1 -W1 10.77.0.1 >/dev/null 2>&1 || fail "tunnel did not come up"
 
 rx() { $C cat "/sys/class/net/$1/statistics/rx_bytes"; }
-dsl_rule() { $C ip rule show | grep -q 'from 10.100.2.2 lookup 7351'; }
+# window DSL CABLE: the bytes up1 (the DSL) and up0 (the cable) receive in 0.5 s, into the
+# variables named DSL and CABLE.
+window() {
+	local d c
+	d=$(rx up1) c=$(rx up0)
+	sleep 0.5 # a measuring window, not a wait for something to happen
+	printf -v "$1" %d $(($(rx up1) - d))
+	printf -v "$2" %d $(($(rx up0) - c))
+}
+# carries IFACE: IFACE receives more than 100 KB in 0.1 s (the download runs over it).
+carries() {
+	local a
+	a=$(rx "$1")
+	sleep 0.1
+	(($(rx "$1") - a > 100000))
+}
+# removed_quiet: the DSL receives under 20 KB in 0.5 s while the cable carries the
+# download (over 100 KB): what was in flight on the DSL has arrived.
+removed_quiet() {
+	window after cable_now
+	((after < 20000 && cable_now > 100000))
+}
+dsl_rule() { grep -q 'from 10.100.2.2 lookup 7351' <<<"$($C ip rule show)"; }
 cable_rule() { $C ip rule show | grep 'from 10.100.1.2 lookup 7350'; }
 cable_before=$(cable_rule)
 [[ -n $cable_before ]] || fail "no policy rule for the cable"
 dsl_rule && fail "a policy rule for the DSL, which the file does not have"
 
-# The download runs through every reload below.
-$C "$BIN/btperf" client -c 10.77.0.1:5201 -reverse -verify -t 9s >"$WORK/transfer.log" 2>&1 &
+# The download runs through every reload below. Each check sees the cable (or the DSL)
+# carry it, so none passes because it has ended.
+$C "$BIN/btperf" client -c 10.77.0.1:5201 -reverse -verify -t 15s >"$WORK/transfer.log" 2>&1 &
 XFER=$!
 PIDS+=("$XFER")
-sleep 1.5
+poll 5 carries up0 || fail "the download does not run over the cable"
 d0=$(rx up1)
-sleep 0.5
-idle=$(($(rx up1) - d0))
+window idle cable_now
 ((idle < 20000)) || fail "the DSL, not in the file, received $idle bytes in 0.5 s"
+((cable_now > 100000)) || fail "the download stalled: the cable received $cable_now bytes in 0.5 s"
 
 cp "$WORK/both.yaml" "$WORK/client.yaml"
 out=$($C "$BIN/bondtun" reload -c "$WORK/client.yaml" 2>&1) || fail "reload adding the DSL: $out"
 grep -q 'uplinks added 1 (dsl)' <<<"$out" || fail "reload adding the DSL: $out"
 dsl_rule || fail "no policy rule for the added DSL"
-ok=no
-for ((i = 0; i < 30; i++)); do
-	a=$(rx up1)
-	sleep 0.1
-	if (($(rx up1) - a > 100000)); then
-		ok=yes
-		break
-	fi
-done
-[[ $ok == yes ]] || fail "the added DSL does not carry the download"
+t0=$(date +%s%N) a0=$(rx up1)
+dsl_joined() { (($(rx up1) - a0 > 100000)); }
+poll 10 dsl_joined || fail "the added DSL received $(($(rx up1) - a0)) bytes in 10 s, not the download"
 dsl_bytes=$(($(rx up1) - d0))
-echo "UPLINKS added=yes dsl_joined_ms=$((i * 100))"
+echo "UPLINKS added=yes dsl_joined_ms=$((($(date +%s%N) - t0) / 1000000))"
 
 cp "$WORK/cable.yaml" "$WORK/client.yaml"
 out=$($C "$BIN/bondtun" reload -c "$WORK/client.yaml" 2>&1) || fail "reload removing the DSL: $out"
 grep -q 'uplinks removed 1 (dsl)' <<<"$out" || fail "reload removing the DSL: $out"
 dsl_rule && fail "the removed DSL's policy rule is still there"
-sleep 0.5
-r0=$(rx up1)
-sleep 0.5
-after=$(($(rx up1) - r0))
-((after < 20000)) || fail "the removed DSL still received $after bytes in 0.5 s"
+after=0 cable_now=0
+poll 5 removed_quiet || fail "the removed DSL still received $after bytes in 0.5 s, 5 s after the reload (the cable $cable_now)"
 [[ $(cable_rule) == "$cable_before" ]] || fail "the cable's rule changed: $(cable_rule)"
 echo "UPLINKS removed=yes"
 

@@ -68,7 +68,7 @@ wait_tunnel() {
 }
 SOCK= # the client's control socket, once status has told it
 leftovers() { # prints what bondtun left in the client namespace
-	$C ip link show bt0 2>/dev/null | head -1
+	$C ip link show bt0 2>/dev/null | sed -n 1p
 	$C ip rule show | grep -E 'proto (183|0xb7)' || true
 	$C ip route show table all | grep -E 'proto (183|0xb7)' || true
 	if [[ -n $SOCK && -e $SOCK ]]; then echo "control socket $SOCK"; fi
@@ -184,7 +184,7 @@ echo "E2E status_pattern=yes"
 # parsed: both paths are there, one at least up, and the bytes sent to the server counted.
 $C bash -c 'exec 3<>/dev/tcp/127.0.0.1/9725 && printf "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 && cat <&3' \
 	>"$WORK/metrics.txt" || fail "scrape of /metrics"
-head -1 "$WORK/metrics.txt" | grep -q '^HTTP/1\.[01] 200' || fail "/metrics: $(head -1 "$WORK/metrics.txt")"
+grep -q '^HTTP/1\.[01] 200' <<<"$(head -1 "$WORK/metrics.txt")" || fail "/metrics: $(head -1 "$WORK/metrics.txt")"
 paths=$(grep -c '^bondtun_path_info{' "$WORK/metrics.txt" || true)
 up=$(grep -c '^bondtun_path_state{.*state="up"} 1$' "$WORK/metrics.txt" || true)
 sent=$(awk '$1 == "bondtun_peer_sent_bytes_total{peer=\"server\"}" { print $2 }' "$WORK/metrics.txt")
@@ -213,7 +213,7 @@ cat "$WORK/server.good" - >"$WORK/server.yaml" <<'EOF2'
 EOF2
 kill -HUP "$SERVER"
 wait_log "$WORK/server.log" 'reload: configuration refused' 1 || fail "SIGHUP with a broken file: no refusal logged"
-grep 'reload: configuration refused' "$WORK/server.log" | grep -q 'overlaps' || fail "the refusal does not name the error"
+grep -q 'overlaps' <<<"$(grep 'reload: configuration refused' "$WORK/server.log")" || fail "the refusal does not name the error"
 wait_tunnel || fail "tunnel gone after a broken reload"
 # A file that changes a key fixed for the run: `bondtun reload` says which and exits 1.
 sed 's/^  port: 7350$/  port: 7351/' "$WORK/server.good" >"$WORK/server.yaml"
@@ -227,7 +227,7 @@ cat "$WORK/server.good" - >"$WORK/server.yaml" <<'EOF2'
 EOF2
 kill -HUP "$SERVER"
 wait_log "$WORK/server.log" 'reload: applied' 1 || fail "SIGHUP with a peer added: not applied"
-$S ip route show table 7349 dev bt0 | grep -q '^10.77.0.3 ' || fail "the added peer's route is not in the tunnel's table 7349: $($S ip route show table 7349 dev bt0)"
+grep -q '^10.77.0.3 ' <<<"$($S ip route show table 7349 dev bt0)" || fail "the added peer's route is not in the tunnel's table 7349: $($S ip route show table 7349 dev bt0)"
 wait_tunnel || fail "tunnel gone after the reload"
 (($(grep -c 'session established' "$WORK/server.log") == sessions_before)) || fail "the reload made the client open a new session"
 kill -0 "$SERVER" 2>/dev/null || fail "the server ended"

@@ -91,7 +91,7 @@ for link in cable dsl; do
 	for dir in ab ba; do
 		args=()
 		[[ $dir == ba ]] && args=(-R)
-		kbps=$(iperf_kbps "$C" "$addr" "$port" "${args[@]}" | head -1)
+		kbps=$(iperf_kbps "$C" "$addr" "$port" "${args[@]}" | sed -n 1p)
 		bps=$(to_bps "$rate")
 		ratio=$(calc "${kbps:-0} * 1000 / ($bps * $TCP_EFF)")
 		within "$ratio" 0.95 1.01 || FAIL=1

@@ -131,6 +131,7 @@ type Client struct {
 	tiers    [16]uint8               // current tier per uplink index
 	bound    [16]bool                // uplink i has its own socket (not the placeholder)
 	retired  [16]bool                // uplink i was removed (RemoveUplink); its slot may be reused
+	helloIDs uint16                  // the uplink ids a HELLO in flight lists (connect): not reused
 	counters NodeCounters
 	messages bool          // a message client (NewMessageClient)
 	wake     chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
@@ -139,6 +140,12 @@ type Client struct {
 	changed chan struct{}
 	syncMu  sync.Mutex
 	wg      sync.WaitGroup
+
+	// On mu. started: Run has started the receive loops, so an uplink's new socket gets
+	// its own (receiveLocked); closed: the sockets were closed (Run returned, Close), so
+	// no uplink can be added.
+	started, closed bool
+	gen             [16]uint32 // counts AddUplink's and RemoveUplink's changes of slot i (rebind)
 }
 
 // NewClient opens one UDP socket per uplink. dev is the TUN device (or a fake); the client
@@ -249,6 +256,7 @@ func (c *Client) Close() { c.closeSockets() }
 func (c *Client) closeSockets() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	for _, u := range c.uplinks {
 		u.Close()
 	}
@@ -259,13 +267,6 @@ func (c *Client) uplinkConfigs() []UplinkConfig {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]UplinkConfig(nil), c.cfg.Uplinks...)
-}
-
-// uplinkConn is the current socket of uplink i.
-func (c *Client) uplinkConn(i int) path.Transport {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.uplinks[i]
 }
 
 // Session returns the current session, or nil between sessions.
@@ -306,9 +307,12 @@ var ErrPeerClosed = errors.New("the peer closed the session")
 // which returns it. It closes the sockets when it returns but not the TUN device, which
 // belongs to the caller.
 func (c *Client) Run(ctx context.Context) error {
-	for i := range c.uplinkConfigs() {
-		c.startReceiver(c.uplinkConn(i))
+	c.mu.Lock()
+	c.started = true
+	for _, conn := range c.uplinks {
+		c.receiveLocked(conn)
 	}
+	c.mu.Unlock()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
 	go func() {
@@ -505,7 +509,8 @@ func (c *Client) connect(ctx context.Context) error {
 		ReceiverIndex: c.index,
 	}
 	uplinks := c.uplinkConfigs()
-	hello.Uplinks = c.uplinkList()
+	hello.Uplinks = c.helloUplinks()
+	defer c.helloDone()
 	var lastErr error
 	for ui, u := range uplinks {
 		if !c.isBound(ui) {

@@ -48,6 +48,9 @@ func (s *Session) serveControl(ctx context.Context) error {
 			if serr := s.controlStopped(ctx); serr != nil {
 				return s.endControl(c, serr)
 			}
+			if errors.Is(err, framing.ErrBadType) || errors.Is(err, framing.ErrTooLong) || errors.Is(err, framing.ErrBody) {
+				refuseControl(c, err)
+			}
 			return err
 		}
 		switch t {
@@ -57,10 +60,20 @@ func (s *Session) serveControl(ctx context.Context) error {
 			return fmt.Errorf("peer error: %s", printable(msg))
 		case framing.CtrlUplinks:
 			if err := s.onUplinks(msg); err != nil {
+				refuseControl(c, err)
 				return err
 			}
 		}
 	}
+}
+
+// refuseControl ends control connection c after a framing error (docs/PROTOCOL.md §1): the
+// stream cannot be resynchronised, so the peer is sent ERROR and c is closed. The session
+// is not ended by it: its data paths may carry on, and the client resumes the channel.
+func refuseControl(c *ctrlConn, err error) {
+	c.SetWriteDeadline(ioDeadline(time.Second))
+	c.send(framing.CtrlError, []byte(framing.TruncateReason(err.Error())))
+	c.Close()
 }
 
 // controlStopped is why serveControl must return now, or nil.

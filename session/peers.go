@@ -55,7 +55,7 @@ type peerTable struct {
 func buildPeerTable(peers []PeerConfig, old *peerTable) (*peerTable, error) {
 	t := &peerTable{
 		byKey: make(map[crypto.PublicKey]*peerState, len(peers)),
-		hosts: make(map[netip.Addr]*peerState),
+		hosts: make(map[netip.Addr]*peerState, len(peers)), // most peers have one address
 	}
 	for _, pc := range peers {
 		if _, dup := t.byKey[pc.Key]; dup {
@@ -119,16 +119,17 @@ func (sv *Server) SetPeers(peers []PeerConfig) (PeerChanges, error) {
 		return PeerChanges{}, err
 	}
 	var ch PeerChanges
-	for _, pc := range peers {
-		ps := next.byKey[pc.Key]
-		if _, had := old.byKey[pc.Key]; !had {
-			ch.Added = append(ch.Added, pc.Name)
+	for i := range peers {
+		ps := next.byKey[peers[i].Key]
+		if _, had := old.byKey[peers[i].Key]; !had {
+			ch.Added = append(ch.Added, peers[i].Name)
 			continue
 		}
 		cur := ps.cfg.Load()
-		if cur.Name == pc.Name && slices.Equal(cur.AllowedIPs, pc.AllowedIPs) {
+		if cur.Name == peers[i].Name && slices.Equal(cur.AllowedIPs, peers[i].AllowedIPs) {
 			continue
 		}
+		pc := peers[i] // a copy only for a changed peer: the unchanged are most
 		ch.Changed = append(ch.Changed, pc.Name)
 		pc.AllowedIPs = slices.Clone(pc.AllowedIPs)
 		ps.cfg.Store(&pc)

@@ -11,8 +11,13 @@ import (
 	"github.com/bondtun/bondtun/path"
 )
 
-// startReceiver runs a receive loop on conn until conn is closed.
-func (c *Client) startReceiver(conn path.Transport) {
+// receiveLocked runs a receive loop on conn until conn is closed, if Run has started the
+// receive loops and not yet closed the sockets (before, Run starts it; after, conn is not
+// used). c.mu must be held: Run's wg.Wait, after closeSockets, then waits for this loop.
+func (c *Client) receiveLocked(conn path.Transport) {
+	if !c.started || c.closed {
+		return
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -149,13 +154,17 @@ func (c *Client) uplinkLive(i int, event func(time.Time, *liveness.Path) livenes
 // uplink onto it and closes the old one. The server follows the new address as soon as an
 // authenticated datagram arrives from it.
 func (c *Client) rebind(i int, src netip.Addr) error {
-	u := c.uplinkConfigs()[i]
+	c.mu.Lock()
+	u, gen := c.cfg.Uplinks[i], c.gen[i]
+	c.mu.Unlock()
 	conn, err := c.net.ListenPacket(path.ListenOptions{Device: u.Device, Addr: netip.AddrPortFrom(src, 0)})
 	if err != nil {
 		return fmt.Errorf("new socket on %s: %w", src, err)
 	}
 	c.mu.Lock()
-	if c.retired[i] { // removed meanwhile (RemoveUplink)
+	// Removed meanwhile, maybe with its slot given to another uplink (or to a new one of
+	// the same name, on another interface), or Run ended.
+	if c.retired[i] || c.gen[i] != gen || c.closed {
 		c.mu.Unlock()
 		conn.Close()
 		return fmt.Errorf("uplink %s was removed", u.Name)
@@ -164,9 +173,9 @@ func (c *Client) rebind(i int, src netip.Addr) error {
 	c.uplinks[i] = conn
 	c.cfg.Uplinks[i].Source = src
 	c.bound[i] = true
+	c.receiveLocked(conn)
 	s := c.sess
 	c.mu.Unlock()
-	c.startReceiver(conn)
 	if s != nil {
 		for _, p := range s.pathList() {
 			if int(p.id>>4) == i {

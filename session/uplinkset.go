@@ -17,7 +17,8 @@ import (
 // uplink's slot is retired: its socket closed, its paths in the current session kept but
 // disabled (PATH_STATUS tier 2 tells the server), down and left out of Paths; the next
 // session's HELLO does not list it. A new uplink takes the retired slot of its own name (its
-// paths come back), else a slot the current session has no paths of, else a new one. In a
+// paths come back), else a slot neither the current session nor a HELLO in flight has
+// paths of, else a new one. In a
 // session whose server announced framing.CapUplinks, the paths of a new id are added on
 // both sides: here, and by the server when UPLINKS lists it (docs/PROTOCOL.md §1
 // "UPLINKS").
@@ -36,6 +37,11 @@ func (c *Client) isRetired(i int) bool {
 func (c *Client) uplinkList() []framing.UplinkInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.uplinkListLocked()
+}
+
+// uplinkListLocked is uplinkList with c.mu held.
+func (c *Client) uplinkListLocked() []framing.UplinkInfo {
 	var out []framing.UplinkInfo
 	for i, u := range c.cfg.Uplinks {
 		if !c.retired[i] {
@@ -43,6 +49,27 @@ func (c *Client) uplinkList() []framing.UplinkInfo {
 		}
 	}
 	return out
+}
+
+// helloUplinks is uplinkList for a HELLO: until helloDone, its ids are not given to a new
+// uplink of another name (freeSlotLocked), since the session it opens will have their paths
+// under the names it lists.
+func (c *Client) helloUplinks() []framing.UplinkInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := c.uplinkListLocked()
+	c.helloIDs = 0
+	for _, u := range list {
+		c.helloIDs |= 1 << u.ID
+	}
+	return list
+}
+
+// helloDone ends helloUplinks' hold: the session has the paths, or there is none.
+func (c *Client) helloDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.helloIDs = 0
 }
 
 // uplinkSpecs is what watchUplinks follows: the slots not removed and their interfaces;
@@ -70,6 +97,8 @@ func (c *Client) uplinkSpecs() (slots []int, specs []netmon.UplinkSpec) {
 // interface or address is not there yet, when it appears, as at start) and its paths join
 // the current session, validated before they carry data; the other uplinks' paths are not
 // touched. The host's policy routing for it must be in place first (tun.Host.AddUplink).
+// Before Run, Run starts reading its socket with the others'; after Run returned (or
+// Close) it fails.
 func (c *Client) AddUplink(u UplinkConfig) error {
 	conn, err := c.openUplink(u)
 	if err != nil {
@@ -81,6 +110,9 @@ func (c *Client) AddUplink(u UplinkConfig) error {
 	}
 	c.mu.Lock()
 	slot, err := c.freeSlotLocked(u.Name)
+	if err == nil && c.closed {
+		err = errors.New("the client is closed")
+	}
 	if err != nil {
 		c.mu.Unlock()
 		conn.Close()
@@ -95,13 +127,16 @@ func (c *Client) AddUplink(u UplinkConfig) error {
 		c.cfg.Uplinks[slot], c.uplinks[slot] = u, conn
 	}
 	c.retired[slot], c.bound[slot], c.tiers[slot] = false, bound, u.tier()
+	c.gen[slot]++
+	if bound {
+		c.receiveLocked(conn)
+	}
 	s := c.sess
 	c.mu.Unlock()
 	if old != nil {
 		old.Close()
 	}
 	if bound {
-		c.startReceiver(conn)
 		c.log.Info("uplink added", "uplink", u.Name, "source", u.Source)
 	} else {
 		c.log.Warn("uplink added, not ready; it joins when its interface and address appear", "uplink", u.Name, "interface", u.Device)
@@ -130,6 +165,9 @@ func (c *Client) freeSlotLocked(name string) (int, error) {
 		for _, p := range c.sess.pathList() {
 			used[p.id>>4] = true
 		}
+	}
+	for i := range used {
+		used[i] = used[i] || c.helloIDs&(1<<i) != 0
 	}
 	for i := range c.cfg.Uplinks {
 		if c.retired[i] && !used[i] {
@@ -163,6 +201,7 @@ func (c *Client) RemoveUplink(name string) error {
 	old := c.uplinks[slot]
 	c.uplinks[slot] = closedTransport{}
 	c.retired[slot], c.bound[slot], c.tiers[slot] = true, false, framing.TierDisabled
+	c.gen[slot]++
 	s := c.sess
 	c.mu.Unlock()
 	if s != nil {
@@ -255,7 +294,9 @@ func (c *Client) setUplinkPaths(s *Session, id uint8, conn path.Transport, tier 
 }
 
 // sendUplinks sends UPLINKS on s's control channel, where the server supports it. A failure
-// is only logged: the channel is then broken, and its RESUME sends UPLINKS again.
+// breaks the channel: a TLS connection whose write failed sends nothing more. Its
+// connection is closed, so that serveControl returns (with the error, if it serves it
+// already) and Run resumes the channel, whose RESUME sends UPLINKS again.
 func (c *Client) sendUplinks(s *Session) {
 	ctrl := s.ctrl.Load()
 	if !s.uplinksCap || ctrl == nil {
@@ -268,6 +309,8 @@ func (c *Client) sendUplinks(s *Session) {
 	}
 	if err != nil {
 		c.log.Warn("UPLINKS not sent; sent again after the control channel is resumed", "err", err)
+		s.stopControl(ctrl, fmt.Errorf("send UPLINKS: %w", err))
+		ctrl.NetConn().Close() // not ctrl.Close, whose close_notify may wait 5 s on a stuck write side
 	}
 }
 

@@ -135,6 +135,11 @@ func TestUplinkSlots(t *testing.T) {
 	if got, err := c.freeSlotLocked("x"); err != nil || got != 1 {
 		t.Fatalf("x: slot %d, %v; want the removed one without a session, 1", got, err)
 	}
+	c.helloIDs = 1 << 1
+	if got, err := c.freeSlotLocked("x"); err != nil || got != 3 {
+		t.Fatalf("x: slot %d, %v; want a new one, 3 (a HELLO in flight lists 1)", got, err)
+	}
+	c.helloIDs = 0
 	if _, err := c.freeSlotLocked("a"); err == nil {
 		t.Fatal("a slot for an uplink that exists")
 	}

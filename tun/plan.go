@@ -154,6 +154,9 @@ func (p Plan) tables() map[int]bool {
 // split into two /1 halves.
 func (p Plan) innerRoutes() []netip.Prefix {
 	var out []netip.Prefix
+	if len(p.Routes) > 0 {
+		out = make([]netip.Prefix, 0, len(p.Routes)+1) // a server may have 10 000 peers' routes
+	}
 	for _, r := range p.Routes {
 		r = r.Masked()
 		if r.Bits() != 0 {

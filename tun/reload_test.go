@@ -1,6 +1,7 @@
 package tun_test
 
 import (
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -173,5 +174,60 @@ func TestSetRoutesDeferDefault(t *testing.T) {
 	}
 	if got := f.Dump(); stripMTU(got) != stripMTU(before) {
 		t.Errorf("after Down:\n%s\nwant\n%s", got, before)
+	}
+}
+
+// DiffRoutes is the difference of two sets of inner routes, sorted.
+func TestDiffRoutesIsSetDifference(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	random := func() []netip.Prefix {
+		out := make([]netip.Prefix, r.IntN(12))
+		for i := range out {
+			if r.IntN(3) == 0 {
+				out[i] = netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 15: byte(r.IntN(4))}), []int{0, 64, 126, 128}[r.IntN(4)])
+			} else {
+				out[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(r.IntN(8))}), []int{0, 1, 30, 32}[r.IntN(4)])
+			}
+		}
+		return out
+	}
+	set := func(ps []netip.Prefix) map[netip.Prefix]bool {
+		m := map[netip.Prefix]bool{}
+		for _, p := range ps { // as installed: masked, a default route as its two halves
+			switch p = p.Masked(); {
+			case p.Bits() != 0:
+				m[p] = true
+			case p.Addr().Is4():
+				m[pfx("0.0.0.0/1")], m[pfx("128.0.0.0/1")] = true, true
+			default:
+				m[pfx("::/1")], m[pfx("8000::/1")] = true, true
+			}
+		}
+		return m
+	}
+	minus := func(a, b map[netip.Prefix]bool) []netip.Prefix {
+		var out []netip.Prefix
+		for p := range a {
+			if !b[p] {
+				out = append(out, p)
+			}
+		}
+		slices.SortFunc(out, func(x, y netip.Prefix) int {
+			if c := x.Addr().Compare(y.Addr()); c != 0 {
+				return c
+			}
+			return x.Bits() - y.Bits()
+		})
+		return out
+	}
+	for range 3000 {
+		old, next := random(), random()
+		add, del := tun.DiffRoutes(old, next)
+		if want := minus(set(next), set(old)); !slices.Equal(add, want) {
+			t.Fatalf("DiffRoutes(%v, %v): add %v, want %v", old, next, add, want)
+		}
+		if want := minus(set(old), set(next)); !slices.Equal(del, want) {
+			t.Fatalf("DiffRoutes(%v, %v): del %v, want %v", old, next, del, want)
+		}
 	}
 }

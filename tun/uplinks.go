@@ -16,13 +16,6 @@ func (h *Host) tagUplink(from int, name string) {
 	}
 }
 
-// Uplinks returns the uplinks of the running plan (Up's, with the changes since).
-func (h *Host) Uplinks() []UplinkRoute {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.plan.Uplinks)
-}
-
 // AddUplink adds an uplink to a host that is up (a reload): its table's default route and
 // its rule, with the first rule preference no other uplink of this Host has. An uplink
 // whose source is not known yet, or whose interface is missing or down, is added to the

@@ -89,16 +89,6 @@ func (m *metricsEndpoint) update(mc *config.Metrics) error {
 	return nil
 }
 
-// addr is the endpoint's address, or "" without one.
-func (m *metricsEndpoint) addr() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.srv == nil {
-		return ""
-	}
-	return m.srv.Addr().String()
-}
-
 // set makes the node's snapshot what a scrape reports.
 func (m *metricsEndpoint) set(snapshot func() session.Snapshot) {
 	m.mu.Lock()

@@ -15,6 +15,16 @@ import (
 	"github.com/bondtun/bondtun/session"
 )
 
+// addr is the endpoint's address, or "" without one.
+func (m *metricsEndpoint) addr() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.srv == nil {
+		return ""
+	}
+	return m.srv.Addr().String()
+}
+
 // freePort returns a loopback TCP address nobody listens on now.
 func freePort(t *testing.T) string {
 	t.Helper()

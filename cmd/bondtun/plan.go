@@ -20,6 +20,13 @@ func hostPlan(cfg *config.Config, resolve func(iface string) (netip.Addr, error)
 		Table:     cfg.TUN.Table,
 		Mark:      cfg.TUN.FWMark,
 	}
+	n := len(cfg.TUN.Routes)
+	for _, peer := range cfg.Peers {
+		n += len(peer.AllowedIPs)
+	}
+	if n > 0 {
+		p.Routes = make([]netip.Prefix, 0, n) // sized once: a server may have 10 000 peers
+	}
 	p.Routes = append(p.Routes, cfg.TUN.Routes...)
 	for _, peer := range cfg.Peers {
 		p.Routes = append(p.Routes, peer.AllowedIPs...)
@@ -89,6 +96,9 @@ func serverConfig(cfg *config.Config) session.ServerConfig {
 		Addresses: cfg.Listen.Addresses,
 		Scheduler: cfg.Scheduler,
 		Network:   path.MarkedHost(cfg.TUN.FWMark), // as the client's
+	}
+	if len(cfg.Peers) > 0 {
+		sc.Peers = make([]session.PeerConfig, 0, len(cfg.Peers))
 	}
 	for _, p := range cfg.Peers {
 		sc.Peers = append(sc.Peers, session.PeerConfig{Name: p.Name, Key: p.PublicKey, AllowedIPs: p.AllowedIPs})

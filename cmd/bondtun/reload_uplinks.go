@@ -89,8 +89,8 @@ func uplinkConfig(u config.Uplink, src netip.Addr) session.UplinkConfig {
 
 // applyUplinks changes the client's uplinks from cur to next as p says: removals first
 // (session, then host routing), then additions (host routing, then session), then tiers. It
-// is all or nothing: on an error what it did is undone, newest first, and the error
-// returned. resolve finds an interface's source address.
+// is all or nothing: on an error what it did is undone, newest first (a tier goes back to
+// cur's), and the error returned. resolve finds an interface's source address.
 func applyUplinks(host uplinkHost, c uplinkClient, cur, next *config.Config, p reloadPlan, resolve func(iface string) netip.Addr, log *slog.Logger) error {
 	if len(p.UplinksAdded)+len(p.UplinksRemoved)+len(p.UplinkTiers) == 0 {
 		return nil
@@ -146,13 +146,18 @@ func applyUplinks(host uplinkHost, c uplinkClient, cur, next *config.Config, p r
 		})
 	}
 	for _, name := range p.UplinkTiers {
-		tier := framing.TierPrimary
-		if will[name].Tier == config.TierBackup {
-			tier = framing.TierBackup
-		}
-		if err := c.SetTier(name, tier); err != nil {
+		if err := c.SetTier(name, sessionTier(will[name])); err != nil {
 			return fail(err)
 		}
+		undo = append(undo, func() error { return c.SetTier(name, sessionTier(was[name])) })
 	}
 	return nil
+}
+
+// sessionTier is u's tier as the session numbers it (u is not disabled).
+func sessionTier(u config.Uplink) uint8 {
+	if u.Tier == config.TierBackup {
+		return framing.TierBackup
+	}
+	return framing.TierPrimary
 }

@@ -168,3 +168,32 @@ func TestClientApplyUplinks(t *testing.T) {
 		t.Errorf("calls after a failure:\n%s\nwant:\n%s", strings.Join(f.calls, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestClientApplyUplinkTiersUndone: a tier switch that fails undoes the switches before it
+// (back to the running file's tiers), newest first, as additions and removals are.
+func TestClientApplyUplinkTiersUndone(t *testing.T) {
+	backup := func(u string) string { return strings.Replace(u, "}", ", tier: backup}", 1) }
+	cur := parseClient(t, clientYAML(upCable, upDSL))
+	next := parseClient(t, clientYAML(backup(upCable), backup(upDSL)))
+	p, err := planReload(cur, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeUplinks{failOn: "tier dsl 1"}
+	apply := clientApply(f, struct {
+		serverSetter
+		uplinkClient
+	}{f, fakeSession{f}}, tun.Plan{}, nil, slog.New(slog.DiscardHandler))
+	if err := apply(cur, next, p); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("apply = %v, want the injected error", err)
+	}
+	want := []string{
+		"routes [10.77.0.0/24]",
+		"tier cable 1", "tier dsl 1",
+		"tier cable 0", // undone
+		"routes [10.77.0.0/24]",
+	}
+	if !slices.Equal(f.calls, want) {
+		t.Errorf("calls after a failure:\n%s\nwant:\n%s", strings.Join(f.calls, "\n"), strings.Join(want, "\n"))
+	}
+}

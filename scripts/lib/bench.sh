@@ -115,7 +115,7 @@ bn_mptcp_off_n() {
 	done
 	ip -n "$c" mptcp endpoint flush 2>/dev/null || true
 	for ((i = 0; i < n; i++)); do
-		! ip -n "$c" rule show | grep -q "^$((1000 + i)):" || return 1
+		! grep -q "^$((1000 + i)):" <<<"$(ip -n "$c" rule show)" || return 1
 	done
 	[[ -z $(ip -n "$c" mptcp endpoint show) ]]
 }
