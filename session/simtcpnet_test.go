@@ -27,7 +27,6 @@ type simTUN struct {
 	once    sync.Once
 	deliver func(pkt []byte)
 	drops   atomic.Int64 // packets the full queue refused
-	pool    sync.Pool
 }
 
 func newSimTUN() *simTUN {
@@ -36,13 +35,10 @@ func newSimTUN() *simTUN {
 
 // send queues a copy of pkt for the tunnel's reader.
 func (d *simTUN) send(pkt []byte) {
-	b, _ := d.pool.Get().([]byte)
-	b = append(b[:0], pkt...)
 	select {
-	case d.in <- b:
+	case d.in <- append([]byte(nil), pkt...):
 	default:
 		d.drops.Add(1)
-		d.pool.Put(b)
 	}
 }
 
@@ -56,7 +52,6 @@ func (d *simTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n := 0
 	for {
 		sizes[n] = copy(bufs[n][offset:], b)
-		d.pool.Put(b)
 		n++
 		if n == len(bufs) {
 			return n, nil
