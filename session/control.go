@@ -177,15 +177,19 @@ func (s *Session) onTimer(now time.Time) time.Time {
 		s.flushLocked(now)
 	}
 	var fb []byte
+	nacks := 0
 	if now.Sub(t.lastFeedback) >= feedbackInterval || s.nackN > 0 {
 		// NACKs go first: FEEDBACK lets the sender forget its copies up to the
 		// highest packet number, so a loss below it must already be reported.
 		fb = s.nackFramesLocked(t.frames[:0])
+		nacks = len(fb)
 		fb = s.feedbackFramesLocked(now, fb)
 		if len(fb) > 0 {
 			t.lastFeedback = now
 		}
 	}
+	again := append(t.again[:0], s.nackAgain...) // NACKs of the last run, sent a second time
+	s.nackAgain = s.nackAgain[:0]
 	live := now.Sub(t.lastLive) >= liveInterval
 	if live {
 		s.liveDirty.Store(false)
@@ -199,19 +203,19 @@ func (s *Session) onTimer(now time.Time) time.Time {
 		t.lastFo = fo
 	}
 	s.rxMu.Unlock()
-	if len(fb) > 0 {
-		best := s.bestPath(now)
-		if best != nil {
-			s.sendControl(now, best, fb)
+	if len(again) > 0 {
+		if best := s.bestPath(now); best != nil {
+			s.sendControl(now, best, again)
 		}
+	}
+	if len(fb) > 0 {
 		// A copy on another uplink now and then: if the best path dies, the
 		// others keep hearing about their own deliveries and do not look dead too.
-		if now.Sub(t.lastSpare) >= spareFeedbackInterval {
-			if q := s.sparePath(now, best); q != nil {
-				s.sendControl(now, q, fb)
-			}
+		spare := now.Sub(t.lastSpare) >= spareFeedbackInterval
+		if spare {
 			t.lastSpare = now
 		}
+		s.sendReports(now, fb, nacks, spare)
 	}
 	s.tickLiveness(now)
 	s.probePaths(now)
@@ -397,6 +401,41 @@ func (s *Session) sparePath(now time.Time, best *Path) *Path {
 	}
 	return spare
 }
+
+// sendReports sends fb, report frames whose first nacks bytes are NACK frames, on the best
+// path, and a copy on a spare path if spare is set. The NACKs go twice: a lost NACK was a
+// loss the sender never re-sent (the next FEEDBACK lets it forget the copy), so about one
+// loss in a hundred reached the inner flows on a link that loses 1 % both ways, and one
+// such loss in a flow's slow start held it below half of the links' sum for seconds
+// (docs/DECISIONS.md). With a second path the copy of the report carries them at once;
+// with one, they go again with the timer's next run (nackAgain). A NACK whose copies were
+// re-sent already finds none the second time and costs nothing more.
+func (s *Session) sendReports(now time.Time, fb []byte, nacks int, spare bool) {
+	best := s.bestPath(now)
+	if best == nil {
+		return
+	}
+	s.sendControl(now, best, fb)
+	if !spare && nacks == 0 {
+		return
+	}
+	if q := s.sparePath(now, best); q != nil {
+		s.sendControl(now, q, fb)
+		return
+	}
+	if nacks > 0 {
+		s.rxMu.Lock()
+		if len(s.nackAgain)+nacks <= maxNackAgain {
+			s.nackAgain = append(s.nackAgain, fb[:nacks]...)
+		}
+		s.rxMu.Unlock()
+		s.wakeTimer(now)
+	}
+}
+
+// maxNackAgain bounds the NACK frames waiting for their second sending: what fits one
+// control datagram with room to spare.
+const maxNackAgain = 256
 
 // probePaths sends a PROBE on every path whose liveness state wants one now: unvalidated,
 // idle, suspect, dead or rejoining paths, each at its own interval.

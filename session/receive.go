@@ -204,8 +204,10 @@ func (s *Session) flush(now time.Time) {
 	s.rxMu.Lock()
 	s.flushLocked(now)
 	var b []byte
+	nacks := 0
 	if s.nackN > 0 {
 		b = s.nackFramesLocked(frames[:0])
+		nacks = len(b)
 		b = s.feedbackFramesLocked(now, b)
 	}
 	// Arrivals to report, or packets held for reordering: the timer must run within a tick.
@@ -213,9 +215,7 @@ func (s *Session) flush(now time.Time) {
 	s.rxPending = false
 	s.rxMu.Unlock()
 	if len(b) > 0 {
-		if p := s.bestPath(now); p != nil {
-			s.sendControl(now, p, b)
-		}
+		s.sendReports(now, b, nacks, false)
 	}
 	if wake {
 		s.wakeTimer(now)

@@ -85,6 +85,7 @@ type Session struct {
 	rxBase      time.Time
 	nacks       [16]framing.Nack
 	nackN       int
+	nackAgain   []byte // NACK frames the timer sends a second time (sendReports)
 	released    []*packetBuf
 	pkts        [][]byte
 	lastAuth    atomic.Int64 // unix nanos of the last authenticated datagram

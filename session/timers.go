@@ -22,6 +22,7 @@ var timers = timerq.Default
 // queue never runs an entry twice at once).
 type timerState struct {
 	frames                                                   [512]byte
+	again                                                    []byte // nackAgain, taken
 	lastFeedback, lastSpare, lastLive, lastTiers, lastRecord time.Time
 	lastKeepalive, lastCtrlCheck                             time.Time
 	lastFo                                                   time.Duration
