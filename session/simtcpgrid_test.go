@@ -80,8 +80,13 @@ func TestSimTCPModel(t *testing.T) {
 			if st.rcv.bad != 0 {
 				t.Errorf("%d segments did not carry their own offset", st.rcv.bad)
 			}
-			if st.snd.retransmits == 0 {
-				t.Error("nothing was retransmitted over a link losing 3 %")
+			// The tunnel repairs the link's losses itself (each NACK goes twice), so the
+			// flow retransmits little or nothing (0 in every run seen; before NACKs went
+			// twice, a few): the link's 3 % (≈ 90 segments and their ACKs) must not reach
+			// it. The model's own loss recovery is checked without the tunnel
+			// (lossy-direct).
+			if st.snd.retransmits > n/100 {
+				t.Errorf("the flow retransmitted %d segments: the tunnel let the link's losses through", st.snd.retransmits)
 			}
 		})
 	})
