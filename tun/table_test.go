@@ -47,6 +47,14 @@ func TestTunnelTableCrashLeftovers(t *testing.T) {
 	f.AddRule(admin)
 	before := f.Dump()
 	leftoverRules(f, 7349, 0x1cb5)
+	cleanupThenUp(t, f, before)
+}
+
+// cleanupThenUp runs Cleanup on f, whose host was before (with the device bt0) and has
+// tablePlan's leftovers since, checks that exactly those went (the device too), and then
+// that Up and Down work.
+func cleanupThenUp(t *testing.T, f *tuntest.Netlink, before string) {
+	t.Helper()
 	if err := tun.Cleanup(f, tablePlan); err != nil {
 		t.Fatalf("Cleanup: %v", err)
 	}
@@ -71,20 +79,7 @@ func TestTunnelTableStaleRuleAfterTableChange(t *testing.T) {
 	f := newHostFake()
 	before := f.Dump()
 	leftoverRules(f, 7400, 0x1cb5)
-	if err := tun.Cleanup(f, tablePlan); err != nil {
-		t.Fatalf("Cleanup: %v", err)
-	}
-	if got := stripMTU(f.Dump()); got != stripMTU(strings.Replace(before, "link bt0 mtu 1420 down\n", "", 1)) {
-		t.Fatalf("after Cleanup:\n%s\nwant\n%s", got, before)
-	}
-	f.AddLink("bt0", 1420)
-	h := tun.NewHost(f, quiet)
-	if err := h.Up(tablePlan); err != nil {
-		t.Fatalf("Up after Cleanup: %v", err)
-	}
-	if err := h.Down(); err != nil {
-		t.Fatal(err)
-	}
+	cleanupThenUp(t, f, before)
 }
 
 // TestTunnelTableOwnership: a table or mark another bondtun uses, or a table the
