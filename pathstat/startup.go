@@ -108,7 +108,7 @@ func (f *fullPipe) endRound(estimate float64, lossCeiling bool, minRTT, jitter t
 		f.full = true
 		return
 	}
-	measured := f.sampled && (f.limited || overQueued)
+	measured := (f.sampled && f.limited) || overQueued
 	f.sampled, f.limited = false, false
 	if !measured {
 		return

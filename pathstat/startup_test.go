@@ -126,7 +126,10 @@ func TestStartupOnJitteryLink(t *testing.T) {
 // overflows the buffer: on the two-link sweep combination "eq-far-60ms" such a path stayed
 // in startup for 3 s, until 23 datagrams were lost. When the bursts are too short to fill
 // it, the estimate stays at what they offer, no queue forms, and startup goes on: the link
-// could carry more.
+// could carry more. A round over-offered that shows a queue counts even if all its rate
+// samples were app-limited (a burst sent in less than half a round trip is): required to
+// have one that was not, the 150-of-300 ms case ended startup after 2.9 s instead of 1.5 s,
+// and in the sweep's combination a path stayed in startup for 3 s.
 func TestBurstyOverOfferEndsStartup(t *testing.T) {
 	const tick, size = 50 * time.Microsecond, 1400
 	for _, c := range []struct {
@@ -157,6 +160,9 @@ func TestBurstyOverOfferEndsStartup(t *testing.T) {
 		}
 		if full := !s.Startup(); full != c.wantFull {
 			t.Errorf("%v on of %v: startup over %v after %v at %.2f MB/s of 2.5, want %v", c.on, c.period, full, l.now, s.DeliveryRate()/1e6, c.wantFull)
+		}
+		if c.wantFull && l.now > 2*time.Second {
+			t.Errorf("%v on of %v: startup ended after %v, want ≤ 2 s", c.on, c.period, l.now)
 		}
 		if c.wantFull && s.DeliveryRate() < 0.9*l.rate {
 			t.Errorf("%v on of %v: startup ended at %.2f MB/s of 2.5", c.on, c.period, s.DeliveryRate()/1e6)

@@ -124,9 +124,12 @@ const (
 	// 30 ms gave 0.84–0.90 and 45 ms 0.94 (A/B, 3 × 8 s each), while ping under load
 	// (which rides the priority queue, not this one) did not get worse (docs/DECISIONS.md).
 	//
-	// The interval is RFC 8289's 100 ms, or 3/2 of the path's SRTT when that is longer:
-	// CoDel's interval must cover the round trip of the flows it signals (RFC 8289 §4.3),
-	// or it drops again before the inner TCP could react to the first drop. With two 60 ms
+	// The interval is RFC 8289's 100 ms, or 3/2 of the inner flows' round trip when that is
+	// longer: the path's SRTT plus what a packet waits in the local queue while CoDel drops
+	// (the target and the equalization allowance). CoDel's interval must cover the round
+	// trip of the flows it signals (RFC 8289 §4.3), or it drops again before the inner TCP
+	// could react to the first drop: from the SRTT alone, one 60 ms link's flow was cut
+	// twice per overshoot and carried 0.90 of the link instead of 0.97. With two 60 ms
 	// links the inner flow's round trip is ≈ 130 ms, and at the end of its slow start the
 	// 100 ms interval dropped 17 packets in 1.5 s: 29 inner retransmissions, several Cubic
 	// back-offs, and the flow stayed at 0.77 of the links' sum (docs/DECISIONS.md).

@@ -132,7 +132,9 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 	}
 	pace := sched.PacingRate(p.stats.DeliveryRate(), p.stats.Startup())
 	win := p.windowLocked()
-	p.codel.SetInterval(max(codelInterval, p.stats.SRTT()*3/2))
+	// The inner flows hear of a drop one round trip after it, and a packet waits at least
+	// the target (plus its equalization allowance) in the queue on top of the path's SRTT.
+	p.codel.SetInterval(max(codelInterval, (p.stats.SRTT()+codelTarget+p.equalize)*3/2))
 	if p.outBufs == nil {
 		p.outBufs = make([][]byte, path.MaxBatch)
 		for i := range p.outBufs {
