@@ -9,7 +9,7 @@
 #
 # Queues are the emulator's default, one BDP of the link's base RTT. For each
 # scenario it builds the topology of scripts/lib/testbed.sh once and measures,
-# downloads (server sends) and uploads, with 1 and 8 TCP flows, Cubic, each
+# downloads (server sends) and uploads, with 1 and 8 TCP flows, Cubic (BENCH_CC), each
 # run BENCH_T seconds of which the first BENCH_OMIT are a warm-up left out,
 # repeated BENCH_REPS times (median, min, max):
 #   1. each link's own TCP goodput, both links at the same time (bondtun not
@@ -21,13 +21,15 @@
 #      idle (median of 20) and under the 8-flow download (p95 of ping -i 0.05),
 #      and the cable link's own RTT as the base.
 # Progress goes to stderr; a Markdown table per scenario and the lines
-#   BENCH scenario=H dir=down flows=1 bondtun=… sum=… mptcp=… ratio=… ratio_mptcp=…
+#   BENCH scenario=H dir=down flows=1 bondtun=… sum=… mptcp=… ratio=… ratio_mptcp=… [cc=…]
 #   BENCH scenario=H rtt_idle_ms=… rtt_load_p95_ms=… rtt_base_ms=…
 # go to stdout and to out/bench-DATE.md. Rates in Mbit/s; ratio = bondtun/sum
 # of the same flow count (scenario L: against the 8-flow sum), ratio_mptcp =
 # bondtun/mptcp. See docs/BENCHMARKS.md.
 #
-# Environment: BENCH_T [10], BENCH_REPS [3], BENCH_OMIT [2], BIN [./bin],
+# Environment: BENCH_T [10], BENCH_REPS [3], BENCH_OMIT [2], BIN [./bin], BENCH_CC [cubic]
+# (the flows' congestion control, for every measurement; other than cubic it ends each
+# BENCH line as cc=…),
 # BENCH_BUILD [1] (0: use the binaries in BIN as they are), TB_RTPRIO (see
 # testbed.sh). Root only (prints SKIP and exits 0 otherwise). Removes all it
 # made on exit, also when interrupted. Exit status 1 if a measurement failed.
@@ -42,6 +44,9 @@ fi
 T=${BENCH_T:-10}
 REPS=${BENCH_REPS:-3}
 OMIT=${BENCH_OMIT:-2}
+CC=${BENCH_CC:-cubic}
+CCTAG=
+[[ $CC == cubic ]] || CCTAG=" cc=$CC"
 BIN=${BIN:-./bin}
 if ! [[ $T =~ ^[0-9]+$ && $REPS =~ ^[0-9]+$ && $OMIT =~ ^[0-9]+$ ]] || ((T <= OMIT || REPS < 1)); then
 	echo "bench.sh: need integers BENCH_T > BENCH_OMIT >= 0 and BENCH_REPS >= 1" >&2
@@ -130,7 +135,7 @@ perf_wait() {
 
 # perf_args DIR FLOWS: the btperf client flags common to every run.
 perf_args() {
-	local a=(-P "$2" -t "${T}s" -omit "${OMIT}s" -cc cubic)
+	local a=(-P "$2" -t "${T}s" -omit "${OMIT}s" -cc "$CC")
 	[[ $1 == down ]] && a+=(-reverse)
 	echo "${a[@]}"
 }
@@ -308,7 +313,7 @@ report() {
 				bt=$(bn_med "$R/bondtun-$dir-$flows")
 				sum=$(bn_med "$R/sum-$dir-$sumref")
 				mp=$(bn_med "$R/mptcp-$dir-$flows")
-				lines+=("BENCH scenario=$n dir=$dir flows=$flows bondtun=$bt sum=$sum mptcp=$mp ratio=$(bn_ratio "$bt" "$sum") ratio_mptcp=$(bn_ratio "$bt" "$mp")")
+				lines+=("BENCH scenario=$n dir=$dir flows=$flows bondtun=$bt sum=$sum mptcp=$mp ratio=$(bn_ratio "$bt" "$sum") ratio_mptcp=$(bn_ratio "$bt" "$mp")$CCTAG")
 				printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s %% | %s %% |\n' "$dir" "$flows" \
 					"$(bn_cell "$R/cable-$dir-$flows")" "$(bn_cell "$R/dsl-$dir-$flows")" \
 					"$(bn_cell "$R/sum-$dir-$flows")" "$(bn_cell "$R/mptcp-$dir-$flows")" \
