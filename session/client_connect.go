@@ -149,6 +149,9 @@ func (c *Client) uplinkOrder(s *Session, n int) []int {
 	return append(first, rest...)
 }
 
+// install makes the session the handshake agreed on (its keys, the server's addresses in
+// WELCOME), with the paths of the uplinks listed in the HELLO, starts it and makes it the
+// client's current one, unless SetServer changed the server meanwhile (errServerChanged).
 func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing.Welcome, send, recv crypto.DirectionKeys, listed []framing.UplinkInfo) error {
 	s, err := newSession(sessionParams{
 		log:         c.log,
@@ -177,22 +180,7 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 	s.ctrlUplink.Store(int32(uplink))
 	s.sendsTiers = true
 	s.uplinksCap = w.Caps&framing.CapUplinks != 0
-	s.newUplinkPaths = func(id uint8, name string) []*Path {
-		c.mu.Lock()
-		tier, conn := c.tiers[id], c.uplinks[id]
-		c.mu.Unlock()
-		out := make([]*Path, len(w.Addrs))
-		for i, a := range w.Addrs {
-			out[i] = &Path{
-				id:     id<<4 | a.ID&0x0f,
-				name:   fmt.Sprintf("%s→%s", name, a.AddrPort),
-				tier:   tier,
-				remote: a.AddrPort,
-			}
-			out[i].setTransport(conn)
-		}
-		return out
-	}
+	s.newUplinkPaths = c.uplinkPaths(w.Addrs)
 	for _, u := range listed {
 		if err := s.addUplink(u.ID, u.Name); err != nil {
 			ctrl.Close()
@@ -224,6 +212,27 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 	}
 	c.syncUplinks(s) // uplinks added or removed since the HELLO
 	return nil
+}
+
+// uplinkPaths returns a session's newUplinkPaths: the paths of uplink id, one to each of
+// the server's addresses, on the uplink's socket and tier at the time of the call.
+func (c *Client) uplinkPaths(addrs []framing.ServerAddr) func(id uint8, name string) []*Path {
+	return func(id uint8, name string) []*Path {
+		c.mu.Lock()
+		tier, conn := c.tiers[id], c.uplinks[id]
+		c.mu.Unlock()
+		out := make([]*Path, len(addrs))
+		for i, a := range addrs {
+			out[i] = &Path{
+				id:     id<<4 | a.ID&0x0f,
+				name:   fmt.Sprintf("%s→%s", name, a.AddrPort),
+				tier:   tier,
+				remote: a.AddrPort,
+			}
+			out[i].setTransport(conn)
+		}
+		return out
+	}
 }
 
 // endSession removes s; with bye it tells the server first.

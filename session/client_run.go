@@ -60,39 +60,13 @@ func (c *Client) runSessions(ctx context.Context) error {
 	}
 	for ctx.Err() == nil {
 		if s := c.Session(); s != nil {
-			err := s.serveControl(ctx)
-			if c.Session() != s {
-				continue // SetServer ended it: open a session with the new server
-			}
-			if errors.Is(err, errKeysUsedUp) {
-				// Resuming would keep the keys: end the session (BYE) and open a new one.
-				// The host's routes stay; packets meanwhile count as TxNoSession.
-				c.endSession(s, true)
-				continue
-			}
-			if ctx.Err() == nil && !errors.Is(err, errPeerBye) {
-				// The data paths may be fine: keep the session, move its control channel.
-				c.log.Warn("control channel lost; resuming it", "err", err)
-				rerr := c.resumeRetrying(ctx, s, &bo, sleep)
-				if rerr == nil {
-					continue
-				}
-				if errors.Is(rerr, ErrRefused) {
-					c.endSession(s, false)
-					tell(false)
-					return rerr
-				}
-				if ctx.Err() == nil {
-					c.log.Warn("resume failed; opening a new session", "err", rerr)
-				}
-			}
-			c.endSession(s, ctx.Err() != nil)
-			if ctx.Err() != nil {
-				break
-			}
-			if c.messages && errors.Is(err, errPeerBye) {
+			reconnect, err := c.serveSession(ctx, s, &bo, sleep)
+			if err != nil {
 				tell(false)
-				return ErrPeerClosed
+				return err
+			}
+			if !reconnect {
+				continue
 			}
 		}
 		err := c.connect(ctx)
@@ -117,6 +91,45 @@ func (c *Client) runSessions(ctx context.Context) error {
 		sleep(ctx, d)
 	}
 	return nil
+}
+
+// serveSession serves s's control channel until it breaks, then resumes the channel or ends
+// s. It reports whether runSessions must open a new session now (false: look at the current
+// session again, or ctx ended), and the error that ends Run, if one does.
+func (c *Client) serveSession(ctx context.Context, s *Session, bo *backoff, sleep func(context.Context, time.Duration) bool) (reconnect bool, end error) {
+	err := s.serveControl(ctx)
+	if c.Session() != s {
+		return false, nil // SetServer ended it: open a session with the new server
+	}
+	if errors.Is(err, errKeysUsedUp) {
+		// Resuming would keep the keys: end the session (BYE) and open a new one.
+		// The host's routes stay; packets meanwhile count as TxNoSession.
+		c.endSession(s, true)
+		return false, nil
+	}
+	if ctx.Err() == nil && !errors.Is(err, errPeerBye) {
+		// The data paths may be fine: keep the session, move its control channel.
+		c.log.Warn("control channel lost; resuming it", "err", err)
+		rerr := c.resumeRetrying(ctx, s, bo, sleep)
+		if rerr == nil {
+			return false, nil
+		}
+		if errors.Is(rerr, ErrRefused) {
+			c.endSession(s, false)
+			return false, rerr
+		}
+		if ctx.Err() == nil {
+			c.log.Warn("resume failed; opening a new session", "err", rerr)
+		}
+	}
+	c.endSession(s, ctx.Err() != nil)
+	if ctx.Err() != nil {
+		return false, nil // runSessions' loop ends on ctx
+	}
+	if c.messages && errors.Is(err, errPeerBye) {
+		return false, ErrPeerClosed
+	}
+	return true, nil
 }
 
 // resumeRetrying resumes s's control channel, retrying transient failures on bo's schedule
