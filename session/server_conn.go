@@ -98,20 +98,9 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 
 // accept creates the session a HELLO (msg) asks for and answers WELCOME.
 func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte) (*Session, error) {
-	h, err := framing.ParseHello(msg)
+	h, cipher, err := parseHello(msg)
 	if err != nil {
-		return nil, fmt.Errorf("bad HELLO: %w", err)
-	}
-	if h.Version != ProtocolVersion {
-		return nil, fmt.Errorf("client speaks protocol version %d, server speaks %d", h.Version, ProtocolVersion)
-	}
-	theirs := make([]crypto.CipherID, len(h.Ciphers))
-	for i, id := range h.Ciphers {
-		theirs[i] = crypto.CipherID(id)
-	}
-	cipher, ok := crypto.ChooseCipher(crypto.PreferredCiphers(), theirs)
-	if !ok {
-		return nil, errors.New("no cipher in common")
+		return nil, err
 	}
 	send, recv, err := deriveServerKeys(c)
 	if err != nil {
@@ -160,16 +149,59 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 	s.local = sv.allocIndex(s)
 	s.uplinksCap = h.Caps&framing.CapUplinks != 0
 	if s.uplinksCap {
-		s.newUplinkPaths = func(id uint8, name string) []*Path {
-			out := make([]*Path, len(addrs))
-			for i, a := range addrs {
-				out[i] = &Path{id: id<<4 | a.ID, name: fmt.Sprintf("%s→%s", name, a.AddrPort)}
-				out[i].setTransport(sv.conns[i])
-			}
-			return out
-		}
+		s.newUplinkPaths = sv.uplinkPaths(addrs)
 	}
-	w := framing.Welcome{Version: ProtocolVersion, Caps: h.Caps & (framing.CapKeyUpdate | framing.CapUplinks), Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
+	if err := sv.welcome(c, ps, s, h.Caps, cipher, addrs); err != nil {
+		return nil, err
+	}
+	s.start()
+	sv.replaceSession(ps, s)
+	if sv.handler != nil && !sv.handler.SessionInstalled(ps.name(), s) {
+		sv.removeSession(ps, s, false)
+		return nil, errors.New("the listener closed the connection")
+	}
+	return s, nil
+}
+
+// parseHello parses a HELLO and checks it: the protocol version, and a cipher in common,
+// which it returns.
+func parseHello(msg []byte) (framing.Hello, crypto.CipherID, error) {
+	h, err := framing.ParseHello(msg)
+	if err != nil {
+		return h, 0, fmt.Errorf("bad HELLO: %w", err)
+	}
+	if h.Version != ProtocolVersion {
+		return h, 0, fmt.Errorf("client speaks protocol version %d, server speaks %d", h.Version, ProtocolVersion)
+	}
+	theirs := make([]crypto.CipherID, len(h.Ciphers))
+	for i, id := range h.Ciphers {
+		theirs[i] = crypto.CipherID(id)
+	}
+	cipher, ok := crypto.ChooseCipher(crypto.PreferredCiphers(), theirs)
+	if !ok {
+		return h, 0, errors.New("no cipher in common")
+	}
+	return h, cipher, nil
+}
+
+// uplinkPaths returns a session's newUplinkPaths: the paths of a client's uplink id, one
+// from each of the advertised addresses addrs, on that address's socket.
+func (sv *Server) uplinkPaths(addrs []framing.ServerAddr) func(id uint8, name string) []*Path {
+	return func(id uint8, name string) []*Path {
+		out := make([]*Path, len(addrs))
+		for i, a := range addrs {
+			out[i] = &Path{id: id<<4 | a.ID, name: fmt.Sprintf("%s→%s", name, a.AddrPort)}
+			out[i].setTransport(sv.conns[i])
+		}
+		return out
+	}
+}
+
+// welcome answers the HELLO that asked for s with WELCOME (the capabilities of caps the
+// server has, the cipher, s's receiver index, the addresses). If it cannot be sent, s is
+// dropped: its index freed, s closed, the handler told.
+func (sv *Server) welcome(c *ctrlConn, ps *peerState, s *Session, caps uint32, cipher crypto.CipherID, addrs []framing.ServerAddr) error {
+	w := framing.Welcome{Version: ProtocolVersion, Caps: caps & (framing.CapKeyUpdate | framing.CapUplinks), Cipher: uint8(cipher), ReceiverIndex: s.local, Addrs: addrs}
 	body, err := w.Append(nil)
 	if err == nil {
 		c.SetWriteDeadline(ioDeadline(handshakeTimeout))
@@ -182,9 +214,14 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		if sv.handler != nil {
 			sv.handler.SessionEnded(ps.name(), s)
 		}
-		return nil, fmt.Errorf("send WELCOME: %w", err)
+		return fmt.Errorf("send WELCOME: %w", err)
 	}
-	s.start()
+	return nil
+}
+
+// replaceSession makes s the peer's session, and ends the one it replaces, if any: its
+// index freed, its control channel and itself closed.
+func (sv *Server) replaceSession(ps *peerState, s *Session) {
 	if old := ps.sess.Swap(s); old != nil {
 		sv.log.Info("session replaced", "peer", ps.name())
 		sv.sessions[old.local].CompareAndSwap(old, nil)
@@ -193,11 +230,6 @@ func (sv *Server) accept(c *ctrlConn, ps *peerState, local net.Addr, msg []byte)
 		}
 		old.Close()
 	}
-	if sv.handler != nil && !sv.handler.SessionInstalled(ps.name(), s) {
-		sv.removeSession(ps, s, false)
-		return nil, errors.New("the listener closed the connection")
-	}
-	return s, nil
 }
 
 // resume moves the peer's current session to control connection c, as a RESUME (msg) asks,

@@ -167,7 +167,6 @@ func (s *Session) nextTimer(now time.Time) time.Time {
 func (s *Session) timerDeadline(now time.Time) deadline {
 	t := &s.tm
 	var d deadline
-	active := false
 	next := now.Add(tick)
 	at := func(ev time.Time, why timerReason) {
 		if ev.IsZero() {
@@ -176,62 +175,12 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 		d.add(maxTime(ev, next), why)
 	}
 	paths := s.pathList()
-
-	s.rxMu.Lock()
-	active = s.reorder.Len() > 0 || s.nackN > 0
-	unreported, busy := false, false
-	var rx deadline // receive-side thresholds, which matter only while traffic flows
-	rxAt := func(ev time.Time) {
-		if !ev.IsZero() {
-			rx.add(maxTime(ev, next), reasonReceive)
-		}
-	}
-	for _, p := range paths {
-		unreported = unreported || p.rxDirty
-		if !p.rxAny {
-			continue
-		}
-		if p.rxGap < busyGap {
-			busy = true
-			if ev := p.lastRecv.Add(max(silentMin, silentGaps*p.rxGap)); ev.After(now) {
-				rxAt(ev) // failoverHoldLocked: it goes silent
-			}
-		}
-		if ev := p.lastRecv.Add(rxSilence); ev.After(t.lastLive) {
-			rxAt(maxTime(ev, t.lastLive.Add(liveInterval))) // updateLiveLocked
-		}
-	}
-	if busy { // othersDeliverLocked changes when a path's last arrival is silentMin old
-		for _, p := range paths {
-			if ev := p.lastRecv.Add(silentMin); p.rxAny && ev.After(now) {
-				rxAt(ev)
-			}
-		}
-	}
-	s.rxMu.Unlock()
+	active, unreported, rx := s.receiveDeadlines(paths, now, next)
 	if unreported { // FEEDBACK is due feedbackInterval after the last one
 		at(t.lastFeedback.Add(feedbackInterval), reasonFeedback)
 	}
-
-	deadOrDown := false
-	for _, p := range paths {
-		p.mu.Lock()
-		if p.prio.n+p.bulk.n > 0 || p.resend {
-			active = true
-		}
-		st := p.live.State()
-		deadOrDown = deadOrDown || st == liveness.Dead || st == liveness.Down
-		if p.remote.IsValid() { // a path without an address sends nothing, owes nothing
-			at(p.live.NextDeadline(), reasonLiveness)
-		}
-		if st == liveness.Down && !p.downErr.IsZero() {
-			at(p.downErr.Add(socketErrorRetry), reasonPath)
-		}
-		if p.cand.IsValid() {
-			at(p.candSent.Add(pathChallengeRetry), reasonPath)
-		}
-		p.mu.Unlock()
-	}
+	sending, deadOrDown := pathDeadlines(paths, &d, next)
+	active = active || sending
 	if active {
 		return deadline{at: next, why: reasonActive}
 	}
@@ -266,6 +215,77 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 		at(time.Unix(0, s.lastAuth.Load()).Add(dataIdleTimeout+time.Nanosecond), reasonIdleWatch)
 	}
 	return d
+}
+
+// receiveDeadlines is timerDeadline's receive side, read under rxMu: whether packets are
+// held for reordering or losses wait to be reported (active), whether arrivals are
+// unreported, and the earliest receive-side threshold (rx), which matters only while
+// traffic flows.
+func (s *Session) receiveDeadlines(paths []*Path, now, next time.Time) (active, unreported bool, rx deadline) {
+	t := &s.tm
+	s.rxMu.Lock()
+	defer s.rxMu.Unlock()
+	active = s.reorder.Len() > 0 || s.nackN > 0
+	busy := false
+	rxAt := func(ev time.Time) {
+		if !ev.IsZero() {
+			rx.add(maxTime(ev, next), reasonReceive)
+		}
+	}
+	for _, p := range paths {
+		unreported = unreported || p.rxDirty
+		if !p.rxAny {
+			continue
+		}
+		if p.rxGap < busyGap {
+			busy = true
+			if ev := p.lastRecv.Add(max(silentMin, silentGaps*p.rxGap)); ev.After(now) {
+				rxAt(ev) // failoverHoldLocked: it goes silent
+			}
+		}
+		if ev := p.lastRecv.Add(rxSilence); ev.After(t.lastLive) {
+			rxAt(maxTime(ev, t.lastLive.Add(liveInterval))) // updateLiveLocked
+		}
+	}
+	if busy { // othersDeliverLocked changes when a path's last arrival is silentMin old
+		for _, p := range paths {
+			if ev := p.lastRecv.Add(silentMin); p.rxAny && ev.After(now) {
+				rxAt(ev)
+			}
+		}
+	}
+	return active, unreported, rx
+}
+
+// pathDeadlines is timerDeadline's send side: it adds to d each path's liveness event,
+// socket error retry and path validation (no earlier than next), and reports whether a
+// path has packets queued or a resend pending (active), and whether one is Dead or Down.
+func pathDeadlines(paths []*Path, d *deadline, next time.Time) (active, deadOrDown bool) {
+	at := func(ev time.Time, why timerReason) {
+		if ev.IsZero() {
+			return
+		}
+		d.add(maxTime(ev, next), why)
+	}
+	for _, p := range paths {
+		p.mu.Lock()
+		if p.prio.n+p.bulk.n > 0 || p.resend {
+			active = true
+		}
+		st := p.live.State()
+		deadOrDown = deadOrDown || st == liveness.Dead || st == liveness.Down
+		if p.remote.IsValid() { // a path without an address sends nothing, owes nothing
+			at(p.live.NextDeadline(), reasonLiveness)
+		}
+		if st == liveness.Down && !p.downErr.IsZero() {
+			at(p.downErr.Add(socketErrorRetry), reasonPath)
+		}
+		if p.cand.IsValid() {
+			at(p.candSent.Add(pathChallengeRetry), reasonPath)
+		}
+		p.mu.Unlock()
+	}
+	return active, deadOrDown
 }
 
 // keyDeadline is when tickKeys next has something to do: the end of the previous key's

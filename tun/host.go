@@ -131,6 +131,22 @@ func (h *Host) apply(p Plan) error {
 			return fmt.Errorf("tun: %w", err)
 		}
 	}
+	if err := h.setUpDevice(dev, p); err != nil {
+		return err
+	}
+	if err := h.addInnerRoutes(p, dev.Attrs().Index); err != nil {
+		return err
+	}
+	if p.Table != 0 {
+		if err := h.addTunnelRules(p); err != nil {
+			return err
+		}
+	}
+	return h.addUplinks(p)
+}
+
+// setUpDevice sets the device's MTU, adds its addresses and sets it up (Up's first steps).
+func (h *Host) setUpDevice(dev netlink.Link, p Plan) error {
 	// The MTU is a property of bondtun's own device, not a host entry, so
 	// it is set but not undone.
 	if p.MTU > 0 && dev.Attrs().MTU != p.MTU {
@@ -156,8 +172,12 @@ func (h *Host) apply(p Plan) error {
 		return fmt.Errorf("tun: set %q up: %w", p.Device, err)
 	}
 	h.record("link up", func() error { return h.nl.LinkSetDown(dev) })
+	return nil
+}
 
-	ifindex := dev.Attrs().Index
+// addInnerRoutes adds the inner routes through the device ifindex. It keeps the default
+// route's halves for SetDefaultRoutes, which adds them instead when DeferDefault is set.
+func (h *Host) addInnerRoutes(p Plan, ifindex int) error {
 	halves := p.defaultHalves()
 	h.defaults = nil
 	h.defaultsOn = !p.DeferDefault
@@ -173,11 +193,12 @@ func (h *Host) apply(p Plan) error {
 			return fmt.Errorf("tun: route %v via %q: %w", dst, p.Device, err)
 		}
 	}
-	if p.Table != 0 {
-		if err := h.addTunnelRules(p); err != nil {
-			return err
-		}
-	}
+	return nil
+}
+
+// addUplinks installs each uplink's table and rule; an uplink without its address or
+// whose interface is missing or down is left for RefreshUplink.
+func (h *Host) addUplinks(p Plan) error {
 	prio := p.rulePriority()
 	h.installed = make([]bool, len(p.Uplinks))
 	h.prios = make([]int, len(p.Uplinks))
