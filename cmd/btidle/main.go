@@ -6,7 +6,9 @@
 // The listener prints "ACCEPTED n" once n connections are established, then every -every
 // "STATS accepted=… timer_runs=…" (timer_runs: the process's timer queue callbacks so far,
 // internal/timerq). With -memprofile FILE, SIGUSR1 makes it write a heap profile to FILE and
-// a goroutine profile to FILE.goroutine and print "PROFILED goroutines=…".
+// a goroutine profile to FILE.goroutine and print "PROFILED goroutines=… heap_inuse_mb=…"
+// (runtime.MemStats after a GC); SIGUSR2 starts a CPU profile into FILE.cpu, and the next
+// SIGUSR2 ends it ("CPUPROFILED").
 package main
 
 import (
@@ -101,17 +103,40 @@ func listen(ctx context.Context, n int, addr, seed string, every time.Duration, 
 			mu.Unlock()
 		}
 	}()
-	usr1 := make(chan os.Signal, 1)
+	usr1, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	if memprofile != "" {
 		signal.Notify(usr1, syscall.SIGUSR1)
+		signal.Notify(usr2, syscall.SIGUSR2)
 		defer signal.Stop(usr1)
+		defer signal.Stop(usr2)
 	}
+	var cpu *os.File
+	defer func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
+		}
+	}()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-usr2:
+			if cpu == nil {
+				if cpu, err = os.Create(memprofile + ".cpu"); err == nil {
+					err = pprof.StartCPUProfile(cpu)
+				}
+			} else {
+				pprof.StopCPUProfile()
+				err = cpu.Close()
+				cpu = nil
+				fmt.Println("CPUPROFILED")
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "btidle:", err)
+			}
 		case <-usr1:
 			if err := writeProfiles(memprofile); err != nil {
 				fmt.Fprintln(os.Stderr, "btidle:", err)
