@@ -81,26 +81,58 @@ func ReadCtrl(r io.Reader, buf []byte) (CtrlType, []byte, error) {
 	if len(buf) < CtrlHeaderLen {
 		return 0, nil, ErrTooLong
 	}
-	if _, err := io.ReadFull(r, buf[:CtrlHeaderLen]); err != nil {
+	t, n, err := readCtrlHeader(r, buf[:CtrlHeaderLen], len(buf))
+	if err != nil {
 		return 0, nil, err
 	}
-	t := CtrlType(buf[0])
-	n := int(binary.BigEndian.Uint16(buf[1:3]))
+	return readCtrlBody(r, t, buf[:n])
+}
+
+// ReadCtrlGrow is [ReadCtrl] with storage that grows on demand: it reads the header into
+// hdr and the body into *body, which it replaces (by one of the body's length rounded up
+// to 256 bytes, at most MaxCtrlBody) only when it is too short. A stream that carries only
+// empty messages (KEEPALIVE) so needs no body buffer, and one that carries bodies
+// allocates at most a few times. The body it returns aliases *body; the errors are
+// ReadCtrl's with a buffer of MaxCtrlBody bytes.
+func ReadCtrlGrow(r io.Reader, hdr *[CtrlHeaderLen]byte, body *[]byte) (CtrlType, []byte, error) {
+	t, n, err := readCtrlHeader(r, hdr[:], MaxCtrlBody)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(*body) < n {
+		*body = make([]byte, min((n+255)&^255, MaxCtrlBody))
+	}
+	return readCtrlBody(r, t, (*body)[:n])
+}
+
+// readCtrlHeader reads a control message's header into hdr and checks it: the body of n
+// bytes (at most limit) follows.
+func readCtrlHeader(r io.Reader, hdr []byte, limit int) (CtrlType, int, error) {
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return 0, 0, err
+	}
+	t := CtrlType(hdr[0])
+	n := int(binary.BigEndian.Uint16(hdr[1:3]))
 	switch {
 	case t < CtrlHello || t > CtrlUplinks:
-		return 0, nil, ErrBadType
-	case n > MaxCtrlBody || n > len(buf):
-		return 0, nil, ErrTooLong
+		return 0, 0, ErrBadType
+	case n > MaxCtrlBody || n > limit:
+		return 0, 0, ErrTooLong
 	case n > 0 && (t == CtrlBye || t == CtrlKeepalive):
-		return 0, nil, ErrBody
+		return 0, 0, ErrBody
 	}
-	if _, err := io.ReadFull(r, buf[:n]); err != nil {
+	return t, n, nil
+}
+
+// readCtrlBody reads the body of a message of type t, len(body) bytes, into body.
+func readCtrlBody(r io.Reader, t CtrlType, body []byte) (CtrlType, []byte, error) {
+	if _, err := io.ReadFull(r, body); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF // the header was read: the message is cut
 		}
 		return 0, nil, err
 	}
-	return t, buf[:n], nil
+	return t, body, nil
 }
 
 // TruncateReason returns reason cut to at most [MaxCtrlBody] bytes at a UTF-8 rune

@@ -64,6 +64,53 @@ func TestCtrlRoundTrip(t *testing.T) {
 	})
 }
 
+// TestReadCtrlGrow: a stream read with ReadCtrlGrow gives ReadCtrl's messages; empty ones
+// need no buffer, and the buffer grows only for a body longer than any before.
+func TestReadCtrlGrow(t *testing.T) {
+	var stream []byte
+	stream = AppendCtrl(stream, CtrlKeepalive, nil)
+	stream = AppendCtrl(stream, CtrlBye, nil)
+	stream = AppendCtrl(stream, CtrlHello, bytes.Repeat([]byte{'h'}, 300))
+	stream = AppendCtrl(stream, CtrlError, []byte("short"))
+	stream = AppendCtrl(stream, CtrlError, bytes.Repeat([]byte{'x'}, MaxCtrlBody))
+	stream = AppendCtrl(stream, CtrlKeepalive, nil)
+	want := []struct {
+		typ    CtrlType
+		n, buf int // body length, and the buffer's length after the read
+	}{
+		{CtrlKeepalive, 0, 0}, {CtrlBye, 0, 0}, {CtrlHello, 300, 512}, {CtrlError, 5, 512},
+		{CtrlError, MaxCtrlBody, MaxCtrlBody}, {CtrlKeepalive, 0, MaxCtrlBody},
+	}
+	r := bytes.NewReader(stream)
+	var hdr [CtrlHeaderLen]byte
+	var buf []byte
+	for i, w := range want {
+		typ, body, err := ReadCtrlGrow(r, &hdr, &buf)
+		if err != nil || typ != w.typ || len(body) != w.n || len(buf) != w.buf {
+			t.Fatalf("message %d: %v, %d bytes, %v, buffer %d bytes; want %v, %d bytes, buffer %d", i, typ, len(body), err, len(buf), w.typ, w.n, w.buf)
+		}
+	}
+	if _, _, err := ReadCtrlGrow(r, &hdr, &buf); err != io.EOF {
+		t.Errorf("at end: err = %v, want io.EOF", err)
+	}
+	keepalives := bytes.Repeat(AppendCtrl(nil, CtrlKeepalive, nil), 100)
+	var none []byte
+	allocs := testing.AllocsPerRun(10, func() {
+		r.Reset(keepalives)
+		for range 100 {
+			if _, _, err := ReadCtrlGrow(r, &hdr, &none); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 || none != nil {
+		t.Errorf("100 KEEPALIVEs: %v allocations, buffer %d bytes; want none", allocs, len(none))
+	}
+	if _, _, err := ReadCtrlGrow(bytes.NewReader([]byte{byte(CtrlError), 0x10, 0x01}), &hdr, &none); err != ErrTooLong || none != nil {
+		t.Errorf("oversized: %v, buffer %d bytes; want ErrTooLong and no buffer", err, len(none))
+	}
+}
+
 func TestReadCtrlErrors(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -183,6 +183,18 @@ func FuzzReadCtrl(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		buf := make([]byte, MaxCtrlBody)
 		typ, body, err := ReadCtrl(bytes.NewReader(data), buf)
+		// ReadCtrlGrow reads the same, from no buffer and from a short one.
+		for _, start := range [][]byte{nil, make([]byte, 1)} {
+			var hdr [CtrlHeaderLen]byte
+			grown := start
+			gt, gb, gerr := ReadCtrlGrow(bytes.NewReader(data), &hdr, &grown)
+			if gt != typ || !bytes.Equal(gb, body) || gerr != err {
+				t.Fatalf("ReadCtrlGrow = %v %x, %v; ReadCtrl = %v %x, %v", gt, gb, gerr, typ, body, err)
+			}
+			if len(grown) > MaxCtrlBody || gerr == nil && len(gb) > 0 && &gb[0] != &grown[0] {
+				t.Fatalf("ReadCtrlGrow's buffer: %d bytes, body not in it", len(grown))
+			}
+		}
 		if err != nil {
 			return
 		}

@@ -2,15 +2,16 @@ package reorder
 
 // gapHeap is an indexed binary min-heap of lane ids, each with one int64 key.
 // Ties are broken by lane id so that release order is deterministic. It holds
-// at most 256 entries and never allocates after construction.
+// at most 256 entries; its storage is allocated by the first set, and it never
+// allocates after that. The zero gapHeap is empty.
 type gapHeap struct {
 	lanes []uint8
-	pos   [256]int32 // index in lanes plus one; 0 means absent
-	key   [256]int64
+	*gapIndex
 }
 
-func newGapHeap() gapHeap {
-	return gapHeap{lanes: make([]uint8, 0, 256)}
+type gapIndex struct {
+	pos [256]int32 // index in lanes plus one; 0 means absent
+	key [256]int64
 }
 
 func (h *gapHeap) less(i, j int) bool {
@@ -29,6 +30,10 @@ func (h *gapHeap) swap(i, j int) {
 
 // set inserts lane with key k, or moves it if it is already present.
 func (h *gapHeap) set(lane uint8, k int64) {
+	if h.gapIndex == nil {
+		h.gapIndex = new(gapIndex)
+		h.lanes = make([]uint8, 0, 256)
+	}
 	h.key[lane] = k
 	if h.pos[lane] == 0 {
 		h.lanes = append(h.lanes, lane)
@@ -45,7 +50,7 @@ func (h *gapHeap) set(lane uint8, k int64) {
 
 // remove deletes lane if it is present.
 func (h *gapHeap) remove(lane uint8) {
-	if h.pos[lane] == 0 {
+	if h.gapIndex == nil || h.pos[lane] == 0 {
 		return
 	}
 	i := int(h.pos[lane] - 1)

@@ -161,6 +161,9 @@ func (b *Buffer[T]) take(ln *lane[T], sl *slot[T]) {
 }
 
 func (b *Buffer[T]) deliver(item T) {
+	if b.ready == nil {
+		b.ready = make([]T, 0, 128) // kept: Drain empties it
+	}
 	b.ready = append(b.ready, item)
 	b.stats.Delivered++
 }

@@ -81,13 +81,15 @@ type Buffer[T any] struct {
 	hasBase bool
 	base    time.Time // times are kept as int64 ns since base
 
-	lanes     [256]*lane[T] // allocated when a lane first carries a packet (laneOf)
-	byArrival gapHeap       // lanes with a gap, keyed by gap arrival (rule c)
-	bySent    gapHeap       // the same lanes keyed by first held send time (rule b)
-	held      int           // packets held behind gaps, all lanes
-	ready     []T           // released, waiting for Drain
+	// The tables below are allocated when first used (laneOf, pathOf, gapHeap.set,
+	// deliver), and then kept: a buffer that only sees probes holds one small path table.
+	lanes     *[256]*lane[T] // each lane allocated when it first carries a packet (laneOf)
+	byArrival gapHeap        // lanes with a gap, keyed by gap arrival (rule c)
+	bySent    gapHeap        // the same lanes keyed by first held send time (rule b)
+	held      int            // packets held behind gaps, all lanes
+	ready     []T            // released, waiting for Drain
 
-	paths   [256]*path // allocated when a path is first seen (pathOf)
+	paths   []*path // indexed by path id, grown to the largest id seen (pathOf)
 	live    []uint8
 	horizon int64         // min over live paths of the newest send time
 	hold    time.Duration // current adaptive hold
@@ -105,12 +107,8 @@ func New[T any](cfg Config) *Buffer[T] {
 		ringMax <<= 1
 	}
 	b := &Buffer[T]{
-		cfg:       cfg,
-		ringMax:   ringMax,
-		byArrival: newGapHeap(),
-		bySent:    newGapHeap(),
-		ready:     make([]T, 0, 128),
-		live:      make([]uint8, 0, 256),
+		cfg:     cfg,
+		ringMax: ringMax,
 	}
 	b.recompute()
 	return b
@@ -119,6 +117,9 @@ func New[T any](cfg Config) *Buffer[T] {
 // laneOf returns lane id's state, allocating it on first use: a session uses few of the
 // 256 lanes (a library connection one), and an idle one none.
 func (b *Buffer[T]) laneOf(id uint8) *lane[T] {
+	if b.lanes == nil {
+		b.lanes = new([256]*lane[T])
+	}
 	ln := b.lanes[id]
 	if ln == nil {
 		ln = new(lane[T])
@@ -129,6 +130,16 @@ func (b *Buffer[T]) laneOf(id uint8) *lane[T] {
 
 // pathOf returns path id's state, allocating it when the path is first seen.
 func (b *Buffer[T]) pathOf(id uint8) *path {
+	if int(id) >= len(b.paths) {
+		// Ids are few and small (a session's uplink in the high nibble): the table grows
+		// rarely, and stays below 256 entries.
+		grown := make([]*path, int(id)+1)
+		copy(grown, b.paths)
+		b.paths = grown
+		if b.live == nil {
+			b.live = make([]uint8, 0, 8)
+		}
+	}
 	p := b.paths[id]
 	if p == nil {
 		p = new(path)

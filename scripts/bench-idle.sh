@@ -10,7 +10,9 @@
 # measured first in the same run, is the reference (sessions=0). Goal: under 1 % of one core
 # and under 20 MB for 1000 sessions. No root needed; every process it starts is ended by PID.
 # Environment: IDLE_N [1000], IDLE_T [30], IDLE_SETTLE [65] (a session probes rarely only after
-# a minute without data, session/params.go), BIN [build into a temporary dir].
+# a minute without data, session/params.go), BIN [build into a temporary dir], IDLE_PROF [unset:
+# a directory; the loaded server writes heap.pprof and heap.pprof.goroutine there at the end of
+# its window: `go tool pprof -top -inuse_space DIR/heap.pprof`].
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -61,7 +63,12 @@ sleep "$SETTLE"
 watch "$ref" "$WORK/ref.out" 0
 kill "$ref"
 
-"$BIN/btidle" listen -n "$N" -addr 127.0.0.1:7360 -every 1s >"$WORK/listen.out" 2>&1 &
+PROF=()
+if [[ -n ${IDLE_PROF:-} ]]; then
+	mkdir -p "$IDLE_PROF"
+	PROF=(-memprofile "$IDLE_PROF/heap.pprof")
+fi
+"$BIN/btidle" listen -n "$N" -addr 127.0.0.1:7360 -every 1s "${PROF[@]}" >"$WORK/listen.out" 2>&1 &
 srv=$!
 PIDS+=("$srv")
 sleep 0.5
@@ -76,3 +83,12 @@ grep -q '^ACCEPTED' "$WORK/listen.out" || { log "not all $N sessions came up: $(
 log "$N sessions up; settling ${SETTLE} s, then watching ${T} s"
 sleep "$SETTLE"
 watch "$srv" "$WORK/listen.out" "$N"
+if [[ -n ${IDLE_PROF:-} ]]; then
+	kill -USR1 "$srv"
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^PROFILED' "$WORK/listen.out" && break
+		sleep 0.1
+	done
+	grep '^PROFILED' "$WORK/listen.out" >&2 || log "no profile written"
+	cp "$BIN/btidle" "$IDLE_PROF/btidle"
+fi

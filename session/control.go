@@ -218,14 +218,15 @@ func (s *Session) onTimer(now time.Time) time.Time {
 		s.sendReports(now, fb, nacks, spare)
 	}
 	s.tickLiveness(now)
-	s.probePaths(now)
+	busy := s.probePaths(now) || len(fb) > 0 || len(again) > 0 // a datagram went out (timerState.due)
 	s.resendInflight(now)
 	s.serviceQueues(now)
 	s.rebalance(now)
 	s.tickKeys(now)
-	if s.sendsTiers && now.Sub(t.lastTiers) >= t.tierInterval() {
+	if s.sendsTiers && t.due(now, t.lastTiers, tierInterval, busy) {
 		s.sendTiers(now)
 		t.lastTiers = now
+		busy = true
 	}
 	if now.Sub(t.lastRecord) >= recordInterval {
 		s.recMu.Lock()
@@ -233,7 +234,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 		s.recMu.Unlock()
 		t.lastRecord = now
 	}
-	s.controlTimers(now)
+	s.controlTimers(now, busy)
 	return s.nextTimer(now)
 }
 
@@ -438,8 +439,9 @@ func (s *Session) sendReports(now time.Time, fb []byte, nacks int, spare bool) {
 const maxNackAgain = 256
 
 // probePaths sends a PROBE on every path whose liveness state wants one now: unvalidated,
-// idle, suspect, dead or rejoining paths, each at its own interval.
-func (s *Session) probePaths(now time.Time) {
+// idle, suspect, dead or rejoining paths, each at its own interval. It reports whether it
+// sent one.
+func (s *Session) probePaths(now time.Time) (sent bool) {
 	var buf [16]byte
 	for _, p := range s.pathList() {
 		p.mu.Lock()
@@ -451,10 +453,12 @@ func (s *Session) probePaths(now time.Time) {
 			}
 			probe := framing.Probe{ID: p.probeID}
 			s.sendControlLocked(now, p, probe.Append(buf[:0]))
+			sent = true
 		}
 		s.tickValidationLocked(now, p)
 		p.mu.Unlock()
 	}
+	return sent
 }
 
 // tickLiveness runs every path's liveness timers, and brings back a path that a socket

@@ -42,7 +42,8 @@ func (refusedError) Is(target error) bool { return target == ErrRejected }
 // ctrlConn is the control channel after the TLS handshake.
 type ctrlConn struct {
 	*tls.Conn
-	rbuf [framing.MaxCtrlBody]byte
+	rhdr [framing.CtrlHeaderLen]byte
+	rbuf []byte     // grown by the first message with a body: KEEPALIVEs need none
 	wmu  sync.Mutex // keepalives and BYE may be sent from different goroutines
 	wbuf []byte
 }
@@ -56,7 +57,7 @@ func (c *ctrlConn) send(t framing.CtrlType, body []byte) error {
 }
 
 func (c *ctrlConn) recv() (framing.CtrlType, []byte, error) {
-	return framing.ReadCtrl(c.Conn, c.rbuf[:])
+	return framing.ReadCtrlGrow(c.Conn, &c.rhdr, &c.rbuf)
 }
 
 // clientTLS runs the client's TLS handshake over raw, with a deadline of handshakeTimeout

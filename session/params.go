@@ -42,6 +42,16 @@ const (
 	// idle_detect_s, measured 2–3 s after the last packet).
 	sessionIdleAfter  = time.Minute
 	idleProbeInterval = 15 * time.Second
+	// idleCoalesceMin and idleCoalesceMax: while a session is idle, its KEEPALIVE and the
+	// client's tier repeat (PATH_STATUS) go with a timer run that sends a datagram anyway
+	// (a path's probe, a report) once idleCoalesceMin has passed since the last one, and
+	// on their own idleCoalesceMax after it. The window between them is as long as
+	// idleProbeInterval, so it always holds a probe round and they all fall in step: an
+	// idle server session's timer then runs about twice per probe round (its probe, and
+	// the report of the answers) instead of five times. idleCoalesceMax stays well under
+	// controlIdleTimeout, after which the peer closes a silent channel (docs/DECISIONS.md).
+	idleCoalesceMin = 5 * time.Second
+	idleCoalesceMax = idleCoalesceMin + idleProbeInterval
 
 	// reportElicitWindow: a datagram of reports only (FEEDBACK, NACK) is answered with a
 	// FEEDBACK while the session carried data this recently (receive.go).

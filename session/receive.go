@@ -102,12 +102,16 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 	s.lastData.Store(now.UnixNano())
 	lane := inner.Lane
 	seq := uint64(inner.LaneSeq)
-	if s.laneSeen[lane] {
-		seq = framing.ExtendSeq24(s.laneLargest[lane], inner.LaneSeq)
+	if s.rxLanes == nil {
+		s.rxLanes = new(rxLanes)
 	}
-	if !s.laneSeen[lane] || seq > s.laneLargest[lane] {
-		s.laneLargest[lane] = seq
-		s.laneSeen[lane] = true
+	rl := s.rxLanes
+	if rl.seen[lane] {
+		seq = framing.ExtendSeq24(rl.largest[lane], inner.LaneSeq)
+	}
+	if !rl.seen[lane] || seq > rl.largest[lane] {
+		rl.largest[lane] = seq
+		rl.seen[lane] = true
 	}
 	pb.n = len(payload) // the packet now sits at data[PayloadOffset:PayloadOffset+n]
 	kept := s.reorder.Push(now, lane, seq, p.id, s.senderTimeLocked(inner.SendTime), pb)

@@ -42,7 +42,7 @@ func TestIsRetransmission(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &Session{}
+			s := &Session{txLanes: new(txLanes)}
 			for i, g := range tt.segs {
 				pkt := tcpSegment(g.sport, g.seq, g.n)
 				flow := classify.FlowHash(pkt)
@@ -56,7 +56,7 @@ func TestIsRetransmission(t *testing.T) {
 
 // TestIsRetransmissionSharedLane: two flows on one lane are never taken for each other.
 func TestIsRetransmissionSharedLane(t *testing.T) {
-	s := &Session{}
+	s := &Session{txLanes: new(txLanes)}
 	a := tcpSegment(1, 5000, 1000)
 	var b []byte
 	for port := uint16(2); ; port++ {

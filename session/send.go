@@ -24,6 +24,9 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 	}
 	now := s.now()
 	s.lastData.Store(now.UnixNano())
+	if s.txLanes == nil {
+		s.txLanes = new(txLanes)
+	}
 	s.snapshotPaths(now)
 	// The send time is when the scheduler placed the packet, not when it leaves the local
 	// queue: the receiver's reorder hold must cover the queueing each path adds, and it
@@ -58,8 +61,8 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 			continue
 		}
 		s.schedPaths[k].Inflight += size + framing.Overhead
-		seq := s.laneSeq[lane]
-		s.laneSeq[lane] = (seq + 1) & framing.MaxLaneSeq
+		seq := s.txLanes.seq[lane]
+		s.txLanes.seq[lane] = (seq + 1) & framing.MaxLaneSeq
 		pb := getBuf()
 		pb.n = copy(pb.data[framing.PayloadOffset:], pkt)
 		inner := framing.InnerHeader{Lane: lane, LaneSeq: seq, SendTime: stamp}
@@ -107,7 +110,7 @@ func (s *Session) isRetransmission(pkt []byte, flow uint64, lane uint8) bool {
 	if !ok {
 		return false
 	}
-	t := &s.tcpLanes[lane]
+	t := &s.txLanes.tcp[lane]
 	if t.valid && t.flow == flow {
 		if d := int32(end - t.next); d <= 0 {
 			if d > -1<<30 {

@@ -63,6 +63,11 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 		return
 	}
 	raw.SetDeadline(time.Time{})
+	// The HELLO's and WELCOME's buffers: the messages that follow are rare and mostly empty.
+	c.rbuf = nil
+	c.wmu.Lock()
+	c.wbuf = nil
+	c.wmu.Unlock()
 	// A reload during the handshake (SetPeers) may have dropped the key or changed its
 	// allowed_ips after s was made: SetPeers writes the table, then reads ps.sess; this
 	// wrote ps.sess, then reads the table, so one of the two sees the other.
@@ -76,7 +81,21 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 	} else {
 		sv.log.Info("session established", "peer", ps.name(), "remote", raw.RemoteAddr(), "paths", len(s.pathList()), "cipher", s.cipherName)
 	}
-	err = s.serveControl(ctx)
+	// The channel is served for the session's life by a goroutine of its own: this one's
+	// stack grew through the TLS handshake (16–32 KiB, which the GC does not give back while
+	// the goroutine waits in a read with a few KiB of it in use); a new one starts at 2 KiB
+	// and grows only to what reading the channel needs.
+	sv.wg.Add(1) // sv.wg counts this goroutine: its Wait cannot have returned
+	go func() {
+		defer sv.wg.Done()
+		sv.serveConn(ctx, ps, s, c)
+	}()
+}
+
+// serveConn serves session s's control channel c, then removes the session or watches it
+// without a channel, as the reason the channel ended asks.
+func (sv *Server) serveConn(ctx context.Context, ps *peerState, s *Session, c *ctrlConn) {
+	err := s.serveControl(ctx)
 	switch {
 	case ctx.Err() != nil:
 		// Run ends every session, but this one may have been installed after it looked.

@@ -67,29 +67,27 @@ type Session struct {
 	byID    [maxPaths]atomic.Pointer[Path]
 
 	// Outbound state, owned by the one goroutine that calls SendBatch.
-	laneSeq       [256]uint32
-	txOrder       uint64 // next packetBuf.order
-	tcpLanes      [256]tcpLane
+	txLanes       *txLanes // allocated by the first SendBatch: an idle session holds none
+	txOrder       uint64   // next packetBuf.order
 	schedPaths    []sched.Path
 	schedIdx      []*Path
 	schedFallback []bool         // per schedPaths entry: may carry data when no path is usable
 	pending       [][]*packetBuf // packets of this batch per schedPaths entry
 
 	// Inbound state.
-	rxMu        sync.Mutex
-	reorder     *reorder.Buffer[*packetBuf]
-	laneLargest [256]uint64
-	laneSeen    [256]bool
-	rxTS        uint64 // latest extended sender timestamp (100 µs units)
-	rxTSValid   bool
-	rxBase      time.Time
-	nacks       [16]framing.Nack
-	nackN       int
-	nackAgain   []byte // NACK frames the timer sends a second time (sendReports)
-	released    []*packetBuf
-	pkts        [][]byte
-	lastAuth    atomic.Int64 // unix nanos of the last authenticated datagram
-	lastData    atomic.Int64 // unix nanos of the last data packet sent or received (idle probing)
+	rxMu      sync.Mutex
+	reorder   *reorder.Buffer[*packetBuf]
+	rxLanes   *rxLanes // allocated by the first data packet received
+	rxTS      uint64   // latest extended sender timestamp (100 µs units)
+	rxTSValid bool
+	rxBase    time.Time
+	nacks     [16]framing.Nack
+	nackN     int
+	nackAgain []byte // NACK frames the timer sends a second time (sendReports)
+	released  []*packetBuf
+	pkts      [][]byte
+	lastAuth  atomic.Int64 // unix nanos of the last authenticated datagram
+	lastData  atomic.Int64 // unix nanos of the last data packet sent or received (idle probing)
 
 	ctrl       atomic.Pointer[ctrlConn] // the control channel (a RESUME replaces it)
 	ctrlUplink atomic.Int32             // client: the uplink carrying ctrl; -1 on the server
@@ -129,6 +127,20 @@ type Session struct {
 	keysDone chan struct{}
 	keysOnce sync.Once
 	keysErr  error
+}
+
+// txLanes is the sender's state per lane: the next lane sequence, and the last inner TCP
+// flow seen (isRetransmission).
+type txLanes struct {
+	seq [256]uint32
+	tcp [256]tcpLane
+}
+
+// rxLanes is the receiver's state per lane: the largest lane sequence received, extended
+// to 64 bits, once one was.
+type rxLanes struct {
+	largest [256]uint64
+	seen    [256]bool
 }
 
 // tcpLane is how far the last inner TCP flow seen on a lane has sent (isRetransmission).

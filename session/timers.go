@@ -26,16 +26,28 @@ type timerState struct {
 	lastFeedback, lastSpare, lastLive, lastTiers, lastRecord time.Time
 	lastKeepalive, lastCtrlCheck                             time.Time
 	lastFo                                                   time.Duration
-	idle                                                     bool // the paths probe at idleProbeInterval
+	idle                                                     bool // the paths probe at idleProbeInterval; due coalesces
 }
 
-// tierInterval is how often the client repeats its paths' tiers: tierInterval, or
-// idleProbeInterval while the session carries no data (a tier change sends them at once).
-func (t *timerState) tierInterval() time.Duration {
-	if t.idle {
-		return idleProbeInterval
+// due reports whether a message repeated every interval while the session carries data,
+// last sent at last, is due in the run at now; busy: the run sends a datagram anyway.
+// While the session is idle it goes with such a run, or alone idleCoalesceMax after the
+// last (idleCoalesceMin). The client's tiers and the KEEPALIVE repeat so (a tier change
+// sends the tiers at once).
+func (t *timerState) due(now, last time.Time, interval time.Duration, busy bool) bool {
+	e := now.Sub(last)
+	if !t.idle {
+		return e >= interval
 	}
-	return tierInterval
+	return e >= idleCoalesceMax || busy && e >= idleCoalesceMin
+}
+
+// next is when such a message is due at the latest: the timer's deadline for it.
+func (t *timerState) next(last time.Time, interval time.Duration) time.Time {
+	if t.idle {
+		return last.Add(idleCoalesceMax)
+	}
+	return last.Add(interval)
 }
 
 // idleWatch is armed on a server session whose control channel c was lost: its timer ends
@@ -83,11 +95,12 @@ func (s *Session) watchData(c *ctrlConn, fire func(keys bool)) {
 }
 
 // controlTimers runs the timers of the control channel: the KEEPALIVE while it is served,
-// the client's check of the channel's uplink, and the server's idle watch.
-func (s *Session) controlTimers(now time.Time) {
+// the client's check of the channel's uplink, and the server's idle watch. busy: this run
+// of the timer sent a datagram (timerState.due).
+func (s *Session) controlTimers(now time.Time, busy bool) {
 	t := &s.tm
 	if c := s.serving.Load(); c != nil {
-		if now.Sub(t.lastKeepalive) >= keepaliveInterval {
+		if t.due(now, t.lastKeepalive, keepaliveInterval, busy) {
 			t.lastKeepalive = now
 			go s.sendKeepalive(c)
 		}
@@ -197,7 +210,7 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 		}
 	}
 	if s.sendsTiers {
-		at(t.lastTiers.Add(t.tierInterval()), reasonTiers)
+		at(t.next(t.lastTiers, tierInterval), reasonTiers)
 	}
 	if ks := &s.keys; ks.enabled {
 		if trafficFlows { // the overlap estimate follows the paths' RTT
@@ -206,7 +219,7 @@ func (s *Session) timerDeadline(now time.Time) deadline {
 		at(s.keyDeadline(now), reasonKeys)
 	}
 	if s.serving.Load() != nil {
-		at(t.lastKeepalive.Add(keepaliveInterval), reasonKeepalive)
+		at(t.next(t.lastKeepalive, keepaliveInterval), reasonKeepalive)
 		if deadOrDown && s.ctrlUplink.Load() >= 0 {
 			at(t.lastCtrlCheck.Add(ctrlUplinkCheck), reasonCtrlCheck)
 		}

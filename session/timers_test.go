@@ -136,8 +136,8 @@ func TestIdleSessionSleepsUntilItsProbes(t *testing.T) {
 		}
 		checked++
 		// What the client's timer may wait for (timerDeadline), read in the same rest.
-		want := cs.tm.lastTiers.Add(tierInterval)
-		if k := cs.tm.lastKeepalive.Add(keepaliveInterval); k.Before(want) {
+		want := cs.tm.next(cs.tm.lastTiers, tierInterval)
+		if k := cs.tm.next(cs.tm.lastKeepalive, keepaliveInterval); k.Before(want) {
 			want = k
 		}
 		for _, p := range cs.pathList() {

@@ -5,7 +5,10 @@
 //
 // The listener prints "ACCEPTED n" once n connections are established, then every -every
 // "STATS accepted=… timer_runs=…" (timer_runs: the process's timer queue callbacks so far,
-// internal/timerq).
+// internal/timerq). With -memprofile FILE, SIGUSR1 makes it write a heap profile to FILE and
+// a goroutine profile to FILE.goroutine and print "PROFILED goroutines=… heap_inuse_mb=…"
+// (runtime.MemStats after a GC); SIGUSR2 starts a CPU profile into FILE.cpu, and the next
+// SIGUSR2 ends it ("CPUPROFILED").
 package main
 
 import (
@@ -51,8 +54,11 @@ func main() {
 	from := fs.String("from", "127.0.0.2", "the dialer's source address")
 	seed := fs.String("seed", "btidle", "derives every key")
 	every := fs.Duration("every", 5*time.Second, "listener: how often to print STATS")
-	memprofile := fs.String("memprofile", "", "listener: write a heap profile to `FILE` on exit")
+	memprofile := fs.String("memprofile", "", "listener: on SIGUSR1 write a heap profile to `FILE` and a goroutine profile to FILE.goroutine")
 	fs.Parse(os.Args[2:])
+	if *memprofile != "" {
+		runtime.MemProfileRate = 1 // every allocation: per-session sizes, not 512 KiB samples
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var err error
@@ -93,11 +99,22 @@ func listen(ctx context.Context, n int, addr, seed string, every time.Duration, 
 			accepted++
 			if accepted == n {
 				fmt.Printf("ACCEPTED %d\n", n)
-				if memprofile != "" {
-					go writeHeap(memprofile)
-				}
 			}
 			mu.Unlock()
+		}
+	}()
+	usr1, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	if memprofile != "" {
+		signal.Notify(usr1, syscall.SIGUSR1)
+		signal.Notify(usr2, syscall.SIGUSR2)
+		defer signal.Stop(usr1)
+		defer signal.Stop(usr2)
+	}
+	var cpu *os.File
+	defer func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
 		}
 	}()
 	t := time.NewTicker(every)
@@ -106,6 +123,28 @@ func listen(ctx context.Context, n int, addr, seed string, every time.Duration, 
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-usr2:
+			if cpu == nil {
+				if cpu, err = os.Create(memprofile + ".cpu"); err == nil {
+					err = pprof.StartCPUProfile(cpu)
+				}
+			} else {
+				pprof.StopCPUProfile()
+				err = cpu.Close()
+				cpu = nil
+				fmt.Println("CPUPROFILED")
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "btidle:", err)
+			}
+		case <-usr1:
+			if err := writeProfiles(memprofile); err != nil {
+				fmt.Fprintln(os.Stderr, "btidle:", err)
+			}
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			fmt.Printf("PROFILED goroutines=%d heap_inuse_mb=%.1f heap_idle_mb=%.1f heap_released_mb=%.1f stack_inuse_mb=%.1f sys_mb=%.1f\n",
+				runtime.NumGoroutine(), mb(m.HeapInuse), mb(m.HeapIdle), mb(m.HeapReleased), mb(m.StackInuse), mb(m.Sys))
 		case <-t.C:
 			mu.Lock()
 			fmt.Printf("STATS accepted=%d timer_runs=%d\n", accepted, timerq.Default().Runs())
@@ -144,15 +183,24 @@ func dial(ctx context.Context, n int, addr, from, seed string) error {
 	return nil
 }
 
-// writeHeap writes a heap profile of the established sessions to file, 3 s after they all
-// came up.
-func writeHeap(file string) {
-	time.Sleep(3 * time.Second)
-	f, err := os.Create(file)
-	if err != nil {
-		return
-	}
-	defer f.Close()
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// writeProfiles writes a heap profile (after a GC, so in-use figures are live data) to file
+// and a goroutine profile to file.goroutine.
+func writeProfiles(file string) error {
 	runtime.GC()
-	pprof.WriteHeapProfile(f)
+	for _, p := range []struct{ name, file string }{{"heap", file}, {"goroutine", file + ".goroutine"}} {
+		f, err := os.Create(p.file)
+		if err != nil {
+			return err
+		}
+		err = pprof.Lookup(p.name).WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
