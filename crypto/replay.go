@@ -1,5 +1,7 @@
 package crypto
 
+import "sync/atomic"
+
 // ReplayWindowSize is how many packet numbers, counting the highest one
 // accepted, a ReplayWindow remembers: with highest h, packet numbers
 // h-4095..h are checked against the bitmap, older ones are rejected
@@ -29,11 +31,17 @@ var _ [replayRingBlocks*replayBlockBits - ReplayWindowSize - replayBlockBits]str
 // cheap reject of replays), then [ReplayWindow.Update] once the AEAD has
 // authenticated it, so that only authenticated datagrams change the state.
 //
-// The zero value is an empty window, ready to use. A ReplayWindow is not
-// safe for concurrent use; the path's receiver owns it.
+// The zero value is an empty window, ready to use. Update and Reset must not
+// run concurrently with each other (the path's receive lock orders them);
+// Check may run at any time, concurrently with them, so that a replay is
+// rejected without that lock. Its fields are atomic for that: Update clears
+// the blocks the window moves into before it publishes the new highest packet
+// number, so a Check that sees the new highest also sees them cleared. A
+// Check racing an Update can only err towards accepting (a number the Update
+// is about to record or move past), which the Update after the open rejects.
 type ReplayWindow struct {
-	last uint64 // highest packet number accepted by Update
-	ring [replayRingBlocks]uint64
+	last atomic.Uint64 // highest packet number accepted by Update
+	ring [replayRingBlocks]atomic.Uint64
 }
 
 // Check reports whether pn may be new: false if it exceeds
@@ -43,13 +51,14 @@ func (w *ReplayWindow) Check(pn uint64) bool {
 	if pn > MaxPacketNumber {
 		return false
 	}
-	if pn > w.last {
+	last := w.last.Load()
+	if pn > last {
 		return true
 	}
-	if w.last-pn >= ReplayWindowSize {
+	if last-pn >= ReplayWindowSize {
 		return false
 	}
-	return w.ring[(pn>>replayBlockLog)&replayRingMask]&(1<<(pn&replayBitMask)) == 0
+	return w.ring[(pn>>replayBlockLog)&replayRingMask].Load()&(1<<(pn&replayBitMask)) == 0
 }
 
 // Update records pn as seen, advancing the window if pn is the highest yet.
@@ -60,29 +69,38 @@ func (w *ReplayWindow) Update(pn uint64) bool {
 	if pn > MaxPacketNumber {
 		return false
 	}
-	if pn > w.last {
+	last := w.last.Load()
+	if pn > last {
 		// Clear the blocks the window moves into; a jump of a whole ring
 		// or more clears everything.
-		cur := w.last >> replayBlockLog
+		cur := last >> replayBlockLog
 		diff := pn>>replayBlockLog - cur
 		if diff > replayRingBlocks {
 			diff = replayRingBlocks
 		}
 		for i := cur + 1; i <= cur+diff; i++ {
-			w.ring[i&replayRingMask] = 0
+			w.ring[i&replayRingMask].Store(0)
 		}
-		w.last = pn
-	} else if w.last-pn >= ReplayWindowSize {
+	} else if last-pn >= ReplayWindowSize {
 		return false
 	}
 	block := &w.ring[(pn>>replayBlockLog)&replayRingMask]
 	bit := uint64(1) << (pn & replayBitMask)
-	if *block&bit != 0 {
+	b := block.Load()
+	if b&bit != 0 {
 		return false
 	}
-	*block |= bit
+	block.Store(b | bit)
+	if pn > last {
+		w.last.Store(pn)
+	}
 	return true
 }
 
 // Reset empties the window, as for a new key.
-func (w *ReplayWindow) Reset() { *w = ReplayWindow{} }
+func (w *ReplayWindow) Reset() {
+	w.last.Store(0)
+	for i := range w.ring {
+		w.ring[i].Store(0)
+	}
+}

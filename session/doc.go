@@ -16,8 +16,8 @@
 //
 // Inbound (one goroutine per socket):
 //
-//	recvmmsg (batch) → header → session by receiver index → AEAD open in place → replay
-//	window of the path → path receive counters → control frames are handled at once; data
+//	recvmmsg (batch) → header → session by receiver index → replay window of the path
+//	(read-only check) → AEAD open in place → replay window updated → path receive counters → control frames are handled at once; data
 //	packets enter the per-lane reorder buffer → packets released in order are written to
 //	the TUN in one batch, so the kernel can coalesce them (GRO).
 //

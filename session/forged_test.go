@@ -59,7 +59,8 @@ func handleLocked(t *testing.T, s *Session, r *receiver, dgram []byte, from neti
 // known path but a wrong tag is rejected without the session's receive lock, schedules no
 // flush (reorder drain), and changes nothing but the auth-failure counter. A genuine
 // datagram, by contrast, needs the lock and changes the path's receive state: the test
-// would see it if the forgery did too.
+// would see it if the forgery did too. Replays of the genuine one are rejected before the
+// open, also without the lock.
 func TestForgedDatagramChangesNoState(t *testing.T) {
 	s := bareSession(t) // its send and receive keys are equal (zero), so it can seal to itself
 	s.local = 0x1234
@@ -113,6 +114,23 @@ func TestForgedDatagramChangesNoState(t *testing.T) {
 	}
 	if s.counters.RxAuthFail.Load() != 1 || s.counters.RxPackets.Load() != 1 {
 		t.Fatalf("counters after the genuine datagram: auth failures %d, packets %d", s.counters.RxAuthFail.Load(), s.counters.RxPackets.Load())
+	}
+
+	// Its replay, and the replay with a broken tag, are rejected by the replay window's
+	// check before the open (the broken one counts as a replay, not as an authentication
+	// failure, so it was never opened), without the receive lock and changing nothing.
+	before = rxStateOf(s, p)
+	for i, d := range [][]byte{genuine, forged} {
+		if !handleLocked(t, s, r, d, from) {
+			t.Fatalf("replay %d waited for the session's receive lock", i)
+		}
+	}
+	if after := rxStateOf(s, p); after != before {
+		t.Fatalf("a replay changed state:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if s.counters.RxReplay.Load() != 2 || s.counters.RxAuthFail.Load() != 1 || s.counters.RxPackets.Load() != 1 {
+		t.Fatalf("after two replays: replays %d (want 2), auth failures %d (want 1), packets %d (want 1)",
+			s.counters.RxReplay.Load(), s.counters.RxAuthFail.Load(), s.counters.RxPackets.Load())
 	}
 }
 

@@ -27,13 +27,21 @@ const (
 
 // receive handles one datagram in pb.data[:pb.n] whose header parsed as hdr and whose receiver
 // index is this session's. Only a datagram that authenticates changes any state: the path
-// lookup and the AEAD open come first and need no lock, so a forgery with a known receiver
-// index costs one failed open and a counter, never rxMu, and its rxRejected result keeps the
+// lookup, the replay window's read-only check and the AEAD open come first and need no
+// lock, so a forgery with a known receiver index costs at most one failed open and a
+// counter, a replay only the check, never rxMu, and its rxRejected result keeps the
 // receiver from flushing (draining the reorder buffer of) the session for it.
 func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPort, hdr framing.Header, pb *packetBuf) rxResult {
 	p := s.byID[hdr.PathID].Load()
 	if p == nil || p.transport() != conn {
 		s.counters.RxNoPath.Add(1)
+		return rxRejected
+	}
+	// A packet number the path's replay window has seen or left behind is rejected before
+	// the open: a replayed datagram then costs no AEAD work either (the window is read
+	// without rxMu; only the Update below, after the open, changes it).
+	if !p.replay.Check(hdr.PacketNumber) {
+		s.counters.RxReplay.Add(1)
 		return rxRejected
 	}
 	// The key phase picks the key, without a lock (rekey.go); only an authenticated

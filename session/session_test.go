@@ -284,6 +284,7 @@ func TestGarbageCreatesNoState(t *testing.T) {
 	var forged [64]byte
 	forged[0] = 1 // data
 	binary.BigEndian.PutUint16(forged[2:4], s.local)
+	binary.BigEndian.PutUint32(forged[6:10], 1<<30) // a fresh packet number: it gets opened
 	garbage := [][]byte{
 		{},
 		{1, 2, 3},
