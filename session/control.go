@@ -336,10 +336,17 @@ func (s *Session) othersDeliverLocked(now time.Time, p *Path) bool {
 
 // updateLiveLocked tells the reorder buffer which paths still deliver to us, so that a gap
 // is not held for a path that went silent: one that delivered nothing for rxSilence, or
-// whose other direction liveness found failing. rxMu must be held.
+// whose other direction liveness found failing. A path that never delivered is left
+// alone: the buffer makes it live on its first packet, so its delay enters the hold at
+// once. Set dead before that (the timer's first run), it would stay out of the hold until
+// the next update, and a session's first packets would wait only the repair allowance
+// (docs/DECISIONS.md, "Reorder"). rxMu must be held.
 func (s *Session) updateLiveLocked(now time.Time) {
 	for _, p := range s.pathList() {
-		live := p.rxAny && now.Sub(p.lastRecv) < rxSilence
+		if !p.rxAny {
+			continue
+		}
+		live := now.Sub(p.lastRecv) < rxSilence
 		if live {
 			p.mu.Lock()
 			switch p.live.State() {
