@@ -234,13 +234,15 @@ func (s *Session) flush(now time.Time) {
 	}
 }
 
-// unreadLocked reports whether a path's transport has datagrams waiting unread
-// (path.PendingReader; a transport without it never has), a path that has not delivered yet
-// included: its first packets may be what waits. It makes a system call per socket: it runs
-// only when a gap is due for release by deadline. rxMu must be held.
+// unreadLocked reports whether the transport of a path that delivered has datagrams waiting
+// unread (path.PendingReader; a transport without it never has). It makes a system call per
+// socket: it runs only when a gap is due for release by deadline. rxMu must be held.
 func (s *Session) unreadLocked() bool {
 	paths := s.pathList()
 	for i, p := range paths {
+		if !p.rxAny {
+			continue
+		}
 		t := p.transport()
 		pr, ok := t.(path.PendingReader)
 		if !ok || sharesTransport(paths[:i], t) {
@@ -253,10 +255,11 @@ func (s *Session) unreadLocked() bool {
 	return false
 }
 
-// sharesTransport reports whether a path of paths uses t (a server's paths share its socket).
+// sharesTransport reports whether a path of paths that delivered uses t (a server's paths
+// share its socket).
 func sharesTransport(paths []*Path, t path.Transport) bool {
 	for _, p := range paths {
-		if p.transport() == t {
+		if p.rxAny && p.transport() == t {
 			return true
 		}
 	}
