@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // DefaultSocketBuffer is the send and receive buffer size requested for every socket. Large
@@ -99,17 +97,6 @@ func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 
 // Close closes the socket; a blocked ReadBatch returns an error wrapping net.ErrClosed.
 func (c *Conn) Close() error { return c.uc.Close() }
-
-// Pending returns the size of the next datagram waiting in the socket's receive queue
-// (SIOCINQ, udp(7)), 0 if none, and false if the socket cannot tell (it is closed).
-func (c *Conn) Pending() (int, bool) {
-	var n int
-	var ierr error
-	if err := c.rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
-		return 0, false
-	}
-	return n, true
-}
 
 // ErrClosed is returned by I/O on a closed Conn.
 var ErrClosed = net.ErrClosed

@@ -142,34 +142,3 @@ func BenchmarkWriteReadBatch(b *testing.B) {
 		}
 	}
 }
-
-// Pending tells whether datagrams wait unread in the socket: the size of the next one.
-func TestPending(t *testing.T) {
-	a, b := loopbackPair(t)
-	if n, ok := b.Pending(); !ok || n != 0 {
-		t.Fatalf("Pending on an empty socket = %d, %v", n, ok)
-	}
-	if _, err := a.WriteBatch([][]byte{make([]byte, 300), make([]byte, 200)}, b.LocalAddr()); err != nil {
-		t.Fatal(err)
-	}
-	// Loopback delivers within the send call: the datagrams are queued when it returns.
-	if n, ok := b.Pending(); !ok || n != 300 {
-		t.Fatalf("Pending = %d, %v; want 300 (the next datagram)", n, ok)
-	}
-	bufs := [][]byte{make([]byte, 400), make([]byte, 400)}
-	sizes, from := make([]int, 2), make([]netip.AddrPort, 2)
-	for got := 0; got < 2; {
-		n, err := b.ReadBatch(bufs[got:], sizes[got:], from[got:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		got += n
-	}
-	if n, ok := b.Pending(); !ok || n != 0 {
-		t.Fatalf("Pending after reading all = %d, %v", n, ok)
-	}
-	b.Close()
-	if _, ok := b.Pending(); ok {
-		t.Fatal("Pending on a closed socket claims to know")
-	}
-}

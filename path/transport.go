@@ -31,17 +31,6 @@ type GROReader interface {
 	ReadBatchGRO(bufs [][]byte, msgs []Msg) (int, error)
 }
 
-// PendingReader is implemented by a Transport that can tell whether datagrams wait in it
-// unread: Conn (the socket's receive queue) and internal/memnet's. The session asks before
-// it gives up on a reorder gap by deadline, since a reader that lags may yet hold the
-// missing packet (docs/DECISIONS.md, "Reorder"). Pending returns a positive number when
-// something waits (Conn: the size of the next datagram; memnet: how many there are), 0
-// when nothing does, and false when it cannot tell (the transport is closed). It may make a
-// system call: it is not for the per-packet path.
-type PendingReader interface {
-	Pending() (int, bool)
-}
-
 // Network is where a node's transports and control connections come from: the host's
 // sockets (Host) or an in-memory network (internal/memnet, for tests on a fake clock).
 type Network interface {
@@ -81,7 +70,6 @@ func (h hostNetwork) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
 }
 
 var (
-	_ Transport     = (*Conn)(nil)
-	_ GROReader     = (*Conn)(nil)
-	_ PendingReader = (*Conn)(nil)
+	_ Transport = (*Conn)(nil)
+	_ GROReader = (*Conn)(nil)
 )

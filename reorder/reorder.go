@@ -10,8 +10,7 @@
 //	    held behind the gap: paths are FIFO, so the missing packet is no
 //	    longer in flight anywhere;
 //	(c) its deadline passes: the arrival of the first packet held behind the
-//	    gap plus the adaptive hold (see [Buffer.Hold]), later if the caller
-//	    postpones it ([Buffer.Postpone]) because the packet may yet come;
+//	    gap plus the adaptive hold (see [Buffer.Hold]);
 //
 // or when the buffer is full (the pushed lane's gap is released) or a lane
 // sequence jumps far ahead. See docs/DECISIONS.md, "Reorder".
@@ -46,9 +45,6 @@ type Config struct {
 	// MinHold and MaxHold clamp the adaptive hold. Defaults 2 ms and
 	// 500 ms; MinHold is lowered to MaxHold if it is larger.
 	MinHold, MaxHold time.Duration
-	// MaxPostpone bounds how far past its deadline [Buffer.Postpone] may hold a
-	// gap. Zero: only MaxHold after the gap's deadline clock started bounds it.
-	MaxPostpone time.Duration
 	// StartAtZero says every lane's first sequence is 0, as in a bondtun session: a lane
 	// whose first packet to arrive is a later one (its first packets took a slower path)
 	// waits for the earlier ones as for any gap. Without it a lane starts at whatever
@@ -99,7 +95,6 @@ type Buffer[T any] struct {
 	hold    time.Duration // current adaptive hold
 	holdCap time.Duration // SetMaxHold; 0 means none
 	repair  time.Duration // SetRepair: extra hold for a re-sent copy; 0 means rule (b) applies
-	until   int64         // Postpone: no deadline release before this, within the bounds
 
 	stats Stats
 }
@@ -114,7 +109,6 @@ func New[T any](cfg Config) *Buffer[T] {
 	b := &Buffer[T]{
 		cfg:     cfg,
 		ringMax: ringMax,
-		until:   minTime,
 	}
 	b.recompute()
 	return b
@@ -195,7 +189,7 @@ func (b *Buffer[T]) Drain(now time.Time, dst []T) []T {
 	for {
 		b.releasePast(t)
 		lane, arrival, ok := b.byArrival.top()
-		if !ok || b.deadline(arrival) > t {
+		if !ok || arrival+int64(b.hold) > t {
 			break
 		}
 		b.release(t, lane, &b.stats.Deadline)
@@ -214,35 +208,7 @@ func (b *Buffer[T]) NextDeadline() (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	return b.base.Add(time.Duration(b.deadline(arrival))), true
-}
-
-// Postpone keeps Drain from releasing a gap by its deadline (rule c) before
-// until: the caller knows the missing packet may yet come (a reader that lags
-// has datagrams unread). A gap is still released at its deadline plus
-// Config.MaxPostpone, and at the latest Config.MaxHold after its deadline
-// clock started, so a real loss is given up on. A later call replaces an
-// earlier one; a time already past removes it. Rules (a) and (b) are not
-// affected.
-func (b *Buffer[T]) Postpone(until time.Time) {
-	b.until = b.ts(until)
-	b.stats.Postponed++
-}
-
-// deadline is when rule (c) releases a gap whose deadline clock started at
-// arrival: the arrival plus the hold, or the Postpone time within its bounds.
-// It never decreases with arrival, so the byArrival heap's top is the gap due
-// first.
-func (b *Buffer[T]) deadline(arrival int64) int64 {
-	d := arrival + int64(b.hold)
-	if b.until <= d {
-		return d
-	}
-	limit := arrival + int64(b.cfg.MaxHold)
-	if b.cfg.MaxPostpone > 0 {
-		limit = min(limit, d+int64(b.cfg.MaxPostpone))
-	}
-	return max(d, min(b.until, limit))
+	return b.base.Add(time.Duration(arrival) + b.hold), true
 }
 
 // SetLive marks path live or dead. A path is live from its first packet

@@ -14,7 +14,6 @@ type Stats struct {
 	Jumps      uint64 // lanes flushed because a sequence jumped more than MaxPackets ahead
 	Duplicates uint64 // items rejected because the same sequence was already held
 	Late       uint64 // items rejected because their lane had delivered or skipped past them
-	Postponed  uint64 // Postpone calls: a due deadline release put off (rule c)
 
 	// Hold time of released gaps, from the gap's deadline start (the
 	// arrival of the first packet held behind it) to its release.

@@ -116,13 +116,6 @@ const (
 	reorderMaxPackets = 8192
 	// reorderMaxHold caps the adaptive hold time of a reorder gap.
 	reorderMaxHold = 500 * time.Millisecond
-	// reorderMaxPostpone bounds how far past its deadline a gap is held while a path's
-	// transport has datagrams unread (unreadLocked): a reader the scheduler keeps off the
-	// CPU for a few periods. A server's socket is shared by its sessions, so what waits there
-	// may be another session's: the bound keeps a real loss from waiting reorderMaxHold.
-	reorderMaxPostpone = 50 * time.Millisecond
-	// unreadRecheck is how long a due gap is postponed at a time while datagrams wait unread.
-	unreadRecheck = tick
 
 	// suspectFloor is the least silence (with data in flight) after which a path is suspect;
 	// the liveness rule's SRTT + 4·RTTVAR term (≥ 3·SRTT) sets it on all but the shortest

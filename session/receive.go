@@ -234,38 +234,6 @@ func (s *Session) flush(now time.Time) {
 	}
 }
 
-// unreadLocked reports whether the transport of a path that delivered has datagrams waiting
-// unread (path.PendingReader; a transport without it never has). It makes a system call per
-// socket: it runs only when a gap is due for release by deadline. rxMu must be held.
-func (s *Session) unreadLocked() bool {
-	paths := s.pathList()
-	for i, p := range paths {
-		if !p.rxAny {
-			continue
-		}
-		t := p.transport()
-		pr, ok := t.(path.PendingReader)
-		if !ok || sharesTransport(paths[:i], t) {
-			continue
-		}
-		if n, ok := pr.Pending(); ok && n > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// sharesTransport reports whether a path of paths that delivered uses t (a server's paths
-// share its socket).
-func sharesTransport(paths []*Path, t path.Transport) bool {
-	for _, p := range paths {
-		if p.rxAny && p.transport() == t {
-			return true
-		}
-	}
-	return false
-}
-
 // maxNacks bounds the loss ranges waiting to be reported.
 const maxNacks = 16
 
@@ -289,11 +257,6 @@ func (s *Session) nackFramesLocked(b []byte) []byte {
 }
 
 func (s *Session) flushLocked(now time.Time) {
-	if d, ok := s.reorder.NextDeadline(); ok && !now.Before(d) && s.unreadLocked() {
-		// A gap is due, but a path's reader lags: the missing packet may be among what it
-		// has not read yet (docs/DECISIONS.md, "Reorder"). Look again a little later.
-		s.reorder.Postpone(now.Add(unreadRecheck))
-	}
 	s.released = s.reorder.Drain(now, s.released[:0])
 	if len(s.released) == 0 {
 		return

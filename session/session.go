@@ -193,9 +193,8 @@ func newSession(p sessionParams) (*Session, error) {
 		scheduler:  mk(),
 		cipherName: p.cipher.String(),
 		reorder: reorder.New[*packetBuf](reorder.Config{
-			MaxPackets:  reorderMaxPackets,
-			MaxHold:     reorderMaxHold,
-			MaxPostpone: reorderMaxPostpone,
+			MaxPackets: reorderMaxPackets,
+			MaxHold:    reorderMaxHold,
 			// Lane sequences start at 0 in every session (laneSeq): the first packets of a
 			// lane that took the slower path are waited for, not dropped as late.
 			StartAtZero: true,

@@ -55,7 +55,7 @@ func (s *Session) snapshot() SessionSnapshot {
 	ss.Reorder = map[string]uint64{
 		"delivered": st.Delivered, "in_order": st.InOrder, "filled": st.Filled, "paths_past": st.PathsPast,
 		"deadline": st.Deadline, "overflow": st.Overflow, "jumps": st.Jumps, "duplicates": st.Duplicates,
-		"late": st.Late, "postponed": st.Postponed,
+		"late": st.Late,
 	}
 	return ss
 }

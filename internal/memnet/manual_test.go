@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/bondtun/bondtun/path"
@@ -67,44 +66,4 @@ func TestManualSettle(t *testing.T) {
 	if len(got) != 1 || got[0].Sub(start) != 20*time.Millisecond {
 		t.Errorf("a got the echo at %v, want once at +20ms", got)
 	}
-}
-
-// TestPending: a transport reports the datagrams waiting for its reader (synctest: the
-// link delivers on a goroutine of its own, which Wait lets finish).
-func TestPending(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		n := New(1)
-		defer n.Close()
-		a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-		n.SetLink(a, b, LinkConfig{Delay: time.Millisecond})
-		ta, err := n.ListenPacket(path.ListenOptions{Addr: netip.AddrPortFrom(a, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tb, err := n.ListenPacket(path.ListenOptions{Addr: netip.AddrPortFrom(b, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pr := tb.(path.PendingReader)
-		if k, ok := pr.Pending(); !ok || k != 0 {
-			t.Fatalf("Pending = %d, %v before anything was sent", k, ok)
-		}
-		ta.WriteBatch([][]byte{[]byte("one"), []byte("two")}, tb.LocalAddr())
-		time.Sleep(2 * time.Millisecond) // the bubble's clock: past the link's delay
-		synctest.Wait()
-		if k, ok := pr.Pending(); !ok || k != 2 {
-			t.Fatalf("Pending = %d, %v; want 2", k, ok)
-		}
-		bufs, sizes, from := [][]byte{make([]byte, 8), make([]byte, 8)}, []int{0, 0}, []netip.AddrPort{{}, {}}
-		if k, err := tb.ReadBatch(bufs, sizes, from); err != nil || k != 2 {
-			t.Fatalf("ReadBatch = %d, %v", k, err)
-		}
-		if k, ok := pr.Pending(); !ok || k != 0 {
-			t.Fatalf("Pending = %d, %v after reading", k, ok)
-		}
-		tb.Close()
-		if _, ok := pr.Pending(); ok {
-			t.Fatal("Pending on a closed transport claims to know")
-		}
-	})
 }

@@ -190,17 +190,6 @@ func (t *Transport) Close() error {
 	return nil
 }
 
-// Pending returns the number of datagrams waiting to be read (path.PendingReader), and
-// false once the transport is closed.
-func (t *Transport) Pending() (int, bool) {
-	select {
-	case <-t.done:
-		return 0, false
-	default:
-	}
-	return len(t.in), true
-}
-
 // ReadBatch waits for a datagram, then takes what else is there, up to len(bufs).
 func (t *Transport) ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int, error) {
 	if t.n.manual {
@@ -498,7 +487,4 @@ type pipeConn struct {
 func (c *pipeConn) LocalAddr() net.Addr  { return net.TCPAddrFromAddrPort(c.local) }
 func (c *pipeConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
 
-var (
-	_ path.Network       = (*Network)(nil)
-	_ path.PendingReader = (*Transport)(nil)
-)
+var _ path.Network = (*Network)(nil)
