@@ -49,8 +49,17 @@ const (
 // tcpSeg is one segment of the sender's scoreboard: in flight, SACKed, or lost (marked,
 // awaiting its retransmission, and then in flight again).
 type tcpSeg struct {
-	sent   time.Time // of the latest transmission
-	retx   bool      // retransmitted at least once
+	sent time.Time // of the latest transmission
+	// order is the latest transmission's rank among all the sender's. RACK asks which of
+	// two segments was sent later; Linux compares send times, then sequence numbers for
+	// one burst's segments. The bubble's clock stands still while two ACKs are handled
+	// one after the other, so a segment re-sent for the second comes at the same instant
+	// as new ones sent for the first, with a lower sequence number, and looked sent
+	// before them: delivered after them, it was marked lost again, and its second copy's
+	// send time, taken for the first's delivery, had a whole window re-sent (a flake of
+	// TestSimTCPModel/lossy, 108 spurious retransmissions).
+	order  uint64
+	retx   bool // retransmitted at least once
 	sacked bool
 	lost   bool
 }
@@ -94,7 +103,8 @@ type tcpSender struct {
 	rtoAt                time.Time
 
 	rackXmit  time.Time
-	rackSeq   uint64
+	rackOrder uint64 // the transmission order of the segment rackXmit is from
+	xmits     uint64 // transmissions so far
 	rackRTT   time.Duration
 	reordSeen bool
 	reoTimer  *time.Timer
@@ -171,7 +181,8 @@ func (s *tcpSender) trySendLocked(now time.Time) {
 				s.rtoAt = time.Time{} // Linux re-arms the timer when it re-sends the head
 			}
 		}
-		s.segs[k-s.base].sent = now
+		s.xmits++
+		s.segs[k-s.base].sent, s.segs[k-s.base].order = now, s.xmits
 		if s.state == tcpRecovery {
 			s.prrOut++
 		}
@@ -239,8 +250,8 @@ func (s *tcpSender) onAck(ack uint64, blocks [][2]uint64) {
 		if g.retx && now.Sub(g.sent) < s.minRTT {
 			return
 		}
-		if g.sent.After(s.rackXmit) || (g.sent.Equal(s.rackXmit) && k > s.rackSeq) {
-			s.rackXmit, s.rackSeq, s.rackRTT = g.sent, k, now.Sub(g.sent)
+		if g.order > s.rackOrder {
+			s.rackXmit, s.rackOrder, s.rackRTT = g.sent, g.order, now.Sub(g.sent)
 		}
 	}
 	advanced := ack > s.base
@@ -352,7 +363,7 @@ func (s *tcpSender) rackDetectLocked(now time.Time) {
 			continue
 		}
 		k := s.base + uint64(i)
-		if !(g.sent.Before(s.rackXmit) || (g.sent.Equal(s.rackXmit) && k < s.rackSeq)) {
+		if g.order >= s.rackOrder {
 			continue
 		}
 		if left := g.sent.Add(win).Sub(now); left > 0 {
