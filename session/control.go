@@ -128,8 +128,11 @@ func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
 		q.ackedPN = fb.HighestPN
 		s.onLiveness(now, q, q.live.OnHeard(now, rtt))
 	}
-	// NACKs for packets up to HighestPN came before this frame: the copies can go.
-	q.forgetUpToLocked(fb.HighestPN)
+	// A NACK for a packet up to HighestPN came before this frame in its datagram, but
+	// the receiver also sends its reports on a spare path, whose copy of a NACK lost on
+	// the best one comes after later reports on the best one: the copies can go once
+	// older than the slowest path's round trip (docs/DECISIONS.md).
+	q.forgetUpToLocked(fb.HighestPN, now.Add(-time.Duration(s.keepCopies.Load())))
 	s.drainLocked(now, q) // the window may have opened
 }
 
@@ -199,7 +202,9 @@ func (s *Session) onTimer(now time.Time) time.Time {
 	// The repair allowance follows the paths every 50 ms, and a path going silent
 	// or speaking again at once.
 	if fo := s.failoverHoldLocked(now); live || (fo > 0) != (t.lastFo > 0) {
-		s.reorder.SetRepair(now, s.repairAllowance(now)+fo)
+		allowance, slowest := s.repairAllowance(now)
+		s.reorder.SetRepair(now, allowance+fo)
+		s.keepCopies.Store(int64(slowest + repairMargin))
 		t.lastFo = fo
 	}
 	s.rxMu.Unlock()
@@ -239,22 +244,25 @@ func (s *Session) onTimer(now time.Time) time.Time {
 }
 
 // repairAllowance is how much longer the receiver's reorder buffer should hold a gap so a
-// re-sent copy can fill it: a NACK and the copy each cross the fastest path.
-func (s *Session) repairAllowance(now time.Time) time.Duration {
+// re-sent copy can fill it: a NACK and the copy each cross the fastest path. slowest is the
+// largest SRTT of the usable paths (pathstat.DefaultInitialRTT while none is usable).
+func (s *Session) repairAllowance(now time.Time) (allowance, slowest time.Duration) {
 	best := time.Duration(0)
 	for _, p := range s.pathList() {
 		p.mu.Lock()
 		if p.usableLocked(now) {
-			if rtt := p.stats.SRTT(); best == 0 || rtt < best {
+			rtt := p.stats.SRTT()
+			if best == 0 || rtt < best {
 				best = rtt
 			}
+			slowest = max(slowest, rtt)
 		}
 		p.mu.Unlock()
 	}
 	if best == 0 {
-		return initialRepairAllowance
+		return initialRepairAllowance, pathstat.DefaultInitialRTT
 	}
-	return best + repairMargin
+	return best + repairMargin, slowest
 }
 
 // setIdleProbing makes every path of s probe at idleProbeInterval while it is Up and idle

@@ -88,6 +88,9 @@ type Session struct {
 	pkts      [][]byte
 	lastAuth  atomic.Int64 // unix nanos of the last authenticated datagram
 	lastData  atomic.Int64 // unix nanos of the last data packet sent or received (idle probing)
+	// keepCopies is how long a reported packet's copy is kept for a NACK still on its way
+	// (forgetUpToLocked), in ns: the slowest usable path's SRTT and repairMargin.
+	keepCopies atomic.Int64
 
 	ctrl       atomic.Pointer[ctrlConn] // the control channel (a RESUME replaces it)
 	ctrlUplink atomic.Int32             // client: the uplink carrying ctrl; -1 on the server
@@ -208,6 +211,7 @@ func newSession(p sessionParams) (*Session, error) {
 	// for their deadline, which includes the time a re-sent copy takes (SetRepair, kept up
 	// to date by the timer).
 	s.reorder.SetRepair(now, initialRepairAllowance)
+	s.keepCopies.Store(int64(pathstat.DefaultInitialRTT + repairMargin))
 	if err := s.keys.init(p); err != nil {
 		return nil, err
 	}

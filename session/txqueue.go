@@ -118,8 +118,10 @@ func (p *Path) rememberLocked(pn uint64, b *packetBuf, now time.Time) {
 	*slot = sentSlot{pn: pn, buf: b, at: now}
 }
 
-// forgetUpToLocked releases the copies of packets up to pn, which the peer has reported.
-func (p *Path) forgetUpToLocked(pn uint64) {
+// forgetUpToLocked releases the copies of packets up to pn, which the peer has reported,
+// that were sent before sentBefore; the first younger one and those after it stay (the
+// copies are in send order) until a later report.
+func (p *Path) forgetUpToLocked(pn uint64, sentBefore time.Time) {
 	if pn+1 <= p.forgotten {
 		return
 	}
@@ -133,10 +135,15 @@ func (p *Path) forgetUpToLocked(pn uint64) {
 	}
 	for x := from; x <= pn; x++ {
 		slot := &p.sent[x%sentRingSize]
-		if slot.buf != nil && slot.pn == x {
-			putBuf(slot.buf)
-			slot.buf = nil
+		if slot.buf == nil || slot.pn != x {
+			continue
 		}
+		if !slot.at.Before(sentBefore) {
+			p.forgotten = x
+			return
+		}
+		putBuf(slot.buf)
+		slot.buf = nil
 	}
 	p.forgotten = pn + 1
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // queueOrders returns the order of every packet in q, head first.
@@ -73,6 +74,46 @@ func TestTxQueueMerge(t *testing.T) {
 			if !slices.Equal(rest, bs[len(bs)-len(rest):]) {
 				t.Fatalf("iter %d: left over are not the newest merged packets", iter)
 			}
+		}
+	}
+}
+
+// TestForgetKeepsYoungCopies checks that a report lets the sender forget only the copies
+// older than the cutoff: a NACK for a younger packet can still be on its way on a slower
+// path (its copy on the best path lost) after a later report covering it came on the best
+// one, and it must still find the copy.
+func TestForgetKeepsYoungCopies(t *testing.T) {
+	var p Path
+	t0 := time.Unix(1000, 0)
+	for pn := uint64(0); pn < 10; pn++ {
+		if pn == 6 {
+			p.rememberLocked(pn, nil, t0.Add(time.Duration(pn)*time.Millisecond)) // a control datagram
+			continue
+		}
+		p.rememberLocked(pn, getBuf(), t0.Add(time.Duration(pn)*time.Millisecond))
+	}
+	now := t0.Add(20 * time.Millisecond)
+	p.forgetUpToLocked(9, t0.Add(5*time.Millisecond))
+	if p.forgotten != 5 {
+		t.Errorf("forgotten = %d after a report of 9 with copies sent from 5 ms on kept, want 5", p.forgotten)
+	}
+	if b := p.takeForRepairLocked(3, now, time.Second); b != nil {
+		t.Errorf("packet 3, sent before the cutoff, still had its copy")
+	}
+	if b := p.takeForRepairLocked(7, now, time.Second); b == nil {
+		t.Errorf("packet 7, sent after the cutoff, lost its copy to the report")
+	} else {
+		putBuf(b)
+	}
+	// A later report with a later cutoff forgets the rest, the control datagram's slot
+	// (no copy) included.
+	p.forgetUpToLocked(9, t0.Add(time.Second))
+	if p.forgotten != 10 {
+		t.Errorf("forgotten = %d after the last report, want 10", p.forgotten)
+	}
+	for pn := uint64(0); pn < 10; pn++ {
+		if b := p.takeForRepairLocked(pn, now, time.Second); b != nil {
+			t.Errorf("packet %d still had its copy after every copy aged past the cutoff", pn)
 		}
 	}
 }
