@@ -17,7 +17,7 @@ import "time"
 // fill a buffer of one BDP (two 60 ms links with 120 ms buffers lost 5 % of a round's
 // datagrams before the flat estimate ended startup three round trips later). On a link whose
 // delay varies from packet to packet the threshold also has 5 × the path's jitter (its
-// typical spread; sched's window counts 6 × (jitter − 1 ms) for it): behind a FIFO radio link the packets of a busy
+// typical spread; sched's window counts up to 10 × (jitter − 1 ms) for it): behind a FIFO radio link the packets of a busy
 // round wait for their predecessors' extra delay, so the round's smallest RTT under load
 // lies most of the jitter's range above the minimum seen while the path was sparse (a 52
 // Mbit/s link of 18 ms ± 9 ms: 45 against 37.5 ms), and that ended startup at 13 Mbit/s,

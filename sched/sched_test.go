@@ -100,7 +100,8 @@ func TestWindow(t *testing.T) {
 		// A jittery radio link: 2.5 MB/s, 35 ms, 6 ms of packet-to-packet jitter: its SRTT is
 		// 18 ms above the minimum, which the window must cover.
 		{"jittery path", Path{Rate: 2.5e6, MinRTT: 35 * ms, SRTT: 53 * ms, Jitter: 6 * ms}, 2_500_000 * 63 / 1000},
-		{"jitter bounds it", Path{Rate: 2.5e6, MinRTT: 35 * ms, SRTT: 53 * ms, Jitter: 2 * ms}, 127_499},
+		// 10 × (2 ms − JitterFloor) of the 18 ms spread counts.
+		{"jitter bounds it", Path{Rate: 2.5e6, MinRTT: 35 * ms, SRTT: 53 * ms, Jitter: 2 * ms}, 2_500_000 * 55 / 1000},
 		{"capped", Path{Rate: 2.5e6, MinRTT: 35 * ms, SRTT: time.Second, Jitter: time.Second}, 2_500_000 * 95 / 1000},
 		// A standing queue (SRTT up, no jitter) adds nothing, nor does jitter at the
 		// measurement noise (≤ JitterFloor): E's 1-BDP buffers.
