@@ -131,7 +131,7 @@ func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
 	// A NACK for a packet up to HighestPN came before this frame in its datagram, but
 	// the receiver also sends its reports on a spare path, whose copy of a NACK lost on
 	// the best one comes after later reports on the best one: the copies can go once
-	// older than the slowest path's round trip (docs/DECISIONS.md).
+	// older than keepCopies (docs/DECISIONS.md).
 	q.forgetUpToLocked(fb.HighestPN, now.Add(-time.Duration(s.keepCopies.Load())))
 	s.drainLocked(now, q) // the window may have opened
 }
@@ -204,7 +204,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 	if fo := s.failoverHoldLocked(now); live || (fo > 0) != (t.lastFo > 0) {
 		allowance, slowest := s.repairAllowance(now)
 		s.reorder.SetRepair(now, allowance+fo)
-		s.keepCopies.Store(int64(slowest + repairMargin))
+		s.keepCopies.Store(int64(2*slowest + repairMargin))
 		t.lastFo = fo
 	}
 	s.rxMu.Unlock()
@@ -420,12 +420,12 @@ func (s *Session) sparePath(now time.Time, best *Path) *Path {
 
 // sendReports sends fb, report frames whose first nacks bytes are NACK frames, on the best
 // path, and a copy on a spare path if spare is set. The NACKs go twice: a lost NACK was a
-// loss the sender never re-sent (the next FEEDBACK lets it forget the copy), so about one
-// loss in a hundred reached the inner flows on a link that loses 1 % both ways, and one
-// such loss in a flow's slow start held it below half of the links' sum for seconds
-// (docs/DECISIONS.md). With a second path the copy of the report carries them at once;
-// with one, they go again with the timer's next run (nackAgain). A NACK whose copies were
-// re-sent already finds none the second time and costs nothing more.
+// loss the sender never re-sent, so about one loss in a hundred reached the inner flows on
+// a link that loses 1 % both ways, and one such loss in a flow's slow start held it below
+// half of the links' sum for seconds (docs/DECISIONS.md). With a second path the copy of
+// the report carries them at once (the sender keeps its copies long enough for it,
+// keepCopies); with one, they go again with the timer's next run (nackAgain). A NACK
+// whose copies were re-sent already finds none the second time and costs nothing more.
 func (s *Session) sendReports(now time.Time, fb []byte, nacks int, spare bool) {
 	best := s.bestPath(now)
 	if best == nil {

@@ -89,7 +89,9 @@ type Session struct {
 	lastAuth  atomic.Int64 // unix nanos of the last authenticated datagram
 	lastData  atomic.Int64 // unix nanos of the last data packet sent or received (idle probing)
 	// keepCopies is how long a reported packet's copy is kept for a NACK still on its way
-	// (forgetUpToLocked), in ns: the slowest usable path's SRTT and repairMargin.
+	// (forgetUpToLocked), in ns: twice the slowest usable path's SRTT, and repairMargin. A
+	// path's SRTT is its forward delay and the fastest path's return; a NACK's spare copy
+	// comes back on a slower path, after the lost packet's own forward delay.
 	keepCopies atomic.Int64
 
 	ctrl       atomic.Pointer[ctrlConn] // the control channel (a RESUME replaces it)
@@ -211,7 +213,7 @@ func newSession(p sessionParams) (*Session, error) {
 	// for their deadline, which includes the time a re-sent copy takes (SetRepair, kept up
 	// to date by the timer).
 	s.reorder.SetRepair(now, initialRepairAllowance)
-	s.keepCopies.Store(int64(pathstat.DefaultInitialRTT + repairMargin))
+	s.keepCopies.Store(int64(2*pathstat.DefaultInitialRTT + repairMargin))
 	if err := s.keys.init(p); err != nil {
 		return nil, err
 	}
