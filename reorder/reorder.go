@@ -94,6 +94,7 @@ type Buffer[T any] struct {
 	horizon int64         // min over live paths of the newest send time
 	hold    time.Duration // current adaptive hold
 	holdCap time.Duration // SetMaxHold; 0 means none
+	expect  int64         // Expect: no deadline release before this (ns since base)
 	repair  time.Duration // SetRepair: extra hold for a re-sent copy; 0 means rule (b) applies
 
 	stats Stats
@@ -192,6 +193,9 @@ func (b *Buffer[T]) Drain(now time.Time, dst []T) []T {
 		if !ok || arrival+int64(b.hold) > t {
 			break
 		}
+		if t < b.expect && t-arrival < int64(b.cfg.MaxHold) {
+			break // a repair is on its way (Expect)
+		}
 		b.release(t, lane, &b.stats.Deadline)
 	}
 	dst = append(dst, b.ready...)
@@ -208,7 +212,22 @@ func (b *Buffer[T]) NextDeadline() (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	return b.base.Add(time.Duration(arrival) + b.hold), true
+	due := arrival + int64(b.hold)
+	if due < b.expect {
+		due = min(b.expect, arrival+int64(b.cfg.MaxHold))
+	}
+	return b.base.Add(time.Duration(due)), true
+}
+
+// Expect tells the buffer that the sender is re-sending a packet the receiver saw lost at
+// now, which may fill any gap now open: no gap is released by its deadline before now plus
+// the repair allowance (SetRepair), nor kept past MaxHold. A repair lost in turn is seen
+// lost, asked for and sent again a round trip after the first, past a deadline that allowed
+// for one repair (docs/DECISIONS.md).
+func (b *Buffer[T]) Expect(now time.Time) {
+	if b.repair > 0 {
+		b.expect = max(b.expect, b.ts(now)+int64(b.repair))
+	}
 }
 
 // SetLive marks path live or dead. A path is live from its first packet

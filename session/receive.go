@@ -168,6 +168,7 @@ func (s *Session) noteArrivalLocked(now time.Time, p *Path, pn uint64, sendTime 
 		// sender keeps only the last sentRingSize, so a longer gap asks for those.
 		first := max(p.rxHighest+1, pn-min(pn, sentRingSize))
 		s.addNackLocked(p.id, first, pn-first)
+		s.reorder.Expect(now)
 	}
 	if !p.rxAny || pn > p.rxHighest {
 		p.rxHighest = pn
