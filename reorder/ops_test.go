@@ -19,7 +19,11 @@ const opsMaxPackets = 16
 //	kind%8 4:    Drain
 //	kind%8 5:    advance the clock by a·50 µs
 //	kind%8 6:    SetLive path a%3, b&1
-//	kind%8 7:    Seen on path a%3, sent b·100 µs before now
+//	kind%8 7:    Seen on path a%3, sent b·100 µs before now; with a repair
+//	             allowance and b ≥ 240, Expect instead
+//
+// data[0]%4 == 3 (adaptive) also sets a 3 ms repair allowance (SetRepair), which turns
+// rule (b) off and lets Expect hold gaps.
 func runOps(t *testing.T, data []byte) Stats {
 	if len(data) == 0 {
 		return Stats{}
@@ -31,6 +35,10 @@ func runOps(t *testing.T, data []byte) Stats {
 	}
 	b := New[pkt](cfg)
 	m := newModel(opsMaxPackets, 5*time.Millisecond)
+	repair := data[0]%4 == 3
+	if repair {
+		b.SetRepair(t0, 3*time.Millisecond)
+	}
 	var (
 		now       int64
 		high      [8]uint64
@@ -95,6 +103,10 @@ func runOps(t *testing.T, data []byte) Stats {
 				m.setLive(now, a%3, ops[2]&1 == 1)
 			}
 		case 7:
+			if repair && ops[2] >= 240 {
+				b.Expect(at)
+				break
+			}
 			sent := now - int64(ops[2])*int64(100*time.Microsecond)
 			b.Seen(at, a%3, t0.Add(time.Duration(sent)))
 			if fixed {
@@ -115,7 +127,11 @@ func runOps(t *testing.T, data []byte) Stats {
 			}
 		}
 	}
-	// With no live path left, everything held must come out.
+	// With no live path left, everything held must come out (with a repair allowance,
+	// which turns rule (b) off, once MaxHold has passed).
+	if repair {
+		now += int64(DefaultMaxHold) + 1
+	}
 	for p := range uint8(3) {
 		b.SetLive(t0.Add(time.Duration(now)), p, false)
 		if fixed {
