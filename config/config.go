@@ -271,6 +271,25 @@ func LoadPublic(path string) (*Config, error) {
 	return load(path, false)
 }
 
+// LoadPrivate is [Load] for a command that is going to use the key (`up`, its reload):
+// it refuses, as [CheckSecretPermissions] does, a key that group or others may read,
+// and it checks a private_key_file's mode before it opens it, so a key file it refuses
+// is never read.
+func LoadPrivate(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := parse(path, data, readPrivateKeyFile, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckSecretPermissions(c); err != nil { // an inline key: the YAML's own mode
+		return nil, err
+	}
+	return c, nil
+}
+
 func load(path string, secrets bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -153,6 +153,20 @@ func (w *walker) privateKey(v *node, field string, c *Config) error {
 // keyFileReader returns the contents of a key file.
 type keyFileReader func(name string) ([]byte, error)
 
+// readPrivateKeyFile is readKeyFile for [LoadPrivate]: a file that group or others may
+// access is refused before it is opened.
+func readPrivateKeyFile(name string) ([]byte, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if perm := st.Mode().Perm(); perm&secretPermMask != 0 {
+		return nil, fmt.Errorf("%s holds the private key and is accessible by group or others (mode %04o); fix it with: chmod 600 %s",
+			name, perm, shellQuote(name))
+	}
+	return readKeyFile(name)
+}
+
 // readKeyFile reads a key file. Only regular files are opened (checked with Stat
 // first, since merely opening some devices has effects or blocks), and only the first
 // few KiB are read.
@@ -173,7 +187,7 @@ func readKeyFile(name string) ([]byte, error) {
 }
 
 // privateKeyFile reads the key from a file, relative to the config file's directory.
-// Its permissions are not checked here: [CheckSecretPermissions] does, for `up`.
+// Its permissions are checked by the reader [LoadPrivate] passes, before it opens it.
 func (w *walker) privateKeyFile(v *node, field string, c *Config) error {
 	if c.SecretFile != "" {
 		return w.errAt(v, field, "set only one of private_key and private_key_file")

@@ -13,10 +13,10 @@ const secretPermMask = 0o077
 // CheckSecretPermissions refuses a private key that other users may read. It checks
 // the mode of c.SecretFile: the YAML file itself for an inline private_key, or the
 // private_key_file. If that file gives its group or others any access, the error
-// names the file and its mode and gives the exact fix ("chmod 600 FILE"). `up` calls
-// it before it uses the key; it works on a Config from [Load] or [LoadPublic] alike
-// (it reads no key), so a command that only checks a config can call it too. A Config
-// built in Go (no SecretFile) passes.
+// names the file and its mode and gives the exact fix ("chmod 600 FILE"). [LoadPrivate]
+// (for `up`) applies the same rule; this form works on a Config from [LoadPublic] too (it
+// reads no key), so `check` reports it with its other findings and reads the key only
+// once it passed. A Config built in Go (no SecretFile) passes.
 //
 // The mode is read with stat(2) when it is called, following symbolic links as the
 // key file's reader does; a file whose mode changes afterwards is not noticed.

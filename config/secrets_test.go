@@ -71,7 +71,34 @@ func TestCheckSecretPermissions(t *testing.T) {
 					}
 				}
 			}
+			c, err := LoadPrivate(yamlPath)
+			if tc.badFile == "" {
+				if err != nil || c.PrivateKey.IsZero() {
+					t.Fatalf("LoadPrivate: %v, key loaded %v", err, !c.PrivateKey.IsZero())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "chmod 600 "+filepath.Join(dir, tc.badFile)) {
+				t.Fatalf("LoadPrivate: %v, want the chmod for %s", err, tc.badFile)
+			}
 		})
+	}
+}
+
+// LoadPrivate refuses a loose key file before it reads it: its contents, not a key, are
+// never parsed.
+func TestLoadPrivateDoesNotReadLooseKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	yamlPath := filepath.Join(dir, "c.yaml")
+	keyLine := `private_key: "` + clientPriv + `"`
+	writeMode(t, yamlPath, strings.Replace(clientYAML, keyLine, "private_key_file: k.key", 1), 0o600)
+	writeMode(t, filepath.Join(dir, "k.key"), "not a key\n", 0o644)
+	_, err := LoadPrivate(yamlPath)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "bad key") {
+		t.Fatalf("LoadPrivate: %v, want a refusal on the mode without parsing the file", err)
+	}
+	if _, err := Load(yamlPath); err == nil || !strings.Contains(err.Error(), "bad key") {
+		t.Fatalf("Load: %v, want the file read (and its bad key found)", err)
 	}
 }
 

@@ -88,9 +88,16 @@ func runCheck(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if file == "" {
 		return usageErr("missing -c FILE")
 	}
-	cfg, err := config.Load(file)
+	// The key is read only once its file's mode passed: LoadPublic first, for every check
+	// but the keys', then Load for those.
+	cfg, err := config.LoadPublic(file)
 	if err != nil {
 		return err
+	}
+	if config.CheckSecretPermissions(cfg) == nil {
+		if cfg, err = config.Load(file); err != nil {
+			return err
+		}
 	}
 	var errs, warns int
 	for _, f := range runChecks(cfg, systemCheckHost()) {
@@ -147,6 +154,9 @@ func checkKeyFilePermissions(cfg *config.Config, _ checkHost) []finding {
 // checkKeys builds the TLS configuration `up` builds from the keys (the loader decoded
 // them and refused a peer key equal to this side's own).
 func checkKeys(cfg *config.Config, _ checkHost) []finding {
+	if cfg.SecretFile != "" && cfg.PrivateKey.IsZero() {
+		return nil // not read: its file's permissions were refused (checkKeyFilePermissions)
+	}
 	var err error
 	if cfg.IsClient() {
 		_, err = crypto.ClientTLSConfig(cfg.PrivateKey, cfg.Peers[0].PublicKey)
@@ -166,9 +176,9 @@ func checkKeys(cfg *config.Config, _ checkHost) []finding {
 // checkUplinkInterfaces looks up each enabled uplink's interface and address. A missing
 // or down interface, or one without the address the uplink needs, is a warning, not an
 // error: interfaces come and go (a USB modem, a PPP link made when it dials, a DSL modem
-// that syncs after boot), and a check at deploy time should not fail for that. But `up`
-// does not start until every enabled uplink's interface and address exist; the warning
-// says so.
+// that syncs after boot), and a check at deploy time should not fail for that: `up` starts
+// without such an uplink and it joins when its interface and address appear (docs/DEPLOY.md
+// "Boot order and outages"); the warning says so.
 func checkUplinkInterfaces(cfg *config.Config, host checkHost) []finding {
 	var out []finding
 	for i, u := range cfg.Uplinks {
@@ -180,23 +190,23 @@ func checkUplinkInterfaces(cfg *config.Config, host checkHost) []finding {
 		if err != nil {
 			var nf netlink.LinkNotFoundError
 			if errors.As(err, &nf) || errors.Is(err, unix.ENODEV) {
-				out = append(out, warning(cfg.ErrorAt(field, "no interface %q on this host now; `up` does not start until it exists", u.Interface)))
+				out = append(out, warning(cfg.ErrorAt(field, "no interface %q on this host now; `up` runs without this uplink until it appears", u.Interface)))
 			} else {
 				out = append(out, problem(cfg.ErrorAt(field, "interface %q: %v", u.Interface, err)))
 			}
 			continue
 		}
 		if link.Attrs().Flags&net.FlagUp == 0 {
-			out = append(out, warning(cfg.ErrorAt(field, "interface %q is down", u.Interface)))
+			out = append(out, warning(cfg.ErrorAt(field, "interface %q is down; `up` runs without this uplink until it is up", u.Interface)))
 		}
 		if !u.Address.IsValid() {
 			if _, err := tun.ResolveUplinkSource(readOnly{host.nl}, u.Interface); err != nil {
-				out = append(out, warning(cfg.ErrorAt(field, "%v; `up` does not start until it has one (or set address)", err)))
+				out = append(out, warning(cfg.ErrorAt(field, "%v; `up` runs without this uplink until it has one (or set address)", err)))
 			}
 			continue
 		}
 		if !hasAddress(host.nl, link, u.Address) {
-			out = append(out, warning(cfg.ErrorAt(fmt.Sprintf("uplinks[%d].address", i), "%s is not an address of %q now; `up` cannot bind to it", u.Address, u.Interface)))
+			out = append(out, warning(cfg.ErrorAt(fmt.Sprintf("uplinks[%d].address", i), "%s is not an address of %q now; `up` runs without this uplink until it is", u.Address, u.Interface)))
 		}
 	}
 	return out

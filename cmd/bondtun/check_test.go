@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -164,6 +166,28 @@ func TestCheckCommand(t *testing.T) {
 	code, out, stderr = runCLI(t, "", "check", "-c", bad)
 	if code != 1 || out != "" || !strings.Contains(stderr, bad+":") || !strings.Contains(stderr, "listen.port") {
 		t.Fatalf("check of a bad file: code %d, stdout %q, stderr %q; want file, line and field", code, out, stderr)
+	}
+	// A key file others may read is reported, with the chmod, and never read: its
+	// contents (not a key) are not parsed.
+	loose := writeDemoVariant(t, "server.yaml")
+	keyLine := regexp.MustCompile(`(?m)^private_key: .*$`)
+	text, err := os.ReadFile(loose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(loose, keyLine.ReplaceAll(text, []byte("private_key_file: loose.key")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(filepath.Dir(loose), "loose.key")
+	if err := os.WriteFile(keyFile, []byte("not a key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runCLI(t, "", "check", "-c", loose)
+	if code != 1 || out != "" || !strings.Contains(stderr, "chmod 600 "+keyFile) || strings.Contains(stderr, "bad key") {
+		t.Fatalf("check with a loose key file: code %d, stdout %q, stderr %q; want the chmod, the file unread", code, out, stderr)
 	}
 	if code, _, stderr := runCLI(t, "", "check"); code != 2 || !strings.Contains(stderr, "missing -c FILE") {
 		t.Fatalf("check without -c: code %d, stderr %q", code, stderr)

@@ -193,14 +193,7 @@ func newReloader(cfg *config.Config, level *slog.LevelVar, pinned bool, log *slo
 
 // loadForReload loads the file as `up` does, key file permissions included.
 func loadForReload(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := config.CheckSecretPermissions(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return config.LoadPrivate(path)
 }
 
 // setMetrics gives the reloader `up`'s metrics endpoint, to move on a reload.

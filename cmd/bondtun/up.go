@@ -36,8 +36,8 @@ func parseConfigFlags(name string, args []string, stderr io.Writer) (file string
 }
 
 // loadConfigFlag parses the flags of a command that needs -c FILE and loads the file with
-// load: config.Load (with the private key) for `up`, config.LoadPublic for every other
-// command, which never needs it.
+// load: config.LoadPrivate (the private key, refused if others may read it) for `up`,
+// config.LoadPublic for every other command that needs no key.
 func loadConfigFlag(name string, args []string, stderr io.Writer, load func(string) (*config.Config, error)) (*config.Config, bool, error) {
 	file, verbose, err := parseConfigFlags(name, args, stderr)
 	if err != nil {
@@ -54,11 +54,8 @@ func loadConfigFlag(name string, args []string, stderr io.Writer, load func(stri
 }
 
 func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
-	cfg, verbose, err := loadConfigFlag("up", args, stderr, config.Load)
+	cfg, verbose, err := loadConfigFlag("up", args, stderr, config.LoadPrivate)
 	if err != nil {
-		return withCode(exitUsage, err)
-	}
-	if err := config.CheckSecretPermissions(cfg); err != nil {
 		return withCode(exitUsage, err)
 	}
 	level := new(slog.LevelVar)
