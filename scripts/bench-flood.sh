@@ -29,8 +29,11 @@
 # but 0 would be a break of the handshake's authentication.
 #
 # Output on stdout, one line per run, then
-#   FLOOD kind=none|datagrams|handshakes|rekey goodput_mbps=… ratio=… server_cpu_pct=… peers_created=… min_interval_ratio=…
-#   FLOOD kind=handshakes real_peer_connect_ms=… (each repetition; the first from a new source)
+#   FLOOD kind=none|datagrams|handshakes|rekey ratio=… server_cpu_pct=… peers_created=… goodput_mbps=… min_interval_ratio=… goal=met|missed
+#   FLOOD kind=handshakes real_peer_connect_ms=… reps_ms=… goal=met|missed
+# real_peer_connect_ms is the median over the repetitions, reps_ms each one (the first from
+# a source the server had not seen). goal: ratio ≥ 0.95 (datagrams, rekey) or ≥ 0.90
+# (handshakes) with no peer created; a real peer connected within 2 s.
 # FLOOD_KINDS [none datagrams handshakes rekey] picks the conditions (none always runs).
 # Bounded: about 2 min after the build with the defaults; every process it starts is ended by
 # PID, and its namespaces are deleted on exit. Needs root (otherwise prints SKIP).
@@ -291,8 +294,16 @@ for kind in $KINDS; do
 	p=$(awk '{ s += $3 } END { print s + 0 }' "$WORK/$kind.reps")
 	d=$(awk '{ print $4 }' "$WORK/$kind.reps" | median)
 	ratio=$(awk -v g="$g" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", g / b; else print "none" }')
-	echo "FLOOD kind=$kind goodput_mbps=$g ratio=$ratio server_cpu_pct=$c peers_created=$p min_interval_ratio=$d"
+	# The issue's goals: ratio ≥ 0.95 for datagrams and rekey, ≥ 0.90 for handshakes.
+	goal=$(awk -v k="$kind" -v r="$ratio" -v p="$p" 'BEGIN {
+		want = (k == "handshakes") ? 0.90 : 0.95
+		if (k == "none") print "-"; else if (r != "none" && r + 0 >= want && p == 0) print "met"; else print "missed"
+	}')
+	echo "FLOOD kind=$kind ratio=$ratio server_cpu_pct=$c peers_created=$p goodput_mbps=$g min_interval_ratio=$d goal=$goal"
 done
 if [[ -s $WORK/connect.reps ]]; then
-	echo "FLOOD kind=handshakes real_peer_connect_ms=$(paste -sd, "$WORK/connect.reps") (first from a new source; median $(sed 's/none/99999/' "$WORK/connect.reps" | median))"
+	# The median over the repetitions (a failed connect counts as 99999 ms); each one after.
+	m=$(sed 's/none/99999/' "$WORK/connect.reps" | median)
+	goal=$(awk -v m="$m" 'BEGIN { print (m + 0 <= 2000) ? "met" : "missed" }')
+	echo "FLOOD kind=handshakes real_peer_connect_ms=$m reps_ms=$(paste -sd, "$WORK/connect.reps") goal=$goal"
 fi
