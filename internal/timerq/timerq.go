@@ -10,6 +10,9 @@
 // workers stay parked, costing no wakeups. docs/DECISIONS.md ("One timer queue per
 // process") says why callbacks do not run on the runner itself.
 //
+// A deadline a callback returns far ahead is put on a coarse grid (see coarsen), so idle
+// entries come due together and the runner wakes once for many of them.
+//
 // An entry is never run twice at once, so its callback may keep state without a lock.
 // [Entry.WakeBy] brings its deadline earlier: it costs one atomic load when the deadline is
 // already early enough, and allocates nothing. A WakeBy that comes while the callback runs
@@ -23,6 +26,7 @@ package timerq
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -312,10 +316,35 @@ func (q *Queue) run(e *Entry, now time.Time) {
 		q.mu.Unlock()
 		return
 	}
-	n := min(q.nanos(next, never), e.wakeAt)
+	n := min(coarsen(q.nanos(next, never), q.nanos(now, 0)), e.wakeAt)
 	e.wakeAt = never
 	q.scheduleLocked(e, n)
 	q.mu.Unlock()
+}
+
+// Slack: a deadline far from now is moved later, onto a grid common to every entry of the
+// queue, so that idle entries (probes and keepalives seconds away) come due together and
+// the runner wakes once for many of them instead of once each (a timer wheel's coarser
+// slots for farther deadlines, or Linux's timer slack). The grid step is the largest power
+// of two nanoseconds no more than 1/slackDivisor of the distance to the deadline, at most
+// maxSlackStep; a deadline nearer than minSlackDistance (an active session's tick, a loss
+// or liveness timer) is kept exact. So a deadline is late by less than 1/slackDivisor of
+// how far ahead it was set. docs/DECISIONS.md ("Idle deadlines on a coarse grid").
+const (
+	slackDivisor     = 16
+	minSlackDistance = 256 * time.Millisecond
+	maxSlackStep     = 1 << 30 // ns, ≈ 1.07 s
+)
+
+// coarsen is deadline n (ns since base; never passes through) set at now, moved up to the
+// slack grid.
+func coarsen(n, now int64) int64 {
+	d := n - now
+	if n == never || d < int64(minSlackDistance) {
+		return n
+	}
+	step := min(int64(1)<<(bits.Len64(uint64(d/slackDivisor))-1), maxSlackStep)
+	return (n + step - 1) &^ (step - 1)
 }
 
 // runner sleeps until the earliest deadline, then hands every due entry to a worker.

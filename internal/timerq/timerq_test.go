@@ -104,7 +104,8 @@ func TestWakeByWhileRunning(t *testing.T) {
 		t.Fatalf("deadline %v after a WakeBy during the run, want t0+1ms", e.Deadline().Sub(t0))
 	}
 	q.RunDue(t0.Add(time.Millisecond))
-	if runs != 2 || !e.Deadline().Equal(t0.Add(time.Hour+time.Millisecond)) {
+	// The hour ahead is on the slack grid: late by less than its step.
+	if late := e.Deadline().Sub(t0.Add(time.Hour + time.Millisecond)); runs != 2 || late < 0 || late >= maxSlackStep {
 		t.Fatalf("runs %d deadline %v", runs, e.Deadline().Sub(t0))
 	}
 }
@@ -204,5 +205,60 @@ func BenchmarkWakeByEarlyEnough(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		e.WakeBy(at)
+	}
+}
+
+func TestCoarsenBounds(t *testing.T) {
+	for _, d := range []time.Duration{0, time.Millisecond, 255 * time.Millisecond, 256 * time.Millisecond,
+		700 * time.Millisecond, 5 * time.Second, 15*time.Second + 3, 10 * time.Minute} {
+		for _, now := range []int64{0, 1, 12345678901, 98765432109} {
+			n := now + int64(d)
+			got := coarsen(n, now)
+			if d < minSlackDistance {
+				if got != n {
+					t.Errorf("d=%v now=%d: moved %d → %d, want exact", d, now, n, got)
+				}
+				continue
+			}
+			late := got - n
+			if late < 0 || late >= int64(d)/slackDivisor || late > maxSlackStep {
+				t.Errorf("d=%v now=%d: late by %v, want in [0, min(d/%d, %v))", d, now,
+					time.Duration(late), slackDivisor, time.Duration(maxSlackStep))
+			}
+		}
+	}
+	if coarsen(never, 0) != never {
+		t.Error("never moved")
+	}
+}
+
+// Idle entries whose deadlines were set a few milliseconds apart, seconds ahead, come due
+// at one instant, so the runner wakes once for them.
+func TestFarDeadlinesComeDueTogether(t *testing.T) {
+	q, _ := fakeQueue()
+	const n = 20
+	ran := 0
+	for i := range n {
+		start := t0.Add(time.Duration(i) * time.Millisecond)
+		q.Add(start, func(now time.Time) time.Time {
+			ran++
+			if now.Before(t0.Add(time.Second)) {
+				return now.Add(5 * time.Second)
+			}
+			return time.Time{}
+		})
+		q.RunDue(start)
+	}
+	if ran != n {
+		t.Fatalf("first runs: %d, want %d", ran, n)
+	}
+	next := q.RunDue(t0.Add(time.Second))
+	late := next.Sub(t0.Add(5*time.Second + (n-1)*time.Millisecond))
+	if late < 0 || late >= 5*time.Second/slackDivisor {
+		t.Fatalf("earliest deadline %v after the latest one asked for, want in [0, %v)", late, 5*time.Second/slackDivisor)
+	}
+	q.RunDue(next)
+	if ran != 2*n || q.Len() != 0 {
+		t.Fatalf("at the first idle deadline: %d runs and %d waiting, want all %d due together", ran-n, q.Len(), n)
 	}
 }
