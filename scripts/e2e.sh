@@ -19,7 +19,10 @@
 #   - reload on the server while the client's tunnel runs: SIGHUP with a broken file and
 #     `bondtun reload` of one that changes listen.port are refused (the tunnel and the
 #     server's state are kept; reload exits 1); SIGHUP with a second peer added installs
-#     its route and keeps the client's session; SIGHUP on the client keeps its tunnel;
+#     its route and keeps the client's session; one SIGHUP that adds a third peer and
+#     removes the second, while the client pings every 20 ms: no ping lost or delayed a
+#     second, the client's session kept, the routes of table 7349 follow; SIGHUP on the
+#     client keeps its tunnel;
 #   - SIGTERM removes the device, routes, rules and the control socket;
 #   - `bondtun down` stops a running `up`, which cleans up after itself;
 #   - after a SIGKILL, `bondtun down` removes the leftovers, the stale control socket too.
@@ -238,7 +241,7 @@ wait_tunnel || fail "tunnel gone after a broken reload"
 sed 's/^  port: 7350$/  port: 7351/' "$WORK/server.good" >"$WORK/server.yaml"
 if out=$($S "$BIN/bondtun" reload -c "$WORK/server.yaml" 2>&1); then fail "reload of a changed listen.port succeeded: $out"; fi
 grep -q 'listen.port' <<<"$out" || fail "reload of a changed listen.port: $out"
-# A second peer: its route appears, the client's session stays.
+# A second peer (A): its route appears, the client's session stays.
 cat "$WORK/server.good" - >"$WORK/server.yaml" <<'EOF2'
   - name: second
     public_key: "+eMztMfyjny3ngnR5tqM+1ogSMa8K9axOPGgo2e+msc="
@@ -251,6 +254,37 @@ wait_tunnel || fail "tunnel gone after the reload"
 (($(grep -c 'session established' "$WORK/server.log") == sessions_before)) || fail "the reload made the client open a new session"
 kill -0 "$SERVER" 2>/dev/null || fail "the server ended"
 echo "E2E reload_refused_kept=yes reload_applied=yes"
+
+# One SIGHUP that adds a peer (B, a fresh key) and removes A, in the middle of 4 s of
+# pings every 20 ms from the client (the third peer): none is lost, none waits a second,
+# the client keeps its session, A's route is gone from table 7349 and B's is there.
+pub_b=$("$BIN/bondtun" genkey | "$BIN/bondtun" pubkey) || fail "genkey | pubkey"
+client_sessions=$(grep -c 'session established' "$WORK/client.log")
+$C ping -c 200 -i 0.02 -W 2 10.77.0.1 >"$WORK/ping-swap.txt" 2>&1 &
+pinger=$!
+PIDS+=("$pinger")
+sleep 1
+cat "$WORK/server.good" - >"$WORK/server.yaml" <<EOF2
+  - name: third
+    public_key: "$pub_b"
+    allowed_ips: [10.77.0.4/32]
+EOF2
+kill -HUP "$SERVER"
+wait_log "$WORK/server.log" 'reload: applied' 2 || fail "SIGHUP with a peer added and one removed: not applied"
+kill -0 "$pinger" 2>/dev/null || fail "the pings ended before the reload was applied (the check would test nothing)"
+wait "$pinger" || true
+routes=$($S ip route show table 7349 dev bt0)
+loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$WORK/ping-swap.txt")
+rtt_max=$(sed -n 's|^rtt min/avg/max/mdev = [0-9.]*/[0-9.]*/\([0-9.]*\)/.*|\1|p' "$WORK/ping-swap.txt")
+echo "E2E reload_swap_ping_loss_pct=$loss reload_swap_rtt_max_ms=$rtt_max"
+[[ $loss == 0 ]] || fail "ping loss $loss% across a reload that added and removed a peer: $(tail -2 "$WORK/ping-swap.txt")"
+awk -v m="$rtt_max" 'BEGIN { exit !(m != "" && m + 0 < 1000) }' || fail "a ping waited $rtt_max ms across the reload (a pause)"
+! grep -q '^10.77.0.3 ' <<<"$routes" || fail "the removed peer's route is still in table 7349: $routes"
+grep -q '^10.77.0.4 ' <<<"$routes" || fail "the added peer's route is not in table 7349: $routes"
+(($(grep -c 'session established' "$WORK/server.log") == sessions_before)) || fail "the swap made the server accept a new session"
+(($(grep -c 'session established' "$WORK/client.log") == client_sessions)) || fail "the swap made the client open a new session"
+kill -0 "$SERVER" 2>/dev/null || fail "the server ended"
+echo "E2E reload_swap=yes"
 
 # SIGHUP on the client: the process stays and so does the tunnel.
 kill -HUP "$CLIENT"

@@ -83,7 +83,9 @@ type ClientConfig struct {
 	// ResolveEndpoint, if set, is called at the start of every connect (not of a resume)
 	// and its answer replaces Endpoint: a server named by DNS name is re-resolved each
 	// time a new session is needed, so it may move. An error fails that connect like an
-	// unreachable server.
+	// unreachable server. It is also called while every path of the session has failed
+	// (follow.go): an answer other than the session's address ends the session, and a
+	// new one is opened to the new address. The client makes one call at a time.
 	ResolveEndpoint func(ctx context.Context) (netip.AddrPort, error)
 	// OnSessionChange, if set, is called from Run with true when a session is established,
 	// and with false when the client has no session and its first attempt to open one
@@ -134,6 +136,10 @@ type Client struct {
 	counters NodeCounters
 	messages bool          // a message client (NewMessageClient)
 	wake     chan struct{} // cap 1: an uplink appeared, retry now rather than at the backoff's time
+	// allFailed (cap 1): every path of the session has just failed (followName);
+	// resolveMu serializes the calls of ResolveEndpoint.
+	allFailed chan struct{}
+	resolveMu sync.Mutex
 	// changed (cap 1) tells watchUplinks that uplinks were added or removed; syncMu
 	// serializes syncUplinks (uplinkset.go).
 	changed chan struct{}
@@ -175,7 +181,7 @@ func buildClient(cfg ClientConfig, dev wgtun.Device, inner Deliverer, messages b
 		return nil, err
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger, dev: dev, inner: inner, now: now, messages: messages, net: cfg.Network,
-		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), allFailed: make(chan struct{}, 1)}
 	if c.net == nil {
 		c.net = path.Host
 	}

@@ -27,7 +27,7 @@ func (c *Client) Connect(ctx context.Context) error {
 func (c *Client) connect(ctx context.Context) error {
 	cfg := c.config() // SetServer may change the server's settings meanwhile
 	if cfg.ResolveEndpoint != nil {
-		ep, err := cfg.ResolveEndpoint(ctx)
+		ep, err := c.resolveEndpoint(ctx, cfg.ResolveEndpoint)
 		if err != nil {
 			return err
 		}
@@ -181,6 +181,7 @@ func (c *Client) install(cfg ClientConfig, ctrl *ctrlConn, uplink int, w framing
 	s.sendsTiers = true
 	s.uplinksCap = w.Caps&framing.CapUplinks != 0
 	s.newUplinkPaths = c.uplinkPaths(w.Addrs)
+	s.onAllFailed = c.noteAllFailed
 	for _, u := range listed {
 		if err := s.addUplink(u.ID, u.Name); err != nil {
 			ctrl.Close()

@@ -18,8 +18,9 @@ var ErrPeerClosed = errors.New("the peer closed the session")
 // Unreachable servers, closed connections and uplinks that are not there yet are waited
 // out, retrying on the schedule of backoff.go; only an authenticated refusal (an error
 // wrapping ErrRefused: wrong server key, our key refused, incompatible server) ends Run,
-// which returns it. It closes the sockets when it returns but not the TUN device, which
-// belongs to the caller.
+// which returns it. A server named by DNS name (ResolveEndpoint) is resolved again while
+// every path has failed, and followed to a new address (follow.go). It closes the sockets
+// when it returns but not the TUN device, which belongs to the caller.
 func (c *Client) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.started = true
@@ -28,16 +29,21 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan struct{})
+	watchDone := make(chan struct{}, 2)
 	go func() {
-		defer close(watchDone)
+		defer func() { watchDone <- struct{}{} }()
 		c.watchUplinks(watchCtx)
+	}()
+	go func() {
+		defer func() { watchDone <- struct{}{} }()
+		c.followName(watchCtx)
 	}()
 	if c.dev != nil {
 		go routineReadTUN(c.dev, c.log, c.Send) // ends when the caller closes the device
 	}
 	result := c.runSessions(ctx)
 	stopWatch()
+	<-watchDone
 	<-watchDone
 	c.closeSockets()
 	c.wg.Wait()
@@ -100,6 +106,12 @@ func (c *Client) serveSession(ctx context.Context, s *Session, bo *backoff, slee
 	err := s.serveControl(ctx)
 	if c.Session() != s {
 		return false, nil // SetServer ended it: open a session with the new server
+	}
+	if errors.Is(err, errServerMoved) {
+		// Every path failed and the name points elsewhere: no BYE (the old address does
+		// not answer); the new session's connect resolves the name again.
+		c.endSession(s, false)
+		return ctx.Err() == nil, nil
 	}
 	if errors.Is(err, errKeysUsedUp) {
 		// Resuming would keep the keys: end the session (BYE) and open a new one.

@@ -514,6 +514,9 @@ func (s *Session) onLiveness(now time.Time, p *Path, tr liveness.Transition) {
 	}
 	s.log.Log(context.Background(), level, "path "+tr.To.String(), "peer", s.peerName, "path", p.name, "was", tr.From.String(), "srtt", p.stats.SRTT().Round(100*time.Microsecond))
 	p.up.Store(tr.To == liveness.Up)
+	if tr.To == liveness.Up {
+		s.ups.Add(1)
+	}
 	if tr.Restart() {
 		p.stats = pathstat.New(now) // rejoin with the rate estimate restarted low
 		p.ackedPN = 0

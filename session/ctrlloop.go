@@ -120,23 +120,27 @@ func (s *Session) sendKeepalive(c *ctrlConn) {
 	}
 }
 
-// ctrlUplinkDead reports whether every path of the control channel's uplink is dead or down
-// while some path of another uplink is usable (client side only).
-func (s *Session) ctrlUplinkDead(now time.Time) bool {
+// ctrlUplinkCheck reports whether every path of the control channel's uplink is dead or
+// down while some path of another uplink is usable (ctrlDead), and whether every path of
+// the session has failed (allFailed, Path.failedLocked). Client side only.
+func (s *Session) ctrlUplinkCheck(now time.Time) (ctrlDead, allFailed bool) {
 	u := s.ctrlUplink.Load()
 	if u < 0 {
-		return false
+		return false, false
 	}
 	dead, otherUp := true, false
-	for _, p := range s.pathList() {
+	paths := s.pathList()
+	allFailed = len(paths) > 0
+	for _, p := range paths {
 		p.mu.Lock()
-		st, usable := p.live.State(), p.usableLocked(now)
+		st, usable, failed := p.live.State(), p.usableLocked(now), p.failedLocked(now)
 		p.mu.Unlock()
+		allFailed = allFailed && failed
 		if int32(p.id>>4) == u {
 			dead = dead && (st == liveness.Dead || st == liveness.Down)
 		} else if usable {
 			otherUp = true
 		}
 	}
-	return dead && otherUp
+	return dead && otherUp, allFailed
 }

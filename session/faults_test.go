@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -15,6 +17,8 @@ import (
 
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
+	"github.com/bondtun/bondtun/crypto"
+	"github.com/bondtun/bondtun/framing"
 	"github.com/bondtun/bondtun/liveness"
 )
 
@@ -353,4 +357,100 @@ func TestUplinkAbsentAtStart(t *testing.T) {
 	ping := tuntest.Ping(serverInner, clientInner)
 	tp.clientTUN.Outbound <- ping
 	recvPacket(t, tp.fromServerTUN)
+}
+
+// versionServer is a server with the pinned key that answers every HELLO as a bondtun of
+// another protocol version would: with answer's message.
+func versionServer(t *testing.T, serverKey crypto.PrivateKey, clientPub crypto.PublicKey, answer func(h framing.Hello) (framing.CtrlType, []byte)) netip.AddrPort {
+	t.Helper()
+	tlsCfg, err := crypto.ServerTLSConfig(serverKey, crypto.AuthorizeKeys(clientPub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer raw.Close()
+				raw.SetDeadline(time.Now().Add(5 * time.Second))
+				tc := tls.Server(raw, tlsCfg)
+				if tc.Handshake() != nil {
+					return
+				}
+				c := &ctrlConn{Conn: tc}
+				mt, msg, err := c.recv()
+				if err != nil || mt != framing.CtrlHello {
+					return
+				}
+				h, err := framing.ParseHello(msg)
+				if err != nil {
+					return
+				}
+				typ, body := answer(h)
+				c.send(typ, body)
+				io.Copy(io.Discard, c) // until the client closes
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// TestRunEndsOnIncompatibleVersion: a server with the pinned key that speaks another
+// protocol version, whether it refuses our HELLO with ERROR (as parseHello does) or
+// answers WELCOME of its own version, ends Run at once, with an error that names the
+// versions: an authenticated refusal (ErrRefused: `up` exits 3), not a fault to wait out.
+func TestRunEndsOnIncompatibleVersion(t *testing.T) {
+	const theirs = ProtocolVersion + 1
+	for _, tc := range []struct {
+		name   string
+		answer func(h framing.Hello) (framing.CtrlType, []byte)
+		want   string
+	}{
+		{"server refuses our version", func(h framing.Hello) (framing.CtrlType, []byte) {
+			return framing.CtrlError, fmt.Appendf(nil, "client speaks protocol version %d, server speaks %d", h.Version, theirs)
+		}, fmt.Sprintf("refused by server: client speaks protocol version %d, server speaks %d", ProtocolVersion, theirs)},
+		{"server answers in its version", func(h framing.Hello) (framing.CtrlType, []byte) {
+			// A WELCOME of ours with the version byte changed: framing encodes only its own.
+			w := framing.Welcome{Version: ProtocolVersion, Cipher: h.Ciphers[0], ReceiverIndex: 1,
+				Addrs: []framing.ServerAddr{{ID: 0, AddrPort: netip.MustParseAddrPort("127.0.0.1:7350")}}}
+			body, err := w.Append(nil)
+			if err != nil {
+				panic(err)
+			}
+			body[len(framing.Magic)] = theirs
+			return framing.CtrlWelcome, body
+		}, fmt.Sprintf("incompatible server: it speaks protocol version %d, we speak %d", theirs, ProtocolVersion)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tp := &testPair{cancel: cancel, clientKey: newKey(t), serverKey: newKey(t)}
+			ep := versionServer(t, tp.serverKey, tp.clientKey.Public(), tc.answer)
+			rec := &waitRecorder{}
+			c := faultClient(t, tp, ep, rec)
+			defer tp.clientTUN.TUN().Close()
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Run did not end on an incompatible protocol version")
+			}
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run = %v, want ErrRefused saying %q", err, tc.want)
+			}
+			if n := len(rec.recorded()); n != 0 {
+				t.Fatalf("Run retried %d times before giving up", n)
+			}
+		})
+	}
 }

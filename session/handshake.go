@@ -132,14 +132,15 @@ func clientHandshake(ctx context.Context, raw net.Conn, cfg *tls.Config, hello *
 		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: incompatible server: it sent control message %d instead of WELCOME", ErrRefused, t)
 	}
 	w, err := framing.ParseWelcome(msg)
-	if err != nil {
+	if err != nil || w.Version != ProtocolVersion {
+		if w.Version != ProtocolVersion && (err == nil || errors.Is(err, framing.ErrVersion)) {
+			// ParseWelcome reads no further than a foreign version: name both.
+			return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: incompatible server: it speaks protocol version %d, we speak %d", ErrRefused, w.Version, ProtocolVersion)
+		}
 		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: incompatible server: bad WELCOME: %v", ErrRefused, err)
 	}
 	if !slices.Contains(hello.Ciphers, w.Cipher) {
 		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: incompatible server: it chose cipher %d, which we did not offer", ErrRefused, w.Cipher)
-	}
-	if w.Version != ProtocolVersion {
-		return nil, framing.Welcome{}, none, none, fmt.Errorf("%w: incompatible server: it speaks protocol version %d, we speak %d", ErrRefused, w.Version, ProtocolVersion)
 	}
 	cs := tc.ConnectionState()
 	send, recv, err := crypto.DeriveKeys(cs.ExportKeyingMaterial, true)

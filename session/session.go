@@ -109,6 +109,10 @@ type Session struct {
 	ctrlMu      sync.Mutex
 	ctrlStopErr error
 	idleWatch   atomic.Pointer[idleWatch] // server: armed while the control channel is lost
+	// Client: ups counts the paths' transitions to Up; onAllFailed, if set, is called by
+	// the timer when every path has just failed (follow.go).
+	ups         atomic.Uint32
+	onAllFailed func()
 
 	// The timer (timers.go): its entry in the process's queue, the callback's own state,
 	// whether a path's liveness changed since the live set was updated, and (under rxMu)

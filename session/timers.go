@@ -27,6 +27,7 @@ type timerState struct {
 	lastKeepalive, lastCtrlCheck                             time.Time
 	lastFo                                                   time.Duration
 	idle                                                     bool // the paths probe at idleProbeInterval; due coalesces
+	allFailed                                                bool // client: every path had failed at the last uplink check
 }
 
 // due reports whether a message repeated every interval while the session carries data,
@@ -95,8 +96,8 @@ func (s *Session) watchData(c *ctrlConn, fire func(keys bool)) {
 }
 
 // controlTimers runs the timers of the control channel: the KEEPALIVE while it is served,
-// the client's check of the channel's uplink, and the server's idle watch. busy: this run
-// of the timer sent a datagram (timerState.due).
+// the client's check of the channel's uplink (and of every path failing: onAllFailed), and
+// the server's idle watch. busy: this run of the timer sent a datagram (timerState.due).
 func (s *Session) controlTimers(now time.Time, busy bool) {
 	t := &s.tm
 	if c := s.serving.Load(); c != nil {
@@ -106,9 +107,14 @@ func (s *Session) controlTimers(now time.Time, busy bool) {
 		}
 		if s.ctrlUplink.Load() >= 0 && now.Sub(t.lastCtrlCheck) >= ctrlUplinkCheck {
 			t.lastCtrlCheck = now
-			if s.ctrlUplinkDead(now) {
+			ctrlDead, allFailed := s.ctrlUplinkCheck(now)
+			if ctrlDead {
 				s.stopControl(c, errCtrlUplinkDead)
 			}
+			if allFailed && !t.allFailed && s.onAllFailed != nil {
+				s.onAllFailed()
+			}
+			t.allFailed = allFailed
 		}
 	}
 	if w := s.idleWatch.Load(); w != nil {

@@ -23,13 +23,13 @@ const resolveTimeout = 10 * time.Second
 type lookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 
 // endpointResolver is the session.ClientConfig.ResolveEndpoint of a client whose server
-// is named hostport ("vpn.example.com:7350", as config checked it). Each call looks the
-// name up and picks the first address (in the resolver's RFC 6724 order) of a family
+// is named hostport ("vpn.example.com:7350", as config checked it): the client calls it
+// at each connect and while every path has failed. Each call looks the name up and picks the first address (in the resolver's RFC 6724 order) of a family
 // the uplinks' sources can reach; it logs when the answer changes.
 func endpointResolver(hostport string, sources []netip.Addr, lookup lookupFunc, log *slog.Logger) func(context.Context) (netip.AddrPort, error) {
 	host, portText, _ := net.SplitHostPort(hostport)
 	port, _ := strconv.ParseUint(portText, 10, 16)
-	var last netip.AddrPort // only the connecting goroutine calls
+	var last netip.AddrPort // the client makes one call at a time (connect, or every path failed)
 	return func(ctx context.Context) (netip.AddrPort, error) {
 		ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 		defer cancel()

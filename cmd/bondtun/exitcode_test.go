@@ -24,6 +24,7 @@ func TestExitCodes(t *testing.T) {
 		{usageErr("missing -c FILE"), exitUsage},
 		{withCode(exitUsage, errors.New("client.yaml:3: tun: bad")), exitUsage},
 		{fmt.Errorf("server 10.0.0.1:7350: %w: the server's key is not the configured one", session.ErrRefused), exitRefused},
+		{fmt.Errorf("server 10.0.0.1:7350: %w: incompatible server: it speaks protocol version 2, we speak 1", session.ErrRefused), exitRefused},
 		{withCode(exitPrivilege, errors.New("missing capability CAP_NET_ADMIN")), exitPrivilege},
 		{fmt.Errorf("outer: %w", withCode(exitPrivilege, errors.New("x"))), exitPrivilege},
 	}

@@ -46,17 +46,18 @@ func requireRootAndTools(t *testing.T) {
 // after its address was removed and re-added and after it was renumbered (the server follows
 // the new outer address), `bondtun check` on a good and a clashing config, status of a
 // pattern-named device, /metrics scraped and parsed, the server's reload of a broken file,
-// of a restart-only change and of an added peer while the tunnel runs, SIGHUP keeping the
-// client's tunnel, a clean
-// exit on SIGTERM, `bondtun down` stopping a running up, and a full cleanup by `bondtun
-// down` after SIGKILL.
+// of a restart-only change and of an added peer while the tunnel runs, one reload that
+// adds a peer and removes another while the client (a third) pings every 20 ms (no ping
+// lost or delayed a second, no new session, table 7349's routes following), SIGHUP keeping
+// the client's tunnel, a clean exit on SIGTERM, `bondtun down` stopping a running up, and a
+// full cleanup by `bondtun down` after SIGKILL.
 func TestTunnelOverEmulatedLinks(t *testing.T) {
 	requireRootAndTools(t)
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
 	got := runScript(t, "scripts/e2e.sh", "E2E")
-	for _, k := range []string{"clean_exit", "crash_cleanup", "verified", "check", "status_pattern", "metrics", "hup_kept", "reload_refused_kept", "reload_applied", "down_stops",
+	for _, k := range []string{"clean_exit", "crash_cleanup", "verified", "check", "status_pattern", "metrics", "hup_kept", "reload_refused_kept", "reload_applied", "reload_swap", "down_stops",
 		"cable_after_restore", "cable_after_readd", "cable_after_renumber", "cable_after_renumber_back"} {
 		if got[k] != "yes" {
 			t.Errorf("%s = %q, want yes", k, got[k])
@@ -79,6 +80,9 @@ func TestTunnelOverEmulatedLinks(t *testing.T) {
 	}
 	if got["ping_loss_pct"] != "0" {
 		t.Errorf("ping loss through the tunnel = %q%%, want 0", got["ping_loss_pct"])
+	}
+	if got["reload_swap_ping_loss_pct"] != "0" {
+		t.Errorf("ping loss across the reload that added and removed a peer = %q%%, want 0", got["reload_swap_ping_loss_pct"])
 	}
 }
 
