@@ -73,6 +73,12 @@ func (p *reloadPeer) connect(t *testing.T, sv *Server, serverPub crypto.PublicKe
 		s := c.Session()
 		return s != nil && len(s.Paths()) == 1 && s.Paths()[0].Validated
 	})
+	// The server's side of the path too: until it is usable, the server drops what it is
+	// given to send to p (TxDropped: no path).
+	waitFor(t, p.name+"'s path usable at the server", func() bool {
+		s := serverSession(sv, p.key.Public())
+		return s != nil && len(s.Paths()) == 1 && s.Paths()[0].Usable
+	})
 	return nil
 }
 
