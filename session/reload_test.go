@@ -17,10 +17,11 @@ import (
 // reloadPeer is one client of the reload test: its key, inner address and, once
 // connected, its client and TUN.
 type reloadPeer struct {
-	name  string
-	key   crypto.PrivateKey
-	inner netip.Addr
-	cfg   PeerConfig
+	name   string
+	key    crypto.PrivateKey
+	inner  netip.Addr
+	cfg    PeerConfig
+	source netip.Addr // its uplink's address; zero: 127.0.0.1
 
 	client *Client
 	tun    *tuntest.ChannelTUN
@@ -41,12 +42,16 @@ func (p *reloadPeer) connect(t *testing.T, sv *Server, serverPub crypto.PublicKe
 	t.Helper()
 	p.tun = tuntest.NewChannelTUN()
 	p.from = drain(p.tun.Inbound)
+	src := p.source
+	if !src.IsValid() {
+		src = netip.MustParseAddr("127.0.0.1")
+	}
 	c, err := NewClient(ClientConfig{
 		Identity:   p.key,
 		ServerName: "server",
 		ServerKey:  serverPub,
 		Endpoint:   netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sv.Port())),
-		Uplinks:    []UplinkConfig{{Name: "a", Source: netip.MustParseAddr("127.0.0.1")}},
+		Uplinks:    []UplinkConfig{{Name: "a", Source: src}},
 		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")},
 	}, p.tun.TUN())
 	if err != nil {
