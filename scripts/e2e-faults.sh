@@ -7,6 +7,8 @@
 #   - the DSL link appears (its emulator starts, creating up1): it joins, and a download
 #     through the tunnel is carried by both uplinks;
 #   - the server restarts under the running client: traffic resumes, the client never exits;
+#   - a client restarted with a key update forced every second carries a verified download
+#     through at least 4 updates, no datagram rejected by either end, no pause;
 #   - whole-host mode with tun.while_down: direct: the tunnel's default routes are there
 #     only while a session is;
 #   - a client whose config pins another server key ends at once, saying so, with exit
@@ -118,6 +120,75 @@ default_via_tunnel || fail "the session is back, but not the default route into 
 tb_stop "$CLIENT"
 left=$($C ip rule show | grep -E 'proto (183|0xb7)' || true)
 [[ -z $left ]] || fail "rules left after the client's SIGTERM: $left"
+
+# Key updates forced every second (BONDTUN_DEBUG_REKEY_INTERVAL, docs/STATUS.md "Debug knobs")
+# during a verified bonded download: the session goes through at least REKEY_MIN of them,
+# neither end rejects a datagram as failing authentication (which is also what a datagram of
+# a key phase the receiver has no key for counts as), the session is never re-established,
+# and no 0.5 s interval after the first second falls below REKEY_DIP × the upper quartile of
+# the intervals (an update that paused traffic would show as an interval near 0; the quartile
+# rather than the median, so that dips in every other interval still show), whose median is
+# at least REKEY_FLOOR Mbit/s, the DSL's rate alone (the bond carries ≈ 64): a pause after
+# every update holds TCP in its retransmission back-off, slow throughout.
+REKEY_T=6 REKEY_MIN=4 REKEY_DIP=0.3 REKEY_FLOOR=20
+$C env BONDTUN_DEBUG_REKEY_INTERVAL=1s "$BIN/bondtun" up -c "$WORK/client.yaml" 2>>"$WORK/rekey-client.log" &
+CLIENT=$!
+PIDS+=("$CLIENT")
+wait_tunnel 10 || fail "the tunnel did not come up with BONDTUN_DEBUG_REKEY_INTERVAL=1s"
+grep -q 'BONDTUN_DEBUG_REKEY_INTERVAL sets the key update interval' "$WORK/rekey-client.log" ||
+	fail "the client did not take BONDTUN_DEBUG_REKEY_INTERVAL"
+sleep 1 # both paths validated before the measured window
+# counters VAR NS CONFIG: VAR = "key_updates rx_auth_fail rx_prev_key", each summed over the
+# sessions in `bondtun status -json` of the end in NS.
+counters() {
+	local js k out=
+	js=$($2 "$BIN/bondtun" status -c "$3" -json) || fail "bondtun status -c $3"
+	for k in key_updates rx_auth_fail rx_prev_key; do
+		out+=$(grep -o "\"$k\":[0-9]*" <<<"$js" | awk -F: '{ s += $2 } END { printf "%d ", s }')
+	done
+	printf -v "$1" '%s' "$out"
+}
+established() { grep -c 'session established' "$1" || true; }
+counters c0 "$C" "$WORK/client.yaml"
+counters s0 "$S" configs/server.yaml
+read -r cu0 ca0 cp0 <<<"$c0"
+read -r su0 sa0 sp0 <<<"$s0"
+ce0=$(established "$WORK/rekey-client.log") se0=$(established "$WORK/server.log")
+$C timeout -k 2 $((REKEY_T + 20)) "$BIN/btperf" client -c 10.77.0.1:5201 -reverse -verify \
+	-t "${REKEY_T}s" -omit 1s -i 0.5s >"$WORK/rekey-btperf.out" 2>>"$WORK/rekey-btperf.log" ||
+	fail "the download during key updates failed: $(tail -2 "$WORK/rekey-btperf.log")"
+counters c1 "$C" "$WORK/client.yaml"
+counters s1 "$S" configs/server.yaml
+read -r cu1 ca1 cp1 <<<"$c1"
+read -r su1 sa1 sp1 <<<"$s1"
+ce1=$(established "$WORK/rekey-client.log") se1=$(established "$WORK/server.log")
+mbps=$(sed -n 's/^RESULT mbps=\([0-9.]*\).*/\1/p' "$WORK/rekey-btperf.out")
+[[ -n $mbps ]] || fail "no result from the download during key updates: $(cat "$WORK/rekey-btperf.out")"
+# The intervals ending after the omitted first second, the last (partial) one left out:
+# "min median upper-quartile min/upper-quartile".
+read -r ivmin ivmed ivq3 dip <<<"$(sed -n 's/^t=\([0-9.]*\) mbps=\([0-9.]*\).*/\1 \2/p' "$WORK/rekey-btperf.out" |
+	awk -v t="$REKEY_T" '$1 > 1.4 && $1 <= t + 0.01 { print $2 }' | sort -g |
+	awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)] + 0; q = v[int((3 * NR + 3) / 4)] + 0
+		printf "%s %s %s %.2f\n", v[1] + 0, m, q, (q > 0 ? v[1] / q : 0) }')"
+echo "FAULTS rekey_mbps=$mbps rekey_updates_client=$((cu1 - cu0)) rekey_updates_server=$((su1 - su0))" \
+	"rekey_auth_fail_client=$((ca1 - ca0)) rekey_auth_fail_server=$((sa1 - sa0))" \
+	"rekey_prev_key_client=$((cp1 - cp0)) rekey_prev_key_server=$((sp1 - sp0))" \
+	"rekey_sessions_established=$((ce1 - ce0 + se1 - se0))" \
+	"rekey_interval_min_mbps=$ivmin rekey_interval_median_mbps=$ivmed rekey_interval_q3_mbps=$ivq3 rekey_dip_ratio=$dip"
+intervals() { grep '^t=' "$WORK/rekey-btperf.out" | tr '\n' ' '; }
+((cu1 - cu0 >= REKEY_MIN && su1 - su0 >= REKEY_MIN)) ||
+	fail "$((cu1 - cu0)) key updates at the client, $((su1 - su0)) at the server during a ${REKEY_T} s download with updates every 1 s, want >= $REKEY_MIN"
+((ca1 == ca0 && sa1 == sa0)) ||
+	fail "datagrams failed authentication during key updates: $((ca1 - ca0)) at the client, $((sa1 - sa0)) at the server"
+((ce1 == ce0 && se1 == se0)) || fail "a session was established during the download with key updates"
+awk -v m="$ivmed" -v f="$REKEY_FLOOR" 'BEGIN { exit !(m >= f) }' ||
+	fail "the median 0.5 s interval during key updates is $ivmed Mbit/s, want >= $REKEY_FLOOR: $(intervals)"
+awk -v d="$dip" -v m="$REKEY_DIP" 'BEGIN { exit !(d >= m) }' ||
+	fail "a 0.5 s interval of $ivmin Mbit/s during key updates, under $REKEY_DIP × the upper quartile $ivq3: $(intervals)"
+echo "FAULTS rekey=yes"
+tb_stop "$CLIENT"
+left=$($C ip rule show | grep -E 'proto (183|0xb7)' || true)
+[[ -z $left ]] || fail "rules left after the rekeying client's SIGTERM: $left"
 
 # A client pinning another server key ends at once, naming the key problem.
 other=$("$BIN/bondtun" genkey | "$BIN/bondtun" pubkey)

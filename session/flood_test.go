@@ -3,9 +3,13 @@ package session
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -49,7 +53,13 @@ func floodControlPort(ctx context.Context, wg *sync.WaitGroup, port, first, n in
 
 // TestKnownPeerConnectsDuringHandshakeFlood: while 40 sources keep every handshake slot
 // strangers may use filled with slow-loris and garbage TLS connections, a configured
-// client whose address the server has never seen still gets a session, and it works.
+// client whose address the server has never seen still gets a session, and it works; and
+// peer a, connected before the flood from an address of its own, moves packets both ways
+// throughout it, from before the flood fills the slots until after that client's session
+// works and for at least 1 s of the flood: one path over loopback, so nothing is reordered
+// and nothing may be lost. Every packet arrives, in order (a 5 s stall fails), a's sessions
+// are the same objects at the end, neither end of a's session had a datagram fail to open
+// or a packet dropped on sending, and the flood had handshakes refused meanwhile.
 //
 // Before admit.go the slow-loris connections held all 64 slots, each for the whole 10 s
 // handshake deadline and taken again at once, so such a client was refused for as long as
@@ -63,10 +73,93 @@ func TestKnownPeerConnectsDuringHandshakeFlood(t *testing.T) {
 		t.Skip("floods loopback for a few seconds")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tp := &testPair{cancel: cancel}
+	a := newReloadPeer(t, "a", 5)
+	a.source = netip.MustParseAddr("127.0.0.3") // neither the flood's sources nor the client's
+	tp := &testPair{cancel: cancel, morePeers: []PeerConfig{a.cfg}}
 	tp.clientKey = newKey(t)
 	startServer(t, ctx, tp, tp.clientKey.Public())
 	t.Cleanup(tp.stop)
+
+	// The server's TUN output: a's packets to a's transfer, the others to fromOthers.
+	fromA, fromOthers := make(chan []byte, 4096), make(chan []byte, 64)
+	go func() {
+		for {
+			select {
+			case p, ok := <-tp.fromServerTUN:
+				if !ok {
+					return
+				}
+				if netip.AddrFrom4([4]byte(p[12:16])) == a.inner {
+					fromA <- p
+				} else {
+					fromOthers <- p
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := a.connect(t, tp.server, tp.serverKey.Public()); err != nil {
+		t.Fatalf("a: %v", err)
+	}
+	waitFor(t, "a's session on the server", func() bool { return serverSession(tp.server, a.key.Public()) != nil })
+	aSess, aCli := serverSession(tp.server, a.key.Public()), a.client.Session()
+
+	// a's transfer: up to window packets in flight each way; every one must arrive, in
+	// order. It stops once stopA is closed and after more packets went through each way.
+	const window, after = 16, 200
+	stopA := make(chan struct{})
+	var moved atomic.Int64 // packets a's transfer received, both ways
+	type result struct {
+		up, down int
+		err      string
+	}
+	resA := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() { resA <- r }()
+		countAfter := -1
+		for seq := uint32(0); countAfter < after; seq++ {
+			a.tun.Outbound <- udpPacket(a.inner, serverInner, seq, 200)
+			tp.serverTUN.Outbound <- udpPacket(serverInner, a.inner, seq, 200)
+			if seq < window {
+				continue
+			}
+			want := seq - window
+			for _, dir := range []struct {
+				ch chan []byte
+				n  *int
+			}{{fromA, &r.up}, {a.from, &r.down}} {
+				select {
+				case p := <-dir.ch:
+					if got := binary.BigEndian.Uint32(p[28:32]); got != want {
+						r.err = fmt.Sprintf("packet %d arrived, want %d (out of order or lost)", got, want)
+						return
+					}
+					*dir.n++
+					moved.Add(1)
+				case <-time.After(5 * time.Second):
+					r.err = fmt.Sprintf("transfer stalled at packet %d", want)
+					return
+				}
+			}
+			select {
+			case <-stopA:
+				countAfter++
+			default:
+			}
+		}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); moved.Load() <= 100; time.Sleep(5 * time.Millisecond) {
+		select {
+		case r := <-resA:
+			t.Fatalf("a's transfer before the flood: %s after %d up, %d down\nserver: %+v\nclient a: %+v", r.err, r.up, r.down, tp.server.Snapshot(), a.client.Snapshot())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a's transfer not under way: %d packets\nserver: %+v\nclient a: %+v", moved.Load(), tp.server.Snapshot(), a.client.Snapshot())
+		}
+	}
 
 	floodCtx, stopFlood := context.WithCancel(ctx)
 	var floodWG sync.WaitGroup
@@ -77,6 +170,8 @@ func TestKnownPeerConnectsDuringHandshakeFlood(t *testing.T) {
 		_, unknown := tp.server.admit.inProgress()
 		return unknown == share && tp.server.counters.HandshakesRefused.Load() > 0
 	})
+	floodStart, movedAtFlood, refusedAtFlood := time.Now(), moved.Load(), tp.server.counters.HandshakesRefused.Load()
+	const floodFor = time.Second
 
 	newClient(t, tp, tp.serverKey.Public())
 	start := time.Now()
@@ -113,7 +208,7 @@ func TestKnownPeerConnectsDuringHandshakeFlood(t *testing.T) {
 		return false
 	})
 	tp.clientTUN.Outbound <- udpPacket(clientInner, serverInner, 1, 200)
-	recvPacket(t, tp.fromServerTUN)
+	recvPacket(t, fromOthers)
 
 	// The client's source is good now: it takes a reserved slot whatever strangers hold.
 	// (The source its control channel came from: either uplink's address, 127.0.0.1 or
@@ -124,4 +219,26 @@ func TestKnownPeerConnectsDuringHandshakeFlood(t *testing.T) {
 		t.Fatalf("after a completed handshake the client's source is not good: %+v", tk)
 	}
 	tp.server.admit.done(time.Now(), tk, false)
+
+	// a's transfer goes on for at least floodFor of the flood, then ends, still under it
+	// (the flood stops when the test returns).
+	if d := time.Until(floodStart.Add(floodFor)); d > 0 {
+		time.Sleep(d)
+	}
+	close(stopA)
+	r := <-resA
+	if r.err != "" {
+		t.Fatalf("a's transfer: %s after %d up, %d down\nserver: %+v", r.err, r.up, r.down, tp.server.Snapshot())
+	}
+	if serverSession(tp.server, a.key.Public()) != aSess || a.client.Session() != aCli {
+		t.Fatal("a's session was replaced during the flood")
+	}
+	checkNoKeyLoss(t, "a's client", aCli)
+	checkNoKeyLoss(t, "the server's session of a", aSess)
+	during, refused := moved.Load()-movedAtFlood, nc.HandshakesRefused.Load()-refusedAtFlood
+	if during < 2*after || refused == 0 {
+		t.Fatalf("%d of a's packets and %d refused handshakes in the flood's %v: no transfer under a flood", during, refused, time.Since(floodStart))
+	}
+	t.Logf("a: %d packets up, %d down, in order, none lost; %d of them in the %v of the flood after it filled the slots, while it had %d handshakes refused",
+		r.up, r.down, during, time.Since(floodStart).Round(time.Millisecond), refused)
 }

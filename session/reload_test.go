@@ -17,10 +17,11 @@ import (
 // reloadPeer is one client of the reload test: its key, inner address and, once
 // connected, its client and TUN.
 type reloadPeer struct {
-	name  string
-	key   crypto.PrivateKey
-	inner netip.Addr
-	cfg   PeerConfig
+	name   string
+	key    crypto.PrivateKey
+	inner  netip.Addr
+	cfg    PeerConfig
+	source netip.Addr // its uplink's address; zero: 127.0.0.1
 
 	client *Client
 	tun    *tuntest.ChannelTUN
@@ -41,12 +42,16 @@ func (p *reloadPeer) connect(t *testing.T, sv *Server, serverPub crypto.PublicKe
 	t.Helper()
 	p.tun = tuntest.NewChannelTUN()
 	p.from = drain(p.tun.Inbound)
+	src := p.source
+	if !src.IsValid() {
+		src = netip.MustParseAddr("127.0.0.1")
+	}
 	c, err := NewClient(ClientConfig{
 		Identity:   p.key,
 		ServerName: "server",
 		ServerKey:  serverPub,
 		Endpoint:   netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sv.Port())),
-		Uplinks:    []UplinkConfig{{Name: "a", Source: netip.MustParseAddr("127.0.0.1")}},
+		Uplinks:    []UplinkConfig{{Name: "a", Source: src}},
 		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")},
 	}, p.tun.TUN())
 	if err != nil {
@@ -72,6 +77,12 @@ func (p *reloadPeer) connect(t *testing.T, sv *Server, serverPub crypto.PublicKe
 	waitFor(t, p.name+"'s path validated", func() bool {
 		s := c.Session()
 		return s != nil && len(s.Paths()) == 1 && s.Paths()[0].Validated
+	})
+	// The server's side of the path too: until it is usable, the server drops what it is
+	// given to send to p (TxDropped: no path).
+	waitFor(t, p.name+"'s path usable at the server", func() bool {
+		s := serverSession(sv, p.key.Public())
+		return s != nil && len(s.Paths()) == 1 && s.Paths()[0].Usable
 	})
 	return nil
 }

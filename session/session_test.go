@@ -39,6 +39,7 @@ type testPair struct {
 	clientLimits  crypto.Limits
 	serverRekey   rekeyConfig // key update interval and overlap (zero: the defaults)
 	clientRekey   rekeyConfig
+	morePeers     []PeerConfig // the server's peers besides "client"
 	cancel        context.CancelFunc
 	stopOnce      sync.Once
 	wg            sync.WaitGroup
@@ -64,7 +65,7 @@ func drain(in chan []byte) chan []byte {
 	return out
 }
 
-// startServer runs a server on 127.0.0.1 that accepts clientPub.
+// startServer runs a server on 127.0.0.1 that accepts clientPub (and tp.morePeers).
 func startServer(t *testing.T, ctx context.Context, tp *testPair, clientPub crypto.PublicKey) {
 	t.Helper()
 	tp.serverKey = newKey(t)
@@ -73,7 +74,7 @@ func startServer(t *testing.T, ctx context.Context, tp *testPair, clientPub cryp
 	sv, err := NewServer(ServerConfig{
 		Identity:  tp.serverKey,
 		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
-		Peers:     []PeerConfig{{Name: "client", Key: clientPub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(clientInner, 32)}}},
+		Peers:     append([]PeerConfig{{Name: "client", Key: clientPub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(clientInner, 32)}}}, tp.morePeers...),
 		limits:    tp.serverLimits,
 		rekey:     tp.serverRekey,
 	}, tp.serverTUN.TUN())
