@@ -79,7 +79,7 @@ func TestSuspectPathsHoldPacketsWhenNoneUsable(t *testing.T) {
 	for _, p := range []*Path{a, b} {
 		p.live.OnSent(now.Add(2 * time.Millisecond))
 		p.live.Tick(later, true, 10*time.Millisecond, time.Millisecond)
-		if !p.fallbackLocked() || p.usableLocked(later) {
+		if !p.fallbackLocked(later) || p.usableLocked(later) {
 			t.Fatalf("path %#x: state %v, want suspect", p.id, p.live.State())
 		}
 	}

@@ -66,7 +66,21 @@ func (h manualHandler) SessionEnded(string, *Session)             {}
 // delays. The scenario: steady traffic over both paths, then A's link is cut both ways;
 // traffic moves to B, what was in flight on A is re-sent, and what the server delivers
 // is in order, never twice, without a long stall.
-func TestManualClockFailover(t *testing.T) {
+// manualPair is a message client (uplinks A and B) and a message server on a manual clock,
+// connected, with their Run loops going; step moves the clock a millisecond and runs what
+// is due.
+type manualPair struct {
+	clk  *manualClock
+	n    *memnet.Network
+	tq   *timerq.Queue
+	cl   *Client
+	rec  *manualRecorder
+	a, b memnet.LinkConfig
+	t    *testing.T
+}
+
+func newManualPair(t *testing.T) *manualPair {
+	t.Helper()
 	clk := &manualClock{t: time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)}
 	n := memnet.NewManual(1, clk.Now)
 	tq := timerq.New(timerq.Config{Now: clk.Now, Manual: true})
@@ -78,12 +92,12 @@ func TestManualClockFailover(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		n.Close() // the BYEs fail at once rather than wait on pipes no one reads
 		wg.Wait()
 		tq.Close()
-	}()
+	})
 	rec := &manualRecorder{clk: clk}
 	serverKey, clientKey := newKey(t), newKey(t)
 	sv, err := NewMessageServer(ServerConfig{
@@ -118,22 +132,31 @@ func TestManualClockFailover(t *testing.T) {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); cl.Run(ctx) }()
+	return &manualPair{clk: clk, n: n, tq: tq, cl: cl, rec: rec, a: a, b: b, t: t}
+}
 
-	// One step: the clock moves a millisecond, the network delivers what is due and the
-	// receivers deal with it, the timers that are due run, and what they sent is settled.
-	settle := func() {
-		t.Helper()
-		if err := n.Settle(10 * time.Second); err != nil {
-			t.Fatal(err)
-		}
+// settle lets the network deliver what is due and the receivers deal with it.
+func (mp *manualPair) settle() {
+	mp.t.Helper()
+	if err := mp.n.Settle(10 * time.Second); err != nil {
+		mp.t.Fatal(err)
 	}
-	step := func() {
-		t.Helper()
-		clk.advance(time.Millisecond)
-		settle()
-		tq.RunDue(clk.Now())
-		settle()
-	}
+}
+
+// step: the clock moves a millisecond, the network delivers what is due and the receivers
+// deal with it, the timers that are due run, and what they sent is settled.
+func (mp *manualPair) step() {
+	mp.t.Helper()
+	mp.clk.advance(time.Millisecond)
+	mp.settle()
+	mp.tq.RunDue(mp.clk.Now())
+	mp.settle()
+}
+
+func TestManualClockFailover(t *testing.T) {
+	mp := newManualPair(t)
+	clk, n, cl, rec, a, b := mp.clk, mp.n, mp.cl, mp.rec, mp.a, mp.b
+	step := mp.step
 	usable := func(s *Session) (ok [2]bool) {
 		for _, pi := range s.Paths() {
 			ok[pi.ID>>4] = ok[pi.ID>>4] || pi.Usable
@@ -226,6 +249,51 @@ func TestManualClockFailover(t *testing.T) {
 		}
 		if uplink == 1 && pi.TxPackets-before[i].TxPackets < 1900 {
 			t.Errorf("path %s sent %d datagrams after the cut: the traffic did not move to it", pi.Name, pi.TxPackets-before[i].TxPackets)
+		}
+	}
+}
+
+// TestFirstMessagesWaitForValidation: what a client is given to send right after Connect,
+// before any of its paths has answered a PROBE, waits in a path's local queue (none of it
+// goes out: an unvalidated path carries no data) and leaves once the path is up, instead of
+// being dropped for want of a usable path. The server side does the same for a path whose
+// first datagram came in before its own PROBE came back.
+func TestFirstMessagesWaitForValidation(t *testing.T) {
+	mp := newManualPair(t)
+	s := mp.cl.Session()
+	for _, pi := range s.Paths() {
+		if pi.Usable {
+			t.Fatalf("path %s usable before any step; the test needs it validating", pi.Name)
+		}
+	}
+	const n = 5
+	bufs, sizes := [][]byte{make([]byte, bufSize)}, []int{1000}
+	for i := range uint64(n) {
+		binary.BigEndian.PutUint64(bufs[0][framing.PayloadOffset:], i)
+		mp.cl.Send(bufs, sizes, 1)
+	}
+	if d := s.Counters().TxDropped.Load(); d != 0 {
+		t.Fatalf("%d of the first %d messages dropped before a path was validated", d, n)
+	}
+	for i := 0; i < 1000; i++ {
+		mp.step()
+		mp.rec.mu.Lock()
+		got := len(mp.rec.seqs)
+		mp.rec.mu.Unlock()
+		if got == n {
+			break
+		}
+	}
+	mp.rec.mu.Lock()
+	seqs := mp.rec.seqs
+	mp.rec.mu.Unlock()
+	if len(seqs) != n {
+		t.Fatalf("server delivered %v after 1 s of the manual clock, want the %d first messages; client counters: dropped %d, queue dropped %d",
+			seqs, n, s.Counters().TxDropped.Load(), s.Counters().TxQueueDropped.Load())
+	}
+	for i, q := range seqs {
+		if q != uint64(i) {
+			t.Fatalf("delivered %v, want 0..%d in order", seqs, n-1)
 		}
 	}
 }

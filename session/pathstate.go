@@ -111,7 +111,21 @@ func (p *Path) usableLocked(time.Time) bool {
 }
 
 // fallbackLocked reports whether p may hold new data while no path is usable: a suspect path
-// (silent, but not known to be broken). mu must be held.
-func (p *Path) fallbackLocked() bool {
-	return p.live.State() == liveness.Suspect && p.remote.IsValid() && p.tier != framing.TierDisabled
+// (silent, but not known to be broken), or a path still in its first validation (for less
+// than its dead threshold) that has an address: a new session's paths, and at the server a
+// path whose first authenticated datagram came in before its own PROBE came back. It holds
+// the data in its local queue, sending none, until it or another path is usable
+// (serviceQueues): the first packets of a session wait a round trip instead of being
+// dropped. mu must be held.
+func (p *Path) fallbackLocked(now time.Time) bool {
+	if !p.remote.IsValid() || p.tier == framing.TierDisabled {
+		return false
+	}
+	switch p.live.State() {
+	case liveness.Suspect:
+		return true
+	case liveness.Validating:
+		return now.Sub(p.live.Since()) < p.live.Config().DeadAfter
+	}
+	return false
 }

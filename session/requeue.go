@@ -24,7 +24,7 @@ func (s *Session) serviceQueues(now time.Time) {
 			p.mu.Unlock()
 			continue
 		}
-		keep := p.fallbackLocked()
+		keep := p.fallbackLocked(now)
 		p.mu.Unlock()
 		target := s.repairPath(now)
 		if target == nil || target == p {

@@ -9,6 +9,7 @@ import (
 	"github.com/bondtun/bondtun/classify"
 	"github.com/bondtun/bondtun/crypto"
 	"github.com/bondtun/bondtun/framing"
+	"github.com/bondtun/bondtun/liveness"
 	"github.com/bondtun/bondtun/path"
 	"github.com/bondtun/bondtun/sched"
 )
@@ -130,8 +131,8 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 	if (p.prio.n == 0 && p.bulk.n == 0) || s.closed.Load() {
 		return
 	}
-	if !p.remote.IsValid() {
-		return
+	if !p.remote.IsValid() || p.live.State() == liveness.Validating {
+		return // a path that has not answered yet carries no data (fallbackLocked holds it)
 	}
 	pace := sched.PacingRate(p.stats.DeliveryRate(), p.stats.Startup())
 	win := p.windowLocked()
@@ -236,7 +237,7 @@ func (s *Session) snapshotPaths(now time.Time) {
 	anyUsable := false
 	for _, p := range paths {
 		p.mu.Lock()
-		fallback := p.fallbackLocked()
+		fallback := p.fallbackLocked(now)
 		sp := p.schedPathLocked(now)
 		p.mu.Unlock()
 		anyUsable = anyUsable || sp.Usable
