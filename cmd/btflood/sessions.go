@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +127,8 @@ func runSessions(ctx context.Context, args []string) error {
 	defer cancel()
 	var next, done, failed atomic.Int64
 	var firstErr atomic.Value
+	var errMu sync.Mutex
+	errKinds := map[string]int{} // failures by error text, addresses and ports masked
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range *conc {
@@ -143,6 +146,9 @@ func runSessions(ctx context.Context, args []string) error {
 				default:
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
+					errMu.Lock()
+					errKinds[errKind(err)]++
+					errMu.Unlock()
 				}
 			}
 		}()
@@ -154,8 +160,19 @@ func runSessions(ctx context.Context, args []string) error {
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf("FLOODER first_error=%q\n", e)
 	}
+	for k, c := range errKinds {
+		fmt.Printf("FLOODER errors=%d kind=%q\n", c, k)
+	}
 	return nil
 }
+
+// errKind is err's text with its addresses and ports masked, so that failures of one kind
+// count together.
+func errKind(err error) string {
+	return addrPort.ReplaceAllString(err.Error(), "ADDR")
+}
+
+var addrPort = regexp.MustCompile(`[0-9a-f.:\[\]]*[0-9]+:[0-9]+`)
 
 // oneSession runs one client handshake to WELCOME and ends the session with BYE.
 func oneSession(ctx context.Context, target string, cfg *tls.Config, hello, bye, buf []byte) error {
