@@ -29,7 +29,7 @@ const (
 	dumpTries = 5
 )
 
-// rcvBuffer is the kernel receive buffer asked for (as root) for each
+// rcvBuffer is the kernel receive buffer asked for (with CAP_NET_ADMIN) for each
 // subscription socket, so bursts of notifications rarely overflow it. A
 // variable so a test can make it tiny to force ENOBUFS.
 var rcvBuffer = 1 << 20
@@ -184,11 +184,23 @@ func (m *Monitor) onError(err error) {
 	}
 }
 
+// rcvOptions: SO_RCVBUFFORCE needs CAP_NET_ADMIN, which `up` has whether it runs as root
+// or as the service's user (configs/bondtun@.service).
 func rcvOptions() (size int, force bool) {
-	if os.Geteuid() == 0 {
+	if hasNetAdmin() {
 		return rcvBuffer, true
 	}
 	return 0, false
+}
+
+// hasNetAdmin reports whether the process's effective capabilities hold CAP_NET_ADMIN.
+func hasNetAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return os.Geteuid() == 0
+	}
+	return data[0].Effective&(1<<unix.CAP_NET_ADMIN) != 0
 }
 
 func (m *Monitor) subscribeLinks() (*sub[netlink.LinkUpdate], error) {

@@ -410,3 +410,18 @@ func BenchmarkStateChurn(b *testing.B) {
 		}
 	}
 }
+
+// TestHasNetAdmin: root (as the suite runs in CI) holds CAP_NET_ADMIN, so the monitor
+// forces its receive buffer; the check reads capabilities, not the user id, so that the
+// service's own user with the one capability does too.
+func TestHasNetAdmin(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if !hasNetAdmin() {
+		t.Fatal("root without CAP_NET_ADMIN in its effective set?")
+	}
+	if size, force := rcvOptions(); size != rcvBuffer || !force {
+		t.Fatalf("rcvOptions() = %d, %v with CAP_NET_ADMIN, want %d, true", size, force, rcvBuffer)
+	}
+}
