@@ -292,7 +292,7 @@ func TestSimTCPGrid(t *testing.T) {
 			var singles, directs []string
 			for i := range c.up {
 				one, _ := simTCPFlow(t, seed, c.up[i:i+1], c.down[i:i+1], false, d, omit, suffix(trace, fmt.Sprintf("-single%d", i)))
-				raw, _ := simTCPFlow(t, seed, c.up[i:i+1], c.down[i:i+1], true, d, omit, "")
+				raw, _ := simTCPFlow(t, seed, c.up[i:i+1], c.down[i:i+1], true, d, omit, suffix(trace, fmt.Sprintf("-direct%d", i)))
 				singleSum += one
 				singles = append(singles, fmt.Sprintf("%.2f", one/tcpCapacity(c.up[i])))
 				directs = append(directs, fmt.Sprintf("%.2f", raw/(c.up[i].RateBps*tcpMSS/tcpMTU*(1-c.up[i].Loss))))
