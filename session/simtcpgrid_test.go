@@ -256,7 +256,8 @@ func simTCPFlow(t *testing.T, seed uint64, up, down []memnet.LinkConfig, direct 
 // picks combinations, BONDTUN_SIMTCP_SEED=n draws other links' randomness (loss, jitter),
 // BONDTUN_SIMTCP_TRACE=DIR writes the client's flight recorder
 // (NAME.csv) and the model's own trace (NAME-tcp.csv) of each bond run there, and of each
-// single link's run (NAME-singleI.csv, NAME-singleI-tcp.csv).
+// single link's run (NAME-singleI.csv, NAME-singleI-tcp.csv), and the model's trace of each link
+// without the tunnel (NAME-directI-tcp.csv).
 func TestSimTCPGrid(t *testing.T) {
 	if os.Getenv("BONDTUN_SIMTCP") == "" {
 		t.Skip("a benchmark: set BONDTUN_SIMTCP=1")
