@@ -32,38 +32,10 @@ const (
 // counter, a replay only the check, never rxMu, and its rxRejected result keeps the
 // receiver from flushing (draining the reorder buffer of) the session for it.
 func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPort, hdr framing.Header, pb *packetBuf) rxResult {
-	p := s.byID[hdr.PathID].Load()
-	if p == nil || p.transport() != conn {
-		s.counters.RxNoPath.Add(1)
+	p, inner, payload, ok := s.authenticate(now, conn, hdr, pb)
+	if !ok {
 		return rxRejected
 	}
-	// A packet number the path's replay window has seen or left behind is rejected before
-	// the open: a replayed datagram then costs no AEAD work either (the window is read
-	// without rxMu; only the Update below, after the open, changes it).
-	if !p.replay.Check(hdr.PacketNumber) {
-		s.counters.RxReplay.Add(1)
-		return rxRejected
-	}
-	// The key phase picks the key, without a lock (rekey.go); only an authenticated
-	// datagram may then change which keys are current.
-	plain, g, which, err := s.openDatagram(now, hdr, pb.data[:pb.n])
-	if err != nil {
-		s.counters.RxAuthFail.Add(1)
-		if errors.Is(err, crypto.ErrIntegrityLimit) {
-			s.keysUsedUp(err)
-		}
-		return rxRejected
-	}
-	if which != keyCur || (!g.heard && s.keys.enabled) {
-		s.onKeyOpened(now, g, which)
-	}
-	inner, err := framing.ParseInnerHeader(plain)
-	if err != nil {
-		s.counters.RxBadInner.Add(1)
-		return rxRejected
-	}
-	payload := plain[framing.InnerHeaderLen:]
-
 	s.rxMu.Lock()
 	if s.closed.Load() {
 		s.rxMu.Unlock()
@@ -100,6 +72,51 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 		s.handleControl(now, p, from, inner, payload)
 		return rxAccepted
 	}
+	return s.receiveDataLocked(now, p, inner, payload, pb)
+}
+
+// authenticate finds the path of a datagram that came on conn, checks its packet number
+// against the path's replay window (read-only) and opens it, all without a lock: a
+// datagram that fails any of it costs no lock and changes no state, only a counter. It
+// returns the path, the inner header and what follows it.
+func (s *Session) authenticate(now time.Time, conn path.Transport, hdr framing.Header, pb *packetBuf) (*Path, framing.InnerHeader, []byte, bool) {
+	p := s.byID[hdr.PathID].Load()
+	if p == nil || p.transport() != conn {
+		s.counters.RxNoPath.Add(1)
+		return nil, framing.InnerHeader{}, nil, false
+	}
+	// A packet number the path's replay window has seen or left behind is rejected before
+	// the open: a replayed datagram then costs no AEAD work either (the window is read
+	// without rxMu; only the Update after the open changes it).
+	if !p.replay.Check(hdr.PacketNumber) {
+		s.counters.RxReplay.Add(1)
+		return nil, framing.InnerHeader{}, nil, false
+	}
+	// The key phase picks the key, without a lock (rekey.go); only an authenticated
+	// datagram may then change which keys are current.
+	plain, g, which, err := s.openDatagram(now, hdr, pb.data[:pb.n])
+	if err != nil {
+		s.counters.RxAuthFail.Add(1)
+		if errors.Is(err, crypto.ErrIntegrityLimit) {
+			s.keysUsedUp(err)
+		}
+		return nil, framing.InnerHeader{}, nil, false
+	}
+	if which != keyCur || (!g.heard && s.keys.enabled) {
+		s.onKeyOpened(now, g, which)
+	}
+	inner, err := framing.ParseInnerHeader(plain)
+	if err != nil {
+		s.counters.RxBadInner.Add(1)
+		return nil, framing.InnerHeader{}, nil, false
+	}
+	return p, inner, plain[framing.InnerHeaderLen:], true
+}
+
+// receiveDataLocked takes an authenticated data packet of p into the reorder buffer, its
+// lane sequence number extended from the 24 bits on the wire. rxMu must be held; it is
+// released on return.
+func (s *Session) receiveDataLocked(now time.Time, p *Path, inner framing.InnerHeader, payload []byte, pb *packetBuf) rxResult {
 	s.counters.RxPackets.Add(1)
 	s.counters.RxBytes.Add(uint64(len(payload)))
 	if len(payload) > 0 && !s.messages && !s.isAllowed(classify.Src(payload)) { // empty: a placeholder

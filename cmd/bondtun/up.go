@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	wgtun "golang.zx2c4.com/wireguard/tun"
+
 	"github.com/bondtun/bondtun/config"
 	"github.com/bondtun/bondtun/session"
 	"github.com/bondtun/bondtun/tun"
@@ -86,42 +88,17 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	rl.setMetrics(mx)
 
 	nl := tun.SystemNetlink()
-	// An uplink whose interface is missing or has no address yet (a modem still syncing,
-	// DHCP not done) is no reason to stop: it joins when netmon sees it (docs/DEPLOY.md
-	// "Boot order and outages").
-	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) {
-		a, err := tun.ResolveUplinkSource(nl, iface)
-		if err != nil {
-			log.Warn("uplink not ready at start; it joins when it has an address", "interface", iface, "err", err)
-			return netip.Addr{}, nil
-		}
-		return a, nil
-	})
+	plan, err := upPlan(cfg, nl, log)
 	if err != nil {
 		return err
 	}
-	direct := cfg.IsClient() && cfg.TUN.WhileDown == config.WhileDownDirect
-	plan.DeferDefault = direct // no session yet: the default routes wait for one
-	if _, err := nl.LinkByName(plan.Device); err == nil {
-		return fmt.Errorf("device %s already exists: is bondtun already running? (`bondtun down -c %s` stops it or removes leftovers)", plan.Device, cfg.Path)
-	}
-	// Leftover rules and routes of a crashed run would make Up fail; they are ours (marked
-	// with bondtun's protocol number, in this config's tables), so remove them.
-	if err := tun.Cleanup(nl, plan); err != nil {
-		return fmt.Errorf("removing leftovers of an earlier run: %w", err)
-	}
-	dev, name, err := tun.Create(plan.Device, plan.MTU)
+	dev, err := createDevice(cfg, nl, &plan)
 	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			// CAP_NET_ADMIN is there (checked above): the device node's mode stops this user.
-			return withCode(exitPrivilege, fmt.Errorf("create TUN %s: %w (a user other than root needs read and write access to /dev/net/tun; udev makes it 0666)", plan.Device, err))
-		}
-		return fmt.Errorf("create TUN %s: %w", plan.Device, err)
+		return err
 	}
-	plan.Device = name
 	// The control socket is closed last, after the teardown: `down` takes its
 	// disappearance for the end of the run.
-	ctl, err := listenControl(name, cfg.Path, shutdown, rl.reload, log)
+	ctl, err := listenControl(plan.Device, cfg.Path, shutdown, rl.reload, log)
 	if err != nil {
 		dev.Close()
 		return err
@@ -139,37 +116,112 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 		dev.Close()
 		log.Info("tunnel down")
 	}()
-	log.Info("tunnel device up", "device", name, "mtu", plan.MTU, "addresses", fmt.Sprint(plan.Addresses))
+	log.Info("tunnel device up", "device", plan.Device, "mtu", plan.MTU, "addresses", fmt.Sprint(plan.Addresses))
 
+	r := &upRun{ctx: ctx, cfg: cfg, plan: plan, dev: dev, nl: nl, host: host, ctl: ctl, rl: rl, mx: mx, log: log}
 	if cfg.IsClient() {
-		cc := clientConfig(cfg, plan)
-		cc.Logger = log
-		cc.OnUplinkChange = host.RefreshUplink
-		if direct {
-			cc.OnSessionChange = func(up bool) { routeWhileDown(host, up, log) }
-		}
-		resolveByName(&cc, cfg, plan, log)
-		c, err := session.NewClient(cc, dev)
-		if err != nil {
-			return err
-		}
-		ctl.set(controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace})
-		rl.setApply(clientApply(host, c, plan, func(iface string) netip.Addr {
-			a, err := tun.ResolveUplinkSource(nl, iface)
-			if err != nil {
-				log.Warn("reload: uplink not ready; it joins when it has an address", "interface", iface, "err", err)
-			}
-			return a
-		}, log))
-		mx.set(c.Snapshot)
-		dumpTraceOnSignal(ctx, ctl.info.Socket, c.WriteTrace, log)
-		// Run opens the first session itself and waits out an unreachable server; only an
-		// authenticated refusal (wrong key, incompatible server) ends it with an error.
-		return c.Run(ctx)
+		return r.client()
 	}
-	stopRPF := startRPF(cfg, name, log) // strict rp_filter: marks before the peers come
+	return r.server()
+}
+
+// upPlan is the host plan of cfg. An uplink whose interface is missing or has no address
+// yet (a modem still syncing, DHCP not done) is no reason to stop: it joins when netmon
+// sees it (docs/DEPLOY.md "Boot order and outages").
+func upPlan(cfg *config.Config, nl tun.Netlink, log *slog.Logger) (tun.Plan, error) {
+	plan, err := hostPlan(cfg, func(iface string) (netip.Addr, error) {
+		a, err := tun.ResolveUplinkSource(nl, iface)
+		if err != nil {
+			log.Warn("uplink not ready at start; it joins when it has an address", "interface", iface, "err", err)
+			return netip.Addr{}, nil
+		}
+		return a, nil
+	})
+	if err != nil {
+		return plan, err
+	}
+	plan.DeferDefault = whileDownDirect(cfg) // no session yet: the default routes wait for one
+	return plan, nil
+}
+
+// whileDownDirect: a client with tun.while_down: direct, whose default routes follow the
+// session.
+func whileDownDirect(cfg *config.Config) bool {
+	return cfg.IsClient() && cfg.TUN.WhileDown == config.WhileDownDirect
+}
+
+// createDevice removes what a crashed run of plan left behind and creates its TUN device;
+// plan.Device becomes the device's name (a pattern such as bt%d resolved).
+func createDevice(cfg *config.Config, nl tun.Netlink, plan *tun.Plan) (wgtun.Device, error) {
+	if _, err := nl.LinkByName(plan.Device); err == nil {
+		return nil, fmt.Errorf("device %s already exists: is bondtun already running? (`bondtun down -c %s` stops it or removes leftovers)", plan.Device, cfg.Path)
+	}
+	// Leftover rules and routes of a crashed run would make Up fail; they are ours (marked
+	// with bondtun's protocol number, in this config's tables), so remove them.
+	if err := tun.Cleanup(nl, *plan); err != nil {
+		return nil, fmt.Errorf("removing leftovers of an earlier run: %w", err)
+	}
+	dev, name, err := tun.Create(plan.Device, plan.MTU)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			// CAP_NET_ADMIN is there (checked before): the device node's mode stops this user.
+			return nil, withCode(exitPrivilege, fmt.Errorf("create TUN %s: %w (a user other than root needs read and write access to /dev/net/tun; udev makes it 0666)", plan.Device, err))
+		}
+		return nil, fmt.Errorf("create TUN %s: %w", plan.Device, err)
+	}
+	plan.Device = name
+	return dev, nil
+}
+
+// upRun is what `up` has set up once the device, its routes and the control socket are
+// in place: the client or the server then runs on it until ctx ends.
+type upRun struct {
+	ctx  context.Context
+	cfg  *config.Config
+	plan tun.Plan
+	dev  wgtun.Device
+	nl   tun.Netlink
+	host *tun.Host
+	ctl  *controlServer
+	rl   *reloader
+	mx   *metricsEndpoint
+	log  *slog.Logger
+}
+
+// client runs the client. Run opens the first session itself and waits out an
+// unreachable server; only an authenticated refusal (wrong key, incompatible server) ends
+// it with an error.
+func (r *upRun) client() error {
+	cc := clientConfig(r.cfg, r.plan)
+	cc.Logger = r.log
+	cc.OnUplinkChange = r.host.RefreshUplink
+	if whileDownDirect(r.cfg) {
+		cc.OnSessionChange = func(up bool) { routeWhileDown(r.host, up, r.log) }
+	}
+	resolveByName(&cc, r.cfg, r.plan, r.log)
+	c, err := session.NewClient(cc, r.dev)
+	if err != nil {
+		return err
+	}
+	r.ctl.set(controller{snapshot: c.Snapshot, setTier: c.SetTier, trace: c.WriteTrace})
+	r.rl.setApply(clientApply(r.host, c, r.plan, func(iface string) netip.Addr {
+		a, err := tun.ResolveUplinkSource(r.nl, iface)
+		if err != nil {
+			r.log.Warn("reload: uplink not ready; it joins when it has an address", "interface", iface, "err", err)
+		}
+		return a
+	}, r.log))
+	r.mx.set(c.Snapshot)
+	dumpTraceOnSignal(r.ctx, r.ctl.info.Socket, c.WriteTrace, r.log)
+	return c.Run(r.ctx)
+}
+
+// server runs the server, with its strict-rp_filter marks and its gateway.
+func (r *upRun) server() error {
+	name := r.plan.Device
+	stopRPF := startRPF(r.cfg, name, r.log) // strict rp_filter: marks before the peers come
 	defer stopRPF()
-	gw, stopGateway, err := startGateway(cfg, name, log)
+	gw, stopGateway, err := startGateway(r.cfg, name, r.log)
 	if err != nil {
 		return err
 	}
@@ -178,19 +230,19 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if gw != nil {
 		gwu = gw
 	}
-	sc := serverConfig(cfg)
-	sc.Logger = log
-	sv, err := session.NewServer(sc, dev)
+	sc := serverConfig(r.cfg)
+	sc.Logger = r.log
+	sv, err := session.NewServer(sc, r.dev)
 	if err != nil {
 		return err
 	}
-	ctl.set(controller{snapshot: sv.Snapshot, trace: sv.WriteTrace})
-	rl.setApply(serverApply(sv, host, gwu, name, log))
-	mx.set(sv.Snapshot)
-	dumpTraceOnSignal(ctx, ctl.info.Socket, sv.WriteTrace, log)
-	log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
+	r.ctl.set(controller{snapshot: sv.Snapshot, trace: sv.WriteTrace})
+	r.rl.setApply(serverApply(sv, r.host, gwu, name, r.log))
+	r.mx.set(sv.Snapshot)
+	dumpTraceOnSignal(r.ctx, r.ctl.info.Socket, sv.WriteTrace, r.log)
+	r.log.Info("listening", "port", sc.Port, "addresses", fmt.Sprint(sc.Addresses), "peers", len(sc.Peers))
 	go releaseMemory()
-	return sv.Run(ctx)
+	return sv.Run(r.ctx)
 }
 
 // routeWhileDown follows the session for tun.while_down: direct: the tunnel's default
