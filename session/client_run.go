@@ -176,15 +176,7 @@ func (c *Client) sleepOrWake(ctx context.Context, d time.Duration) bool {
 	case <-c.wake: // an uplink that came up before this wait, while a session ran
 	default:
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	case <-c.wake:
-	}
-	return true
+	return sleepCtx(ctx, d, c.wake)
 }
 
 // wakeUp cuts the current retry wait short.

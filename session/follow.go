@@ -65,7 +65,7 @@ func (c *Client) followName(ctx context.Context) {
 				last, lastUps = s, ups
 			}
 			if wait := next.Sub(c.now()); wait > 0 {
-				if !sleepCtx(ctx, wait) {
+				if !sleepCtx(ctx, wait, nil) {
 					return
 				}
 				continue
@@ -107,16 +107,18 @@ func (c *Client) checkMoved(ctx context.Context, s *Session) bool {
 	return true
 }
 
-// sleepCtx waits d or until ctx is done, and reports whether ctx did not end it.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// sleepCtx waits d, until ctx is done, or until wake (nil: never) delivers, and reports
+// whether ctx did not cut it short.
+func sleepCtx(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
-		return true
+	case <-wake:
 	}
+	return true
 }
 
 // allPathsFailed reports whether s has paths and every one has failed (pathFailedLocked).
