@@ -3,8 +3,6 @@ package session
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -105,51 +103,12 @@ func TestKnownPeerConnectsDuringHandshakeFlood(t *testing.T) {
 	waitFor(t, "a's session on the server", func() bool { return serverSession(tp.server, a.key.Public()) != nil })
 	aSess, aCli := serverSession(tp.server, a.key.Public()), a.client.Session()
 
-	// a's transfer: up to window packets in flight each way; every one must arrive, in
-	// order. It stops once stopA is closed and after more packets went through each way.
-	const window, after = 16, 200
+	// a's transfer: up to 16 packets in flight each way; every one must arrive, in order.
+	// It stops once stopA is closed and 200 more packets went through each way.
+	const after = 200
 	stopA := make(chan struct{})
 	var moved atomic.Int64 // packets a's transfer received, both ways
-	type result struct {
-		up, down int
-		err      string
-	}
-	resA := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() { resA <- r }()
-		countAfter := -1
-		for seq := uint32(0); countAfter < after; seq++ {
-			a.tun.Outbound <- udpPacket(a.inner, serverInner, seq, 200)
-			tp.serverTUN.Outbound <- udpPacket(serverInner, a.inner, seq, 200)
-			if seq < window {
-				continue
-			}
-			want := seq - window
-			for _, dir := range []struct {
-				ch chan []byte
-				n  *int
-			}{{fromA, &r.up}, {a.from, &r.down}} {
-				select {
-				case p := <-dir.ch:
-					if got := binary.BigEndian.Uint32(p[28:32]); got != want {
-						r.err = fmt.Sprintf("packet %d arrived, want %d (out of order or lost)", got, want)
-						return
-					}
-					*dir.n++
-					moved.Add(1)
-				case <-time.After(5 * time.Second):
-					r.err = fmt.Sprintf("transfer stalled at packet %d", want)
-					return
-				}
-			}
-			select {
-			case <-stopA:
-				countAfter++
-			default:
-			}
-		}
-	}()
+	resA := windowedTransfer(a, tp.serverTUN, fromA, serverInner, stopA, after, &moved)
 	for deadline := time.Now().Add(5 * time.Second); moved.Load() <= 100; time.Sleep(5 * time.Millisecond) {
 		select {
 		case r := <-resA:

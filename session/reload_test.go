@@ -3,9 +3,11 @@ package session
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,49 +138,11 @@ func TestReloadAddsAndRemovesPeersWhileAThirdTransfers(t *testing.T) {
 	aPaths := aSess.pathList()
 	serverIP := netip.MustParseAddr("10.77.0.1")
 
-	// a's transfer: up to window packets in flight each way; every one must arrive, in
-	// order. It stops once the reload is done and n more packets went through.
-	const window, after = 16, 500
+	// a's transfer: up to 16 packets in flight each way; every one must arrive, in order.
+	// It stops once the reload is done and 500 more packets went through.
+	const window, after = transferWindow, 500
 	reloaded := make(chan struct{})
-	type result struct {
-		up, down int
-		err      string
-	}
-	res := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() { res <- r }()
-		countAfter := -1
-		for seq := uint32(0); countAfter < after; seq++ {
-			a.tun.Outbound <- udpPacket(a.inner, serverIP, seq, 200)
-			stun.Outbound <- udpPacket(serverIP, a.inner, seq, 200)
-			if seq < window {
-				continue
-			}
-			want := seq - window
-			for _, dir := range []struct {
-				ch chan []byte
-				n  *int
-			}{{fromServer, &r.up}, {a.from, &r.down}} {
-				select {
-				case p := <-dir.ch:
-					if got := binary.BigEndian.Uint32(p[28:32]); got != want {
-						r.err = "packet out of order or lost"
-						return
-					}
-					*dir.n++
-				case <-time.After(5 * time.Second):
-					r.err = "transfer stalled"
-					return
-				}
-			}
-			select {
-			case <-reloaded:
-				countAfter++
-			default:
-			}
-		}
-	}()
+	res := windowedTransfer(a, stun, fromServer, serverIP, reloaded, after, nil)
 	waitFor(t, "a's transfer under way", func() bool { return aSess.Counters().RxPackets.Load() > 100 })
 	rxBefore := aSess.Counters().RxPackets.Load()
 
@@ -364,4 +328,62 @@ func TestClientSetServer(t *testing.T) {
 	if got := recvPacket(t, fromOther); string(got) != string(ping) {
 		t.Fatalf("the other server got % x, want the client's packet", got)
 	}
+}
+
+// transferWindow is how many packets windowedTransfer keeps in flight each way.
+const transferWindow = 16
+
+// transferResult is what windowedTransfer's transfer did: packets received up (at the
+// server) and down (at the peer), and why it stopped early ("" if it did not).
+type transferResult struct {
+	up, down int
+	err      string
+}
+
+// windowedTransfer moves numbered 200-byte packets both ways between peer p and the server
+// (its TUN serverTUN, whose output is fromServer, at inner address serverIP), at most 16 in
+// flight each way, each checked to arrive in order within 5 s. It stops after after more
+// packets went each way once stop is closed, and sends its result. moved (if not nil) counts
+// the packets received, both ways.
+func windowedTransfer(p *reloadPeer, serverTUN *tuntest.ChannelTUN, fromServer chan []byte, serverIP netip.Addr, stop <-chan struct{}, after int, moved *atomic.Int64) <-chan transferResult {
+	const window = transferWindow
+	res := make(chan transferResult, 1)
+	go func() {
+		var r transferResult
+		defer func() { res <- r }()
+		countAfter := -1
+		for seq := uint32(0); countAfter < after; seq++ {
+			p.tun.Outbound <- udpPacket(p.inner, serverIP, seq, 200)
+			serverTUN.Outbound <- udpPacket(serverIP, p.inner, seq, 200)
+			if seq < window {
+				continue
+			}
+			want := seq - window
+			for _, dir := range []struct {
+				ch chan []byte
+				n  *int
+			}{{fromServer, &r.up}, {p.from, &r.down}} {
+				select {
+				case pkt := <-dir.ch:
+					if got := binary.BigEndian.Uint32(pkt[28:32]); got != want {
+						r.err = fmt.Sprintf("packet %d arrived, want %d (out of order or lost)", got, want)
+						return
+					}
+					*dir.n++
+					if moved != nil {
+						moved.Add(1)
+					}
+				case <-time.After(5 * time.Second):
+					r.err = fmt.Sprintf("transfer stalled at packet %d", want)
+					return
+				}
+			}
+			select {
+			case <-stop:
+				countAfter++
+			default:
+			}
+		}
+	}()
+	return res
 }
