@@ -287,14 +287,7 @@ func TestRunEndsOnAuthenticatedRefusal(t *testing.T) {
 			if tc.wrongPin {
 				c.cfg.ServerKey = newKey(t).Public()
 			}
-			done := make(chan error, 1)
-			go func() { done <- c.Run(ctx) }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(5 * time.Second):
-				t.Fatal("Run did not end on an authenticated refusal")
-			}
+			err := runToEnd(t, ctx, c, "Run did not end on an authenticated refusal")
 			if !errors.Is(err, ErrRefused) || !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), tc.wantInErr) {
 				t.Fatalf("Run = %v, want ErrRefused saying %q", err, tc.wantInErr)
 			}
@@ -437,14 +430,7 @@ func TestRunEndsOnIncompatibleVersion(t *testing.T) {
 			rec := &waitRecorder{}
 			c := faultClient(t, tp, ep, rec)
 			defer tp.clientTUN.TUN().Close()
-			done := make(chan error, 1)
-			go func() { done <- c.Run(ctx) }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(5 * time.Second):
-				t.Fatal("Run did not end on an incompatible protocol version")
-			}
+			err := runToEnd(t, ctx, c, "Run did not end on an incompatible protocol version")
 			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Run = %v, want ErrRefused saying %q", err, tc.want)
 			}
@@ -452,5 +438,19 @@ func TestRunEndsOnIncompatibleVersion(t *testing.T) {
 				t.Fatalf("Run retried %d times before giving up", n)
 			}
 		})
+	}
+}
+
+// runToEnd runs c until Run returns, within 5 s (else fails with what), and returns its error.
+func runToEnd(t *testing.T, ctx context.Context, c *Client, what string) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+		return nil
 	}
 }
