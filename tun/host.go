@@ -341,7 +341,9 @@ func (h *Host) installRoute(r *netlink.Route, own func(netlink.Route) bool) erro
 	return err
 }
 
-// findRoute returns the route of r's table with r's destination, if there is one.
+// findRoute returns the route of r's table with r's destination, metric and TOS, if there
+// is one: the route an EEXIST from adding r was about (the kernel keys routes on those), so
+// a route of the same destination with another metric is never taken for it, nor replaced.
 func findRoute(nl Netlink, r *netlink.Route) (netlink.Route, bool, error) {
 	dst, _ := prefixOf(r.Dst)
 	family := netlink.FAMILY_V6
@@ -353,7 +355,7 @@ func findRoute(nl Netlink, r *netlink.Route) (netlink.Route, bool, error) {
 		return netlink.Route{}, false, fmt.Errorf("list routes of table %d: %w", r.Table, err)
 	}
 	for _, x := range routes {
-		if d, ok := prefixOf(x.Dst); x.Table == r.Table && (ok && d == dst || !ok && dst.Bits() == 0) {
+		if d, ok := prefixOf(x.Dst); x.Table == r.Table && x.Priority == r.Priority && x.Tos == r.Tos && (ok && d == dst || !ok && dst.Bits() == 0) {
 			return x, true, nil
 		}
 	}

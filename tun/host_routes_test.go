@@ -85,6 +85,22 @@ func TestHostRouteOwnership(t *testing.T) {
 				"ip route replace default via 10.100.1.1 dev up0 table 7350 proto bondtun",
 			},
 		},
+		{
+			// The kernel keys routes on table, destination, TOS and metric: the
+			// administrator's route of another metric is not the one the EEXIST was
+			// about, and stays.
+			name: "own leftover beside the administrator's route of another metric",
+			seed: func(f *tuntest.Netlink) {
+				f.AddRoute(netlink.Route{LinkIndex: 2, Dst: mustIPNet("0.0.0.0/0"), Gw: net.ParseIP("10.100.1.9").To4(),
+					Table: 7350, Priority: 100, Protocol: unix.RTPROT_STATIC})
+				f.AddRoute(netlink.Route{LinkIndex: 2, Dst: mustIPNet("0.0.0.0/0"), Gw: net.ParseIP("10.100.1.7").To4(),
+					Table: 7350, Protocol: tun.RTProtBondtun})
+			},
+			wantOps: []string{
+				"ip route add 192.168.50.0/24 dev bt0 proto bondtun",
+				"ip route replace default via 10.100.1.1 dev up0 table 7350 proto bondtun",
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,6 +131,9 @@ func TestHostRouteOwnership(t *testing.T) {
 			}
 			if strings.Contains(f.Dump(), "10.100.1.7") {
 				t.Fatal("the leftover route is still there")
+			}
+			if strings.Contains(before, "10.100.1.9") && !strings.Contains(f.Dump(), "10.100.1.9") {
+				t.Fatal("the administrator's route is gone")
 			}
 		})
 	}
