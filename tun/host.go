@@ -341,6 +341,9 @@ func (h *Host) installRoute(r *netlink.Route, own func(netlink.Route) bool) erro
 	return err
 }
 
+// ip6DefaultMetric is the metric Linux gives an IPv6 route added with none (IP6_RT_PRIO_USER).
+const ip6DefaultMetric = 1024
+
 // findRoute returns the route of r's table with r's destination, metric and TOS, if there
 // is one: the route an EEXIST from adding r was about (the kernel keys routes on those), so
 // a route of the same destination with another metric is never taken for it, nor replaced.
@@ -354,8 +357,12 @@ func findRoute(nl Netlink, r *netlink.Route) (netlink.Route, bool, error) {
 	if err != nil {
 		return netlink.Route{}, false, fmt.Errorf("list routes of table %d: %w", r.Table, err)
 	}
+	metric := r.Priority
+	if family == netlink.FAMILY_V6 && metric == 0 {
+		metric = ip6DefaultMetric // what the kernel gives an IPv6 route added without one
+	}
 	for _, x := range routes {
-		if d, ok := prefixOf(x.Dst); x.Table == r.Table && x.Priority == r.Priority && x.Tos == r.Tos && (ok && d == dst || !ok && dst.Bits() == 0) {
+		if d, ok := prefixOf(x.Dst); x.Table == r.Table && x.Priority == metric && x.Tos == r.Tos && (ok && d == dst || !ok && dst.Bits() == 0) {
 			return x, true, nil
 		}
 	}

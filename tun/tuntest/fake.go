@@ -77,7 +77,7 @@ func (f *Netlink) AddAddr(name string, a netlink.Addr) {
 }
 
 // AddRoute adds a route without recording an operation.
-func (f *Netlink) AddRoute(r netlink.Route) { f.routes = append(f.routes, r) }
+func (f *Netlink) AddRoute(r netlink.Route) { f.routes = append(f.routes, kernelRoute(r)) }
 
 // AddRule adds a rule without recording an operation.
 func (f *Netlink) AddRule(r netlink.Rule) { f.rules = append(f.rules, r) }

@@ -84,7 +84,7 @@ func (f *Netlink) RouteAdd(r *netlink.Route) error {
 	if f.sameRoute(r) >= 0 {
 		return fmt.Errorf("route add %s: %w", f.routeString(r), unix.EEXIST)
 	}
-	f.routes = append(f.routes, *r)
+	f.routes = append(f.routes, kernelRoute(*r))
 	f.ops = append(f.ops, "ip "+v6Flag(dstIP(r))+"route add "+f.routeString(r))
 	return nil
 }
@@ -104,10 +104,20 @@ func (f *Netlink) routeLink(r *netlink.Route) error {
 // sameRoute returns the index of the route the kernel would take for r's key
 // (table, destination, TOS, metric), or -1.
 func (f *Netlink) sameRoute(r *netlink.Route) int {
+	k := kernelRoute(*r)
 	return slices.IndexFunc(f.routes, func(x netlink.Route) bool {
-		return table(x.Table) == table(r.Table) && dstString(&x) == dstString(r) &&
-			x.Tos == r.Tos && x.Priority == r.Priority
+		return table(x.Table) == table(k.Table) && dstString(&x) == dstString(&k) &&
+			x.Tos == k.Tos && x.Priority == k.Priority
 	})
+}
+
+// kernelRoute is r as the kernel keeps it: an IPv6 route added without a metric gets
+// 1024 (IP6_RT_PRIO_USER), which is what a route listing then shows.
+func kernelRoute(r netlink.Route) netlink.Route {
+	if r.Priority == 0 && familyOf(dstIP(&r)) == netlink.FAMILY_V6 {
+		r.Priority = 1024
+	}
+	return r
 }
 
 // RouteReplace implements [tun.Netlink]. Like the kernel, it replaces a
@@ -122,9 +132,9 @@ func (f *Netlink) RouteReplace(r *netlink.Route) error {
 	}
 	i := f.sameRoute(r)
 	if i >= 0 {
-		f.routes[i] = *r
+		f.routes[i] = kernelRoute(*r)
 	} else {
-		f.routes = append(f.routes, *r)
+		f.routes = append(f.routes, kernelRoute(*r))
 	}
 	f.ops = append(f.ops, "ip "+v6Flag(dstIP(r))+"route replace "+f.routeString(r))
 	return nil
