@@ -15,7 +15,8 @@ type Transport interface {
 	// in from[i]. It blocks until at least one datagram is there, and fails with an error
 	// for which IsClosed holds once the transport is closed.
 	ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (int, error)
-	// WriteBatch sends every datagram of bufs to dst and returns how many went.
+	// WriteBatch sends every datagram of bufs to dst and returns how many went. It keeps
+	// none of bufs once it returns: the caller reuses them (pooled scratch, packet buffers).
 	WriteBatch(bufs [][]byte, dst netip.AddrPort) (int, error)
 	// LocalAddr is the address datagrams are sent from.
 	LocalAddr() netip.AddrPort

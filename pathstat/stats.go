@@ -33,9 +33,9 @@ const (
 	// path): at 1 Gbit/s of 1400-byte packets it covers ≈ 90 ms, above the
 	// bandwidth-delay product of the links bondtun targets. The ring starts at
 	// initialRingSize and doubles whenever the packets in flight fill it, so an
-	// idle path (of one of a thousand idle sessions) holds 2 KiB.
+	// idle path (of one of a thousand idle sessions) holds 512 bytes.
 	DefaultRingSize = 8192
-	initialRingSize = 64
+	initialRingSize = 16
 	// minRingSize keeps a misconfigured ring useful.
 	minRingSize = 64
 	// rateRounds is the delivery-rate max filter's window, in packet-timed

@@ -34,5 +34,11 @@ func putBuf(b *packetBuf) {
 	bufPool.Put(b)
 }
 
+// ctrlScratch holds the scratch a control datagram or a timer run's reports are built in:
+// taken for the one call that sends them, so an idle session or path keeps none.
+const ctrlScratchSize = 512
+
+var ctrlScratch = sync.Pool{New: func() any { return new([ctrlScratchSize]byte) }}
+
 // MaxInnerMTU is the largest inner packet (or library message) a session carries.
 const MaxInnerMTU = maxInnerMTU

@@ -50,7 +50,7 @@ func (s *Session) handleControl(now time.Time, p *Path, from netip.AddrPort, inn
 			if err != nil {
 				return
 			}
-			if q := s.byID[ps.PathID].Load(); q != nil && !s.sendsTiers {
+			if q := s.pathByID(ps.PathID); q != nil && !s.sendsTiers {
 				q.mu.Lock()
 				if q.tier != ps.Tier {
 					q.tier = ps.Tier
@@ -76,7 +76,7 @@ func (s *Session) handleControl(now time.Time, p *Path, from netip.AddrPort, inn
 			if err != nil {
 				return
 			}
-			if lost := s.byID[nack.PathID].Load(); lost != nil {
+			if lost := s.pathByID(nack.PathID); lost != nil {
 				s.repair(now, lost, nack)
 				s.wakeTimer(now) // copies the window holds back wait in a local queue
 			}
@@ -99,7 +99,7 @@ func (s *Session) onProbeAck(now time.Time, p *Path, ack framing.ProbeAck) {
 
 // onFeedback applies a FEEDBACK report about q = fb.PathID that arrived on via.
 func (s *Session) onFeedback(now time.Time, via *Path, fb framing.Feedback) {
-	q := s.byID[fb.PathID].Load()
+	q := s.pathByID(fb.PathID)
 	if q == nil {
 		return
 	}
@@ -155,7 +155,7 @@ func (s *Session) followReturnPathLocked(q *Path, via uint8, rtt time.Duration) 
 	}
 	min := q.stats.MinRTT()
 	if rtt > min+max(returnSwitchMargin, min/4) {
-		if old := s.byID[q.fbVia].Load(); old != nil && old.up.Load() {
+		if old := s.pathByID(q.fbVia); old != nil && old.up.Load() {
 			return // keep counting: the old path may yet be found dead (a cut is, in ≈ 0.1 s)
 		}
 		q.stats.ResetMinRTT()
@@ -175,53 +175,10 @@ func (s *Session) onTimer(now time.Time) time.Time {
 		s.setIdleProbing(idle)
 		t.idle = idle
 	}
-	s.rxMu.Lock()
-	if d, ok := s.reorder.NextDeadline(); ok && !now.Before(d) {
-		s.flushLocked(now)
-	}
-	var fb []byte
-	nacks := 0
-	if now.Sub(t.lastFeedback) >= feedbackInterval || s.nackN > 0 {
-		// NACKs go first: FEEDBACK lets the sender forget its copies up to the
-		// highest packet number, so a loss below it must already be reported.
-		fb = s.nackFramesLocked(t.frames[:0])
-		nacks = len(fb)
-		fb = s.feedbackFramesLocked(now, fb)
-		if len(fb) > 0 {
-			t.lastFeedback = now
-		}
-	}
-	again := append(t.again[:0], s.nackAgain...) // NACKs of the last run, sent a second time
-	s.nackAgain = s.nackAgain[:0]
-	live := now.Sub(t.lastLive) >= liveInterval
-	if live {
-		s.liveDirty.Store(false)
-		s.updateLiveLocked(now)
-		t.lastLive = now
-	}
-	// The repair allowance follows the paths every 50 ms, and a path going silent
-	// or speaking again at once.
-	if fo := s.failoverHoldLocked(now); live || (fo > 0) != (t.lastFo > 0) {
-		allowance, slowest := s.repairAllowance(now)
-		s.reorder.SetRepair(now, allowance+fo)
-		s.keepCopies.Store(int64(2*slowest + repairMargin))
-		t.lastFo = fo
-	}
-	s.rxMu.Unlock()
-	if len(again) > 0 {
-		if best := s.bestPath(now); best != nil {
-			s.sendControl(now, best, again)
-		}
-	}
-	if len(fb) > 0 {
-		// A copy on another uplink now and then: if the best path dies, the
-		// others keep hearing about their own deliveries and do not look dead too.
-		spare := now.Sub(t.lastSpare) >= spareFeedbackInterval
-		if spare {
-			t.lastSpare = now
-		}
-		s.sendReports(now, fb, nacks, spare)
-	}
+	scratch := ctrlScratch.Get().(*[ctrlScratchSize]byte)
+	defer ctrlScratch.Put(scratch) // the reports are built in it and sent before the return
+	fb, nacks, again := s.receiverTimers(now, scratch[:0])
+	s.sendTimerReports(now, fb, nacks, again)
 	s.tickLiveness(now)
 	busy := s.probePaths(now) || len(fb) > 0 || len(again) > 0 // a datagram went out (timerState.due)
 	s.resendInflight(now)
@@ -241,6 +198,66 @@ func (s *Session) onTimer(now time.Time) time.Time {
 	}
 	s.controlTimers(now, busy)
 	return s.nextTimer(now)
+}
+
+// receiverTimers is the timer's receive-side work, under rxMu: it releases the reorder gaps
+// whose deadline passed, appends the reports due to b (the NACKs, nacks bytes of them, then
+// FEEDBACK), takes the NACK frames of the last run to send again, and every liveInterval
+// updates the paths' liveness and the reorder buffer's repair allowance.
+func (s *Session) receiverTimers(now time.Time, b []byte) (fb []byte, nacks int, again []byte) {
+	t := &s.tm
+	s.rxMu.Lock()
+	defer s.rxMu.Unlock()
+	if d, ok := s.reorder.NextDeadline(); ok && !now.Before(d) {
+		s.flushLocked(now)
+	}
+	if now.Sub(t.lastFeedback) >= feedbackInterval || s.nackN > 0 {
+		// NACKs go first: FEEDBACK lets the sender forget its copies up to the
+		// highest packet number, so a loss below it must already be reported.
+		fb = s.nackFramesLocked(b)
+		nacks = len(fb)
+		fb = s.feedbackFramesLocked(now, fb)
+		if len(fb) > 0 {
+			t.lastFeedback = now
+		}
+	}
+	t.again = append(t.again[:0], s.nackAgain...)
+	s.nackAgain = s.nackAgain[:0]
+	live := now.Sub(t.lastLive) >= liveInterval
+	if live {
+		s.liveDirty.Store(false)
+		s.updateLiveLocked(now)
+		t.lastLive = now
+	}
+	// The repair allowance follows the paths every 50 ms, and a path going silent
+	// or speaking again at once.
+	if fo := s.failoverHoldLocked(now); live || (fo > 0) != (t.lastFo > 0) {
+		allowance, slowest := s.repairAllowance(now)
+		s.reorder.SetRepair(now, allowance+fo)
+		s.keepCopies.Store(int64(2*slowest + repairMargin))
+		t.lastFo = fo
+	}
+	return fb, nacks, t.again
+}
+
+// sendTimerReports sends what receiverTimers built: the repeated NACKs on the best path, the
+// reports (fb, its first nacks bytes NACKs) as sendReports routes them.
+func (s *Session) sendTimerReports(now time.Time, fb []byte, nacks int, again []byte) {
+	if len(again) > 0 {
+		if best := s.bestPath(now); best != nil {
+			s.sendControl(now, best, again)
+		}
+	}
+	if len(fb) > 0 {
+		// A copy on another uplink now and then: if the best path dies, the
+		// others keep hearing about their own deliveries and do not look dead too.
+		t := &s.tm
+		spare := now.Sub(t.lastSpare) >= spareFeedbackInterval
+		if spare {
+			t.lastSpare = now
+		}
+		s.sendReports(now, fb, nacks, spare)
+	}
 }
 
 // repairAllowance is how much longer the receiver's reorder buffer should hold a gap so a

@@ -13,7 +13,7 @@ import (
 // send on its path id, without sending it: what an on-path attacker could capture.
 func sealedControl(t *testing.T, s *Session, id uint8) []byte {
 	t.Helper()
-	p := s.byID[id].Load()
+	p := s.pathByID(id)
 	if p == nil {
 		t.Fatalf("client has no path %#x", id)
 	}
@@ -37,7 +37,7 @@ func TestSpoofedSourceDoesNotMovePath(t *testing.T) {
 	tp := newTestPair(t)
 	srv := tp.server.Sessions()[0]
 	const id = 0x10 // uplink b (1), server address 0
-	sp := srv.byID[id].Load()
+	sp := srv.pathByID(id)
 	waitFor(t, "server learns path b's address", func() bool {
 		sp.mu.Lock()
 		defer sp.mu.Unlock()

@@ -57,7 +57,6 @@ type Path struct {
 	fbViaSet bool
 	fbViaRun int // reports in a row that came another way
 	sendErrs uint64
-	ctrl     [512]byte // scratch for control datagrams, used under mu
 	out      [1][]byte
 
 	prio       txQueue                 // small packets and repairs, sent first

@@ -80,7 +80,7 @@ func (s *Session) receive(now time.Time, conn path.Transport, from netip.AddrPor
 // datagram that fails any of it costs no lock and changes no state, only a counter. It
 // returns the path, the inner header and what follows it.
 func (s *Session) authenticate(now time.Time, conn path.Transport, hdr framing.Header, pb *packetBuf) (*Path, framing.InnerHeader, []byte, bool) {
-	p := s.byID[hdr.PathID].Load()
+	p := s.pathByID(hdr.PathID)
 	if p == nil || p.transport() != conn {
 		s.counters.RxNoPath.Add(1)
 		return nil, framing.InnerHeader{}, nil, false
@@ -261,12 +261,18 @@ func (s *Session) addNackLocked(id uint8, first, count uint64) {
 	if s.nackN == maxNacks {
 		return // the oldest ranges are reported; the rest fall to the reorder deadline
 	}
+	if s.nacks == nil {
+		s.nacks = new([maxNacks]framing.Nack) // the first loss: an idle session holds none
+	}
 	s.nacks[s.nackN] = framing.Nack{PathID: id, First: first, Count: uint16(min(count, 0xffff))}
 	s.nackN++
 }
 
 // nackFramesLocked appends the pending NACK frames to b and clears them. rxMu must be held.
 func (s *Session) nackFramesLocked(b []byte) []byte {
+	if s.nackN == 0 {
+		return b
+	}
 	for _, n := range s.nacks[:s.nackN] {
 		b = n.Append(b)
 	}

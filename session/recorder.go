@@ -112,7 +112,7 @@ func (s *Session) traceNames(prefix bool) flightrec.Names {
 	return flightrec.Names{
 		Path: func(id uint8) string {
 			name := "?"
-			if p := s.byID[id].Load(); p != nil {
+			if p := s.pathByID(id); p != nil {
 				name = p.name
 			}
 			if prefix {

@@ -32,8 +32,10 @@ type keyGen struct {
 	seal     *crypto.AEAD // this generation's keys
 	open     *crypto.AEAD
 	prevOpen *crypto.AEAD // the previous generation's receive key during the overlap; else nil
-	// The next generation's keys, ready before the switch; nil without key update.
-	nextSeal, nextOpen *crypto.AEAD
+	// The next generation's receive key, ready before the peer switches; nil without key
+	// update. Its send key is made at the switch (switchLocked), which only this end's
+	// timer or receive path starts under keyState.mu: an idle session holds one key less.
+	nextOpen *crypto.AEAD
 	// heard: a datagram of this generation arrived. prevUntil (unix ns) ends the overlap:
 	// the other phase opens with prevOpen before it, with nextOpen after it. It is
 	// math.MaxInt64 until heard (the peer may still be sending the previous generation).
@@ -180,9 +182,6 @@ func (ks *keyState) init(p sessionParams) error {
 		if ks.sendSecret, ks.recvSecret, err = crypto.DeriveUpdateSecrets(p.exporter, !p.isServer); err != nil {
 			return err
 		}
-		if g.nextSeal, err = seal.Next(ks.sendSecret.Next()); err != nil {
-			return err
-		}
 		if g.nextOpen, err = open.Next(ks.recvSecret.Next()); err != nil {
 			return err
 		}
@@ -193,9 +192,10 @@ func (ks *keyState) init(p sessionParams) error {
 }
 
 // switchLocked makes g's next generation current (this end starts the update, or follows
-// the peer's when heard is set) and prepares the one after it. ks.mu must be held.
+// the peer's when heard is set) and prepares the receive key of the one after it. ks.mu
+// must be held.
 func (ks *keyState) switchLocked(now time.Time, g *keyGen, heard bool) error {
-	nextSeal, err := g.nextSeal.Next(ks.sendSecret.Next())
+	seal, err := g.seal.Next(ks.sendSecret.Next())
 	if err != nil {
 		return err
 	}
@@ -204,10 +204,9 @@ func (ks *keyState) switchLocked(now time.Time, g *keyGen, heard bool) error {
 		return err
 	}
 	n := &keyGen{
-		gen: g.gen + 1, phase: !g.phase,
-		seal: g.nextSeal, open: g.nextOpen, prevOpen: g.open,
-		nextSeal: nextSeal, nextOpen: nextOpen,
-		heard: heard, prevUntil: math.MaxInt64, started: now,
+		gen: g.gen + 1, phase: !g.phase, started: now,
+		seal: seal, open: g.nextOpen, prevOpen: g.open, nextOpen: nextOpen,
+		heard: heard, prevUntil: math.MaxInt64,
 	}
 	if heard {
 		n.prevUntil = now.UnixNano() + ks.overlap.Load()

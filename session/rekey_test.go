@@ -204,7 +204,12 @@ func TestPreviousKeyOverlap(t *testing.T) {
 			g0 := ss.keys.cur.Load()
 			sealWith(t, cs, p, cs.keys.cur.Load(), true)
 			nextPhase := *cs.keys.cur.Load()
-			nextPhase.phase, nextPhase.seal = !nextPhase.phase, nextPhase.nextSeal
+			secret := cs.keys.sendSecret // a copy: the client's own next key stays to come
+			nextSeal, err := nextPhase.seal.Next(secret.Next())
+			if err != nil {
+				t.Fatal(err)
+			}
+			nextPhase.phase, nextPhase.seal = !nextPhase.phase, nextSeal
 			sealWith(t, cs, p, &nextPhase, true)
 			waitFor(t, "two forgeries rejected", func() bool { return ss.Counters().RxAuthFail.Load() == 2 })
 			if ss.keys.cur.Load() != g0 {

@@ -34,47 +34,61 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 	// learns it from (arrival − send time) per path.
 	stamp := framing.Timestamp(now, s.epoch)
 	for i := 0; i < n; i++ {
-		size := sizes[i]
-		if size <= 0 || size > maxInnerMTU {
-			s.counters.TxDropped.Add(1)
-			continue
-		}
-		pkt := bufs[i][framing.PayloadOffset : framing.PayloadOffset+size]
-		var flow uint64
-		var lane uint8
-		if !s.messages { // a message connection keeps its order: one lane
-			flow = classify.FlowHash(pkt)
-			lane = classify.LaneOf(flow)
-		}
-		small := sched.IsSmall(size)
-		resent := !small && !s.messages && s.isRetransmission(pkt, flow, lane)
-		if resent {
-			s.counters.TxInnerRetx.Add(1)
-		}
-		var k int
-		if small || resent {
-			k = sched.LowestDelay(s.schedPaths)
-		} else {
-			k = s.scheduler.Pick(now, size, s.schedPaths)
-		}
-		if k < 0 {
-			s.counters.TxDropped.Add(1)
-			continue
-		}
-		s.schedPaths[k].Inflight += size + framing.Overhead
-		seq := s.txLanes.seq[lane]
-		s.txLanes.seq[lane] = (seq + 1) & framing.MaxLaneSeq
-		pb := getBuf()
-		pb.n = copy(pb.data[framing.PayloadOffset:], pkt)
-		inner := framing.InnerHeader{Lane: lane, LaneSeq: seq, SendTime: stamp}
-		inner.Put(pb.data[framing.HeaderLen:])
-		pb.small = small
-		pb.prio = small || resent
-		pb.enq = now
-		pb.order = s.txOrder
-		s.txOrder++
-		s.pending[k] = append(s.pending[k], pb)
+		s.place(now, stamp, bufs[i], sizes[i])
 	}
+	s.enqueuePending(now)
+	s.wakeTimer(now) // queued packets, and the sent ones' deadlines: within a tick
+}
+
+// place numbers one packet offered to SendBatch (its payload at PayloadOffset of buf, size
+// bytes), picks its path (small ones and inner retransmissions take the lowest delay, the
+// rest the scheduler's choice) and puts a copy in that path's pending list, stamped stamp.
+func (s *Session) place(now time.Time, stamp uint16, buf []byte, size int) {
+	if size <= 0 || size > maxInnerMTU {
+		s.counters.TxDropped.Add(1)
+		return
+	}
+	pkt := buf[framing.PayloadOffset : framing.PayloadOffset+size]
+	var flow uint64
+	var lane uint8
+	if !s.messages { // a message connection keeps its order: one lane
+		flow = classify.FlowHash(pkt)
+		lane = classify.LaneOf(flow)
+	}
+	small := sched.IsSmall(size)
+	resent := !small && !s.messages && s.isRetransmission(pkt, flow, lane)
+	if resent {
+		s.counters.TxInnerRetx.Add(1)
+	}
+	var k int
+	if small || resent {
+		k = sched.LowestDelay(s.schedPaths)
+	} else {
+		k = s.scheduler.Pick(now, size, s.schedPaths)
+	}
+	if k < 0 {
+		s.counters.TxDropped.Add(1)
+		return
+	}
+	s.schedPaths[k].Inflight += size + framing.Overhead
+	seq := s.txLanes.seq[lane]
+	s.txLanes.seq[lane] = (seq + 1) & framing.MaxLaneSeq
+	pb := getBuf()
+	pb.n = copy(pb.data[framing.PayloadOffset:], pkt)
+	inner := framing.InnerHeader{Lane: lane, LaneSeq: seq, SendTime: stamp}
+	inner.Put(pb.data[framing.HeaderLen:])
+	pb.small = small
+	pb.prio = small || resent
+	pb.enq = now
+	pb.order = s.txOrder
+	s.txOrder++
+	s.pending[k] = append(s.pending[k], pb)
+}
+
+// enqueuePending moves each path's pending packets into its local queues (small ones and
+// repairs in prio, the rest in bulk; a full queue drops and counts) and sends what the
+// path's window allows, one lock of the path per batch.
+func (s *Session) enqueuePending(now time.Time) {
 	for k, p := range s.schedIdx {
 		if len(s.pending[k]) == 0 {
 			continue
@@ -95,7 +109,6 @@ func (s *Session) SendBatch(bufs [][]byte, sizes []int, n int) {
 		p.mu.Unlock()
 		s.pending[k] = s.pending[k][:0]
 	}
-	s.wakeTimer(now) // queued packets, and the sent ones' deadlines: within a tick
 }
 
 // isRetransmission reports whether pkt is an inner TCP segment that re-sends data its flow
@@ -139,34 +152,12 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 	// The inner flows hear of a drop one round trip after it, and a packet waits at least
 	// the target (plus its equalization allowance) in the queue on top of the path's SRTT.
 	p.codel.SetInterval(max(codelInterval, (p.stats.SRTT()+codelTarget+p.equalize)*3/2))
-	if p.outBufs == nil {
-		p.outBufs = make([][]byte, path.MaxBatch)
-		for i := range p.outBufs {
-			p.outBufs[i] = make([]byte, bufSize)
-		}
-		p.outs = make([][]byte, 0, path.MaxBatch)
-	}
+	p.allocOutBufsLocked()
 	out := p.outs[:0]
 	var bytes uint64
 	for {
-		q := &p.prio
-		if q.n == 0 {
-			q = &p.bulk
-		}
-		if q.n == 0 {
-			break
-		}
-		pb := q.peek()
-		dsize := datagramSize(pb)
-		// Small packets (pings, inner ACKs) pass the window: they are few and tiny, and
-		// waiting for feedback would add up to its spacing to every round trip.
-		if inflight := p.stats.Inflight(); !pb.small && inflight > 0 && inflight+dsize > win {
-			p.stats.OnLimited()
-			break
-		}
-		// Within the window, the pacer spreads what leaves; the session timer drains again
-		// every tick. Small packets pass it too.
-		if !pb.small && !p.pacer.Allow(now, pace, dsize) {
+		q, pb, dsize := p.nextToSendLocked(now, pace, win)
+		if pb == nil {
 			break
 		}
 		if len(out) == len(p.outBufs) {
@@ -196,6 +187,46 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 	}
 	s.writeLocked(now, p, out, bytes)
 	p.outs = out[:0]
+}
+
+// allocOutBufsLocked gives p the buffers its datagrams are sealed in, once: a path that
+// never sends holds none. p.mu must be held.
+func (p *Path) allocOutBufsLocked() {
+	if p.outBufs != nil {
+		return
+	}
+	p.outBufs = make([][]byte, path.MaxBatch)
+	for i := range p.outBufs {
+		p.outBufs[i] = make([]byte, bufSize)
+	}
+	p.outs = make([][]byte, 0, path.MaxBatch)
+}
+
+// nextToSendLocked returns the packet at the head of p's local queues (prio before bulk),
+// its queue and datagram size, if the window win and the pacer (at pace) let it leave at
+// now; else a nil packet. It does not take it off the queue. p.mu must be held.
+func (p *Path) nextToSendLocked(now time.Time, pace float64, win int) (*txQueue, *packetBuf, int) {
+	q := &p.prio
+	if q.n == 0 {
+		q = &p.bulk
+	}
+	if q.n == 0 {
+		return nil, nil, 0
+	}
+	pb := q.peek()
+	dsize := datagramSize(pb)
+	// Small packets (pings, inner ACKs) pass the window: they are few and tiny, and
+	// waiting for feedback would add up to its spacing to every round trip.
+	if inflight := p.stats.Inflight(); !pb.small && inflight > 0 && inflight+dsize > win {
+		p.stats.OnLimited()
+		return nil, nil, 0
+	}
+	// Within the window, the pacer spreads what leaves; the session timer drains again
+	// every tick. Small packets pass it too.
+	if !pb.small && !p.pacer.Allow(now, pace, dsize) {
+		return nil, nil, 0
+	}
+	return q, pb, dsize
 }
 
 // writeLocked sends the sealed datagrams of out on p. p.mu must be held.
@@ -332,10 +363,12 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 // framing.Overhead+len(frames) bytes long. It returns whether it was sealed and handed to
 // the socket. p.mu must be held.
 func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort, frames []byte) bool {
-	if !dst.IsValid() || framing.PayloadOffset+len(frames)+framing.TagLen > len(p.ctrl) {
+	if !dst.IsValid() || framing.PayloadOffset+len(frames)+framing.TagLen > ctrlScratchSize {
 		return false
 	}
-	b := p.ctrl[:]
+	scratch := ctrlScratch.Get().(*[ctrlScratchSize]byte)
+	defer ctrlScratch.Put(scratch) // WriteBatch below is done with it when it returns
+	b := scratch[:]
 	inner := framing.InnerHeader{SendTime: framing.Timestamp(now, s.epoch)}
 	inner.Put(b[framing.HeaderLen:])
 	end := framing.PayloadOffset + copy(b[framing.PayloadOffset:], frames)

@@ -64,7 +64,7 @@ type Session struct {
 
 	pathsMu sync.Mutex
 	paths   atomic.Pointer[[]*Path] // copy on write; indexed lookups go through byID
-	byID    [maxPaths]atomic.Pointer[Path]
+	byID    atomic.Pointer[[]*Path] // copy on write: index = path id, length = highest id + 1
 
 	// Outbound state, owned by the one goroutine that calls SendBatch.
 	txLanes       *txLanes // allocated by the first SendBatch: an idle session holds none
@@ -81,7 +81,7 @@ type Session struct {
 	rxTS      uint64   // latest extended sender timestamp (100 µs units)
 	rxTSValid bool
 	rxBase    time.Time
-	nacks     [16]framing.Nack
+	nacks     *[maxNacks]framing.Nack // allocated by the first loss
 	nackN     int
 	nackAgain []byte // NACK frames the timer sends a second time (sendReports)
 	released  []*packetBuf
@@ -233,7 +233,7 @@ func newSession(p sessionParams) (*Session, error) {
 func (s *Session) addPath(p *Path) error {
 	s.pathsMu.Lock()
 	defer s.pathsMu.Unlock()
-	if s.byID[p.id].Load() != nil {
+	if s.pathByID(p.id) != nil {
 		return fmt.Errorf("path %d exists", p.id)
 	}
 	now := s.now()
@@ -247,11 +247,28 @@ func (s *Session) addPath(p *Path) error {
 	copy(next, old)
 	next = append(next, p)
 	s.paths.Store(&next)
-	s.byID[p.id].Store(p)
+	var ids []*Path
+	if b := s.byID.Load(); b != nil {
+		ids = *b
+	}
+	byID := make([]*Path, max(len(ids), int(p.id)+1))
+	copy(byID, ids)
+	byID[p.id] = p
+	s.byID.Store(&byID)
 	return nil
 }
 
 func (s *Session) pathList() []*Path { return *s.paths.Load() }
+
+// pathByID returns the path with id, or nil. An array of every possible id would cost an
+// idle session 2 KiB; the paths' ids are small and dense.
+func (s *Session) pathByID(id uint8) *Path {
+	b := s.byID.Load()
+	if b == nil || int(id) >= len(*b) {
+		return nil
+	}
+	return (*b)[id]
+}
 
 // Name is the peer's name from the configuration.
 func (s *Session) Name() string { return s.peerName }

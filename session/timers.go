@@ -21,7 +21,6 @@ var timers = timerq.Default
 // timerState is what the timer callback keeps between runs. Only the callback uses it (the
 // queue never runs an entry twice at once).
 type timerState struct {
-	frames                                                   [512]byte
 	again                                                    []byte // nackAgain, taken
 	lastFeedback, lastSpare, lastLive, lastTiers, lastRecord time.Time
 	lastKeepalive, lastCtrlCheck                             time.Time
