@@ -35,51 +35,7 @@ func (w *walker) decodeRoot(root *node) (*Config, error) {
 		return nil, err
 	}
 	err := w.mapping(root, "", func(key string, k, v *node, field string) error {
-		switch key {
-		case "version":
-			return nil // read by w.version
-		case "private_key":
-			return w.privateKey(v, field, c)
-		case "private_key_file":
-			return w.privateKeyFile(v, field, c)
-		case "log_level":
-			return w.logLevel(v, field, c)
-		case "tun":
-			return w.tun(v, field, &c.TUN)
-		case "uplinks":
-			return w.sequence(v, field, func(_ int, v *node, field string) error {
-				u, err := w.uplink(v, field)
-				c.Uplinks = append(c.Uplinks, u)
-				return err
-			})
-		case "listen":
-			c.Listen = &Listen{}
-			return w.listen(v, field, c.Listen)
-		case "peers":
-			if v.kind == sequenceNode && len(v.content) > 0 {
-				c.Peers = make([]Peer, 0, len(v.content))
-			}
-			return w.sequence(v, field, func(_ int, v *node, field string) error {
-				p, err := w.peer(v, field)
-				c.Peers = append(c.Peers, p)
-				return err
-			})
-		case "gateway":
-			c.Gateway = &Gateway{}
-			return w.gateway(v, field, c.Gateway)
-		case "scheduler":
-			s, err := w.str(v, field)
-			c.Scheduler = s
-			return err
-		case "table_base":
-			n, err := w.integer(v, field)
-			c.TableBase = n
-			return err
-		case "metrics":
-			c.Metrics = &Metrics{}
-			return w.metrics(v, field, c.Metrics)
-		}
-		return w.unknown(k, field)
+		return w.rootKey(c, key, k, v, field)
 	})
 	if err != nil {
 		return nil, err
@@ -91,6 +47,67 @@ func (w *walker) decodeRoot(root *node) (*Config, error) {
 		c.Gateway = &Gateway{} // "gateway:" alone turns it on with the defaults
 	}
 	return c, nil
+}
+
+// rootKey decodes the value v of key (k) of the root mapping into c.
+func (w *walker) rootKey(c *Config, key string, k, v *node, field string) error {
+	switch key {
+	case "version":
+		return nil // read by w.version
+	case "private_key":
+		return w.privateKey(v, field, c)
+	case "private_key_file":
+		return w.privateKeyFile(v, field, c)
+	case "log_level":
+		return w.logLevel(v, field, c)
+	case "tun":
+		return w.tun(v, field, &c.TUN)
+	case "uplinks":
+		return w.uplinks(v, field, c)
+	case "listen":
+		c.Listen = &Listen{}
+		return w.listen(v, field, c.Listen)
+	case "peers":
+		return w.peers(v, field, c)
+	case "gateway":
+		c.Gateway = &Gateway{}
+		return w.gateway(v, field, c.Gateway)
+	case "scheduler":
+		s, err := w.str(v, field)
+		c.Scheduler = s
+		return err
+	case "table_base":
+		n, err := w.integer(v, field)
+		c.TableBase = n
+		return err
+	case "metrics":
+		c.Metrics = &Metrics{}
+		return w.metrics(v, field, c.Metrics)
+	}
+	return w.unknown(k, field)
+}
+
+// uplinks reads the uplinks list into c.Uplinks; an uplink with an error is appended
+// too, as far as it was read.
+func (w *walker) uplinks(n *node, field string, c *Config) error {
+	return w.sequence(n, field, func(_ int, v *node, field string) error {
+		u, err := w.uplink(v, field)
+		c.Uplinks = append(c.Uplinks, u)
+		return err
+	})
+}
+
+// peers reads the peers list into c.Peers (made to the list's length at once: a server
+// may have thousands); a peer with an error is appended too, as far as it was read.
+func (w *walker) peers(n *node, field string, c *Config) error {
+	if n.kind == sequenceNode && len(n.content) > 0 {
+		c.Peers = make([]Peer, 0, len(n.content))
+	}
+	return w.sequence(n, field, func(_ int, v *node, field string) error {
+		p, err := w.peer(v, field)
+		c.Peers = append(c.Peers, p)
+		return err
+	})
 }
 
 // version reads the version key of the root mapping, if there is one; validate

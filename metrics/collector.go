@@ -52,6 +52,19 @@ type Collector struct {
 // NewCollector returns a collector whose bondtun_node_info carries version.
 func NewCollector(version string) *Collector {
 	c := &Collector{version: version}
+	c.describeNode()
+	c.describeSessions()
+	c.describeReorder()
+	c.describePathStates()
+	c.describePathGauges()
+	c.describePathCounters()
+	return c
+}
+
+// describeNode makes the node's families: its info, the number of sessions, and the
+// node-wide counters (datagrams received and rejected, handshakes refused, preempted and
+// failed, packets from the TUN that no session took).
+func (c *Collector) describeNode() {
 	c.nodeInfo = c.desc("bondtun_node_info", "Always 1; labels: the node's role (client or server) and bondtun's version.", nil, "role", "version")
 	c.sessions = c.desc("bondtun_sessions", "Sessions now established (a client has at most one).", nil)
 	c.nodeCounters = []mapCounter{
@@ -66,7 +79,11 @@ func NewCollector(version string) *Collector {
 	c.nodeCounters = append(c.nodeCounters, c.reasons("bondtun_node_dropped_packets_total",
 		"Packets read from the TUN that no session took, by reason: no_session, no_route (no peer allows the destination; server), not_ip (server).", nil,
 		"tx_no_session", "no_session", "tx_no_route", "no_route", "tx_not_ip", "not_ip")...)
+}
 
+// describeSessions makes the families of each session (label peer): its info and the
+// counters of what it sent, received and dropped.
+func (c *Collector) describeSessions() {
 	c.sessionInfo = c.desc("bondtun_session_info", "Always 1 per established session; labels: the peer's name and the negotiated AEAD.", nil, "peer", "cipher")
 	c.sessionCounters = []mapCounter{
 		{c.desc("bondtun_peer_sent_packets_total", "Datagrams sent to the peer.", peerLabels), "tx_packets", ""},
@@ -89,6 +106,11 @@ func NewCollector(version string) *Collector {
 	c.sessionCounters = append(c.sessionCounters, c.reasons("bondtun_peer_dropped_packets_total",
 		"Packets dropped, by reason: not_allowed (received from a source outside the peer's allowed_ips), send (before sending: bad size, failed send), queue (from local queues: CoDel, a failed path's queue).", peerLabels,
 		"rx_not_allowed", "not_allowed", "tx_dropped", "send", "tx_queue_dropped", "queue")...)
+}
+
+// describeReorder makes the families of each session's reorder buffer: its counters and
+// its gauges (packets held, the current and the longest hold).
+func (c *Collector) describeReorder() {
 	c.reorderCts = []mapCounter{
 		{c.desc("bondtun_peer_reorder_delivered_packets_total", "Packets the reorder buffer released for delivery.", peerLabels), "delivered", ""},
 		{c.desc("bondtun_peer_reorder_in_order_packets_total", "Packets that arrived as their lane's next (never held).", peerLabels), "in_order", ""},
@@ -103,11 +125,20 @@ func NewCollector(version string) *Collector {
 	c.reorderHeld = c.desc("bondtun_peer_reorder_held_packets", "Packets the reorder buffer holds now behind gaps (the reorder depth).", peerLabels)
 	c.reorderHold = c.desc("bondtun_peer_reorder_hold_seconds", "The reorder buffer's current adaptive hold: how long a gap may wait.", peerLabels)
 	c.reorderHoldMax = c.desc("bondtun_peer_reorder_hold_max_seconds", "The longest a released gap was held in this session.", peerLabels)
+}
 
+// describePathStates makes the families that describe each path (labels peer, path): its
+// info, state, tier and whether it is usable.
+func (c *Collector) describePathStates() {
 	c.pathInfo = c.desc("bondtun_path_info", "Always 1 per path; labels: its ID on the wire and the peer's address on it (empty while unknown).", pathLabels, "id", "remote")
 	c.pathState = c.desc("bondtun_path_state", "1 for the path's current state, 0 for the others (docs/STATUS.md, path states).", pathLabels, "state")
 	c.pathTier = c.desc("bondtun_path_tier", "1 for the path's tier, 0 for the others.", pathLabels, "tier")
 	c.pathUsable = c.desc("bondtun_path_usable", "1 if new data may be scheduled on the path now.", pathLabels)
+}
+
+// describePathGauges makes each path's estimates and queues: round-trip times, loss,
+// delivery rate, share of the bytes sent, bytes in flight and queued, last heard.
+func (c *Collector) describePathGauges() {
 	c.pathRTT = c.desc("bondtun_path_rtt_seconds", "Smoothed round-trip time.", pathLabels)
 	c.pathMinRTT = c.desc("bondtun_path_min_rtt_seconds", "Smallest round-trip time of about the last 10 s.", pathLabels)
 	c.pathLoss = c.desc("bondtun_path_loss_ratio", "Recent loss fraction, 0..1 (moving average over feedback reports).", pathLabels)
@@ -116,6 +147,11 @@ func NewCollector(version string) *Collector {
 	c.pathInflight = c.desc("bondtun_path_inflight_bytes", "Bytes sent and not yet reported by feedback.", pathLabels)
 	c.pathQueued = c.desc("bondtun_path_queued_bytes", "Bytes waiting in bondtun's local queue for the path.", pathLabels)
 	c.pathLastHeard = c.desc("bondtun_path_last_heard_seconds", "Time since the last sign of life from the peer on the path; absent before the first.", pathLabels)
+}
+
+// describePathCounters makes each path's counters: datagrams and bytes sent, lost,
+// received and repaired, failed sends and failovers.
+func (c *Collector) describePathCounters() {
 	c.pathTxPackets = c.desc("bondtun_path_sent_packets_total", "Datagrams sent on the path (data and control).", pathLabels)
 	c.pathTxBytes = c.desc("bondtun_path_sent_bytes_total", "Bytes of the datagrams sent on the path.", pathLabels)
 	c.pathTxLost = c.desc("bondtun_path_lost_packets_total", "Datagrams sent on the path that the peer's feedback reported lost.", pathLabels)
@@ -123,7 +159,6 @@ func NewCollector(version string) *Collector {
 	c.pathRepairs = c.desc("bondtun_path_repaired_packets_total", "Packets lost on other paths re-sent on this one.", pathLabels)
 	c.pathSendErrs = c.desc("bondtun_path_send_errors_total", "Failed socket sends on the path.", pathLabels)
 	c.pathFailovers = c.desc("bondtun_path_failovers_total", "Times the path stopped answering or went down while up (its traffic moved to the other paths).", pathLabels)
-	return c
 }
 
 // desc makes a Desc with the variable labels vars and then more, and remembers it for

@@ -165,6 +165,24 @@ func (s *sub[T]) cancel() {
 	}
 }
 
+// recv is the channel of s's notifications, or nil (never ready) when s is
+// nil: a lost subscription not yet replaced.
+func (s *sub[T]) recv() <-chan T {
+	if s == nil {
+		return nil
+	}
+	return s.ch
+}
+
+// closeAndDrain ends s, if it is not nil, and waits for the library to close its
+// channel.
+func (s *sub[T]) closeAndDrain() {
+	if s != nil {
+		s.cancel()
+		drain(s.ch)
+	}
+}
+
 // drain reads ch until the library closes it, so its goroutine can exit.
 func drain[T any](ch <-chan T) {
 	for range ch {
@@ -333,23 +351,9 @@ func (m *Monitor) run(ls *sub[netlink.LinkUpdate], as *sub[netlink.AddrUpdate]) 
 	defer m.log.Debug("netmon: run stopped")
 	var retry <-chan time.Time
 	for {
-		m.mu.Lock()
-		ev, ok := m.st.next()
-		m.mu.Unlock()
-		var out chan<- Event
-		if ok {
-			out = m.events
-		}
-		var lch <-chan netlink.LinkUpdate
-		if ls != nil {
-			lch = ls.ch
-		}
-		var ach <-chan netlink.AddrUpdate
-		if as != nil {
-			ach = as.ch
-		}
+		ev, out := m.pending()
 		select {
-		case u, open := <-lch:
+		case u, open := <-ls.recv():
 			if open {
 				m.applyLink(u)
 				continue
@@ -357,7 +361,7 @@ func (m *Monitor) run(ls *sub[netlink.LinkUpdate], as *sub[netlink.AddrUpdate]) 
 			ls.cancel() // closes the dead socket
 			ls = nil
 			retry = time.After(0)
-		case u, open := <-ach:
+		case u, open := <-as.recv():
 			if open {
 				m.applyAddr(u)
 				continue
@@ -379,17 +383,23 @@ func (m *Monitor) run(ls *sub[netlink.LinkUpdate], as *sub[netlink.AddrUpdate]) 
 				ls.cancel()
 			}
 		case <-m.stop:
-			if ls != nil {
-				ls.cancel()
-				drain(ls.ch)
-			}
-			if as != nil {
-				as.cancel()
-				drain(as.ch)
-			}
+			ls.closeAndDrain()
+			as.closeAndDrain()
 			return
 		}
 	}
+}
+
+// pending returns the next event for the consumer and the channel to hand it
+// to, or a nil channel (never ready) when there is none.
+func (m *Monitor) pending() (Event, chan<- Event) {
+	m.mu.Lock()
+	ev, ok := m.st.next()
+	m.mu.Unlock()
+	if !ok {
+		return ev, nil
+	}
+	return ev, m.events
 }
 
 // resubscribe replaces lost subscriptions and re-reads the full state,

@@ -110,6 +110,21 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 	// defaultsOn (SetDefaultRoutes, tun.while_down: direct).
 	wasHalf := h.plan.defaultHalves()
 	isHalf := (Plan{Routes: routes}).defaultHalves()
+	if err := h.addRoutes(add, isHalf, ifindex); err != nil {
+		return 0, 0, err
+	}
+	removed = h.removeRoutes(del)
+	h.retypeHalves(wasHalf, isHalf, add, ifindex)
+	h.plan.Routes = slices.Clone(routes)
+	h.log.Info("tun: routes changed", "device", h.plan.Device, "added", len(add), "removed", removed)
+	return len(add), removed, nil
+}
+
+// addRoutes adds the inner routes add through device ifindex for SetRoutes: a half of a
+// default route (isHalf) joins h.defaults and is put in place only while defaultsOn (its
+// undo step is recorded either way). It is all or nothing: if an addition fails, the
+// routes it added are removed again and h.undo and h.defaults are as before.
+func (h *Host) addRoutes(add []netip.Prefix, isHalf map[netip.Prefix]bool, ifindex int) error {
 	mark, defaultsMark := len(h.undo), len(h.defaults)
 	for _, dst := range add {
 		if isHalf[dst] {
@@ -121,17 +136,32 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 		}
 		if err := h.addInnerRoute(dst, ifindex); err != nil {
 			err = fmt.Errorf("tun: route %v via %q: %w", dst, h.plan.Device, err)
-			var errs []error
-			for i := len(h.undo) - 1; i >= mark; i-- {
-				if uerr := h.undo[i].run(h.nl, h.table); uerr != nil && !isGone(uerr) {
-					errs = append(errs, fmt.Errorf("tun: remove %s: %w", h.undo[i].describe(h.table), uerr))
-				}
-			}
-			h.undo = h.undo[:mark]
-			h.defaults = h.defaults[:defaultsMark]
-			return 0, 0, errors.Join(append([]error{err}, errs...)...)
+			return h.undoAdded(err, mark, defaultsMark)
 		}
 	}
+	return nil
+}
+
+// undoAdded is addRoutes' failure: it runs the undo steps from mark on, newest first,
+// truncates h.undo to mark and h.defaults to defaultsMark, and returns err joined with
+// the removals that failed (a route already gone is no failure).
+func (h *Host) undoAdded(err error, mark, defaultsMark int) error {
+	var errs []error
+	for i := len(h.undo) - 1; i >= mark; i-- {
+		if uerr := h.undo[i].run(h.nl, h.table); uerr != nil && !isGone(uerr) {
+			errs = append(errs, fmt.Errorf("tun: remove %s: %w", h.undo[i].describe(h.table), uerr))
+		}
+	}
+	h.undo = h.undo[:mark]
+	h.defaults = h.defaults[:defaultsMark]
+	return errors.Join(append([]error{err}, errs...)...)
+}
+
+// removeRoutes removes, for SetRoutes, the inner routes of del that this Host made: it
+// runs and drops their undo steps (every other undo step stays) and forgets them as
+// default halves. A removal that fails is logged, and the route counted as removed all the
+// same. It returns how many it removed.
+func (h *Host) removeRoutes(del []netip.Prefix) (removed int) {
 	gone := make(map[netip.Prefix]bool, len(del))
 	for _, r := range del {
 		gone[r] = true
@@ -150,10 +180,7 @@ func (h *Host) SetRoutes(routes []netip.Prefix) (added, removed int, err error) 
 	}
 	clear(h.undo[len(keep):])
 	h.undo = keep
-	h.retypeHalves(wasHalf, isHalf, add, ifindex)
-	h.plan.Routes = slices.Clone(routes)
-	h.log.Info("tun: routes changed", "device", h.plan.Device, "added", len(add), "removed", removed)
-	return len(add), removed, nil
+	return removed
 }
 
 // dropDefault forgets dst as one of the default route's halves, if it was one.

@@ -76,8 +76,8 @@ type uplinkClient interface {
 }
 
 // uplinkRoute and uplinkConfig are uplink u of a client's file as the host and the
-// session need it, with its source resolved by resolve when the file names only the
-// interface (invalid: not there yet; it joins when it is).
+// session need it, with source src: the file's address, or the one found for the interface
+// when the file names only that (invalid: not there yet; it joins when it is).
 func uplinkRoute(u config.Uplink, src netip.Addr) tun.UplinkRoute {
 	return tun.UplinkRoute{Name: u.Name, Interface: u.Interface, Source: src, Gateway: u.Gateway, Table: u.Table}
 }
@@ -95,61 +95,103 @@ func applyUplinks(host uplinkHost, c uplinkClient, cur, next *config.Config, p r
 	if len(p.UplinksAdded)+len(p.UplinksRemoved)+len(p.UplinkTiers) == 0 {
 		return nil
 	}
-	was, will := activeUplinks(cur), activeUplinks(next)
-	source := func(u config.Uplink) netip.Addr {
-		if u.Address.IsValid() || resolve == nil {
-			return u.Address
-		}
-		return resolve(u.Interface)
+	ch := &uplinkChange{host: host, c: c, was: activeUplinks(cur), will: activeUplinks(next), resolve: resolve, log: log}
+	if err := ch.remove(p.UplinksRemoved); err != nil {
+		return ch.undoAll(err)
 	}
-	var undo []func() error
-	fail := func(err error) error {
-		errs := []error{err}
-		for i := len(undo) - 1; i >= 0; i-- {
-			if uerr := undo[i](); uerr != nil {
-				errs = append(errs, uerr)
-			}
-		}
-		return errors.Join(errs...)
+	if err := ch.add(p.UplinksAdded); err != nil {
+		return ch.undoAll(err)
 	}
-	for _, name := range p.UplinksRemoved {
-		u := was[name]
-		if err := c.RemoveUplink(name); err != nil {
-			return fail(err)
+	if err := ch.setTiers(p.UplinkTiers); err != nil {
+		return ch.undoAll(err)
+	}
+	return nil
+}
+
+// uplinkChange is one applyUplinks under way: the host and the session it changes, the
+// active uplinks before (was) and after (will), and the undo steps of what it has done.
+type uplinkChange struct {
+	host      uplinkHost
+	c         uplinkClient
+	was, will map[string]config.Uplink
+	resolve   func(iface string) netip.Addr // nil: sources are not resolved
+	log       *slog.Logger
+	undo      []func() error
+}
+
+// source is u's source address: the file's, or else the one resolve finds for its
+// interface.
+func (ch *uplinkChange) source(u config.Uplink) netip.Addr {
+	if u.Address.IsValid() || ch.resolve == nil {
+		return u.Address
+	}
+	return ch.resolve(u.Interface)
+}
+
+// undoAll undoes what was done, newest first, and returns err joined with the errors of
+// the undo steps that failed.
+func (ch *uplinkChange) undoAll(err error) error {
+	errs := []error{err}
+	for i := len(ch.undo) - 1; i >= 0; i-- {
+		if uerr := ch.undo[i](); uerr != nil {
+			errs = append(errs, uerr)
 		}
-		if err := host.RemoveUplink(name); err != nil {
-			log.Warn("reload: uplink's routing not removed", "uplink", name, "err", err)
+	}
+	return errors.Join(errs...)
+}
+
+// remove removes the uplinks names (of cur) from the session, then from the host's
+// routing, where a failure is only logged; the undo adds each back to both.
+func (ch *uplinkChange) remove(names []string) error {
+	for _, name := range names {
+		u := ch.was[name]
+		if err := ch.c.RemoveUplink(name); err != nil {
+			return err
 		}
-		undo = append(undo, func() error {
-			src := source(u)
-			if err := host.AddUplink(uplinkRoute(u, src)); err != nil {
+		if err := ch.host.RemoveUplink(name); err != nil {
+			ch.log.Warn("reload: uplink's routing not removed", "uplink", name, "err", err)
+		}
+		ch.undo = append(ch.undo, func() error {
+			src := ch.source(u)
+			if err := ch.host.AddUplink(uplinkRoute(u, src)); err != nil {
 				return err
 			}
-			return c.AddUplink(uplinkConfig(u, src))
+			return ch.c.AddUplink(uplinkConfig(u, src))
 		})
 	}
-	for _, name := range p.UplinksAdded {
-		u := will[name]
-		src := source(u)
-		if err := host.AddUplink(uplinkRoute(u, src)); err != nil {
-			return fail(err)
+	return nil
+}
+
+// add adds the uplinks names (of next) to the host's routing, then to the session; if the
+// session refuses one, its routing is removed again. The undo removes each from both.
+func (ch *uplinkChange) add(names []string) error {
+	for _, name := range names {
+		u := ch.will[name]
+		src := ch.source(u)
+		if err := ch.host.AddUplink(uplinkRoute(u, src)); err != nil {
+			return err
 		}
-		if err := c.AddUplink(uplinkConfig(u, src)); err != nil {
-			host.RemoveUplink(name)
-			return fail(err)
+		if err := ch.c.AddUplink(uplinkConfig(u, src)); err != nil {
+			ch.host.RemoveUplink(name)
+			return err
 		}
-		undo = append(undo, func() error {
-			if err := c.RemoveUplink(name); err != nil {
+		ch.undo = append(ch.undo, func() error {
+			if err := ch.c.RemoveUplink(name); err != nil {
 				return err
 			}
-			return host.RemoveUplink(name)
+			return ch.host.RemoveUplink(name)
 		})
 	}
-	for _, name := range p.UplinkTiers {
-		if err := c.SetTier(name, sessionTier(will[name])); err != nil {
-			return fail(err)
+	return nil
+}
+
+// setTiers switches the uplinks names to their tier in next; the undo puts back cur's.
+func (ch *uplinkChange) setTiers(names []string) error {
+	for _, name := range names {
+		if err := ch.c.SetTier(name, sessionTier(ch.will[name])); err != nil {
+			return err
 		}
-		undo = append(undo, func() error { return c.SetTier(name, sessionTier(was[name])) })
+		ch.undo = append(ch.undo, func() error { return ch.c.SetTier(name, sessionTier(ch.was[name])) })
 	}
 	return nil
 }

@@ -55,17 +55,15 @@ func loadConfigFlag(name string, args []string, stderr io.Writer, load func(stri
 	return cfg, verbose, nil
 }
 
+// runUp is `bondtun up`: it loads the configuration, checks the privileges, makes SIGHUP
+// reload, refuses to run beside a live `up` of the same file, starts the metrics endpoint
+// and runs the tunnel (runTunnel) until SIGINT, SIGTERM or `bondtun down` ends it.
 func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	cfg, verbose, err := loadConfigFlag("up", args, stderr, config.LoadPrivate)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	level := new(slog.LevelVar)
-	level.Set(cfg.LogLevel)
-	if verbose {
-		level.Set(slog.LevelDebug)
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	level, log := upLogger(cfg, verbose, stderr)
 	if err := requireCaps(upNeeds(cfg, currentHost())); err != nil {
 		return withCode(exitPrivilege, err)
 	}
@@ -86,7 +84,24 @@ func runUp(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	defer mx.Close()
 	rl.setMetrics(mx)
+	return runTunnel(ctx, cfg, shutdown, rl, mx, log)
+}
 
+// upLogger is the logger of `up`, to stderr, at cfg's log level or, with -v, at debug;
+// the level is returned too, for a reload to change.
+func upLogger(cfg *config.Config, verbose bool, stderr io.Writer) (*slog.LevelVar, *slog.Logger) {
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	if verbose {
+		level.Set(slog.LevelDebug)
+	}
+	return level, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// runTunnel creates the TUN device, listens on the control socket, brings the host's
+// routes and rules up and runs the client or the server on them until ctx ends; then it
+// takes the host down, closes the device and, last, the control socket.
+func runTunnel(ctx context.Context, cfg *config.Config, shutdown func(), rl *reloader, mx *metricsEndpoint, log *slog.Logger) error {
 	nl := tun.SystemNetlink()
 	plan, err := upPlan(cfg, nl, log)
 	if err != nil {

@@ -185,6 +185,8 @@ func runHandshakes(ctx context.Context, args []string) error {
 	return nil
 }
 
+// runDatagrams sends forged datagrams (and, with -replay, captured ones among them) to a
+// data port at -rate for -t, and prints how many it sent.
 func runDatagrams(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("datagrams", flag.ContinueOnError)
 	target := fs.String("c", "", "server data address HOST:PORT")
@@ -202,85 +204,133 @@ func runDatagrams(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var ids []uint8
-	for _, f := range strings.Split(*paths, ",") {
-		v, err := strconv.ParseUint(f, 0, 8)
-		if err != nil {
-			return fmt.Errorf("paths: %w", err)
-		}
-		ids = append(ids, uint8(v))
+	ids, err := parsePathIDs(*paths)
+	if err != nil {
+		return err
 	}
-	var captured [][]byte
-	if *replay != "" {
-		b, err := os.ReadFile(*replay)
-		if err != nil {
-			return err
-		}
-		for _, line := range strings.Fields(string(b)) {
-			d, err := hex.DecodeString(line)
-			if err != nil {
-				return fmt.Errorf("%s: %w", *replay, err)
-			}
-			captured = append(captured, d)
-		}
+	captured, err := readCaptured(*replay)
+	if err != nil {
+		return err
 	}
-	opts := path.ListenOptions{}
-	if *bind != "" {
-		a, err := netip.ParseAddr(*bind)
-		if err != nil {
-			return err
-		}
-		opts.Addr = netip.AddrPortFrom(a, 0)
-	}
-	conn, err := path.Listen(opts)
+	conn, err := listenFrom(*bind)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	// 256 forged datagrams, built once: valid headers with the index and path ids, random
-	// packet numbers and random sealed bytes (no tag can be right).
+	f := &datagramFlood{conn: conn, dst: dst, forged: forgeDatagrams(ids, uint16(*index), *size),
+		captured: captured, batch: make([][]byte, 0, 64)}
+	el := pace(ctx, *rate, *dur, f.send)
+	fmt.Printf("FLOODER kind=datagrams secs=%.1f sent=%d rate=%.0f replayed=%d send_errors=%d\n",
+		el.Seconds(), f.sent, float64(f.sent)/el.Seconds(), f.replayed, f.errs)
+	return nil
+}
+
+// parsePathIDs parses -paths, a comma-separated list of path ids.
+func parsePathIDs(s string) ([]uint8, error) {
+	var ids []uint8
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseUint(f, 0, 8)
+		if err != nil {
+			return nil, fmt.Errorf("paths: %w", err)
+		}
+		ids = append(ids, uint8(v))
+	}
+	return ids, nil
+}
+
+// readCaptured reads the datagrams of file, hex one a line (runCapture's output); none
+// if file is "".
+func readCaptured(file string) ([][]byte, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var captured [][]byte
+	for _, line := range strings.Fields(string(b)) {
+		d, err := hex.DecodeString(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		captured = append(captured, d)
+	}
+	return captured, nil
+}
+
+// listenFrom opens the UDP socket the datagrams leave from: bound to address bind, or to
+// any if bind is "".
+func listenFrom(bind string) (*path.Conn, error) {
+	opts := path.ListenOptions{}
+	if bind != "" {
+		a, err := netip.ParseAddr(bind)
+		if err != nil {
+			return nil, err
+		}
+		opts.Addr = netip.AddrPortFrom(a, 0)
+	}
+	return path.Listen(opts)
+}
+
+// forgeDatagrams builds 256 forged datagrams of size bytes (at least
+// framing.MinDatagramLen): valid headers with the receiver index and the path ids in
+// turn, random packet numbers and random sealed bytes (no tag can be right).
+func forgeDatagrams(ids []uint8, index uint16, size int) [][]byte {
 	forged := make([][]byte, 256)
 	for i := range forged {
-		d := make([]byte, max(*size, framing.MinDatagramLen))
+		d := make([]byte, max(size, framing.MinDatagramLen))
 		rand.Read(d)
 		var pn [8]byte
 		rand.Read(pn[:])
-		h := framing.Header{Type: framing.TypeData, PathID: ids[i%len(ids)], Receiver: uint16(*index), PacketNumber: binary.BigEndian.Uint64(pn[:]) & framing.MaxPacketNumber}
+		h := framing.Header{Type: framing.TypeData, PathID: ids[i%len(ids)], Receiver: index, PacketNumber: binary.BigEndian.Uint64(pn[:]) & framing.MaxPacketNumber}
 		h.Put(d)
 		forged[i] = d
 	}
-	var sent, errs, replayed uint64
-	batch := make([][]byte, 0, 64)
-	k := 0
-	flush := func() {
-		if len(batch) == 0 {
-			return
+	return forged
+}
+
+// datagramFlood sends the forged datagrams in turn, every other one replaced by a
+// captured one when there are any, in batches of up to cap(batch).
+type datagramFlood struct {
+	conn     *path.Conn
+	dst      netip.AddrPort
+	forged   [][]byte
+	captured [][]byte
+	batch    [][]byte
+	k        int // datagrams queued so far
+
+	sent, errs, replayed uint64
+}
+
+// send sends the next n datagrams; it is pace's fire.
+func (f *datagramFlood) send(n int) {
+	for range n {
+		if len(f.captured) > 0 && f.k%2 == 1 {
+			f.batch = append(f.batch, f.captured[(f.k/2)%len(f.captured)])
+			f.replayed++
+		} else {
+			f.batch = append(f.batch, f.forged[f.k%len(f.forged)])
 		}
-		n, err := conn.WriteBatch(batch, dst)
-		sent += uint64(n)
-		if err != nil {
-			errs++
+		f.k++
+		if len(f.batch) == cap(f.batch) {
+			f.flush()
 		}
-		batch = batch[:0]
 	}
-	el := pace(ctx, *rate, *dur, func(n int) {
-		for range n {
-			if len(captured) > 0 && k%2 == 1 {
-				batch = append(batch, captured[(k/2)%len(captured)])
-				replayed++
-			} else {
-				batch = append(batch, forged[k%len(forged)])
-			}
-			k++
-			if len(batch) == cap(batch) {
-				flush()
-			}
-		}
-		flush()
-	})
-	fmt.Printf("FLOODER kind=datagrams secs=%.1f sent=%d rate=%.0f replayed=%d send_errors=%d\n",
-		el.Seconds(), sent, float64(sent)/el.Seconds(), replayed, errs)
-	return nil
+	f.flush()
+}
+
+// flush writes the batch, counting the datagrams sent and the failed writes.
+func (f *datagramFlood) flush() {
+	if len(f.batch) == 0 {
+		return
+	}
+	n, err := f.conn.WriteBatch(f.batch, f.dst)
+	f.sent += uint64(n)
+	if err != nil {
+		f.errs++
+	}
+	f.batch = f.batch[:0]
 }
 
 // runCapture records UDP payloads sent to port that arrive on device dev (an AF_PACKET

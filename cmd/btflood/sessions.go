@@ -40,7 +40,8 @@ func benchAddr(base netip.Addr, i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// runPeers prints "peers:" and n peers, p000001… with one /32 each from -net.
+// runPeers prints "peers:" and n peers from index -from on, named p and the index in six
+// digits (p000000…), each with one /32 counted up from -net (benchAddr).
 func runPeers(args []string) error {
 	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
 	n := fs.Int("n", 10000, "number of peers")
@@ -84,16 +85,45 @@ func runSessions(ctx context.Context, args []string) error {
 	}
 	// The client's certificates are made before the clock starts: the measurement is of
 	// handshakes, not of this tool's key generation.
-	cfgs := make([]*tls.Config, *n)
+	cfgs, err := clientConfigs(*seed, *n, spk)
+	if err != nil {
+		return err
+	}
+	f := &sessionFlood{target: *target, cfgs: cfgs, errKinds: map[string]int{}}
+	if f.hello, err = helloMessage(); err != nil {
+		return err
+	}
+	f.bye = framing.AppendCtrl(nil, framing.CtrlBye, nil)
+	if err := f.warmUp(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *dur)
+	defer cancel()
+	start := time.Now()
+	f.run(ctx, *conc)
+	f.report(time.Since(start), *conc)
+	return nil
+}
+
+// clientConfigs is the client TLS configuration of each of peers 0..n-1 of seed, for a
+// server of public key spk.
+func clientConfigs(seed string, n int, spk crypto.PublicKey) ([]*tls.Config, error) {
+	cfgs := make([]*tls.Config, n)
 	for i := range cfgs {
-		k, err := benchKey(*seed, i)
+		k, err := benchKey(seed, i)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if cfgs[i], err = crypto.ClientTLSConfig(k, spk); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return cfgs, nil
+}
+
+// helloMessage is the HELLO control message every session sends: one uplink, and the
+// ciphers this build prefers.
+func helloMessage() ([]byte, error) {
 	hello := framing.Hello{Version: session.ProtocolVersion, ReceiverIndex: 1,
 		Uplinks: []framing.UplinkInfo{{ID: 0, Name: "bench"}}}
 	for _, c := range crypto.PreferredCiphers() {
@@ -101,69 +131,88 @@ func runSessions(ctx context.Context, args []string) error {
 	}
 	body, err := hello.Append(nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	helloMsg := framing.AppendCtrl(nil, framing.CtrlHello, body)
-	byeMsg := framing.AppendCtrl(nil, framing.CtrlBye, nil)
+	return framing.AppendCtrl(nil, framing.CtrlHello, body), nil
+}
 
-	// One session first, before the clock: it makes this source address one the server
-	// has seen authenticate (session/admit.go), as every real client's is after its first
-	// handshake; until then the per-source limits for strangers would refuse most of the
-	// connections this tool opens from one address.
+// sessionFlood is one run of `sessions`: what each session sends, and the counts of
+// those that completed and failed.
+type sessionFlood struct {
+	target     string
+	cfgs       []*tls.Config // one per key, used in turn
+	hello, bye []byte        // the HELLO and BYE control messages
+
+	next, done, failed atomic.Int64
+	firstErr           atomic.Value
+	errMu              sync.Mutex
+	errKinds           map[string]int // failures by error text, addresses and ports masked
+}
+
+// warmUp opens one session first, before the clock: it makes this source address one the
+// server has seen authenticate (session/admit.go), as every real client's is after its
+// first handshake; until then the per-source limits for strangers would refuse most of
+// the connections this tool opens from one address. It tries for 5 s.
+func (f *sessionFlood) warmUp(ctx context.Context) error {
 	var buf [framing.MaxCtrlBody]byte
 	warm := time.Now()
 	for {
-		err := oneSession(ctx, *target, cfgs[0], helloMsg, byeMsg, buf[:])
+		err := oneSession(ctx, f.target, f.cfgs[0], f.hello, f.bye, buf[:])
 		if err == nil {
-			break
+			return nil
 		}
 		if time.Since(warm) > 5*time.Second || ctx.Err() != nil {
 			return fmt.Errorf("first session: %w", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
 
-	ctx, cancel := context.WithTimeout(ctx, *dur)
-	defer cancel()
-	var next, done, failed atomic.Int64
-	var firstErr atomic.Value
-	var errMu sync.Mutex
-	errKinds := map[string]int{} // failures by error text, addresses and ports masked
+// run opens sessions from conc goroutines at once until ctx is done.
+func (f *sessionFlood) run(ctx context.Context, conc int) {
 	var wg sync.WaitGroup
-	start := time.Now()
-	for range *conc {
+	for range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf [framing.MaxCtrlBody]byte
-			for ctx.Err() == nil {
-				i := int(next.Add(1)-1) % *n
-				err := oneSession(ctx, *target, cfgs[i], helloMsg, byeMsg, buf[:])
-				switch {
-				case err == nil:
-					done.Add(1)
-				case ctx.Err() != nil:
-				default:
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					errMu.Lock()
-					errKinds[errKind(err)]++
-					errMu.Unlock()
-				}
-			}
+			f.worker(ctx)
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
+}
+
+// worker opens one session after another, each with the next key, until ctx is done,
+// and counts how each ended; a failure after ctx is done is not counted.
+func (f *sessionFlood) worker(ctx context.Context) {
+	var buf [framing.MaxCtrlBody]byte
+	for ctx.Err() == nil {
+		i := int(f.next.Add(1)-1) % len(f.cfgs)
+		err := oneSession(ctx, f.target, f.cfgs[i], f.hello, f.bye, buf[:])
+		switch {
+		case err == nil:
+			f.done.Add(1)
+		case ctx.Err() != nil:
+		default:
+			f.failed.Add(1)
+			f.firstErr.CompareAndSwap(nil, err.Error())
+			f.errMu.Lock()
+			f.errKinds[errKind(err)]++
+			f.errMu.Unlock()
+		}
+	}
+}
+
+// report prints the FLOODER lines of a run that took el: the counts, the first error,
+// and the failures by kind.
+func (f *sessionFlood) report(el time.Duration, conc int) {
 	fmt.Printf("FLOODER kind=sessions secs=%.1f completed=%d rate=%.0f failed=%d keys=%d conc=%d\n",
-		el.Seconds(), done.Load(), float64(done.Load())/el.Seconds(), failed.Load(), min(*n, int(next.Load())), *conc)
-	if e := firstErr.Load(); e != nil {
+		el.Seconds(), f.done.Load(), float64(f.done.Load())/el.Seconds(), f.failed.Load(), min(len(f.cfgs), int(f.next.Load())), conc)
+	if e := f.firstErr.Load(); e != nil {
 		fmt.Printf("FLOODER first_error=%q\n", e)
 	}
-	for k, c := range errKinds {
+	for k, c := range f.errKinds {
 		fmt.Printf("FLOODER errors=%d kind=%q\n", c, k)
 	}
-	return nil
 }
 
 // errKind is err's text with its addresses and ports masked, so that failures of one kind

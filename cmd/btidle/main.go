@@ -76,47 +76,21 @@ func main() {
 	}
 }
 
+// listen is `btidle listen`: a server of peers 0..n-1 of seed on addr that accepts their
+// connections and prints ACCEPTED, STATS every every and, with memprofile, the profiles
+// SIGUSR1 and SIGUSR2 ask for, until ctx is done.
 func listen(ctx context.Context, n int, addr, seed string, every time.Duration, memprofile string) error {
-	cfg := &bond.ListenConfig{PrivateKey: key(seed, -1)}
-	for i := range n {
-		cfg.Peers = append(cfg.Peers, bond.Peer{Name: "p" + strconv.Itoa(i), Key: key(seed, i).Public()})
-	}
-	ln, err := bond.Listen(addr, cfg)
+	ln, err := bond.Listen(addr, listenConfig(n, seed))
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	accepted := 0
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept(ctx)
-			if err != nil {
-				return
-			}
-			_ = c
-			mu.Lock()
-			accepted++
-			if accepted == n {
-				fmt.Printf("ACCEPTED %d\n", n)
-			}
-			mu.Unlock()
-		}
-	}()
-	usr1, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1)
-	if memprofile != "" {
-		signal.Notify(usr1, syscall.SIGUSR1)
-		signal.Notify(usr2, syscall.SIGUSR2)
-		defer signal.Stop(usr1)
-		defer signal.Stop(usr2)
-	}
-	var cpu *os.File
-	defer func() {
-		if cpu != nil {
-			pprof.StopCPUProfile()
-			cpu.Close()
-		}
-	}()
+	a := &acceptCounter{n: n}
+	go a.acceptAll(ctx, ln)
+	usr1, usr2, stopSignals := profileSignals(memprofile)
+	defer stopSignals()
+	var cpu cpuProfile
+	defer cpu.stop()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -124,33 +98,114 @@ func listen(ctx context.Context, n int, addr, seed string, every time.Duration, 
 		case <-ctx.Done():
 			return nil
 		case <-usr2:
-			if cpu == nil {
-				if cpu, err = os.Create(memprofile + ".cpu"); err == nil {
-					err = pprof.StartCPUProfile(cpu)
-				}
-			} else {
-				pprof.StopCPUProfile()
-				err = cpu.Close()
-				cpu = nil
-				fmt.Println("CPUPROFILED")
-			}
-			if err != nil {
+			if err := cpu.toggle(memprofile + ".cpu"); err != nil {
 				fmt.Fprintln(os.Stderr, "btidle:", err)
 			}
 		case <-usr1:
-			if err := writeProfiles(memprofile); err != nil {
-				fmt.Fprintln(os.Stderr, "btidle:", err)
-			}
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			fmt.Printf("PROFILED goroutines=%d heap_inuse_mb=%.1f heap_idle_mb=%.1f heap_released_mb=%.1f stack_inuse_mb=%.1f sys_mb=%.1f\n",
-				runtime.NumGoroutine(), mb(m.HeapInuse), mb(m.HeapIdle), mb(m.HeapReleased), mb(m.StackInuse), mb(m.Sys))
+			profile(memprofile)
 		case <-t.C:
-			mu.Lock()
-			fmt.Printf("STATS accepted=%d timer_runs=%d\n", accepted, timerq.Default().Runs())
-			mu.Unlock()
+			a.printStats()
 		}
 	}
+}
+
+// listenConfig is the server's configuration: its key and peers 0..n-1, p0…, all derived
+// from seed.
+func listenConfig(n int, seed string) *bond.ListenConfig {
+	cfg := &bond.ListenConfig{PrivateKey: key(seed, -1)}
+	for i := range n {
+		cfg.Peers = append(cfg.Peers, bond.Peer{Name: "p" + strconv.Itoa(i), Key: key(seed, i).Public()})
+	}
+	return cfg
+}
+
+// acceptCounter counts the connections a listener accepted.
+type acceptCounter struct {
+	n        int // ACCEPTED is printed when accepted reaches it
+	mu       sync.Mutex
+	accepted int
+}
+
+// acceptAll accepts connections (and leaves them idle) until ln fails or ctx is done.
+func (a *acceptCounter) acceptAll(ctx context.Context, ln *bond.Listener) {
+	for {
+		c, err := ln.Accept(ctx)
+		if err != nil {
+			return
+		}
+		_ = c
+		a.mu.Lock()
+		a.accepted++
+		if a.accepted == a.n {
+			fmt.Printf("ACCEPTED %d\n", a.n)
+		}
+		a.mu.Unlock()
+	}
+}
+
+// printStats prints the STATS line.
+func (a *acceptCounter) printStats() {
+	a.mu.Lock()
+	fmt.Printf("STATS accepted=%d timer_runs=%d\n", a.accepted, timerq.Default().Runs())
+	a.mu.Unlock()
+}
+
+// profileSignals returns the channels SIGUSR1 and SIGUSR2 arrive on, and the function that
+// stops them. Only with memprofile are the signals caught; without, the channels never
+// receive.
+func profileSignals(memprofile string) (usr1, usr2 chan os.Signal, stop func()) {
+	usr1, usr2 = make(chan os.Signal, 1), make(chan os.Signal, 1)
+	if memprofile == "" {
+		return usr1, usr2, func() {}
+	}
+	signal.Notify(usr1, syscall.SIGUSR1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	return usr1, usr2, func() {
+		signal.Stop(usr2)
+		signal.Stop(usr1)
+	}
+}
+
+// cpuProfile is the CPU profile SIGUSR2 starts and the next SIGUSR2 ends.
+type cpuProfile struct {
+	f *os.File // nil while none runs
+}
+
+// toggle starts a CPU profile into file if none runs, or else ends the one that does
+// and prints CPUPROFILED.
+func (p *cpuProfile) toggle(file string) error {
+	var err error
+	if p.f == nil {
+		if p.f, err = os.Create(file); err == nil {
+			err = pprof.StartCPUProfile(p.f)
+		}
+	} else {
+		pprof.StopCPUProfile()
+		err = p.f.Close()
+		p.f = nil
+		fmt.Println("CPUPROFILED")
+	}
+	return err
+}
+
+// stop ends the CPU profile, if one runs.
+func (p *cpuProfile) stop() {
+	if p.f != nil {
+		pprof.StopCPUProfile()
+		p.f.Close()
+	}
+}
+
+// profile is SIGUSR1's: it writes the heap and goroutine profiles to memprofile
+// (writeProfiles) and prints the PROFILED line.
+func profile(memprofile string) {
+	if err := writeProfiles(memprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "btidle:", err)
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Printf("PROFILED goroutines=%d heap_inuse_mb=%.1f heap_idle_mb=%.1f heap_released_mb=%.1f stack_inuse_mb=%.1f sys_mb=%.1f\n",
+		runtime.NumGoroutine(), mb(m.HeapInuse), mb(m.HeapIdle), mb(m.HeapReleased), mb(m.StackInuse), mb(m.Sys))
 }
 
 func dial(ctx context.Context, n int, addr, from, seed string) error {

@@ -29,6 +29,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bondtun/bondtun/linkemu"
 )
 
 func main() {
@@ -146,56 +148,92 @@ func run(c config, log *slog.Logger) error {
 	}
 	defer fb.Close()
 
-	dab, err := newDirection("ab", fa, fb, pab, c.mtu, c.seed, log)
+	e, err := newEmulator(c, fa, fb, pab, pba, log)
 	if err != nil {
 		return err
 	}
-	dba, err := newDirection("ba", fb, fa, pba, c.mtu, c.seed+1, log)
-	if err != nil {
-		return err
-	}
-	e := &emulator{dirs: map[string]*direction{"ab": dab, "ba": dba}}
-	var ln net.Listener
 	if c.ctl != "" {
-		if ln, err = listenUnix(c.ctl); err != nil {
+		ln, err := listenUnix(c.ctl)
+		if err != nil {
 			return err
 		}
 		defer ln.Close() // also removes the socket file
 		go e.serveCtl(ln)
 	}
-
-	if c.cpuprofile != "" {
-		f, err := os.Create(c.cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(c.cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 
+	stopPumps := e.startPumps()
+	log.Info("linkemu running", "a", c.nsA+"/"+c.devA, "b", c.nsB+"/"+c.devB,
+		"ab", pab.String(), "ba", pba.String(), "ctl", c.ctl)
+	s := waitForSignal()
+	log.Info("linkemu stopping", "signal", s.String())
+	// Closing the files unblocks the readers and makes the devices vanish.
+	fa.Close()
+	fb.Close()
+	stopPumps()
+	return nil
+}
+
+// newEmulator makes the emulator of the two directions between devices fa and fb:
+// ab (fa to fb, with pab) and ba (fb to fa, with pba, seeded with the next seed).
+func newEmulator(c config, fa, fb *os.File, pab, pba linkemu.Params, log *slog.Logger) (*emulator, error) {
+	dab, err := newDirection("ab", fa, fb, pab, c.mtu, c.seed, log)
+	if err != nil {
+		return nil, err
+	}
+	dba, err := newDirection("ba", fb, fa, pba, c.mtu, c.seed+1, log)
+	if err != nil {
+		return nil, err
+	}
+	return &emulator{dirs: map[string]*direction{"ab": dab, "ba": dba}}, nil
+}
+
+// startCPUProfile starts a CPU profile into file, if file is not "", and returns the
+// function that ends it.
+func startCPUProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// startPumps starts each direction's reader and writer goroutines, and returns the
+// function that stops the writers and waits for all of them (the readers return once
+// their device's file is closed).
+func (e *emulator) startPumps() (stop func()) {
 	var wg sync.WaitGroup
 	for _, d := range e.dirs {
 		wg.Go(d.routineReader)
 		wg.Go(d.routineWriter)
 	}
-	log.Info("linkemu running", "a", c.nsA+"/"+c.devA, "b", c.nsB+"/"+c.devB,
-		"ab", pab.String(), "ba", pba.String(), "ctl", c.ctl)
+	return func() {
+		for _, d := range e.dirs {
+			d.stop()
+		}
+		wg.Wait()
+	}
+}
 
+// waitForSignal waits for SIGINT or SIGTERM and returns it.
+func waitForSignal() os.Signal {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	log.Info("linkemu stopping", "signal", s.String())
-	// Closing the files unblocks the readers and makes the devices vanish.
-	fa.Close()
-	fb.Close()
-	for _, d := range e.dirs {
-		d.stop()
-	}
-	wg.Wait()
-	return nil
+	return <-sig
 }
 
 // listenUnix listens on a unix stream socket at path, replacing a stale
