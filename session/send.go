@@ -367,7 +367,10 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 		return false
 	}
 	scratch := ctrlScratch.Get().(*[ctrlScratchSize]byte)
-	defer ctrlScratch.Put(scratch) // WriteBatch below is done with it when it returns
+	defer func() {
+		p.out[0] = nil // WriteBatch below is done with the scratch when it returns
+		ctrlScratch.Put(scratch)
+	}()
 	b := scratch[:]
 	inner := framing.InnerHeader{SendTime: framing.Timestamp(now, s.epoch)}
 	inner.Put(b[framing.HeaderLen:])
