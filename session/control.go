@@ -21,66 +21,81 @@ func (s *Session) handleControl(now time.Time, p *Path, from netip.AddrPort, inn
 	r := framing.NewFrameReader(frames)
 	for {
 		typ, body, ok := r.Next()
-		if !ok {
-			break
+		if !ok || !s.handleFrame(now, p, from, inner, typ, body) {
+			return
 		}
-		switch typ {
-		case framing.FrameProbe:
-			probe, err := framing.ParseProbe(body)
-			if err != nil {
-				return
-			}
-			var buf [32]byte
-			ack := framing.ProbeAck{ID: probe.ID, EchoTime: inner.SendTime}
-			s.sendControl(now, p, ack.Append(buf[:0]))
-		case framing.FrameProbeAck:
-			ack, err := framing.ParseProbeAck(body)
-			if err != nil {
-				return
-			}
-			s.onProbeAck(now, p, ack)
-		case framing.FrameFeedback:
-			fb, err := framing.ParseFeedback(body)
-			if err != nil {
-				return
-			}
-			s.onFeedback(now, p, fb)
-		case framing.FramePathStatus:
-			ps, err := framing.ParsePathStatus(body)
-			if err != nil {
-				return
-			}
-			if q := s.pathByID(ps.PathID); q != nil && !s.sendsTiers {
-				q.mu.Lock()
-				if q.tier != ps.Tier {
-					q.tier = ps.Tier
-					s.log.Info("path tier changed by peer", "peer", s.peerName, "path", q.name, "tier", tierName(ps.Tier))
-				}
-				q.mu.Unlock()
-			}
-		case framing.FramePathChallenge:
-			ch, err := framing.ParsePathChallenge(body)
-			if err != nil {
-				return
-			}
-			var buf [framing.FrameHeaderLen + framing.PathDataLen]byte
-			s.sendControl(now, p, framing.PathResponse(ch).Append(buf[:0]))
-		case framing.FramePathResponse:
-			r, err := framing.ParsePathResponse(body)
-			if err != nil {
-				return
-			}
-			s.onPathResponse(now, p, from, r)
-		case framing.FrameNack:
-			nack, err := framing.ParseNack(body)
-			if err != nil {
-				return
-			}
-			if lost := s.pathByID(nack.PathID); lost != nil {
-				s.repair(now, lost, nack)
-				s.wakeTimer(now) // copies the window holds back wait in a local queue
-			}
+	}
+}
+
+// handleFrame acts on one control frame that arrived on p from from in a datagram with
+// inner header inner. It returns false when the frame does not parse: the rest of the
+// datagram is ignored.
+func (s *Session) handleFrame(now time.Time, p *Path, from netip.AddrPort, inner framing.InnerHeader, typ framing.FrameType, body []byte) bool {
+	switch typ {
+	case framing.FrameProbe:
+		probe, err := framing.ParseProbe(body)
+		if err != nil {
+			return false
 		}
+		var buf [32]byte
+		ack := framing.ProbeAck{ID: probe.ID, EchoTime: inner.SendTime}
+		s.sendControl(now, p, ack.Append(buf[:0]))
+	case framing.FrameProbeAck:
+		ack, err := framing.ParseProbeAck(body)
+		if err != nil {
+			return false
+		}
+		s.onProbeAck(now, p, ack)
+	case framing.FrameFeedback:
+		fb, err := framing.ParseFeedback(body)
+		if err != nil {
+			return false
+		}
+		s.onFeedback(now, p, fb)
+	case framing.FramePathStatus:
+		ps, err := framing.ParsePathStatus(body)
+		if err != nil {
+			return false
+		}
+		s.onPathStatus(ps)
+	case framing.FramePathChallenge:
+		ch, err := framing.ParsePathChallenge(body)
+		if err != nil {
+			return false
+		}
+		var buf [framing.FrameHeaderLen + framing.PathDataLen]byte
+		s.sendControl(now, p, framing.PathResponse(ch).Append(buf[:0]))
+	case framing.FramePathResponse:
+		r, err := framing.ParsePathResponse(body)
+		if err != nil {
+			return false
+		}
+		s.onPathResponse(now, p, from, r)
+	case framing.FrameNack:
+		nack, err := framing.ParseNack(body)
+		if err != nil {
+			return false
+		}
+		if lost := s.pathByID(nack.PathID); lost != nil {
+			s.repair(now, lost, nack)
+			s.wakeTimer(now) // copies the window holds back wait in a local queue
+		}
+	}
+	return true
+}
+
+// onPathStatus applies the peer's PATH_STATUS: the tier it gives a path, unless this end
+// is the one that sends tiers (the client: its configuration decides them).
+func (s *Session) onPathStatus(ps framing.PathStatus) {
+	q := s.pathByID(ps.PathID)
+	if q == nil || s.sendsTiers {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tier != ps.Tier {
+		q.tier = ps.Tier
+		s.log.Info("path tier changed by peer", "peer", s.peerName, "path", q.name, "tier", tierName(ps.Tier))
 	}
 }
 

@@ -60,6 +60,15 @@ func (c *ctrlConn) recv() (framing.CtrlType, []byte, error) {
 	return framing.ReadCtrlGrow(c.Conn, &c.rhdr, &c.rbuf)
 }
 
+// dropHandshakeBuffers lets go of the buffers the HELLO and WELCOME grew: the messages that
+// follow are rare and mostly empty.
+func (c *ctrlConn) dropHandshakeBuffers() {
+	c.rbuf = nil
+	c.wmu.Lock()
+	c.wbuf = nil
+	c.wmu.Unlock()
+}
+
 // clientTLS runs the client's TLS handshake over raw, with a deadline of handshakeTimeout
 // or ctx's, whichever comes first (the caller clears it).
 func clientTLS(ctx context.Context, raw net.Conn, cfg *tls.Config) (*ctrlConn, error) {

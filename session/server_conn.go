@@ -19,55 +19,18 @@ import (
 // given back when the TLS handshake ends.
 func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 	accepted := ioDeadline(0) // the connection's clock, for both of its deadlines below
-	raw.SetDeadline(accepted.Add(tlsTimeout))
-	tc := tls.Server(raw, sv.tlsCfg)
-	hctx, cancel := context.WithTimeout(ctx, tlsTimeout)
-	err := tc.HandshakeContext(hctx)
-	cancel()
-	var key crypto.PublicKey
-	if err == nil {
-		key, err = crypto.PeerPublicKey(tc.ConnectionState())
-	}
-	ps := sv.peers.Load().byKey[key]
-	if err == nil && ps == nil { // VerifyConnection already refused unknown keys
-		err = crypto.ErrUnauthorizedKey
-	}
-	sv.admit.done(sv.now(), t, err == nil)
-	if err != nil {
-		sv.counters.HandshakesFailed.Add(1)
-		if sv.logLimit.allow(sv.now(), time.Second) {
-			sv.log.Info("control handshake failed", "remote", raw.RemoteAddr(), "err", err)
-		}
-		raw.Close()
+	tc, ps := sv.authenticate(ctx, raw, t, accepted)
+	if ps == nil {
 		return
 	}
 	raw.SetDeadline(accepted.Add(handshakeTimeout)) // the client is authenticated: HELLO may take longer
 	c := &ctrlConn{Conn: tc}
-	var s *Session
-	mt, msg, err := c.recv()
-	switch {
-	case err != nil:
-		err = fmt.Errorf("read HELLO: %w", err)
-	case mt == framing.CtrlHello:
-		s, err = sv.accept(c, ps, raw.LocalAddr(), msg)
-	case mt == framing.CtrlResume:
-		s, err = sv.resume(c, ps, msg)
-	default:
-		err = fmt.Errorf("expected HELLO or RESUME, got control message %d", mt)
-	}
-	if err != nil {
-		sv.log.Warn("session refused", "peer", ps.name(), "remote", raw.RemoteAddr(), "err", err)
-		c.SetWriteDeadline(ioDeadline(time.Second))
-		c.send(framing.CtrlError, []byte(err.Error()))
-		c.Close()
+	s, mt := sv.open(c, ps, raw)
+	if s == nil {
 		return
 	}
 	raw.SetDeadline(time.Time{})
-	// The HELLO's and WELCOME's buffers: the messages that follow are rare and mostly empty.
-	c.rbuf = nil
-	c.wmu.Lock()
-	c.wbuf = nil
-	c.wmu.Unlock()
+	c.dropHandshakeBuffers()
 	// A reload during the handshake (SetPeers) may have dropped the key or changed its
 	// allowed_ips after s was made: SetPeers writes the table, then reads ps.sess; this
 	// wrote ps.sess, then reads the table, so one of the two sees the other.
@@ -90,6 +53,62 @@ func (sv *Server) handleConn(ctx context.Context, raw net.Conn, t *ticket) {
 		defer sv.wg.Done()
 		sv.serveConn(ctx, ps, s, c)
 	}()
+}
+
+// authenticate runs the TLS handshake of raw (accepted at accepted, on the connection's
+// clock) and returns the connection and the configured peer whose key it proved, or a nil
+// peer once it has counted, logged (rate-limited) and closed a failure. It gives the
+// handshake slot t back either way.
+func (sv *Server) authenticate(ctx context.Context, raw net.Conn, t *ticket, accepted time.Time) (*tls.Conn, *peerState) {
+	raw.SetDeadline(accepted.Add(tlsTimeout))
+	tc := tls.Server(raw, sv.tlsCfg)
+	hctx, cancel := context.WithTimeout(ctx, tlsTimeout)
+	err := tc.HandshakeContext(hctx)
+	cancel()
+	var key crypto.PublicKey
+	if err == nil {
+		key, err = crypto.PeerPublicKey(tc.ConnectionState())
+	}
+	ps := sv.peers.Load().byKey[key]
+	if err == nil && ps == nil { // VerifyConnection already refused unknown keys
+		err = crypto.ErrUnauthorizedKey
+	}
+	sv.admit.done(sv.now(), t, err == nil)
+	if err != nil {
+		sv.counters.HandshakesFailed.Add(1)
+		if sv.logLimit.allow(sv.now(), time.Second) {
+			sv.log.Info("control handshake failed", "remote", raw.RemoteAddr(), "err", err)
+		}
+		raw.Close()
+		return nil, nil
+	}
+	return tc, ps
+}
+
+// open reads the authenticated peer's first control message and creates the session a
+// HELLO asks for, or takes back the one a RESUME names. It returns the session and the
+// message's type, or a nil session once it has answered ERROR and closed c.
+func (sv *Server) open(c *ctrlConn, ps *peerState, raw net.Conn) (*Session, framing.CtrlType) {
+	var s *Session
+	mt, msg, err := c.recv()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("read HELLO: %w", err)
+	case mt == framing.CtrlHello:
+		s, err = sv.accept(c, ps, raw.LocalAddr(), msg)
+	case mt == framing.CtrlResume:
+		s, err = sv.resume(c, ps, msg)
+	default:
+		err = fmt.Errorf("expected HELLO or RESUME, got control message %d", mt)
+	}
+	if err != nil {
+		sv.log.Warn("session refused", "peer", ps.name(), "remote", raw.RemoteAddr(), "err", err)
+		c.SetWriteDeadline(ioDeadline(time.Second))
+		c.send(framing.CtrlError, []byte(err.Error()))
+		c.Close()
+		return nil, mt
+	}
+	return s, mt
 }
 
 // serveConn serves session s's control channel c, then removes the session or watches it

@@ -3,9 +3,9 @@
 // replayed datagrams to a data port, and a capture of genuine datagrams to replay.
 //
 //	btflood handshakes -c HOST:PORT -sources FIRST-LAST -rate N -t DUR
-//	btflood datagrams  -c HOST:PORT -bind ADDR -index N -paths 0,16 -rate N -t DUR [-replay FILE]
+//	btflood datagrams  -c HOST:PORT -bind ADDR -index N -paths 0,16 -rate N -size N -t DUR [-replay FILE]
 //	btflood capture    -i DEV -port PORT -n N -t DUR -o FILE
-//	btflood peers      -n N [-seed S] [-net 10.64.0.0]
+//	btflood peers      -n N [-seed S] [-from I] [-net 10.64.0.0]
 //	btflood sessions   -c HOST:PORT -server-key KEY -n N [-seed S] [-conc 16] [-t DUR]
 //
 // peers and sessions are not attacks: they are many genuine clients, for
@@ -41,9 +41,9 @@ import (
 
 const usage = `usage:
   btflood handshakes -c HOST:PORT -sources FIRST-LAST [-rate 1000] [-t 10s]
-  btflood datagrams  -c HOST:PORT [-bind ADDR] -index N [-paths 0,16] [-rate 100000] [-t 10s] [-replay FILE]
+  btflood datagrams  -c HOST:PORT [-bind ADDR] -index N [-paths 0,16] [-rate 100000] [-size 1200] [-t 10s] [-replay FILE]
   btflood capture    -i DEV [-port 7350] [-n 512] [-t 3s] -o FILE
-  btflood peers      [-n 10000] [-seed bench] [-net 10.64.0.0]
+  btflood peers      [-n 10000] [-seed bench] [-from 0] [-net 10.64.0.0]
   btflood sessions   -c HOST:PORT -server-key KEY [-n 10000] [-seed bench] [-conc 16] [-t 10s]`
 
 func main() {

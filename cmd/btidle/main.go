@@ -45,7 +45,7 @@ func key(seed string, i int) bond.PrivateKey {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: btidle listen|dial [-n N] [-addr A] [-from A] [-seed S]")
+		fmt.Fprintln(os.Stderr, "usage: btidle listen|dial [-n N] [-addr A] [-from A] [-seed S] [-every 5s] [-memprofile FILE]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
