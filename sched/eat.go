@@ -14,17 +14,24 @@ type eat struct{}
 // NewEAT returns the earliest-expected-arrival scheduler. For each eligible
 // path it estimates when the packet would arrive:
 //
-//	(queued + size) / Rate + OWD,   queued = max(0, Inflight − Rate·travelTime)
+//	max((queued + size) / Rate, (Queued + size) / pace) + OWD,
+//	queued = max(0, Inflight − Rate·travelTime)
 //
-// (Rate doubled for a path in startup, see arrival),
+// (Rate doubled for a path in startup, see arrival; pace its PacingRate),
 // and picks the earliest. Inflight counts every byte not yet acknowledged,
 // and Rate·travelTime of them are merely travelling (a path's RTT as measured
 // is the time its bytes take to be acknowledged; travelTime is MinRTT plus a
 // jittery link's typical spread): only the rest waits in a queue ahead of the
 // new packet. Counted from MinRTT alone, a jittery link's travelling bytes
 // looked like a queue, EAT offered it less than it carries, and its estimate
-// learnt no more than it was offered. It keeps no state: bytes it assigned earlier count
-// only through Inflight, which the caller updates after each send.
+// learnt no more than it was offered. The bytes still in the path's local queue
+// (Queued, part of Inflight) have not left yet: the pacer sends them at pace, so a packet
+// behind them leaves no sooner, however little the network holds. Without that term two
+// equal paths in startup, whose Rate·travelTime is twice the estimate's bandwidth-delay
+// product, tied and the first took a whole burst of the inner flow into its local queue
+// while the other idled (issue 12, docs/DECISIONS.md). It keeps no state: bytes it
+// assigned earlier count only through Inflight and Queued, which the caller updates after
+// each pick.
 func NewEAT() Scheduler { return eat{} }
 
 func (eat) Name() string { return "eat" }
@@ -59,7 +66,13 @@ func arrival(p *Path, size int) float64 {
 	if queued < 0 {
 		queued = 0
 	}
-	return (queued+float64(size))/rate + p.OWD.Seconds()
+	wait := (queued + float64(size)) / rate
+	// The bytes still in the local queue have not left: the pacer lets them go at its rate,
+	// however few the network holds.
+	if pace := PacingRate(max(p.Rate, minRate), p.Startup); p.Queued > 0 {
+		wait = max(wait, float64(p.Queued+size)/pace)
+	}
+	return wait + p.OWD.Seconds()
 }
 
 // RepairPath returns the index of the usable path on which a re-sent packet arrives first,

@@ -45,7 +45,7 @@ type Path struct {
 	Ceiling    int           // loss-bounded in-flight ceiling in bytes, 0 for none (pathstat.Stats.InflightCeiling)
 	Startup    bool          // the path's rate is still growing (pathstat.Stats.Startup): a round trip of allowance
 	Inflight   int           // bytes sent and not yet acknowledged, including the local queue
-	Queued     int           // of Inflight, the bytes still in the local queues (for RepairPath)
+	Queued     int           // of Inflight, the bytes still in the local queues (EAT, RepairPath)
 	PrioQueued int           // of Queued, the bytes on the local priority queue (for RepairPath)
 	Backup     bool          // used only when no primary path is usable
 }
@@ -53,8 +53,9 @@ type Path struct {
 // Scheduler chooses a path for each packet.
 type Scheduler interface {
 	// Pick returns the index in paths of the path for a packet of size
-	// bytes, or -1 if no path is usable. The caller sends the packet and
-	// adds its size to that path's Inflight before the next call.
+	// bytes, or -1 if no path is usable. The caller queues the packet on
+	// that path and adds its size to the path's Inflight and Queued before
+	// the next call.
 	Pick(now time.Time, size int, paths []Path) int
 	// Name returns the scheduler's name as accepted by [ByName].
 	Name() string

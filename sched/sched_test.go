@@ -56,6 +56,14 @@ func TestPickScenarios(t *testing.T) {
 		{"fast path far over window, still first", 1400, []Path{
 			{ID: 0, Usable: true, Rate: 6.25e6, OWD: 2 * ms, MinRTT: 4 * ms, Inflight: 25_000 + 250_000},
 			{ID: 1, Usable: true, Rate: 6.25e6, OWD: 60 * ms, MinRTT: 120 * ms}}, 0, 1, 1},
+		// Two equal 60 ms paths in startup at the initial 10 Mbit/s (paced at 20): a
+		// burst of the inner flow left 91 kB waiting in the first one's local queue, with
+		// less in flight than its rate·travel. The pacer lets the queue go in 36 ms, so a
+		// packet on the idle twin arrives first (counted as travelling, the queue kept
+		// drawing the burst while the twin idled, issue 12).
+		{"local queue waits for the pacer: idle twin", 1400, []Path{
+			{ID: 0, Usable: true, Rate: 1.25e6, OWD: 60 * ms, MinRTT: 120 * ms, SRTT: 120 * ms, Startup: true, Inflight: 112_000, Queued: 91_000},
+			{ID: 1, Usable: true, Rate: 1.25e6, OWD: 61 * ms, MinRTT: 120 * ms, SRTT: 121 * ms, Startup: true, Inflight: 24_000}}, 1, 0, 0},
 		{"all over window: rule waived", 100, []Path{
 			with(cable(), func(p *Path) { p.Inflight = 400_000 }),
 			with(dsl(), func(p *Path) { p.Inflight = 400_000 })}, 0, 0, 0},

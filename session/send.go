@@ -71,6 +71,7 @@ func (s *Session) place(now time.Time, stamp uint16, buf []byte, size int) {
 		return
 	}
 	s.schedPaths[k].Inflight += size + framing.Overhead
+	s.schedPaths[k].Queued += size + framing.Overhead // it waits in the local queue first
 	seq := s.txLanes.seq[lane]
 	s.txLanes.seq[lane] = (seq + 1) & framing.MaxLaneSeq
 	pb := getBuf()
