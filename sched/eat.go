@@ -69,8 +69,8 @@ func arrival(p *Path, size int) float64 {
 	wait := (queued + float64(size)) / rate
 	// The bytes still in the local queue have not left: the pacer lets them go at its rate,
 	// however few the network holds.
-	if pace := PacingRate(max(p.Rate, minRate), p.Startup); p.Queued > 0 {
-		wait = max(wait, float64(p.Queued+size)/pace)
+	if p.Queued > 0 {
+		wait = max(wait, float64(p.Queued+size)/PacingRate(max(p.Rate, minRate), p.Startup))
 	}
 	return wait + p.OWD.Seconds()
 }
