@@ -43,7 +43,8 @@
 #
 # Output: progress on stderr; intervals, one line per repetition and the
 # median lines "FAILOVER system=... scenario=..." on stdout, copied to
-# out/failover-<date>.md. Needs root (otherwise prints SKIP and exits 0).
+# out/failover-<date>.md; both ends' flight recorders of each bondtun download in
+# out/failover-traces/SCEN-LINK-repN-{server,client}.csv. Needs root (otherwise prints SKIP and exits 0).
 # `bench-failover.sh selftest` checks the analysis on synthetic input.
 # Environment: FAILOVER_REPS [3], BIN [build into a temporary dir],
 # FAILOVER_T [20] download seconds, FAILOVER_CUT [8], FAILOVER_CC [cubic].
@@ -100,7 +101,7 @@ if [[ -z ${BIN:-} ]]; then
 	source scripts/lib/version.sh
 	bt_build -o "$BIN/" ./cmd/bondtun ./cmd/linkemu ./cmd/btperf
 fi
-mkdir -p out
+mkdir -p out out/failover-traces
 OUT=out/failover-$(date -u +%Y%m%dT%H%M%SZ).md
 {
 	echo "# bench-failover $SCEN $LINK, $(date -u '+%F %T UTC')"
@@ -253,6 +254,15 @@ for ((r = 1; r <= REPS; r++)); do
 	sleep 2 # every path validated and measured
 	fo_log "bondtun rep $r/$REPS: ${T} s download, cut $LINK at ${CUT} s"
 	cut_run bondtun "$r" bt0 -- -c 10.77.0.1:5201
+	# Both ends' flight recorders (docs/TRACE.md) cover the whole download: what each
+	# path's estimates, windows and queues did around the cut.
+	for end in server client; do
+		ns=("${S[@]}")
+		[[ $end == client ]] && ns=("${C[@]}")
+		trace=out/failover-traces/$SCEN-$LINK-rep$r-$end.csv
+		timeout -k 2 20 "${ns[@]}" "$BIN/bondtun" status -c "configs/$end.yaml" --trace "$trace" >/dev/null 2>&1 ||
+			{ fo_log "bondtun rep $r/$REPS: the $end's flight recorder dump failed"; rm -f "$trace"; }
+	done
 	sleep 3
 
 	if ! tunnel_up; then

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # bench.sh: bondtun's aggregation benchmark on the emulated testbed.
 #
-#   scripts/bench.sh [SCENARIO...]      SCENARIO: H (default all: H E L)
+#   scripts/bench.sh [SCENARIO...]      SCENARIO: H, E, L or F (default: H E L)
 #
 #   H  cable 50 Mbit/s 10 ms + DSL 20 Mbit/s 30 ms (one-way delays, both directions)
 #   E  2 × 100 Mbit/s 5 ms
 #   L  H with 1 % random loss on DSL (both directions)
+#   F  H with 1 % random loss on the cable, the fast link (both directions)
 #
 # Queues are the emulator's default, one BDP of the link's base RTT. For each
 # scenario it builds the topology of scripts/lib/testbed.sh once and measures,
@@ -24,7 +25,7 @@
 #   BENCH scenario=H dir=down flows=1 bondtun=… sum=… mptcp=… ratio=… ratio_mptcp=… [cc=…]
 #   BENCH scenario=H rtt_idle_ms=… rtt_load_p95_ms=… rtt_base_ms=…
 # go to stdout and to out/bench-DATE.md. Rates in Mbit/s; ratio = bondtun/sum
-# of the same flow count (scenario L: against the 8-flow sum), ratio_mptcp =
+# of the same flow count (scenarios L and F: against the 8-flow sum), ratio_mptcp =
 # bondtun/mptcp. See docs/BENCHMARKS.md.
 #
 # Environment: BENCH_T [10], BENCH_REPS [3], BENCH_OMIT [2], BIN [./bin], BENCH_CC [cubic]
@@ -55,7 +56,7 @@ fi
 SCENARIOS=("$@")
 ((${#SCENARIOS[@]})) || SCENARIOS=(H E L)
 for s in "${SCENARIOS[@]}"; do
-	[[ $s =~ ^[HEL]$ ]] || { echo "bench.sh: unknown scenario $s (H, E or L)" >&2; exit 2; }
+	[[ $s =~ ^[HELF]$ ]] || { echo "bench.sh: unknown scenario $s (H, E, L or F)" >&2; exit 2; }
 done
 for t in ip ping timeout; do
 	command -v "$t" >/dev/null || { echo "SKIP: $t missing (scripts/setup.sh installs it)"; exit 0; }
@@ -280,15 +281,17 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # scenario_env NAME: the testbed's link variables for a scenario.
 scenario_env() {
-	local cr=50mbit cd=10ms dr=20mbit dd=30ms dl=0
+	local cr=50mbit cd=10ms dr=20mbit dd=30ms dl=0 cl=0
 	case $1 in
 	E) cr=100mbit cd=5ms dr=100mbit dd=5ms ;;
 	L) dl=1 ;;
+	F) cl=1 ;;
 	esac
-	export CABLE_RATE=$cr CABLE_DELAY=$cd CABLE_JITTER=0s CABLE_LOSS=0 CABLE_QUEUE=auto
+	export CABLE_RATE=$cr CABLE_DELAY=$cd CABLE_JITTER=0s CABLE_LOSS=$cl CABLE_QUEUE=auto
 	export DSL_RATE=$dr DSL_DELAY=$dd DSL_JITTER=0s DSL_LOSS=$dl DSL_QUEUE=auto
 	SCEN_DESC="cable $cr $cd + DSL $dr $dd"
 	[[ $dl != 0 ]] && SCEN_DESC+=" with $dl % loss on DSL"
+	[[ $cl != 0 ]] && SCEN_DESC+=" with $cl % loss on the cable"
 	SCEN_DESC+=", queues 1 BDP"
 }
 
@@ -302,14 +305,14 @@ report() {
 		echo "Load average (1 min) at the scenario's start and end: $LOAD_START, $(load1)."
 		echo
 		echo "Mbit/s, median (min–max) of $REPS × ${T} s runs after ${OMIT} s warm-up; links measured at the same time; share = cable's part of the bytes on the links."
-		[[ $n == L ]] && echo "In L, bondtun/sum is against the 8-flow sum of the same direction (one TCP flow cannot use a lossy link well)."
+		[[ $n == [LF] ]] && echo "In $n, bondtun/sum is against the 8-flow sum of the same direction (one TCP flow cannot use a lossy link well)."
 		echo
 		echo "| dir | flows | cable | DSL | sum | MPTCP | bondtun | bondtun/sum | bondtun/MPTCP | cable share bondtun | cable share MPTCP |"
 		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 		for dir in down up; do
 			for flows in 1 8; do
 				sumref=$flows
-				[[ $n == L ]] && sumref=8
+				[[ $n == [LF] ]] && sumref=8
 				bt=$(bn_med "$R/bondtun-$dir-$flows")
 				sum=$(bn_med "$R/sum-$dir-$sumref")
 				mp=$(bn_med "$R/mptcp-$dir-$flows")

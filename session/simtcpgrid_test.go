@@ -272,6 +272,11 @@ func TestSimTCPGrid(t *testing.T) {
 	grid := sweepGrid(t)
 	seedOffset, _ := strconv.ParseUint(os.Getenv("BONDTUN_SIMTCP_SEED"), 10, 64)
 	traceDir := os.Getenv("BONDTUN_SIMTCP_TRACE")
+	if traceDir != "" {
+		if err := os.MkdirAll(traceDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, c := range grid {
 		if want != nil && !slices.Contains(want, c.name) {
 			continue
