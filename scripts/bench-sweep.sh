@@ -448,7 +448,7 @@ awk '
 {
 	echo '```'
 	echo
-	echo "Mbit/s, median (min–max) over $REPS repetition(s) of ${T} s after ${OMIT} s warm-up. Links measured at the same time, one flow each; bondtun/sum per repetition; best-link ratio = worst bondtun / median best link; MPTCP/sum = medians; ramp = time to the first 100 ms interval at ≥ 90 % of the repetition's sum (median, and every repetition); shares = each link's part of the bytes (cable/dsl[/lte]) over all repetitions; traces = repetitions whose flight recorder is in out/sweep-traces/."
+	echo "Mbit/s, median (min–max) over $REPS repetition(s) of ${T} s after ${OMIT} s warm-up. Links measured at the same time, one flow each; bondtun/sum per repetition; best-link ratio = worst bondtun / median best link; MPTCP/sum = medians; ramp = time to the first 100 ms interval at ≥ 90 % of the repetition's sum (median, and every repetition); shares = each link's part of the bytes (cable/dsl[/lte]) over all repetitions; traces = repetitions whose flight recorder is in out/sweep-traces/. On clean links bondtun/sum tops out at 0.96: every inner packet carries 60 bytes of tunnel overhead, so a 1500-byte link packet holds 1388 bytes of the inner flow's data against 1448 for a flow straight over the link (docs/DECISIONS.md)."
 	echo
 	echo "| combination | dir | cable | dsl | lte | sum | best link | MPTCP | bondtun | bondtun/sum | best-link ratio | MPTCP/sum | ramp s | shares bondtun % | shares MPTCP % | traces |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
