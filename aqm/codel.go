@@ -20,6 +20,7 @@ const (
 // It is not safe for concurrent use.
 type CoDel struct {
 	target, interval time.Duration
+	onset            time.Duration // how long sojourn stays above target before dropping
 
 	firstAbove time.Time // when sojourn first stayed above target (zero: below)
 	dropping   bool
@@ -36,16 +37,33 @@ func New(target, interval time.Duration) *CoDel {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	return &CoDel{target: target, interval: interval}
+	return &CoDel{target: target, interval: interval, onset: interval}
 }
 
 // SetInterval changes the interval (zero or less: the default), for a queue whose flows'
-// round trip is known to be longer than the one it was created for.
+// round trip is known to be longer than the one it was created for. The onset (how long
+// the sojourn must stay above target before the first drop) becomes the interval too.
 func (c *CoDel) SetInterval(interval time.Duration) {
+	c.SetIntervals(interval, interval)
+}
+
+// SetIntervals sets the onset, how long the sojourn must stay above target before a
+// dropping state starts, apart from the interval of the control law (the spacing of the
+// drops, interval/√count, and the 16 intervals within which a new dropping state resumes
+// the last one's count); zero or less: the default. RFC 8289 uses one interval for both.
+// Apart, a queue whose flows' round trip is long can space its drops by that round trip
+// (a second drop before the flows reacted to the first cuts their windows twice) and still
+// start dropping as soon as a standing queue has lasted the usual 100 ms (a queue that
+// suddenly takes another path's load must not wait a long round trip more before it
+// signals).
+func (c *CoDel) SetIntervals(onset, interval time.Duration) {
+	if onset <= 0 {
+		onset = DefaultInterval
+	}
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	c.interval = interval
+	c.onset, c.interval = onset, interval
 }
 
 // OnDequeue is called for each packet leaving the queue at now after waiting sojourn, with
@@ -88,7 +106,7 @@ func (c *CoDel) above(now time.Time, sojourn, extra time.Duration, queueEmpty bo
 		return false
 	}
 	if c.firstAbove.IsZero() {
-		c.firstAbove = now.Add(c.interval)
+		c.firstAbove = now.Add(c.onset)
 		return false
 	}
 	return !now.Before(c.firstAbove)

@@ -83,7 +83,7 @@ func TestCoDelAllocatesNothing(t *testing.T) {
 }
 
 // TestSetInterval: a longer interval waits longer before the first drop and spaces the
-// next ones further apart.
+// next ones further apart; SetIntervals sets the two apart.
 func TestSetInterval(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	firstDrop := func(c *CoDel) (time.Duration, time.Duration) {
@@ -110,7 +110,18 @@ func TestSetInterval(t *testing.T) {
 		t.Errorf("200 ms: first drop at %v, next %v later; want 200ms and ≥ twice the default's %v", first2, gap2, gap)
 	}
 	c.SetInterval(0)
-	if c.interval != DefaultInterval {
-		t.Errorf("SetInterval(0) left %v, want the default", c.interval)
+	if c.interval != DefaultInterval || c.onset != DefaultInterval {
+		t.Errorf("SetInterval(0) left %v and onset %v, want the default", c.interval, c.onset)
+	}
+	// Apart: the onset alone decides the first drop, the interval alone the spacing.
+	c = New(5*time.Millisecond, 0)
+	c.SetIntervals(100*time.Millisecond, 200*time.Millisecond)
+	first3, gap3 := firstDrop(c)
+	if first3 != 100*time.Millisecond || gap3 != gap2 {
+		t.Errorf("onset 100 ms, interval 200 ms: first drop at %v, next %v later; want 100ms and %v", first3, gap3, gap2)
+	}
+	c.SetIntervals(0, -1)
+	if c.interval != DefaultInterval || c.onset != DefaultInterval {
+		t.Errorf("SetIntervals(0, -1) left %v and onset %v, want the default", c.interval, c.onset)
 	}
 }

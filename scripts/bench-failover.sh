@@ -47,7 +47,11 @@
 # out/failover-traces/SCEN-LINK-repN-{server,client}.csv. Needs root (otherwise prints SKIP and exits 0).
 # `bench-failover.sh selftest` checks the analysis on synthetic input.
 # Environment: FAILOVER_REPS [3], BIN [build into a temporary dir],
-# FAILOVER_T [20] download seconds, FAILOVER_CUT [8], FAILOVER_CC [cubic].
+# FAILOVER_T [20] download seconds, FAILOVER_CUT [8], FAILOVER_CC [cubic],
+# FAILOVER_SYSTEMS ["mptcp bondtun"] which systems' downloads run, FAILOVER_IDLE [1]
+# (0: bondtun's idle cuts and restore are left out; a quick check of the stall alone),
+# FAILOVER_FLAP [0]: N > 0 makes the download's cut N outages of 0.3 s, 0.5 s apart (a
+# flapping link: then "after" is both links' rate again, and stall_s the time lost in them).
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -58,6 +62,9 @@ REPS=${FAILOVER_REPS:-3}
 T=${FAILOVER_T:-20}
 CUT=${FAILOVER_CUT:-8}
 CC=${FAILOVER_CC:-cubic}
+SYSTEMS=${FAILOVER_SYSTEMS:-mptcp bondtun}
+IDLE=${FAILOVER_IDLE:-1}
+FLAP=${FAILOVER_FLAP:-0}
 RES_MS=100 # btperf interval; printed intervals are BIN seconds
 BIN_S=0.5
 RESTORE_MBPS=2
@@ -106,7 +113,7 @@ OUT=out/failover-$(date -u +%Y%m%dT%H%M%SZ).md
 {
 	echo "# bench-failover $SCEN $LINK, $(date -u '+%F %T UTC')"
 	echo
-	echo "reps=$REPS T=${T}s cut=${CUT}s cc=$CC commit=$(git rev-parse --short HEAD 2>/dev/null || echo ?)" \
+	echo "reps=$REPS T=${T}s cut=${CUT}s flap=$FLAP cc=$CC commit=$(git rev-parse --short HEAD 2>/dev/null || echo ?)" \
 		"tree=$(if [[ -n ${BIN_GIVEN:-} ]]; then echo "prebuilt $BIN"; elif git diff --quiet HEAD 2>/dev/null; then echo clean; else echo modified; fi)" \
 		"load_before=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 	echo
@@ -157,6 +164,14 @@ cut_run() {
 	ta=$(fo_now)
 	tb_ctl "$LINK" cut both >/dev/null
 	tb=$(fo_now)
+	local f
+	for ((f = 1; f <= FLAP; f++)); do
+		sleep 0.3
+		tb_ctl "$LINK" restore both >/dev/null
+		((f < FLAP)) || break
+		sleep 0.5
+		tb_ctl "$LINK" cut both >/dev/null
+	done
 	wait "$bp" || rc=$?
 	tb_forget "$bp"
 	tb_stop "$smp"
@@ -194,17 +209,21 @@ medians() {
 }
 
 # --- kernel MPTCP -------------------------------------------------------------
-if fo_mptcp_setup "$TB_NS_C" "$TB_NS_S" "$KA" "$KS" "$KD" "$VA" "$VS" "$VD" 2>>"$WORK/testbed.log"; then
-	for ((r = 1; r <= REPS; r++)); do
-		fo_log "mptcp rep $r/$REPS: ${T} s download, cut $LINK at ${CUT} s"
-		cut_run mptcp "$r" up0 up1 -- -c "$KS:5202" -bind "$KA" -mptcp
-		sleep 2
-	done
+if [[ " $SYSTEMS " != *" mptcp "* ]]; then
+	fo_log "FAILOVER_SYSTEMS: MPTCP left out"
 else
-	fo_log "MPTCP set-up failed (see below); skipping MPTCP"
-	tail -n 5 "$WORK/testbed.log" >&2
+	if fo_mptcp_setup "$TB_NS_C" "$TB_NS_S" "$KA" "$KS" "$KD" "$VA" "$VS" "$VD" 2>>"$WORK/testbed.log"; then
+		for ((r = 1; r <= REPS; r++)); do
+			fo_log "mptcp rep $r/$REPS: ${T} s download, cut $LINK at ${CUT} s"
+			cut_run mptcp "$r" up0 up1 -- -c "$KS:5202" -bind "$KA" -mptcp
+			sleep 2
+		done
+	else
+		fo_log "MPTCP set-up failed (see below); skipping MPTCP"
+		tail -n 5 "$WORK/testbed.log" >&2
+	fi
+	fo_mptcp_teardown "$TB_NS_C" "$TB_NS_S"
 fi
-fo_mptcp_teardown "$TB_NS_C" "$TB_NS_S"
 
 # --- bondtun ------------------------------------------------------------------
 tunnel_up() {
@@ -238,6 +257,7 @@ cut_link() {
 # `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
 chmod 600 configs/server.yaml configs/client.yaml
 for ((r = 1; r <= REPS; r++)); do
+	[[ " $SYSTEMS " == *" bondtun "* ]] || break
 	fo_log "bondtun rep $r/$REPS: starting server and client"
 	"${S[@]}" "$BIN/bondtun" up -c configs/server.yaml 2>>"$WORK/server.log" &
 	srv=$!
@@ -264,6 +284,13 @@ for ((r = 1; r <= REPS; r++)); do
 			{ fo_log "bondtun rep $r/$REPS: the $end's flight recorder dump failed"; rm -f "$trace"; }
 	done
 	sleep 3
+	if [[ $IDLE == 0 ]]; then
+		tb_stop "$cli"
+		tb_stop "$srv"
+		"${C[@]}" "$BIN/bondtun" down -c configs/client.yaml >/dev/null 2>&1 || true
+		"${S[@]}" "$BIN/bondtun" down -c configs/server.yaml >/dev/null 2>&1 || true
+		continue
+	fi
 
 	if ! tunnel_up; then
 		fo_log "bondtun rep $r/$REPS: the tunnel does not carry a ping before the idle cut"

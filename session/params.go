@@ -143,6 +143,13 @@ const (
 	// links the inner flow's round trip is ≈ 130 ms, and at the end of its slow start the
 	// 100 ms interval dropped 17 packets in 1.5 s: 29 inner retransmissions, several Cubic
 	// back-offs, and the flow stayed at 0.77 of the links' sum (docs/DECISIONS.md).
+	//
+	// That long interval spaces the drops; the onset (how long a standing queue lasts
+	// before the first drop) stays 100 ms or 3/2 of the SRTT. With the onset at the long
+	// interval too, the DSL that took over a cut cable's load in scenario H (SRTT 50–70 ms,
+	// interval 150–170 ms) let its queue reach 190–240 ms before signalling, the inner
+	// TCP's retransmission timer fired and the flow stalled 0.4–0.5 s in most cuts instead
+	// of 0.1–0.2 s (docs/DECISIONS.md).
 	codelTarget   = 45 * time.Millisecond
 	codelInterval = 100 * time.Millisecond
 	// repairMaxAge is the oldest sent packet that is still re-sent on a NACK: older copies

@@ -151,8 +151,11 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 	pace := sched.PacingRate(p.stats.DeliveryRate(), p.stats.Startup())
 	win := p.windowLocked()
 	// The inner flows hear of a drop one round trip after it, and a packet waits at least
-	// the target (plus its equalization allowance) in the queue on top of the path's SRTT.
-	p.codel.SetInterval(max(codelInterval, (p.stats.SRTT()+codelTarget+p.equalize)*3/2))
+	// the target (plus its equalization allowance) in the queue on top of the path's SRTT:
+	// the drops are spaced by that. The first drop comes once a standing queue lasted
+	// 1.5 SRTT (at least 100 ms), as before the flows' wait was counted (codelInterval).
+	srtt := p.stats.SRTT()
+	p.codel.SetIntervals(max(codelInterval, srtt*3/2), max(codelInterval, (srtt+codelTarget+p.equalize)*3/2))
 	p.allocOutBufsLocked()
 	out := p.outs[:0]
 	var bytes uint64
