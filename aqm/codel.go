@@ -40,14 +40,8 @@ func New(target, interval time.Duration) *CoDel {
 	return &CoDel{target: target, interval: interval, onset: interval}
 }
 
-// SetInterval changes the interval (zero or less: the default), for a queue whose flows'
-// round trip is known to be longer than the one it was created for. The onset (how long
-// the sojourn must stay above target before the first drop) becomes the interval too.
-func (c *CoDel) SetInterval(interval time.Duration) {
-	c.SetIntervals(interval, interval)
-}
-
-// SetIntervals sets the onset, how long the sojourn must stay above target before a
+// SetIntervals sets, for a queue whose flows' round trip is longer than the one it was
+// created for, the onset, how long the sojourn must stay above target before a
 // dropping state starts, apart from the interval of the control law (the spacing of the
 // drops, interval/√count, and the 16 intervals within which a new dropping state resumes
 // the last one's count); zero or less: the default. RFC 8289 uses one interval for both.

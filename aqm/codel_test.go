@@ -83,7 +83,7 @@ func TestCoDelAllocatesNothing(t *testing.T) {
 }
 
 // TestSetInterval: a longer interval waits longer before the first drop and spaces the
-// next ones further apart; SetIntervals sets the two apart.
+// next ones further apart; the onset and the interval can be set apart.
 func TestSetInterval(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	firstDrop := func(c *CoDel) (time.Duration, time.Duration) {
@@ -104,14 +104,14 @@ func TestSetInterval(t *testing.T) {
 		t.Errorf("default: first drop at %v, want %v", first, DefaultInterval)
 	}
 	c = New(5*time.Millisecond, 0)
-	c.SetInterval(200 * time.Millisecond)
+	c.SetIntervals(200*time.Millisecond, 200*time.Millisecond)
 	first2, gap2 := firstDrop(c)
 	if first2 != 200*time.Millisecond || gap2 < 2*gap-time.Millisecond {
 		t.Errorf("200 ms: first drop at %v, next %v later; want 200ms and ≥ twice the default's %v", first2, gap2, gap)
 	}
-	c.SetInterval(0)
+	c.SetIntervals(0, 0)
 	if c.interval != DefaultInterval || c.onset != DefaultInterval {
-		t.Errorf("SetInterval(0) left %v and onset %v, want the default", c.interval, c.onset)
+		t.Errorf("SetIntervals(0, 0) left %v and onset %v, want the default", c.interval, c.onset)
 	}
 	// Apart: the onset alone decides the first drop, the interval alone the spacing.
 	c = New(5*time.Millisecond, 0)

@@ -254,6 +254,13 @@ cut_link() {
 	tb=$(fo_now)
 	awk -v a="$ta" -v b="$tb" 'BEGIN { printf "%.6f", (a + b) / 2 }'
 }
+# tunnel_down: end this repetition's client and server and remove what they left.
+tunnel_down() {
+	tb_stop "$cli"
+	tb_stop "$srv"
+	"${C[@]}" "$BIN/bondtun" down -c configs/client.yaml >/dev/null 2>&1 || true
+	"${S[@]}" "$BIN/bondtun" down -c configs/server.yaml >/dev/null 2>&1 || true
+}
 # `bondtun up` refuses a private key that group or others can read (docs/SECURITY.md).
 chmod 600 configs/server.yaml configs/client.yaml
 for ((r = 1; r <= REPS; r++)); do
@@ -285,10 +292,7 @@ for ((r = 1; r <= REPS; r++)); do
 	done
 	sleep 3
 	if [[ $IDLE == 0 ]]; then
-		tb_stop "$cli"
-		tb_stop "$srv"
-		"${C[@]}" "$BIN/bondtun" down -c configs/client.yaml >/dev/null 2>&1 || true
-		"${S[@]}" "$BIN/bondtun" down -c configs/server.yaml >/dev/null 2>&1 || true
+		tunnel_down
 		continue
 	fi
 
@@ -332,10 +336,7 @@ for ((r = 1; r <= REPS; r++)); do
 	say "REP system=bondtun scenario=$SCEN rep=$r idle_resume_s=$idle lost_after=$lost idle_detect_s=$detect (client $dc, server $ds) restore_s=$rest"
 	echo "idle_resume_s=$idle idle_detect_s=$detect restore_s=$rest" >>"$WORK/bondtun-idle.reps"
 
-	tb_stop "$cli"
-	tb_stop "$srv"
-	"${C[@]}" "$BIN/bondtun" down -c configs/client.yaml >/dev/null 2>&1 || true
-	"${S[@]}" "$BIN/bondtun" down -c configs/server.yaml >/dev/null 2>&1 || true
+	tunnel_down
 done
 
 # --- report -------------------------------------------------------------------
