@@ -13,9 +13,10 @@ import "time"
 // enough datagrams to set the loss ceiling. It stays full: later growth is the ordinary
 // probing of PacingGain. The pipe is also full once a round's smallest RTT sample lies
 // clamp(MinRTT/8, 4 ms, 16 ms) above the path's minimum (HyStart++'s delay increase,
-// RFC 9406 §4.2): a queue is building in the link, and a window of twice the BDP would
-// fill a buffer of one BDP (two 60 ms links with 120 ms buffers lost 5 % of a round's
-// datagrams before the flat estimate ended startup three round trips later). On a link whose
+// RFC 9406 §4.2, checked at every sample once the round has eight, not at its end): a
+// queue is building in the link, and a window of twice the BDP would fill a buffer of one
+// BDP (two 60 ms links with 120 ms buffers lost 5 % of a round's datagrams before the
+// flat estimate ended startup three round trips later). On a link whose
 // delay varies from packet to packet the threshold also has 5 × the path's jitter (its
 // typical spread; sched's window counts up to 10 × (jitter − 1 ms) for it): behind a FIFO radio link the packets of a busy
 // round wait for their predecessors' extra delay, so the round's smallest RTT under load
@@ -65,12 +66,28 @@ type fullPipe struct {
 	overSamples int
 }
 
-// onRTT takes an RTT sample of this round; over says its packet was sent over-offered.
-func (f *fullPipe) onRTT(rtt time.Duration, over bool) {
+// delayThresh is the delay rule's threshold: the RTT above which a round's smallest sample
+// shows a queue building in the link.
+func delayThresh(minRTT, jitter time.Duration) time.Duration {
+	return minRTT + min(max(minRTT/delayThreshDiv, delayThreshMin), delayThreshMax) + delayJitterMult*jitter
+}
+
+// onRTT takes an RTT sample of this round; over says its packet was sent over-offered. As
+// RFC 9406 §4.2 does, the delay rule is checked at every sample once the round has
+// delayMinSamples of them, not only when the round ends: a round's smallest RTT can only
+// fall as more samples come, and waited for, the exit came a round late, while the window
+// of twice the BDP went on filling the link's buffer; where the scheduler moved the load
+// between paths, every round held a sample from a drained moment and the round-end check
+// never fired (two 20 Mbit/s 60 ms links with 120 ms buffers: a path still in startup 1.3 s
+// after its queue began, SRTT up to 234 ms, 18 datagrams lost; docs/DECISIONS.md).
+func (f *fullPipe) onRTT(rtt time.Duration, over bool, minRTT, jitter time.Duration) {
 	if f.rttSamples == 0 || rtt < f.roundMinRTT {
 		f.roundMinRTT = rtt
 	}
 	f.rttSamples++
+	if !f.full && f.rttSamples >= delayMinSamples && f.roundMinRTT > delayThresh(minRTT, jitter) {
+		f.full = true
+	}
 	if over {
 		if f.overSamples == 0 || rtt < f.overMinRTT {
 			f.overMinRTT = rtt
@@ -97,7 +114,7 @@ func (s *Stats) overOffered() bool {
 // endRound closes a packet-timed round trip with the current estimate, whether the loss
 // ceiling is set, and the path's minimum RTT and jitter.
 func (f *fullPipe) endRound(estimate float64, lossCeiling bool, minRTT, jitter time.Duration) {
-	thresh := minRTT + min(max(minRTT/delayThreshDiv, delayThreshMin), delayThreshMax) + delayJitterMult*jitter
+	thresh := delayThresh(minRTT, jitter)
 	queueing := f.rttSamples >= delayMinSamples && f.roundMinRTT > thresh
 	overQueued := f.overSamples >= overMinSamples && f.overMinRTT > thresh
 	f.rttSamples, f.overSamples = 0, 0

@@ -169,3 +169,40 @@ func TestBurstyOverOfferEndsStartup(t *testing.T) {
 		}
 	}
 }
+
+// TestDelayRuleEndsStartupMidRound: as RFC 9406 §4.2 checks it, the delay rule fires at the
+// sample that gives the round its delayMinSamples-th RTT above the threshold, not at the
+// round's end: waiting for the end let a window of twice the BDP go on filling the link's
+// buffer for another round trip. Fewer samples, or one of them below the threshold, do not.
+func TestDelayRuleEndsStartupMidRound(t *testing.T) {
+	const minRTT = 120 * time.Millisecond
+	thresh := delayThresh(minRTT, 0) // 135 ms
+	var f fullPipe
+	for i := 0; i < delayMinSamples-1; i++ {
+		f.onRTT(thresh+time.Millisecond, false, minRTT, 0)
+	}
+	if f.full {
+		t.Fatalf("startup ended after %d samples, want %d", delayMinSamples-1, delayMinSamples)
+	}
+	f.onRTT(thresh+time.Millisecond, false, minRTT, 0)
+	if !f.full {
+		t.Fatalf("%d samples above %v in the round did not end startup", delayMinSamples, thresh)
+	}
+
+	var g fullPipe
+	g.onRTT(thresh-time.Millisecond, false, minRTT, 0)
+	for i := 0; i < 2*delayMinSamples; i++ {
+		g.onRTT(thresh+time.Millisecond, false, minRTT, 0)
+	}
+	if g.full {
+		t.Errorf("startup ended although the round's smallest RTT (%v) is below the threshold", thresh-time.Millisecond)
+	}
+	// The next round starts over: its samples above the threshold end it.
+	g.endRound(2.5e6, false, minRTT, 0)
+	for i := 0; i < delayMinSamples; i++ {
+		g.onRTT(thresh+time.Millisecond, false, minRTT, 0)
+	}
+	if !g.full {
+		t.Errorf("a new round of %d samples above the threshold did not end startup", delayMinSamples)
+	}
+}

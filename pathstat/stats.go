@@ -231,7 +231,7 @@ func (s *Stats) OnFeedback(now time.Time, highestPN uint64, packets uint32, byte
 	if rtt >= 0 {
 		s.rtt.add(now.Sub(s.base), rtt)
 		e, ok := s.lookup(highestPN)
-		s.pipe.onRTT(rtt, ok && e.over)
+		s.pipe.onRTT(rtt, ok && e.over, s.MinRTT(), s.Jitter())
 	}
 	if s.hasAcked && highestPN <= s.acked {
 		return

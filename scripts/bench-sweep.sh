@@ -19,10 +19,11 @@
 #      third uplink "lte" appended for three links), with btperf -i 100ms: the
 #      ramp is the time from the start to the first 100 ms interval whose rate
 #      reaches 90 % of that repetition's links' sum ("-" if none does).
-# A bondtun repetition below 0.9 × the sum or below the best single link gets
-# the sending side's flight recorder (download: server, upload: client)
-# dumped with `bondtun status --trace` into out/sweep-traces/NAME-DIR-REP.csv
-# (a warning if that fails).
+# A bondtun repetition below SWEEP_TRACE_BELOW × the sum or below the best
+# single link gets the sending side's flight recorder (download: server, upload:
+# client) dumped with `bondtun status --trace` into
+# out/sweep-traces/NAME-DIR-REP.csv (a warning if that fails), and btperf's
+# 100 ms intervals beside it in NAME-DIR-REP.perf.
 #
 # Output (stdout and out/sweep-DATE.md), per combination and direction:
 #   SWEEP links=NAME dir=down|up min_ratio=… median_ratio=… best_link_ratio=… mptcp_ratio=… ramp_s=…
@@ -34,7 +35,8 @@
 # (the minimum of each over all lines) and, in the report, a Markdown table of
 # every number (median and min–max). Progress goes to stderr.
 #
-# Environment: SWEEP_T [8], SWEEP_REPS [3], SWEEP_OMIT [1], SWEEP_ONLY [all]
+# Environment: SWEEP_T [8], SWEEP_REPS [3], SWEEP_OMIT [1], SWEEP_ONLY [all],
+# SWEEP_TRACE_BELOW [0.9] (1 dumps every repetition short of the sum)
 # (comma-separated combination names), BIN [./bin], BENCH_BUILD [1] (0: use
 # the binaries in BIN as they are), TB_RTPRIO (see testbed.sh). Root only
 # (prints SKIP and exits 0 otherwise). Ends only the processes it started and
@@ -82,6 +84,7 @@ fi
 T=${SWEEP_T:-8}
 REPS=${SWEEP_REPS:-3}
 OMIT=${SWEEP_OMIT:-1}
+TRACE_BELOW=${SWEEP_TRACE_BELOW:-0.9}
 BIN=${BIN:-./bin}
 if ! [[ $T =~ ^[0-9]+$ && $REPS =~ ^[0-9]+$ && $OMIT =~ ^[0-9]+$ ]] || ((T <= OMIT || REPS < 1)); then
 	echo "bench-sweep.sh: need integers SWEEP_T > SWEEP_OMIT >= 0 and SWEEP_REPS >= 1" >&2
@@ -299,11 +302,12 @@ measure_bondtun() {
 	bn_ratio "$bt" "$sum" >>"$R/ratio-$dir"
 	bn_log "  bondtun: $bt Mbit/s (sum $sum, best link $best), ramp $ramp s, link shares $(bn_shares "${b[*]}") %"
 	# A short repetition: dump the sending side's flight recorder.
-	if [[ $bt == - ]] || awk -v b="$bt" -v s="$sum" -v m="$best" 'BEGIN { exit !((s != "-" && b < 0.9 * s) || (m != "-" && b < m)) }'; then
+	if [[ $bt == - ]] || awk -v b="$bt" -v s="$sum" -v m="$best" -v f="$TRACE_BELOW" 'BEGIN { exit !((s != "-" && b < f * s) || (m != "-" && b < m)) }'; then
 		if [[ $dir == down ]]; then ns=$TB_NS_S conf=$SCONF; else ns=$TB_NS_C conf=$CCONF; fi
 		trace=out/sweep-traces/$name-$dir-$rep.csv
 		if timeout -k 2 20 ip netns exec "$ns" "$BIN/bondtun" status -c "$conf" --trace "$trace" >"$WORK/trace.out" 2>&1; then
-			bn_log "  below 0.9 × sum or the best link: flight recorder in $trace"
+			bn_log "  below $TRACE_BELOW × sum or the best link: flight recorder in $trace"
+			grep '^t=' "$WORK/bt.out" >"${trace%.csv}.perf" || true
 			echo "$trace" >>"$R/traces"
 		else
 			bn_log "WARNING: flight recorder dump failed: $(tail -n 1 "$WORK/trace.out")"
