@@ -35,10 +35,10 @@
 # (the minimum of each over all lines) and, in the report, a Markdown table of
 # every number (median and min–max). Progress goes to stderr.
 #
-# Environment: SWEEP_T [8], SWEEP_REPS [3], SWEEP_OMIT [1], SWEEP_ONLY [all],
-# SWEEP_TRACE_BELOW [0.9] (1 dumps every repetition short of the sum)
-# (comma-separated combination names), BIN [./bin], BENCH_BUILD [1] (0: use
-# the binaries in BIN as they are), TB_RTPRIO (see testbed.sh). Root only
+# Environment: SWEEP_T [8], SWEEP_REPS [3], SWEEP_OMIT [1], SWEEP_ONLY [all]
+# (comma-separated combination names), SWEEP_TRACE_BELOW [0.9] (a fraction of
+# the sum; 1 dumps every repetition short of it), BIN [./bin], BENCH_BUILD [1]
+# (0: use the binaries in BIN as they are), TB_RTPRIO (see testbed.sh). Root only
 # (prints SKIP and exits 0 otherwise). Ends only the processes it started and
 # deletes only its namespaces on exit, also when interrupted. Exit status 1 if
 # a measurement failed, 2 on bad arguments.
@@ -88,6 +88,10 @@ TRACE_BELOW=${SWEEP_TRACE_BELOW:-0.9}
 BIN=${BIN:-./bin}
 if ! [[ $T =~ ^[0-9]+$ && $REPS =~ ^[0-9]+$ && $OMIT =~ ^[0-9]+$ ]] || ((T <= OMIT || REPS < 1)); then
 	echo "bench-sweep.sh: need integers SWEEP_T > SWEEP_OMIT >= 0 and SWEEP_REPS >= 1" >&2
+	exit 2
+fi
+if ! [[ $TRACE_BELOW =~ ^[0-9]*\.?[0-9]+$ ]]; then
+	echo "bench-sweep.sh: SWEEP_TRACE_BELOW must be a number (a fraction of the links' sum), got '$TRACE_BELOW'" >&2
 	exit 2
 fi
 
