@@ -28,9 +28,11 @@
 // spike of a few RTTs would otherwise look like a failure.
 //
 // A rejoin answer is good when its RTT is at most RejoinRTTFactor × the SRTT
-// the path had when it stopped answering (that reference is forgotten after
-// RejoinRTTMemory, so a path whose route really got slower still rejoins); a
-// slow answer resets the count. A path that is alone (no other path of the
+// the path had when it stopped answering, or within RejoinRTTSlack of it (a
+// sub-millisecond path's answers vary by more than its SRTT with the hosts'
+// scheduling alone). That reference is forgotten after RejoinRTTMemory, so a
+// path whose route really got slower still rejoins. A slow answer resets the
+// count. A path that is alone (no other path of the
 // session usable, [Path.SetAlone]) rejoins on its first answer, however slow. Improvements (Suspect→Up, Dead→Rejoining,
 // Rejoining→Up) wait until the current state is at least one ProbeInterval
 // old, so a flapping path changes state at most about once per probe

@@ -57,6 +57,11 @@ type Config struct {
 	// RejoinRTTFactor: a rejoin answer is good only if its RTT is at most this
 	// factor times the SRTT before the path died; 2 by default.
 	RejoinRTTFactor float64
+	// RejoinRTTSlack: an answer within this much of the SRTT before the path died is
+	// good whatever the factor; 10 ms by default. A sub-millisecond path (loopback, a
+	// LAN) answers a probe in several times its SRTT whenever a busy host is slow to
+	// run either end, and a factor alone would keep it out until RejoinRTTMemory.
+	RejoinRTTSlack time.Duration
 	// RejoinRTTMemory is how long that SRTT is remembered after the path went
 	// silent; later, any answer is good. 10 s by default.
 	RejoinRTTMemory time.Duration
@@ -70,6 +75,7 @@ const (
 	DefaultDeadAfter       = time.Second
 	DefaultRejoinProbes    = 3
 	DefaultRejoinRTTFactor = 2.0
+	DefaultRejoinRTTSlack  = 10 * time.Millisecond
 	DefaultRejoinRTTMemory = 10 * time.Second
 )
 
@@ -95,6 +101,9 @@ func (c Config) withDefaults() Config {
 	}
 	if !(c.RejoinRTTFactor > 0) { // also NaN
 		c.RejoinRTTFactor = DefaultRejoinRTTFactor
+	}
+	if c.RejoinRTTSlack <= 0 {
+		c.RejoinRTTSlack = DefaultRejoinRTTSlack
 	}
 	if c.RejoinRTTMemory <= 0 {
 		c.RejoinRTTMemory = DefaultRejoinRTTMemory
@@ -248,7 +257,7 @@ func (p *Path) countAnswer(now time.Time, rtt time.Duration) {
 	switch {
 	case rtt < 0:
 	case p.alone || p.refSRTT <= 0 || now.Sub(p.silentAt) >= p.cfg.RejoinRTTMemory ||
-		float64(rtt) <= p.cfg.RejoinRTTFactor*float64(p.refSRTT):
+		float64(rtt) <= p.cfg.RejoinRTTFactor*float64(p.refSRTT) || rtt <= p.refSRTT+p.cfg.RejoinRTTSlack:
 		p.goodRun++
 	default:
 		p.goodRun = 0

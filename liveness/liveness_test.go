@@ -271,6 +271,31 @@ func TestRejoinCount(t *testing.T) {
 	}
 }
 
+// TestRejoinSlack: a sub-millisecond path (SRTT 0.1 ms, loopback or a LAN) whose
+// answers come in a few ms while its hosts are busy rejoins; the factor alone (good up to
+// 0.2 ms) kept it Rejoining. Beyond the slack (10 ms) an answer is slow again.
+func TestRejoinSlack(t *testing.T) {
+	for _, tc := range []struct {
+		rtt  time.Duration
+		want State
+	}{
+		{3 * time.Millisecond, Up},
+		{10*time.Millisecond + 100*time.Microsecond, Up}, // exactly SRTT + slack
+		{11 * time.Millisecond, Rejoining},
+	} {
+		p, now := deadPath(t, 100*time.Microsecond)
+		for range 3 {
+			now = now.Add(ms(50))
+			p.MarkProbed(now.Add(-tc.rtt))
+			p.OnHeard(now, tc.rtt)
+			p.Tick(now, false, tc.rtt, tc.rtt/10)
+		}
+		if p.State() != tc.want {
+			t.Errorf("answers in %v: state %v, want %v", tc.rtt, p.State(), tc.want)
+		}
+	}
+}
+
 // deadPath returns a path that was Up with SRTT srtt and is now Dead, and
 // the current time, long enough after its death for the hold-down.
 func deadPath(t *testing.T, srtt time.Duration) (*Path, time.Time) {
@@ -348,7 +373,7 @@ func TestConfigDefaults(t *testing.T) {
 	got := New(Config{MissedProbes: -1, RejoinRTTFactor: -2}, t0).Config()
 	want := Config{ProbeInterval: 100 * time.Millisecond, SuspectProbeInterval: 50 * time.Millisecond,
 		SuspectFloor: 150 * time.Millisecond, MissedProbes: 3, DeadAfter: time.Second, RejoinProbes: 3,
-		RejoinRTTFactor: 2, RejoinRTTMemory: 10 * time.Second}
+		RejoinRTTFactor: 2, RejoinRTTSlack: 10 * time.Millisecond, RejoinRTTMemory: 10 * time.Second}
 	if got != want {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}

@@ -97,6 +97,12 @@ func TestAddAndRemoveUplinkMidSession(t *testing.T) {
 	if err := tp.client.AddUplink(UplinkConfig{Name: "c", Source: netip.MustParseAddr("127.0.0.3")}); err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("client c: %+v", pathsOf(cs, "c"))
+			t.Logf("server c: %+v", pathsOf(ss, "c"))
+		}
+	}()
 	waitFor(t, "uplink c back and validated", func() bool {
 		c := pathsOf(cs, "c")
 		return len(c) == 1 && c[0].State == "up" && pathsOf(ss, "c")[0].Tier == "primary"
