@@ -11,8 +11,9 @@
 // Outbound (one goroutine reads the TUN, or a library writer sends):
 //
 //	TUN read (batch) → lane (flow hash) + lane sequence → scheduler picks a path per packet
-//	→ header + inner header written in the buffer's headroom → AEAD seal in place
-//	→ one sendmmsg per path.
+//	→ path's local queue → window and pacer → header + inner header, AEAD seal into the
+//	path's output → one sendmmsg per path, outside every lock, at the end of the entry
+//	point (txout.go).
 //
 // Inbound (one goroutine per socket):
 //
@@ -46,5 +47,7 @@
 // (replay windows, each path's arrival counters, the reorder buffer, lanes, NACKs to send)
 // is under Session.rxMu, which only the receivers, the timer, Close and snapshots take, always
 // before a Path.mu when both are held (a receive-side decision that reads a path's liveness
-// or RTT). recMu is taken before either, keyState.mu and pathsMu are leaves.
+// or RTT). recMu is taken before either, keyState.mu and pathsMu are leaves. No lock is held
+// across a transport's write: datagrams wait in their path's output until the entry point
+// that sealed them (SendBatch, a receive batch, a timer run) ends (txout.go).
 package session

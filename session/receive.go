@@ -227,8 +227,9 @@ func (s *Session) senderTimeLocked(ts uint16) time.Time {
 	return s.rxBase.Add(time.Duration(s.rxTS) * 100 * time.Microsecond)
 }
 
-// flush writes every packet the reorder buffer releases at now to the deliverer, and sends
-// the NACKs this batch produced (with the current FEEDBACK) at once.
+// flush writes every packet the reorder buffer releases at now to the deliverer, sends the
+// NACKs this batch produced (with the current FEEDBACK) at once, and hands what the batch
+// sealed to the transports (flushTx): a receive batch's last step.
 func (s *Session) flush(now time.Time) {
 	var frames [512]byte
 	s.rxMu.Lock()
@@ -247,6 +248,7 @@ func (s *Session) flush(now time.Time) {
 	if len(b) > 0 {
 		s.sendReports(now, b, nacks, false)
 	}
+	s.flushTx(now) // what the batch's frames (FEEDBACK, NACK, probes) and the reports sealed
 	if wake {
 		s.wakeTimer(now)
 	}

@@ -109,6 +109,7 @@ func (s *Session) enqueuePending(now time.Time) {
 		s.drainLocked(now, p)
 		p.mu.Unlock()
 		s.pending[k] = s.pending[k][:0]
+		s.flushPath(now, p)
 	}
 }
 
@@ -138,11 +139,13 @@ func (s *Session) isRetransmission(pkt []byte, flow uint64, lane uint8) bool {
 	return false
 }
 
-// drainLocked sends what p's window allows from its local queues: small packets and
-// repairs first. Each datagram is sealed into p's output buffers, and its plaintext kept
-// for loss repair until the peer reports it. p.mu must be held.
+// drainLocked seals what p's window allows from its local queues, small packets and
+// repairs first, into p's output (txout.go; flushPath hands it to the transport). Each
+// datagram is sealed into one of p's outBufs, and its plaintext kept for loss repair until
+// the peer reports it. While a write is under way, or every outBuf is taken, it seals
+// nothing: flushPath drains again after the write. p.mu must be held.
 func (s *Session) drainLocked(now time.Time, p *Path) {
-	if (p.prio.n == 0 && p.bulk.n == 0) || s.closed.Load() {
+	if (p.prio.n == 0 && p.bulk.n == 0) || s.closed.Load() || p.writing {
 		return
 	}
 	if !p.remote.IsValid() || p.live.State() == liveness.Validating {
@@ -157,16 +160,11 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 	srtt := p.stats.SRTT()
 	p.codel.SetIntervals(max(codelInterval, srtt*3/2), max(codelInterval, (srtt+codelTarget+p.equalize)*3/2))
 	p.allocOutBufsLocked()
-	out := p.outs[:0]
-	var bytes uint64
-	for {
+	sealed := false
+	for p.outUsed < len(p.outBufs) {
 		q, pb, dsize := p.nextToSendLocked(now, pace, win)
 		if pb == nil {
 			break
-		}
-		if len(out) == len(p.outBufs) {
-			s.writeLocked(now, p, out, bytes)
-			out, bytes = out[:0], 0
 		}
 		q.pop(dsize)
 		if q == &p.bulk && p.codel.OnDequeue(now, now.Sub(pb.enq), p.equalize, q.n == 0) {
@@ -177,8 +175,7 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 			p.codelDrops++
 			s.counters.TxQueueDropped.Add(1)
 		}
-		ob := p.outBufs[len(out)]
-		dgram, pn, err := s.sealLocked(p, framing.TypeData, ob, pb.data[framing.HeaderLen:framing.PayloadOffset+pb.n])
+		dgram, pn, err := s.sealLocked(p, framing.TypeData, p.outBufs[p.outUsed], pb.data[framing.HeaderLen:framing.PayloadOffset+pb.n])
 		if err != nil {
 			putBuf(pb)
 			s.counters.TxDropped.Add(1)
@@ -186,11 +183,13 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 		}
 		p.stats.OnSent(now, pn, len(dgram))
 		p.rememberLocked(pn, pb, now)
-		bytes += uint64(len(dgram))
-		out = append(out, dgram)
+		p.outUsed++
+		p.queueTxLocked(txDgram{b: dgram, dst: p.remote, data: true})
+		sealed = true
 	}
-	s.writeLocked(now, p, out, bytes)
-	p.outs = out[:0]
+	if sealed {
+		p.live.OnSent(now)
+	}
 }
 
 // allocOutBufsLocked gives p the buffers its datagrams are sealed in, once: a path that
@@ -203,7 +202,6 @@ func (p *Path) allocOutBufsLocked() {
 	for i := range p.outBufs {
 		p.outBufs[i] = make([]byte, bufSize)
 	}
-	p.outs = make([][]byte, 0, path.MaxBatch)
 }
 
 // nextToSendLocked returns the packet at the head of p's local queues (prio before bulk),
@@ -231,23 +229,6 @@ func (p *Path) nextToSendLocked(now time.Time, pace float64, win int) (*txQueue,
 		return nil, nil, 0
 	}
 	return q, pb, dsize
-}
-
-// writeLocked sends the sealed datagrams of out on p. p.mu must be held.
-func (s *Session) writeLocked(now time.Time, p *Path, out [][]byte, bytes uint64) {
-	if len(out) == 0 {
-		return
-	}
-	p.live.OnSent(now)
-	sent, err := p.transport().WriteBatch(out, p.remote)
-	s.counters.TxPackets.Add(uint64(sent))
-	s.counters.TxBytes.Add(bytes)
-	if err != nil {
-		p.sendErrs++
-		s.counters.TxDropped.Add(uint64(len(out) - sent))
-		s.log.Debug("send failed", "path", p.name, "err", err)
-		s.onSendErrorLocked(now, p, err)
-	}
 }
 
 // onSendErrorLocked takes p down at once when the kernel says its uplink cannot reach the
@@ -349,8 +330,9 @@ func (p *Path) windowLocked() int {
 	return sched.Window(&sched.Path{Rate: p.stats.DeliveryRate(), MinRTT: p.stats.MinRTT(), SRTT: p.stats.SRTT(), Jitter: p.stats.Jitter(), Ceiling: p.stats.InflightCeiling(), Startup: p.stats.Startup()})
 }
 
-// sendControl sends one control datagram carrying frames on p, at once (control datagrams
-// do not wait in the local queue). It does nothing if p has no known remote address yet.
+// sendControl seals one control datagram carrying frames on p into its output, which the
+// entry point's flushTx sends (control datagrams do not wait in the local queue). It does
+// nothing if p has no known remote address yet.
 func (s *Session) sendControl(now time.Time, p *Path, frames []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -362,28 +344,25 @@ func (s *Session) sendControlLocked(now time.Time, p *Path, frames []byte) {
 	s.sendControlToLocked(now, p, p.remote, frames)
 }
 
-// sendControlToLocked sends one control datagram carrying frames on p to dst, which is
-// p.remote or an address being validated (migrate.go); the datagram is
-// framing.Overhead+len(frames) bytes long. It returns whether it was sealed and handed to
-// the socket. p.mu must be held.
+// sendControlToLocked seals one control datagram carrying frames on p to dst, which is
+// p.remote or an address being validated (migrate.go), into p's output (txout.go): control
+// datagrams do not wait in the local queue, and go with the entry point's flush. The
+// datagram is framing.Overhead+len(frames) bytes long. It returns whether it was sealed.
+// p.mu must be held.
 func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort, frames []byte) bool {
 	if !dst.IsValid() || framing.PayloadOffset+len(frames)+framing.TagLen > ctrlScratchSize {
 		return false
 	}
 	scratch := ctrlScratch.Get().(*[ctrlScratchSize]byte)
-	defer func() {
-		p.out[0] = nil // WriteBatch below is done with the scratch when it returns
-		ctrlScratch.Put(scratch)
-	}()
 	b := scratch[:]
 	inner := framing.InnerHeader{SendTime: framing.Timestamp(now, s.epoch)}
 	inner.Put(b[framing.HeaderLen:])
 	end := framing.PayloadOffset + copy(b[framing.PayloadOffset:], frames)
 	dgram, pn, err := s.sealLocked(p, framing.TypeControl, b, b[framing.HeaderLen:end])
 	if err != nil {
+		ctrlScratch.Put(scratch)
 		return false // the session ends (keysUsedUp)
 	}
-	p.out[0] = dgram
 	if elicitsFeedback(frames) || s.carriesData(now, reportElicitWindow) {
 		p.stats.OnSent(now, pn, len(dgram))
 		p.live.OnSent(now)
@@ -394,13 +373,7 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 		p.stats.OnSent(now, pn, 0)
 	}
 	p.rememberLocked(pn, nil, now)
-	if _, err := p.transport().WriteBatch(p.out[:], dst); err != nil {
-		p.sendErrs++
-		s.log.Debug("control send failed", "path", p.name, "err", err)
-		if dst == p.remote {
-			s.onSendErrorLocked(now, p, err)
-		}
-	}
+	p.queueTxLocked(txDgram{b: dgram, dst: dst, scratch: scratch})
 	return true
 }
 
