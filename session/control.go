@@ -194,6 +194,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 	scratch := ctrlScratch.Get().(*[ctrlScratchSize]byte)
 	defer ctrlScratch.Put(scratch) // the reports are built in it and sealed before the return
 	fb, nacks, again := s.receiverTimers(now, scratch[:0])
+	s.deliverOut()
 	s.sendTimerReports(now, fb, nacks, again)
 	s.tickLiveness(now)
 	busy := s.probePaths(now) || len(fb) > 0 || len(again) > 0 // a datagram went out (timerState.due)
@@ -228,7 +229,7 @@ func (s *Session) receiverTimers(now time.Time, b []byte) (fb []byte, nacks int,
 	s.rxMu.Lock()
 	defer s.rxMu.Unlock()
 	if d, ok := s.reorder.NextDeadline(); ok && !now.Before(d) {
-		s.flushLocked(now)
+		s.releaseLocked(now)
 	}
 	if now.Sub(t.lastFeedback) >= feedbackInterval || s.nackN > 0 {
 		// NACKs go first: FEEDBACK lets the sender forget its copies up to the

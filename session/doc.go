@@ -20,7 +20,7 @@
 //	recvmmsg (batch) → header → session by receiver index → replay window of the path
 //	(read-only check) → AEAD open in place → replay window updated → path receive counters → control frames are handled at once; data
 //	packets enter the per-lane reorder buffer → packets released in order are written to
-//	the TUN in one batch, so the kernel can coalesce them (GRO).
+//	the TUN in one batch, outside every lock, so the kernel can coalesce them (GRO).
 //
 // Each session's timer, an entry in the process's timer queue (internal/timerq) rather than
 // a goroutine, releases reorder gaps whose deadline passed, sends FEEDBACK (what each path
@@ -40,7 +40,9 @@
 // clock. The timer queue runs on the same clock, so a test can drive a client and a server
 // by hand (manualclock_test.go).
 //
-// Locks: what SendBatch's one goroutine keeps (lane sequences, the scheduler's scratch) and
+// Locks, in one sentence: each path's send side is under its Path.mu and the session's
+// receive side under rxMu, taken in the order recMu, rxMu, Path.mu (keyState.mu and pathsMu
+// are leaves), and no lock is held across I/O. In detail: what SendBatch's one goroutine keeps (lane sequences, the scheduler's scratch) and
 // what the timer callback keeps (timerState) need none; a path's send side (its local
 // queues, pathstat, liveness, packet numbers, address) is under Path.mu, which the sender,
 // the receivers (FEEDBACK, NACK, probe answers) and the timer all take; the receive side
@@ -48,6 +50,7 @@
 // is under Session.rxMu, which only the receivers, the timer, Close and snapshots take, always
 // before a Path.mu when both are held (a receive-side decision that reads a path's liveness
 // or RTT). recMu is taken before either, keyState.mu and pathsMu are leaves. No lock is held
-// across a transport's write: datagrams wait in their path's output until the entry point
-// that sealed them (SendBatch, a receive batch, a timer run) ends (txout.go).
+// across a transport's write or a Deliverer's call: datagrams wait in their path's output
+// (txout.go), released packets in the session's delivery queue (deliverOut), until the
+// entry point that produced them (SendBatch, a receive batch, a timer run) ends.
 package session

@@ -26,9 +26,6 @@ type Path struct {
 	// up mirrors liveness state Up (set under mu by onLiveness), so that another path's
 	// feedback handler can ask without taking mu (followReturnPathLocked).
 	up atomic.Bool
-	// txPending: txq holds datagrams (set and cleared under mu, read without it by
-	// flushTx, which the goroutine that queued them also calls).
-	txPending atomic.Bool
 
 	mu     sync.Mutex // guards the fields below
 	remote netip.AddrPort
@@ -67,9 +64,7 @@ type Path struct {
 	forgotten  uint64                  // packets below this number have no copy left
 	outBufs    [][]byte                // data datagrams are sealed here, path.MaxBatch of bufSize
 	outUsed    int                     // outBufs holding a datagram not yet written
-	txq        []txDgram               // sealed, waiting for flushPath (txout.go)
-	txw        []txDgram               // the other slice: being written, or spare
-	writing    bool                    // a flushPath is writing txw outside mu
+	out        outQueue[txDgram]       // sealed, waiting for flushPath (txout.go)
 	wbufs      [][]byte                // the writer's views for WriteBatch (only it uses them)
 	repairs    uint64                  // packets of other paths re-sent on this one
 	failovers  uint64                  // times it left liveness up, its traffic moved to other paths

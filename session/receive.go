@@ -227,13 +227,13 @@ func (s *Session) senderTimeLocked(ts uint16) time.Time {
 	return s.rxBase.Add(time.Duration(s.rxTS) * 100 * time.Microsecond)
 }
 
-// flush writes every packet the reorder buffer releases at now to the deliverer, sends the
+// flush hands every packet the reorder buffer releases at now to the deliverer, sends the
 // NACKs this batch produced (with the current FEEDBACK) at once, and hands what the batch
 // sealed to the transports (flushTx): a receive batch's last step.
 func (s *Session) flush(now time.Time) {
 	var frames [512]byte
 	s.rxMu.Lock()
-	s.flushLocked(now)
+	s.releaseLocked(now)
 	var b []byte
 	nacks := 0
 	if s.nackN > 0 {
@@ -245,6 +245,7 @@ func (s *Session) flush(now time.Time) {
 	wake := s.rxPending || s.reorder.Len() > 0
 	s.rxPending = false
 	s.rxMu.Unlock()
+	s.deliverOut()
 	if len(b) > 0 {
 		s.sendReports(now, b, nacks, false)
 	}
@@ -282,13 +283,42 @@ func (s *Session) nackFramesLocked(b []byte) []byte {
 	return b
 }
 
-func (s *Session) flushLocked(now time.Time) {
-	s.released = s.reorder.Drain(now, s.released[:0])
-	if len(s.released) == 0 {
+// releaseLocked moves what the reorder buffer releases at now to the session's delivery
+// queue, which deliverOut hands to the Deliverer outside rxMu. rxMu must be held.
+func (s *Session) releaseLocked(now time.Time) {
+	n := len(s.dq.q)
+	if s.dq.q = s.reorder.Drain(now, s.dq.q); len(s.dq.q) > n {
+		s.dq.pending.Store(true)
+	}
+}
+
+// deliverOut hands the released packets to the Deliverer, in order, outside rxMu: a TUN
+// write never holds up the other paths' receivers or the timer. One goroutine delivers at a
+// time; another that released packets meanwhile leaves them to it (an outQueue,
+// combine.go), so the lanes' order holds. It takes rxMu; it must not be held.
+func (s *Session) deliverOut() {
+	if !s.dq.pending.Load() {
 		return
 	}
+	s.rxMu.Lock()
+	for {
+		w, ok := s.dq.take()
+		if !ok {
+			break
+		}
+		s.rxMu.Unlock()
+		s.deliverBatch(w)
+		s.rxMu.Lock()
+		s.dq.done(w)
+	}
+	s.rxMu.Unlock()
+}
+
+// deliverBatch gives the packets of w to the Deliverer and their buffers back to the pool.
+// Only the one delivering goroutine calls it.
+func (s *Session) deliverBatch(w []*packetBuf) {
 	pkts := s.pkts[:0]
-	for _, b := range s.released {
+	for _, b := range w {
 		if b.n > 0 { // an empty packet only filled its lane slot (the sender's AQM dropped it)
 			pkts = append(pkts, b.data[framing.PayloadOffset:framing.PayloadOffset+b.n])
 		}
@@ -297,10 +327,8 @@ func (s *Session) flushLocked(now time.Time) {
 		s.deliver.Deliver(pkts)
 	}
 	clear(pkts)
-	for i, b := range s.released {
-		putBuf(b)
-		s.released[i] = nil
-	}
 	s.pkts = pkts[:0]
-	s.released = s.released[:0]
+	for _, b := range w {
+		putBuf(b)
+	}
 }

@@ -145,7 +145,7 @@ func (s *Session) isRetransmission(pkt []byte, flow uint64, lane uint8) bool {
 // the peer reports it. While a write is under way, or every outBuf is taken, it seals
 // nothing: flushPath drains again after the write. p.mu must be held.
 func (s *Session) drainLocked(now time.Time, p *Path) {
-	if (p.prio.n == 0 && p.bulk.n == 0) || s.closed.Load() || p.writing {
+	if (p.prio.n == 0 && p.bulk.n == 0) || s.closed.Load() || p.out.busy {
 		return
 	}
 	if !p.remote.IsValid() || p.live.State() == liveness.Validating {
@@ -184,7 +184,7 @@ func (s *Session) drainLocked(now time.Time, p *Path) {
 		p.stats.OnSent(now, pn, len(dgram))
 		p.rememberLocked(pn, pb, now)
 		p.outUsed++
-		p.queueTxLocked(txDgram{b: dgram, dst: p.remote, data: true})
+		p.out.push(txDgram{b: dgram, dst: p.remote, data: true})
 		sealed = true
 	}
 	if sealed {
@@ -373,7 +373,7 @@ func (s *Session) sendControlToLocked(now time.Time, p *Path, dst netip.AddrPort
 		p.stats.OnSent(now, pn, 0)
 	}
 	p.rememberLocked(pn, nil, now)
-	p.queueTxLocked(txDgram{b: dgram, dst: dst, scratch: scratch})
+	p.out.push(txDgram{b: dgram, dst: dst, scratch: scratch})
 	return true
 }
 

@@ -20,7 +20,9 @@ import (
 )
 
 // Deliverer receives the inner packets a session releases in order: pkts[i] is one packet.
-// It must not keep the slices after it returns.
+// It must not keep the slices after it returns. A session calls it outside its locks, one
+// call at a time; the sessions of a node share theirs, so it must be safe for concurrent
+// use.
 type Deliverer interface {
 	Deliver(pkts [][]byte)
 }
@@ -83,11 +85,11 @@ type Session struct {
 	rxBase    time.Time
 	nacks     *[maxNacks]framing.Nack // allocated by the first loss
 	nackN     int
-	nackAgain []byte // NACK frames the timer sends a second time (sendReports)
-	released  []*packetBuf
-	pkts      [][]byte
-	lastAuth  atomic.Int64 // unix nanos of the last authenticated datagram
-	lastData  atomic.Int64 // unix nanos of the last data packet sent or received (idle probing)
+	nackAgain []byte               // NACK frames the timer sends a second time (sendReports)
+	dq        outQueue[*packetBuf] // released by the reorder buffer, for deliverOut (receive.go)
+	pkts      [][]byte             // the delivering goroutine's views
+	lastAuth  atomic.Int64         // unix nanos of the last authenticated datagram
+	lastData  atomic.Int64         // unix nanos of the last data packet sent or received (idle probing)
 	// keepCopies is how long a reported packet's copy is kept for a NACK still on its way
 	// (forgetUpToLocked), in ns: twice the slowest usable path's SRTT, and repairMargin. A
 	// path's SRTT is its forward delay and the fastest path's return; a NACK's spare copy
@@ -285,11 +287,13 @@ func (s *Session) Close() {
 	s.stopTimer()
 	s.keys.wipe()
 	s.rxMu.Lock()
-	s.released = s.reorder.Drain(s.now().Add(time.Hour), s.released[:0])
-	for _, b := range s.released {
+	s.dq.q = s.reorder.Drain(s.now().Add(time.Hour), s.dq.q) // what waits is not delivered
+	for _, b := range s.dq.q {
 		putBuf(b)
 	}
-	s.released = s.released[:0]
+	clear(s.dq.q)
+	s.dq.q = s.dq.q[:0]
+	s.dq.pending.Store(false)
 	s.rxMu.Unlock()
 	for _, p := range s.pathList() {
 		p.mu.Lock()

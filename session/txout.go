@@ -15,9 +15,9 @@ import (
 // goroutine's sendmmsg, and no socket call runs under a lock (docs/DECISIONS.md, "Transport
 // writes leave the path lock").
 //
-// One goroutine at a time writes a path's output (Path.writing): a second entry point
-// that finds it writing leaves its datagrams to it, and the writer takes them after its
-// write (flat combining), so datagrams leave in the order they were sealed. Data datagrams
+// One goroutine at a time writes a path's output (an outQueue, combine.go): a second entry
+// point that finds it writing leaves its datagrams to it, and the writer takes them after
+// its write (flat combining), so datagrams leave in the order they were sealed. Data datagrams
 // are sealed in the path's outBufs, which the write reads, so none is sealed while a write
 // is under way (the writer drains again after it); a control datagram has a pooled buffer
 // of its own and may be added at any time.
@@ -34,17 +34,11 @@ type txDgram struct {
 	err    error
 }
 
-// queueTxLocked appends one sealed datagram to p's output. p.mu must be held.
-func (p *Path) queueTxLocked(d txDgram) {
-	p.txq = append(p.txq, d)
-	p.txPending.Store(true)
-}
-
 // flushTx hands every path's waiting output to its transport. Each of the engine's entry
 // points calls it last, outside every lock; the timer also calls it first, as a backstop.
 func (s *Session) flushTx(now time.Time) {
 	for _, p := range s.pathList() {
-		if p.txPending.Load() {
+		if p.out.pending.Load() {
 			s.flushPath(now, p)
 		}
 	}
@@ -55,20 +49,18 @@ func (s *Session) flushTx(now time.Time) {
 // goes on until nothing waits. It takes p.mu; it must not be held.
 func (s *Session) flushPath(now time.Time, p *Path) {
 	p.mu.Lock()
-	for !p.writing && len(p.txq) > 0 {
-		w := p.txq
-		p.txq = p.txw[:0]
-		p.txPending.Store(false)
-		p.writing = true
+	for {
+		w, ok := p.out.take()
+		if !ok {
+			break
+		}
 		t := p.transport()
 		p.mu.Unlock()
 		p.wbufs = writeRuns(t, w, p.wbufs)
 		p.mu.Lock()
-		p.writing = false
 		p.outUsed = 0
 		s.afterWriteLocked(now, p, w)
-		clear(w)
-		p.txw = w[:0]
+		p.out.done(w)
 		s.drainLocked(now, p)
 	}
 	p.mu.Unlock()
