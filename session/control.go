@@ -190,7 +190,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 		s.setIdleProbing(idle)
 		t.idle = idle
 	}
-	s.flushTx(now) // a backstop: every entry point flushes what it sealed
+	s.flushTx() // a backstop: every entry point flushes what it sealed
 	scratch := ctrlScratch.Get().(*[ctrlScratchSize]byte)
 	defer ctrlScratch.Put(scratch) // the reports are built in it and sealed before the return
 	fb, nacks, again := s.receiverTimers(now, scratch[:0])
@@ -199,7 +199,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 	s.tickLiveness(now)
 	busy := s.probePaths(now) || len(fb) > 0 || len(again) > 0 // a datagram went out (timerState.due)
 	// The reports and probes leave now: the rest of the run would add to their RTT.
-	s.flushTx(now)
+	s.flushTx()
 	s.resendInflight(now)
 	s.serviceQueues(now)
 	s.rebalance(now)
@@ -216,7 +216,7 @@ func (s *Session) onTimer(now time.Time) time.Time {
 		t.lastRecord = now
 	}
 	s.controlTimers(now, busy)
-	s.flushTx(now)
+	s.flushTx()
 	return s.nextTimer(now)
 }
 
@@ -577,7 +577,7 @@ func (s *Session) setUplinkTier(uplink, tier uint8) {
 	}
 	now := s.now()
 	s.sendTiers(now)
-	s.flushTx(now)
+	s.flushTx()
 	s.wakeTimer(now) // the datagram is owed an answer: liveness's deadlines moved
 }
 

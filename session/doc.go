@@ -36,7 +36,7 @@
 //
 // Clock: the engine reads the time only through its node's clock (ClientConfig.Clock,
 // ServerConfig.Clock, the wall clock by default; clock.go), once per datagram batch, per
-// SendBatch and per timer run, and hands that now down; the packages under it never read a
+// SendBatch, per timer run and after each write of a path's output, and hands that now down; the packages under it never read a
 // clock. The timer queue runs on the same clock, so a test can drive a client and a server
 // by hand (manualclock_test.go).
 //

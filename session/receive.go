@@ -249,7 +249,7 @@ func (s *Session) flush(now time.Time) {
 	if len(b) > 0 {
 		s.sendReports(now, b, nacks, false)
 	}
-	s.flushTx(now) // what the batch's frames (FEEDBACK, NACK, probes) and the reports sealed
+	s.flushTx() // what the batch's frames (FEEDBACK, NACK, probes) and the reports sealed
 	if wake {
 		s.wakeTimer(now)
 	}

@@ -109,7 +109,7 @@ func (s *Session) enqueuePending(now time.Time) {
 		s.drainLocked(now, p)
 		p.mu.Unlock()
 		s.pending[k] = s.pending[k][:0]
-		s.flushPath(now, p)
+		s.flushPath(p)
 	}
 }
 

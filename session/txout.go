@@ -36,18 +36,18 @@ type txDgram struct {
 
 // flushTx hands every path's waiting output to its transport. Each of the engine's entry
 // points calls it last, outside every lock; the timer also calls it first, as a backstop.
-func (s *Session) flushTx(now time.Time) {
+func (s *Session) flushTx() {
 	for _, p := range s.pathList() {
 		if p.out.pending.Load() {
-			s.flushPath(now, p)
+			s.flushPath(p)
 		}
 	}
 }
 
 // flushPath writes p's output unless another goroutine is writing it already (which then
-// writes this too), drains p's queues again after each write (the outBufs are free) and
-// goes on until nothing waits. It takes p.mu; it must not be held.
-func (s *Session) flushPath(now time.Time, p *Path) {
+// writes this too), drains p's queues again after each write (the outBufs are free), at the
+// time the write ended, and goes on until nothing waits. It takes p.mu; it must not be held.
+func (s *Session) flushPath(p *Path) {
 	p.mu.Lock()
 	for {
 		w, ok := p.out.take()
@@ -57,6 +57,11 @@ func (s *Session) flushPath(now time.Time, p *Path) {
 		t := p.transport()
 		p.mu.Unlock()
 		p.wbufs = writeRuns(t, w, p.wbufs)
+		// A drain skipped during the write (its window opened, its pacer had room) is
+		// done below, on the clock read now: with the entry point's time, the pacer would
+		// not count the write's duration, and hold back what the skipped drain would have
+		// sent until the next tick.
+		now := s.now()
 		p.mu.Lock()
 		p.outUsed = 0
 		s.afterWriteLocked(now, p, w)

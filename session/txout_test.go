@@ -58,14 +58,14 @@ func TestFlushPathCombines(t *testing.T) {
 	s.sendControl(now, p, probe)
 	done := make(chan struct{})
 	go func() {
-		s.flushPath(now, p) // the writer: waits in its first WriteBatch
+		s.flushPath(p) // the writer: waits in its first WriteBatch
 		close(done)
 	}()
 	<-g.started
 	for range 3 {
 		s.sendControl(now, p, probe) // p.mu is free while the write waits
 	}
-	s.flushPath(now, p) // a write is under way: it leaves these to the writer
+	s.flushPath(p) // a write is under way: it leaves these to the writer
 	g.mu.Lock()
 	early := len(g.got)
 	g.mu.Unlock()
@@ -114,7 +114,7 @@ func TestFlushPathSendError(t *testing.T) {
 		p.setTransport(g)
 		now := time.Now()
 		s.sendControl(now, p, framing.Probe{ID: 1}.Append(nil))
-		s.flushTx(now)
+		s.flushTx()
 		p.mu.Lock()
 		state, errs := p.live.State(), p.sendErrs
 		p.mu.Unlock()
