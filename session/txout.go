@@ -72,7 +72,7 @@ func (s *Session) flushPath(p *Path) {
 }
 
 // writeRuns writes w on t, one WriteBatch per run of datagrams with the same destination,
-// and records each datagram's outcome in its err. views is scratch for the batches; the
+// and records each datagram's outcome (failed, err). views is scratch for the batches; the
 // grown scratch is returned. Called outside every lock, by the one writer of the path.
 func writeRuns(t path.Transport, w []txDgram, views [][]byte) [][]byte {
 	for i := 0; i < len(w); {
