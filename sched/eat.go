@@ -11,6 +11,16 @@ const minRate = 1e3
 
 type eat struct{}
 
+// TryQueue is the queue a measured path holds, beyond the bytes merely travelling, when EAT
+// hands its next packet to an untried path (untried): the receiver reports every 5 ms, so
+// about that much of a busy path's in flight is delivered and not yet reported, and only
+// bytes beyond it show the inner flows offering more than the path carries.
+const TryQueue = 5 * time.Millisecond
+
+// TriedBytes is what a joining path holds in flight while it is being tried (untried):
+// more than its probes and keepalives, which count in flight too.
+const TriedBytes = 4 << 10
+
 // NewEAT returns the earliest-expected-arrival scheduler. For each eligible
 // path it estimates when the packet would arrive:
 //
@@ -51,7 +61,53 @@ func (eat) Pick(_ time.Time, size int, paths []Path) int {
 			best, bestT = i, t
 		}
 	}
+	if k := untried(size, paths, useBackup, best); k >= 0 {
+		return k
+	}
 	return best
+}
+
+// untried returns the joining path that takes the packet in EAT's stead, or -1. When EAT's
+// choice b is a measured path, a joining candidate (Path.Joining: in startup, usable since
+// after another path was measured) with room in its window is tried while b holds a queue
+// (the inner flows offer more than b carries) or while the candidate already carries data:
+// it takes the packet if the packet would wait less there than on b, its one-way delay
+// counted as b's. It thus carries a steady share, about what its estimate lets it carry,
+// until it is measured (out of startup), and arrival alone decides again.
+//
+// By arrival alone, EAT gives a path that joins a running transfer nothing until the
+// measured path's queue has grown by the delay difference, so the new path's estimate never
+// grows. An inner flow that probes gently (BBR: a quarter more for one round trip in eight)
+// never builds that queue, and excess spilled over only during its probes reaches the
+// receiver a delay difference late, held up in the reorder buffer with what follows it, so
+// the probe measures no more than the measured path carries: a DSL added to a download
+// running on the cable carried nothing for up to 10 s and the download never grew beyond
+// the cable. With a steady share the whole flow arrives with the new path's delay, the
+// probes measure both paths, and the flow grows (docs/DECISIONS.md, "A path that joins a
+// running transfer is tried"). Paths that start together are not joining: tried while the
+// fastest one's estimate was measured sooner, a path 58 ms slower gave an inner flow in
+// slow start its round trip, and the flow grew 30 times slower (fake clock, delay-gap:
+// 0.95 → 0.81 of the sum).
+func untried(size int, paths []Path, useBackup bool, best int) int {
+	b := &paths[best]
+	if b.Startup {
+		return -1
+	}
+	saturated := float64(b.Inflight) >= b.Rate*(travelTime(b)+TryQueue).Seconds()
+	k, kWait := -1, arrival(b, size)-b.OWD.Seconds()
+	for i := range paths {
+		p := &paths[i]
+		if i == best || !isCandidate(p, useBackup) || !p.Joining || p.Inflight >= Window(p) {
+			continue
+		}
+		if !saturated && p.Inflight < TriedBytes {
+			continue
+		}
+		if wait := arrival(p, size) - p.OWD.Seconds(); wait < kWait {
+			k, kWait = i, wait
+		}
+	}
+	return k
 }
 
 // arrival is the expected arrival time of a size-byte packet on p, in

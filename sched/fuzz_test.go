@@ -8,7 +8,7 @@ import (
 )
 
 // pathsFromBytes decodes a fuzzer input into a path table, 8 bytes a path:
-// flags (bit 0 usable, bit 1 backup, bit 2 zero rate), rate (uint16,
+// flags (bit 0 usable, bit 1 backup, bit 2 zero rate, bit 3 startup, bit 4 joining), rate (uint16,
 // ×1000 B/s), OWD ms, MinRTT ms, Inflight (uint16, ×16 B), id.
 func pathsFromBytes(data []byte) []Path {
 	var paths []Path
@@ -17,6 +17,8 @@ func pathsFromBytes(data []byte) []Path {
 			ID:       data[7],
 			Usable:   data[0]&1 != 0,
 			Backup:   data[0]&2 != 0,
+			Startup:  data[0]&8 != 0,
+			Joining:  data[0]&16 != 0,
 			Rate:     float64(binary.BigEndian.Uint16(data[1:3])) * 1000,
 			OWD:      time.Duration(data[3]) * ms,
 			MinRTT:   time.Duration(data[4]) * ms,
@@ -77,12 +79,23 @@ func FuzzEAT(f *testing.F) {
 		if got < 0 {
 			return
 		}
-		// EAT's pick arrives no later than any other candidate's (it ignores windows).
+		// EAT's pick is the candidate on which the packet arrives first (it ignores
+		// windows), or a joining path with room tried in the stead of that one, a
+		// measured path, because the packet waits less on it (untried in eat.go).
 		useBackup, _, _ := candidates(paths)
-		best := arrival(&paths[got], int(size))
+		e, eT := -1, math.Inf(1)
 		for i := range paths {
-			if isCandidate(&paths[i], useBackup) && arrival(&paths[i], int(size)) < best {
-				t.Fatalf("eat: picked %d (%.6f s) but %d arrives earlier", got, best, i)
+			if t := arrival(&paths[i], int(size)); isCandidate(&paths[i], useBackup) && (e < 0 || t < eT) {
+				e, eT = i, t
+			}
+		}
+		best := arrival(&paths[got], int(size))
+		if p, q := &paths[got], &paths[e]; best > eT {
+			if !p.Joining || p.Inflight >= Window(p) || q.Startup {
+				t.Fatalf("eat: picked %d (%.6f s) but %d arrives earlier (%.6f s)", got, best, e, eT)
+			}
+			if pw, qw := best-p.OWD.Seconds(), eT-q.OWD.Seconds(); pw >= qw {
+				t.Fatalf("eat: tried %d (wait %.6f s) in the stead of %d (wait %.6f s)", got, pw, e, qw)
 			}
 		}
 		if math.IsNaN(best) {

@@ -44,6 +44,7 @@ type Path struct {
 	Jitter     time.Duration // packet-to-packet delay variation, for the window
 	Ceiling    int           // loss-bounded in-flight ceiling in bytes, 0 for none (pathstat.Stats.InflightCeiling)
 	Startup    bool          // the path's rate is still growing (pathstat.Stats.Startup): a round trip of allowance
+	Joining    bool          // in startup, and usable since after another path was measured: EAT tries it (untried)
 	Inflight   int           // bytes sent and not yet acknowledged, including the local queue
 	Queued     int           // of Inflight, the bytes still in the local queues (EAT, RepairPath)
 	PrioQueued int           // of Queued, the bytes on the local priority queue (for RepairPath)

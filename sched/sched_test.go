@@ -19,6 +19,12 @@ func dsl() Path {
 	return Path{ID: 0x10, Usable: true, Rate: 2.5e6, OWD: 30 * ms, MinRTT: 60 * ms}
 }
 
+// joining is a DSL just added: in startup at the initial 10 Mbit/s, its RTT known from
+// its probes (40 ms: its forward 30 ms and the cable's return 10 ms), nothing in flight.
+func joining() Path {
+	return Path{ID: 0x10, Usable: true, Rate: 1.25e6, OWD: 30 * ms, MinRTT: 40 * ms, SRTT: 40 * ms, Startup: true, Joining: true}
+}
+
 func lte() Path {
 	return Path{ID: 0x20, Usable: true, Rate: 1e6, OWD: 40 * ms, MinRTT: 80 * ms, Backup: true}
 }
@@ -64,6 +70,29 @@ func TestPickScenarios(t *testing.T) {
 		{"local queue waits for the pacer: idle twin", 1400, []Path{
 			{ID: 0, Usable: true, Rate: 1.25e6, OWD: 60 * ms, MinRTT: 120 * ms, SRTT: 120 * ms, Startup: true, Inflight: 112_000, Queued: 91_000},
 			{ID: 1, Usable: true, Rate: 1.25e6, OWD: 61 * ms, MinRTT: 120 * ms, SRTT: 121 * ms, Startup: true, Inflight: 24_000}}, 1, 0, 0},
+		// A DSL added to a download that runs at the cable's rate: the cable, measured,
+		// holds a queue (more than its rate·(travel + TryQueue) = 156 kB in flight); the
+		// DSL, joining in startup at its initial 10 Mbit/s, arrives later but the packet
+		// waits less there, so it is tried (untried in eat.go). With no queue on the cable
+		// and nothing of the DSL's in flight, with the DSL's window full, with the DSL
+		// measured, or started with the cable, arrival alone decides; once the DSL carries
+		// data it goes on being tried without the cable's queue.
+		{"cable queued, DSL in startup: DSL tried", 1400, []Path{
+			with(cable(), func(p *Path) { p.Inflight = 160_000 }), joining()}, 1, 0, 0},
+		{"cable without queue, DSL in startup: cable", 1400, []Path{
+			with(cable(), func(p *Path) { p.Inflight = 150_000 }), joining()}, 0, 0, 0},
+		{"cable without queue, DSL tried and carrying: DSL", 1400, []Path{
+			with(cable(), func(p *Path) { p.Inflight = 150_000 }), with(joining(), func(p *Path) { p.Inflight = 20_000 })}, 1, 0, 0},
+		{"cable idle, DSL carrying: the packet waits less on the cable", 1400, []Path{
+			cable(), with(joining(), func(p *Path) { p.Inflight = 20_000 })}, 0, 0, 0},
+		{"cable queued, DSL in startup and full: cable", 1400, []Path{
+			with(cable(), func(p *Path) { p.Inflight = 187_500 }), with(joining(), func(p *Path) { p.Inflight = 100_000 })}, 0, 0, 0},
+		{"cable queued, DSL measured: arrival decides", 1400, []Path{
+			with(cable(), func(p *Path) { p.Inflight = 187_500 }), with(joining(), func(p *Path) { p.Startup, p.Joining = false, false })}, 0, 0, 0},
+		{"cable queued, DSL started with it: arrival decides", 1400, []Path{
+			with(cable(), func(p *Path) { p.Inflight = 187_500 }), with(joining(), func(p *Path) { p.Joining = false })}, 0, 0, 0},
+		{"cable in startup: arrival decides", 1400, []Path{
+			with(cable(), func(p *Path) { p.Startup, p.Inflight = true, 300_000 }), joining()}, 0, 1, 1},
 		{"all over window: rule waived", 100, []Path{
 			with(cable(), func(p *Path) { p.Inflight = 400_000 }),
 			with(dsl(), func(p *Path) { p.Inflight = 400_000 })}, 0, 0, 0},

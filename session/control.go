@@ -94,6 +94,9 @@ func (s *Session) onPathStatus(ps framing.PathStatus) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.tier != ps.Tier {
+		if ps.Tier == framing.TierPrimary {
+			q.usableAt = s.now()
+		}
 		q.tier = ps.Tier
 		s.log.Info("path tier changed by peer", "peer", s.peerName, "path", q.name, "tier", tierName(ps.Tier))
 	}
@@ -553,10 +556,12 @@ func (s *Session) onLiveness(now time.Time, p *Path, tr liveness.Transition) {
 	p.up.Store(tr.To == liveness.Up)
 	if tr.To == liveness.Up {
 		s.ups.Add(1)
+		p.usableAt = now
 	}
 	if tr.Restart() {
 		p.stats = pathstat.New(now) // rejoin with the rate estimate restarted low
 		p.ackedPN = 0
+		p.measuredAt = time.Time{}
 	}
 	if tr.From == liveness.Up && tr.To != liveness.Up {
 		// New traffic moves off at once (the path is not usable any more); what is in flight
@@ -571,6 +576,9 @@ func (s *Session) setUplinkTier(uplink, tier uint8) {
 	for _, p := range s.pathList() {
 		if p.id>>4 == uplink {
 			p.mu.Lock()
+			if tier == framing.TierPrimary && p.tier != tier {
+				p.usableAt = s.now()
+			}
 			p.tier = tier
 			p.mu.Unlock()
 		}

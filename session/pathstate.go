@@ -72,6 +72,11 @@ type Path struct {
 	codel      *aqm.CoDel              // drops from the bulk queue when it stands too long
 	pacer      sched.Pacer             // spreads the window's sends at the delivery rate
 	equalize   time.Duration           // local queueing that only equalizes delay with slower paths
+	// When the path last became usable (liveness up, or made primary), and when the
+	// scheduler first saw its estimate measured (out of startup; zero: not yet, or restarted).
+	// A path that became usable after another was measured joins a running bond
+	// (sched.Path.Joining).
+	usableAt, measuredAt time.Time
 
 	// receive side, guarded by Session.rxMu
 	replay     crypto.ReplayWindow

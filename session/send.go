@@ -251,16 +251,23 @@ func (s *Session) snapshotPaths(now time.Time) {
 	minOWD := time.Duration(-1)
 	s.schedFallback = s.schedFallback[:0]
 	anyUsable := false
+	s.schedTimes = s.schedTimes[:0]
 	for _, p := range paths {
 		p.mu.Lock()
 		fallback := p.fallbackLocked(now)
 		sp := p.schedPathLocked(now)
+		if !sp.Startup && p.measuredAt.IsZero() {
+			p.measuredAt = now
+		}
+		times := [2]time.Time{p.usableAt, p.measuredAt}
 		p.mu.Unlock()
 		anyUsable = anyUsable || sp.Usable
 		s.schedPaths = append(s.schedPaths, sp)
 		s.schedIdx = append(s.schedIdx, p)
 		s.schedFallback = append(s.schedFallback, fallback)
+		s.schedTimes = append(s.schedTimes, times)
 	}
+	s.markJoining()
 	if !anyUsable {
 		// No path is up: hold the packets on the suspect ones rather than drop them. A
 		// suspect path is often alive (the silence may be its feedback's), and its queue
@@ -300,6 +307,26 @@ func (s *Session) snapshotPaths(now time.Time) {
 	}
 	for len(s.pending) < len(s.schedPaths) {
 		s.pending = append(s.pending, make([]*packetBuf, 0, path.MaxBatch))
+	}
+}
+
+// markJoining sets Joining on each usable path of s.schedPaths in startup that became
+// usable after another usable path was measured: it joins a running bond, and the scheduler
+// tries it (sched.Path.Joining). Paths that start together are not joining, even when one
+// is measured sooner: the inner flows' first round trips are then the fastest path's.
+func (s *Session) markJoining() {
+	for i := range s.schedPaths {
+		sp := &s.schedPaths[i]
+		if !sp.Usable || !sp.Startup {
+			continue
+		}
+		for j := range s.schedPaths {
+			measured := s.schedTimes[j][1]
+			if j != i && s.schedPaths[j].Usable && !measured.IsZero() && measured.Before(s.schedTimes[i][0]) {
+				sp.Joining = true
+				break
+			}
+		}
 	}
 }
 

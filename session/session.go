@@ -74,6 +74,7 @@ type Session struct {
 	schedPaths    []sched.Path
 	schedIdx      []*Path
 	schedFallback []bool         // per schedPaths entry: may carry data when no path is usable
+	schedTimes    [][2]time.Time // per schedPaths entry: its Path's usableAt and measuredAt
 	pending       [][]*packetBuf // packets of this batch per schedPaths entry
 
 	// Inbound state.
