@@ -12,7 +12,7 @@ const minRate = 1e3
 type eat struct{}
 
 // TryQueue is the queue a measured path holds, beyond the bytes merely travelling, when EAT
-// hands its next packet to an untried path (untried): the receiver reports every 5 ms, so
+// starts trying a joining path (untried): the receiver reports every 5 ms, so
 // about that much of a busy path's in flight is delivered and not yet reported, and only
 // bytes beyond it show the inner flows offering more than the path carries.
 const TryQueue = 5 * time.Millisecond
@@ -28,7 +28,8 @@ const TriedBytes = 4 << 10
 //	queued = max(0, Inflight − Rate·travelTime)
 //
 // (Rate doubled for a path in startup, see arrival; pace its PacingRate),
-// and picks the earliest. Inflight counts every byte not yet acknowledged,
+// and picks the earliest, unless a joining path is being tried (untried).
+// Inflight counts every byte not yet acknowledged,
 // and Rate·travelTime of them are merely travelling (a path's RTT as measured
 // is the time its bytes take to be acknowledged; travelTime is MinRTT plus a
 // jittery link's typical spread): only the rest waits in a queue ahead of the

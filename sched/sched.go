@@ -9,7 +9,9 @@
 //     path's capacity nothing is added to latency, and at saturation the
 //     split converges to the capacity ratio with packets arriving nearly in
 //     send order (docs/DECISIONS.md, "Scheduling"). It ignores windows: the
-//     window then meters the local queue into the network.
+//     window then meters the local queue into the network. A path that joins a
+//     running bond ([Path].Joining) is tried with a steady share until its
+//     estimate is measured.
 //   - DRR is the paper's deficit round robin, closed loop: quanta follow the
 //     measured delivery rates.
 //   - LowLatency picks the smallest one-way delay with room, for small
