@@ -10,7 +10,7 @@
 # or the slow link, asymmetric up/down rates) it builds the testbed of
 # scripts/lib/testbed.sh once and, for each direction (down: the server sends,
 # up: the client sends), repeats SWEEP_REPS times, one TCP flow (btperf -P 1,
-# Cubic) of SWEEP_T seconds each, the first SWEEP_OMIT left out:
+# Cubic, or SWEEP_CC) of SWEEP_T seconds each, the first SWEEP_OMIT left out:
 #   a) every link's own goodput, all links at the same time (one btperf per
 #      link bound to its client address), their sum and the best single link;
 #   b) kernel MPTCP over all links (one subflow per link);
@@ -26,7 +26,7 @@
 # 100 ms intervals beside it in NAME-DIR-REP.perf.
 #
 # Output (stdout and out/sweep-DATE.md), per combination and direction:
-#   SWEEP links=NAME dir=down|up min_ratio=… median_ratio=… best_link_ratio=… mptcp_ratio=… ramp_s=…
+#   SWEEP links=NAME dir=down|up min_ratio=… median_ratio=… best_link_ratio=… mptcp_ratio=… ramp_s=… [cc=CC]
 # ratio = bondtun goodput / links' sum of the same repetition (min and median
 # over repetitions); best_link_ratio = the worst repetition's bondtun goodput /
 # the median over repetitions of the best single link; mptcp_ratio = median
@@ -35,7 +35,9 @@
 # (the minimum of each over all lines) and, in the report, a Markdown table of
 # every number (median and min–max). Progress goes to stderr.
 #
-# Environment: SWEEP_T [8], SWEEP_REPS [3], SWEEP_OMIT [1], SWEEP_ONLY [all]
+# Environment: SWEEP_T [8], SWEEP_REPS [3], SWEEP_OMIT [1], SWEEP_ONLY [all],
+# SWEEP_CC [cubic] (every flow's congestion control, the links', MPTCP's and
+# bondtun's inner one alike; other than cubic it tags the SWEEP lines cc=CC)
 # (comma-separated combination names), SWEEP_TRACE_BELOW [0.9] (a fraction of
 # the sum; 1 dumps every repetition short of it), BIN [./bin], BENCH_BUILD [1]
 # (0: use the binaries in BIN as they are), TB_RTPRIO (see testbed.sh). Root only
@@ -83,11 +85,18 @@ if [[ $EUID -ne 0 ]]; then
 fi
 T=${SWEEP_T:-8}
 REPS=${SWEEP_REPS:-3}
+CC=${SWEEP_CC:-cubic}
+CCTAG=
+[[ $CC == cubic ]] || CCTAG=" cc=$CC"
 OMIT=${SWEEP_OMIT:-1}
 TRACE_BELOW=${SWEEP_TRACE_BELOW:-0.9}
 BIN=${BIN:-./bin}
 if ! [[ $T =~ ^[0-9]+$ && $REPS =~ ^[0-9]+$ && $OMIT =~ ^[0-9]+$ ]] || ((T <= OMIT || REPS < 1)); then
 	echo "bench-sweep.sh: need integers SWEEP_T > SWEEP_OMIT >= 0 and SWEEP_REPS >= 1" >&2
+	exit 2
+fi
+if ! [[ $CC =~ ^[a-z0-9_]+$ ]]; then
+	echo "bench-sweep.sh: SWEEP_CC must be a congestion control's name (e.g. cubic, bbr), got '$CC'" >&2
 	exit 2
 fi
 if ! [[ $TRACE_BELOW =~ ^[0-9]*\.?[0-9]+$ ]]; then
@@ -209,7 +218,7 @@ combo_env() {
 
 # perf_args DIR: btperf client flags common to every run.
 perf_args() {
-	local a=(-P 1 -t "${T}s" -omit "${OMIT}s" -cc cubic)
+	local a=(-P 1 -t "${T}s" -omit "${OMIT}s" -cc "$CC")
 	[[ $1 == down ]] && a+=(-reverse)
 	echo "${a[@]}"
 }
@@ -359,7 +368,7 @@ summarize() {
 	blr=$(bn_ratio "$btmin" "$bestmed")
 	mpr=$(bn_ratio "$(bn_median <"$R/mptcp-$dir")" "$(bn_median <"$R/sum-$dir")")
 	ramp=$(median_ramp "$R/ramp-$dir")
-	echo "SWEEP links=$name dir=$dir min_ratio=$minr median_ratio=$medr best_link_ratio=$blr mptcp_ratio=$mpr ramp_s=$ramp" | emit
+	echo "SWEEP links=$name dir=$dir min_ratio=$minr median_ratio=$medr best_link_ratio=$blr mptcp_ratio=$mpr ramp_s=$ramp$CCTAG" | emit
 	echo "$minr $blr" >>"$WORK/worst"
 	for ((i = 0; i < 3; i++)); do
 		if ((i < NL)); then cells+=("$(bn_cell "$R/link$i-$dir")"); else cells+=(-); fi
@@ -418,7 +427,7 @@ run_combo() {
 		echo "Binaries from $BIN as given (BENCH_BUILD=0), bondtun built $(date -u -r "$BIN/bondtun" '+%Y-%m-%d %H:%M UTC'); HEAD now $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
 	fi
 	echo
-	echo "SWEEP_T=$T SWEEP_OMIT=$OMIT SWEEP_REPS=$REPS, one TCP flow (Cubic), $(nproc) CPUs; expected duration ~$((EST / 60)) min."
+	echo "SWEEP_T=$T SWEEP_OMIT=$OMIT SWEEP_REPS=$REPS, one TCP flow ($CC), $(nproc) CPUs; expected duration ~$((EST / 60)) min."
 	echo
 	echo "Load at start: \`$(uptime)\`"
 	echo
@@ -447,11 +456,11 @@ for i in "${SEL[@]}"; do
 		tb_teardown
 	fi
 done
-awk '
+awk -v tag="$CCTAG" '
 	function upd(v, k) { if (v ~ /^[0-9.]+$/ && (!(k in m) || v + 0 < m[k])) m[k] = v + 0 }
 	{ upd($1, "r"); upd($2, "b") }
 	END {
-		printf "SWEEP worst min_ratio=%s best_link_ratio=%s\n", ("r" in m ? sprintf("%.2f", m["r"]) : "-"), ("b" in m ? sprintf("%.2f", m["b"]) : "-")
+		printf "SWEEP worst min_ratio=%s best_link_ratio=%s%s\n", ("r" in m ? sprintf("%.2f", m["r"]) : "-"), ("b" in m ? sprintf("%.2f", m["b"]) : "-"), tag
 	}' "$WORK/worst" | emit
 {
 	echo '```'
