@@ -42,6 +42,11 @@ func (c *Client) Run(ctx context.Context) error {
 		go routineReadTUN(c.dev, c.log, c.Send) // ends when the caller closes the device
 	}
 	result := c.runSessions(ctx)
+	if s := c.Session(); s != nil {
+		// ctx ended before runSessions served s (a Close right after Connect): say BYE, or
+		// the server keeps s until the client's silence times out.
+		c.endSession(s, true)
+	}
 	stopWatch()
 	<-watchDone
 	<-watchDone

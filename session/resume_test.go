@@ -75,3 +75,34 @@ func TestResumeUnknownSessionRejected(t *testing.T) {
 		t.Fatalf("server got % x, want % x", got, ping)
 	}
 }
+
+// TestRunCanceledSaysBye: a client whose Run begins with its context already done (a
+// library Conn closed right after Dial, before Run's goroutine got to its loop; a daemon
+// stopped right after connecting) still ends its session with BYE, so the server does not
+// keep it until the peer's silence times out.
+func TestRunCanceledSaysBye(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	tp := &testPair{cancel: cancel}
+	defer tp.stop()
+	tp.clientKey = newKey(t)
+	startServer(t, ctx, tp, tp.clientKey.Public())
+	newClient(t, tp, tp.serverKey.Public())
+	if err := tp.client.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tp.server.Snapshot().Sessions); n != 1 {
+		t.Fatalf("server has %d sessions after Connect, want 1", n)
+	}
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	if err := tp.client.Run(done); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tp.server.Snapshot().Sessions) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the server still holds the session 5 s after the client's Run ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
