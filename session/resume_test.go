@@ -90,15 +90,20 @@ func TestRunCanceledSaysBye(t *testing.T) {
 	if err := tp.client.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(tp.server.Snapshot().Sessions); n != 1 {
-		t.Fatalf("server has %d sessions after Connect, want 1", n)
+	// The server may register the session just after its WELCOME reaches the client.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tp.server.Snapshot().Sessions) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("server has %d sessions 5 s after Connect, want 1", len(tp.server.Snapshot().Sessions))
+		}
+		time.Sleep(time.Millisecond)
 	}
 	done, stop := context.WithCancel(context.Background())
 	stop()
 	if err := tp.client.Run(done); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for len(tp.server.Snapshot().Sessions) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the server still holds the session 5 s after the client's Run ended")
