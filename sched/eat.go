@@ -62,14 +62,14 @@ func (eat) Pick(_ time.Time, size int, paths []Path) int {
 			best, bestT = i, t
 		}
 	}
-	if k := untried(size, paths, useBackup, best); k >= 0 {
+	if k := untried(size, paths, useBackup, best, bestT); k >= 0 {
 		return k
 	}
 	return best
 }
 
 // untried returns the joining path that takes the packet in EAT's stead, or -1. When EAT's
-// choice b is a measured path, a joining candidate (Path.Joining: in startup, usable since
+// choice b (the packet's arrival there bestT) is a measured path, a joining candidate (Path.Joining: in startup, usable since
 // after another path was measured) with room in its window is tried while b holds a queue
 // (the inner flows offer more than b carries) or while the candidate already carries data:
 // it takes the packet if the packet would wait less there than on b, its one-way delay
@@ -85,17 +85,17 @@ func (eat) Pick(_ time.Time, size int, paths []Path) int {
 // running on the cable carried nothing for up to 10 s and the download never grew beyond
 // the cable. With a steady share the whole flow arrives with the new path's delay, the
 // probes measure both paths, and the flow grows (docs/DECISIONS.md, "A path that joins a
-// running transfer is tried"). Paths that start together are not joining: tried while the
-// fastest one's estimate was measured sooner, a path 58 ms slower gave an inner flow in
-// slow start its round trip, and the flow grew 30 times slower (fake clock, delay-gap:
-// 0.95 → 0.81 of the sum).
-func untried(size int, paths []Path, useBackup bool, best int) int {
+// running transfer is tried"). Paths that start together are not joining: tried once the
+// fastest one's estimate was measured, a path 58 ms slower took a share while the inner
+// flow was still in slow start, and the fake clock's delay-gap fell from 0.95 to 0.81 of
+// the sum.
+func untried(size int, paths []Path, useBackup bool, best int, bestT float64) int {
 	b := &paths[best]
 	if b.Startup {
 		return -1
 	}
 	saturated := float64(b.Inflight) >= b.Rate*(travelTime(b)+TryQueue).Seconds()
-	k, kWait := -1, arrival(b, size)-b.OWD.Seconds()
+	k, kWait := -1, bestT-b.OWD.Seconds()
 	for i := range paths {
 		p := &paths[i]
 		if i == best || !isCandidate(p, useBackup) || !p.Joining || p.Inflight >= Window(p) {
