@@ -91,23 +91,11 @@ func TestRunCanceledSaysBye(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The server may register the session just after its WELCOME reaches the client.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(tp.server.Snapshot().Sessions) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("server has %d sessions 5 s after Connect, want 1", len(tp.server.Snapshot().Sessions))
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the server to hold the session", func() bool { return len(tp.server.Snapshot().Sessions) == 1 })
 	done, stop := context.WithCancel(context.Background())
 	stop()
 	if err := tp.client.Run(done); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for len(tp.server.Snapshot().Sessions) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the server still holds the session 5 s after the client's Run ended")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the server to end the session after the client's Run", func() bool { return len(tp.server.Snapshot().Sessions) == 0 })
 }
